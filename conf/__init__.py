@@ -1,0 +1,1 @@
+"""lossbench's Hydra configs, shipped inside the package as `lossbench.conf`."""

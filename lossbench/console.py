@@ -1,0 +1,57 @@
+"""What a person sees in the terminal: a progress bar while training, then a summary table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@contextmanager
+def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int, float], None]]:
+    """Yield an `on_progress(done, total, loss)` callback drawing a bar (only on a terminal)."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("steps  loss {task.fields[loss]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not (enabled and console.is_terminal),
+        transient=True,
+    )
+    task_id = progress.add_task(label, total=None, loss="-")
+
+    def update(done: int, total: int, loss: float) -> None:
+        progress.update(task_id, completed=done, total=total, loss=f"{loss:.4g}")
+
+    with progress:
+        yield update
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def print_summary(summary: dict[str, Any], out_dir: Path) -> None:
+    """Print the run's summary table and where its files are."""
+    table = Table(title="lossbench summary", title_justify="left", min_width=40)
+    table.add_column("key")
+    table.add_column("value", justify="right")
+    for key in ("loss", "task", "status", "steps", "steps_per_second", "wall_seconds", "device", "backend"):
+        table.add_row(key, _fmt(summary[key]))
+    for key, value in summary["metrics"].items():
+        if not key.startswith("mse_group_"):
+            table.add_row(key, _fmt(value))
+    console.print(table)
+    console.print(f"outputs: {out_dir}")

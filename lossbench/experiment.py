@@ -1,0 +1,169 @@
+"""One experiment from a validated config: data -> model and loss -> trainer -> tables.
+
+Nothing here knows Hydra; tests call `run_experiment` with a `Config` built in Python. The
+framework is imported inside `run_experiment`, after the backend is chosen.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from lossbench.config import Config
+from lossbench.errors import LossbenchError
+
+
+def select_backend(backend: str) -> None:
+    """Point Keras at `backend` and import it; this only works before Keras is first imported."""
+    if "keras" in sys.modules:
+        import keras
+
+        if keras.backend.backend() != backend:
+            raise LossbenchError(
+                f"invalid value for `backend`: this process already runs Keras on "
+                f"{keras.backend.backend()!r}, received {backend!r}; run it in its own process"
+            )
+        return
+    os.environ["KERAS_BACKEND"] = backend
+    # TensorFlow's C++ start-up notes (CUDA probing, oneDNN) bypass TF_CPP_MIN_LOG_LEVEL in 2.21
+    # and are noise in a CLI: hide fd 2 while Keras imports it, unless the user set the level.
+    quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _stderr_silenced(quiet):
+        import keras  # noqa: F401
+
+
+@contextmanager
+def _stderr_silenced(active: bool) -> Iterator[None]:
+    if not active:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the packages that decide the numbers."""
+    out = {"python": platform.python_version()}
+    for pkg in ("lossbench", "keras", "tensorflow", "jax", "numpy", "hydra-core"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def layer_groups(model: Any) -> tuple[list[str], list[list[int]]]:
+    """Trainable layers and, for each, the indices of its variables in `trainable_variables`."""
+    index = {id(v): i for i, v in enumerate(model.trainable_variables)}
+    names, slices = [], []
+    for layer in model.layers:
+        ids = [index[id(v)] for v in layer.trainable_variables if id(v) in index]
+        if ids:
+            names.append(layer.name)
+            slices.append(ids)
+    return names, slices
+
+
+def run_experiment(
+    cfg: Config,
+    out_dir: Path,
+    on_progress: Callable[[int, int, float], None] | None = None,
+) -> dict[str, Any]:
+    """Train the configured model and write the run tables into `out_dir`.
+
+    Args:
+        cfg: a validated config.
+        out_dir: the run folder (exists).
+        on_progress: forwarded to the trainer.
+
+    Returns:
+        The summary that was written to summary.json.
+    """
+    t_start = time.perf_counter()
+    select_backend(cfg.backend.value)
+    import keras
+
+    from lossbench import tables
+    from lossbench.data import make_dataset
+    from lossbench.losses import LossContext, build_loss
+    from lossbench.metrics import task_metrics
+    from lossbench.models import build_model
+    from lossbench.trainer import make_runner, train
+
+    # Every job starts from a clean Keras state and the same seeds (reused worker processes).
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.backend.value == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+    task = cfg.loss.task
+    data = make_dataset(task, cfg.data, cfg.seed)
+    loss = build_loss(
+        cfg.loss,
+        LossContext(data.n_groups, data.group_scales, cfg.scale.epsilon),
+    )
+    model = build_model(task, cfg.model, data.train.x.shape[1], data.train.y.shape[1])
+    optimizers = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
+    optimizer = optimizers[cfg.trainer.optimizer.value](learning_rate=cfg.trainer.learning_rate)
+    names, slices = layer_groups(model)
+    runner, device = make_runner(
+        cfg.backend.value,
+        model=model,
+        loss=loss,
+        optimizer=optimizer,
+        x=data.train.x,
+        y=loss.pack_targets(data.train.y, data.train.groups),
+        sample_weight=None,
+        layer_slices=slices,
+        record=cfg.trainer.record,
+        jit_compile=cfg.trainer.jit_compile,
+    )
+    val_targets = loss.pack_targets(data.val.y, data.val.groups)
+
+    def evaluate(r: Any) -> dict[str, float]:
+        pred = r.predict(data.val.x)
+        row = {"val_loss": float(loss(val_targets, pred))}
+        scored = loss.effective_prediction(pred, data.val.groups)
+        row.update(task_metrics(task, data.val.y, scored, data.val.groups, data.n_groups))
+        return row
+
+    result = train(runner, len(data.train), names, cfg.trainer, cfg.seed, evaluate, on_progress)
+    tables.write_run_tables(out_dir, result.records, result.layer_names, result.epochs)
+    final = result.epochs[-1]
+    summary = {
+        "status": "ok",
+        "loss": cfg.loss.name,
+        "task": task.value,
+        "seed": cfg.seed,
+        "steps": result.steps,
+        "epochs": len(result.epochs),
+        "final_loss": float(result.records.loss[-1]),
+        "wall_seconds": time.perf_counter() - t_start,
+        "train_seconds": result.train_seconds,
+        "compile_seconds": result.compile_seconds,
+        "steps_per_second": result.steps_per_second,
+        "device": device,
+        "backend": cfg.backend.value,
+        "versions": versions(),
+        "metrics": {k: v for k, v in final.items() if k not in ("epoch", "step", "seconds")},
+    }
+    tables.write_summary(out_dir / "summary.json", summary)
+    return summary

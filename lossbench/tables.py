@@ -1,0 +1,90 @@
+"""The run folder's tables: steps.csv, grad_norms.csv, epochs.csv and summary.json.
+
+Names and columns are stable: users' scripts read them. Every file is written to a temporary file
+in the same folder and renamed over the target, so a reader never sees half a table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lossbench.trainer import StepRecords
+
+STEPS_COLUMNS = ["step", "epoch", "loss", "grad_norm"]
+GRAD_NORMS_COLUMNS = ["step", "layer", "grad_norm"]
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` so that the file is either old or complete, never partial."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    """Write a table atomically, floats in shortest round-trip form."""
+    atomic_write_text(path, df.to_csv(index=False))
+
+
+def steps_frame(records: StepRecords) -> pd.DataFrame:
+    """One row per optimizer step: step, epoch, loss, global grad_norm."""
+    return pd.DataFrame(
+        {
+            "step": np.arange(len(records.loss), dtype="int64"),
+            "epoch": records.epoch,
+            "loss": records.loss,
+            "grad_norm": records.grad_norm,
+        }
+    )[STEPS_COLUMNS]
+
+
+def grad_norms_frame(records: StepRecords, layer_names: list[str]) -> pd.DataFrame:
+    """Long table: one row per (step, trainable layer)."""
+    n_steps, n_layers = records.layer_grad_norms.shape
+    return pd.DataFrame(
+        {
+            "step": np.repeat(np.arange(n_steps, dtype="int64"), n_layers),
+            "layer": np.tile(np.asarray(layer_names, dtype=object), n_steps),
+            "grad_norm": records.layer_grad_norms.reshape(-1),
+        }
+    )[GRAD_NORMS_COLUMNS]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None  # JSON has no NaN; a reader sees null
+    return value
+
+
+def write_summary(path: Path, summary: dict[str, Any]) -> None:
+    """Write summary.json atomically (non-finite floats become null)."""
+    atomic_write_text(path, json.dumps(_jsonable(summary), indent=2) + "\n")
+
+
+def write_run_tables(
+    out_dir: Path, records: StepRecords, layer_names: list[str], epochs: list[dict[str, Any]]
+) -> None:
+    """Write steps.csv, grad_norms.csv and epochs.csv into `out_dir`."""
+    write_csv(steps_frame(records), out_dir / "steps.csv")
+    write_csv(grad_norms_frame(records, layer_names), out_dir / "grad_norms.csv")
+    write_csv(pd.DataFrame(epochs), out_dir / "epochs.csv")

@@ -1,0 +1,189 @@
+"""The trainer: epochs of shuffled batches run in compiled chunks, with per-step records.
+
+`train` is backend-neutral: it shuffles (NumPy, seeded), plans each epoch as full batches in
+chunks of `steps_per_chunk` plus one partial last batch, hands the index matrices to a backend
+runner, and copies what comes back into preallocated columnar buffers. Nothing here imports a
+framework; `make_runner` picks the backend module.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from lossbench.config import TrainerConfig
+from lossbench.errors import LossbenchError
+
+
+class Runner(Protocol):
+    def run(self, idx: np.ndarray, n_steps: int) -> dict[str, np.ndarray]: ...
+
+    def predict(self, x: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class StepRecords:
+    """Per-step values in columnar arrays (one row per optimizer step)."""
+
+    epoch: np.ndarray
+    batch_size: np.ndarray
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    layer_grad_norms: np.ndarray  # (steps, layers)
+
+    @classmethod
+    def allocate(cls, n_steps: int, n_layers: int) -> StepRecords:
+        nan = np.full(n_steps, np.nan, dtype="float32")
+        return cls(
+            epoch=np.zeros(n_steps, dtype="int32"),
+            batch_size=np.zeros(n_steps, dtype="int32"),
+            loss=nan.copy(),
+            grad_norm=nan.copy(),
+            layer_grad_norms=np.full((n_steps, n_layers), np.nan, dtype="float32"),
+        )
+
+    def truncated(self, n: int) -> StepRecords:
+        """The first `n` steps."""
+        return StepRecords(*(getattr(self, f)[:n] for f in self.__dataclass_fields__))
+
+
+@dataclass
+class TrainResult:
+    records: StepRecords
+    layer_names: list[str]
+    epochs: list[dict[str, Any]]
+    steps: int
+    train_seconds: float
+    steps_per_second: float
+    compile_seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    """Optimizer steps per epoch, counting a partial last batch."""
+    return math.ceil(n_train / batch_size)
+
+
+def plan_epoch(
+    rng: np.random.Generator, n_train: int, batch_size: int, chunk: int
+) -> list[np.ndarray]:
+    """Shuffle and cut one epoch into index matrices: chunks of full batches, then the rest.
+
+    Returns:
+        A list of int32 arrays of shape (steps, batch); full-batch chunks have at most `chunk`
+        rows, and a partial last batch comes alone as shape (1, n_train % batch_size).
+    """
+    order = rng.permutation(n_train).astype("int32")
+    n_full = n_train // batch_size
+    full = order[: n_full * batch_size].reshape(n_full, batch_size)
+    plan = [full[s : s + chunk] for s in range(0, n_full, chunk)]
+    if n_train % batch_size:
+        plan.append(order[n_full * batch_size :][None, :])
+    return plan
+
+
+def train(
+    runner: Runner,
+    n_train: int,
+    layer_names: list[str],
+    cfg: TrainerConfig,
+    seed: int,
+    evaluate: Callable[[Runner], dict[str, float]],
+    on_progress: Callable[[int, int, float], None] | None = None,
+) -> TrainResult:
+    """Train for `cfg.epochs` epochs and record every step.
+
+    Args:
+        runner: the backend runner holding model, loss, optimizer and device data.
+        n_train: training samples.
+        layer_names: trainable layers, in the runner's `layer_sq` column order.
+        cfg: epochs, batch size, chunk size.
+        seed: seeds the shuffling.
+        evaluate: called after each epoch; returns validation loss and metrics.
+        on_progress: called after each chunk with (steps done, total steps, last loss).
+
+    Returns:
+        The step records, the per-epoch rows and timings.
+    """
+    per_epoch = steps_per_epoch(n_train, cfg.batch_size)
+    total = per_epoch * cfg.epochs
+    records = StepRecords.allocate(total, len(layer_names))
+    rng = np.random.default_rng([seed, 1])
+    # A chunk buffer is padded to one fixed shape so that the tail chunk reuses its program.
+    capacity = min(cfg.steps_per_chunk, max(n_train // cfg.batch_size, 1))
+    seen_shapes: set[tuple[int, ...]] = set()
+    epochs: list[dict[str, Any]] = []
+    done, steady_steps, steady_seconds, compile_seconds = 0, 0, 0.0, 0.0
+    start = time.perf_counter()
+    for epoch in range(cfg.epochs):
+        epoch_start = time.perf_counter()
+        for idx in plan_epoch(rng, n_train, cfg.batch_size, capacity):
+            n = len(idx)
+            if idx.shape[1] == cfg.batch_size and n < capacity:
+                idx = np.concatenate([idx, np.zeros((capacity - n, cfg.batch_size), "int32")])
+            t0 = time.perf_counter()
+            out = runner.run(idx, n)
+            dt = time.perf_counter() - t0
+            if idx.shape in seen_shapes:
+                steady_steps, steady_seconds = steady_steps + n, steady_seconds + dt
+            else:
+                seen_shapes.add(idx.shape)
+                compile_seconds += dt
+            rows = slice(done, done + n)
+            records.epoch[rows] = epoch
+            records.batch_size[rows] = idx.shape[1]
+            records.loss[rows] = out["loss"]
+            layer_sq = out["layer_sq"]
+            records.layer_grad_norms[rows] = np.sqrt(layer_sq)
+            records.grad_norm[rows] = np.sqrt(layer_sq.sum(axis=1))
+            done += n
+            if on_progress is not None:
+                on_progress(done, total, float(out["loss"][-1]))
+        ep = slice(done - per_epoch, done)
+        train_loss = float(
+            np.average(records.loss[ep], weights=records.batch_size[ep].astype("float64"))
+        )
+        row = {"epoch": epoch, "step": done, "train_loss": train_loss}
+        row.update(evaluate(runner))
+        row["seconds"] = time.perf_counter() - epoch_start
+        epochs.append(row)
+    if not cfg.record:
+        records.grad_norm[:] = np.nan
+        records.layer_grad_norms[:] = np.nan
+    elapsed = time.perf_counter() - start
+    # Steady state excludes each program's first call (its compilation); a run too short to have
+    # one falls back to all chunk time, compilation included.
+    if steady_seconds > 0:
+        rate = steady_steps / steady_seconds
+    else:
+        rate = done / compile_seconds
+    return TrainResult(
+        records=records,
+        layer_names=layer_names,
+        epochs=epochs,
+        steps=done,
+        train_seconds=elapsed,
+        steps_per_second=rate,
+        compile_seconds=compile_seconds,
+    )
+
+
+def make_runner(backend: str, **kwargs: Any) -> tuple[Runner, str]:
+    """Build the runner for `backend`; return it with the device it runs on.
+
+    Raises:
+        LossbenchError: the backend has no runner yet.
+    """
+    if backend == "tensorflow":
+        from lossbench.trainer import tensorflow_backend as impl
+    else:
+        raise LossbenchError(
+            f"invalid value for `backend`: the trainer supports tensorflow so far, "
+            f"received {backend!r}"
+        )
+    return impl.TensorFlowRunner(**kwargs), impl.device_name()
