@@ -11,6 +11,7 @@ import os
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import hydra
 import yaml
@@ -24,25 +25,26 @@ from lossbench.errors import LossbenchError
 EXIT_ERROR = 2
 
 
+def _options(group: str) -> list[Any]:
+    """The YAML files of one config group, sorted by name."""
+    folder = resources.files("lossbench.conf").joinpath(group)
+    return sorted((e for e in folder.iterdir() if e.name.endswith(".yaml")), key=lambda e: e.name)
+
+
 def loss_catalog() -> dict[str, str]:
     """Each loss config's name and one-line description, read from conf/loss/*.yaml."""
-    folder = resources.files("lossbench.conf").joinpath("loss")
-    out = {}
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-        if entry.name.endswith(".yaml"):
-            doc = yaml.safe_load(entry.read_text()) or {}
-            out[entry.name[: -len(".yaml")]] = str(doc.get("description", ""))
-    return out
+    return {
+        e.name.removesuffix(".yaml"): str((yaml.safe_load(e.read_text()) or {}).get("description"))
+        for e in _options("loss")
+    }
 
 
 def _groups_help() -> str:
     """The user-facing config groups and their options (the schema/ groups are internal)."""
-    root = resources.files("lossbench.conf")
-    lines = []
-    for group in ("loss", "data", "model", "trainer"):
-        names = sorted(e.name[:-5] for e in root.joinpath(group).iterdir() if e.name.endswith(".yaml"))
-        lines.append(f"{group}: {', '.join(names)}")
-    return "\n".join(lines)
+    return "\n".join(
+        f"{group}: {', '.join(e.name.removesuffix('.yaml') for e in _options(group))}"
+        for group in ("loss", "data", "model", "trainer")
+    )
 
 
 def _loss_help() -> str:
@@ -128,4 +130,3 @@ def main() -> None:
             raise
         print(f"lossbench: error: {one_line(error)}", file=sys.stderr)
         sys.exit(EXIT_ERROR)
-

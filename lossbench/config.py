@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -19,32 +19,32 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from lossbench.errors import ConfigError
 
 
-class Backend(str, Enum):
+class Backend(StrEnum):
     tensorflow = "tensorflow"
     jax = "jax"
     torch = "torch"
 
 
-class Task(str, Enum):
+class Task(StrEnum):
     """What data, output head and metrics an experiment has (see `lossbench.data`)."""
 
     binary = "binary"
     grouped = "grouped"
 
 
-class Membership(str, Enum):
+class Membership(StrEnum):
     """How group membership travels with the targets: an id column or one-hot columns."""
 
     index = "index"
     onehot = "onehot"
 
 
-class GroupStatistic(str, Enum):
+class GroupStatistic(StrEnum):
     rms = "rms"
     mean_abs = "mean_abs"
 
 
-class Optimizer(str, Enum):
+class Optimizer(StrEnum):
     adam = "adam"
     sgd = "sgd"
 

@@ -48,7 +48,16 @@ def print_summary(summary: dict[str, Any], out_dir: Path) -> None:
     table = Table(title="lossbench summary", title_justify="left", min_width=40)
     table.add_column("key")
     table.add_column("value", justify="right")
-    for key in ("loss", "task", "status", "steps", "steps_per_second", "wall_seconds", "device", "backend"):
+    for key in (
+        "loss",
+        "task",
+        "status",
+        "steps",
+        "steps_per_second",
+        "wall_seconds",
+        "device",
+        "backend",
+    ):
         table.add_row(key, _fmt(summary[key]))
     for key, value in summary["metrics"].items():
         if not key.startswith("mse_group_"):

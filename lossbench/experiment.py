@@ -37,7 +37,7 @@ def select_backend(backend: str) -> None:
     quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _stderr_silenced(quiet):
-        import keras  # noqa: F401
+        import keras
 
 
 @contextmanager

@@ -59,4 +59,3 @@ def per_sample_mean(values: Any) -> Any:
     if len(values.shape) <= 1:
         return values
     return ops.mean(ops.reshape(values, (ops.shape(values)[0], -1)), axis=-1)
-

@@ -69,6 +69,11 @@ def steps_per_epoch(n_train: int, batch_size: int) -> int:
     return math.ceil(n_train / batch_size)
 
 
+def shuffle_rng(seed: int) -> np.random.Generator:
+    """The generator that orders the batches of a run seeded with `seed`."""
+    return np.random.default_rng([seed, 1])
+
+
 def plan_epoch(
     rng: np.random.Generator, n_train: int, batch_size: int, chunk: int
 ) -> list[np.ndarray]:
@@ -113,7 +118,7 @@ def train(
     per_epoch = steps_per_epoch(n_train, cfg.batch_size)
     total = per_epoch * cfg.epochs
     records = StepRecords.allocate(total, len(layer_names))
-    rng = np.random.default_rng([seed, 1])
+    rng = shuffle_rng(seed)
     # A chunk buffer is padded to one fixed shape so that the tail chunk reuses its program.
     capacity = min(cfg.steps_per_chunk, max(n_train // cfg.batch_size, 1))
     seen_shapes: set[tuple[int, ...]] = set()
@@ -158,10 +163,7 @@ def train(
     elapsed = time.perf_counter() - start
     # Steady state excludes each program's first call (its compilation); a run too short to have
     # one falls back to all chunk time, compilation included.
-    if steady_seconds > 0:
-        rate = steady_steps / steady_seconds
-    else:
-        rate = done / compile_seconds
+    rate = steady_steps / steady_seconds if steady_seconds > 0 else done / compile_seconds
     return TrainResult(
         records=records,
         layer_names=layer_names,

@@ -1,0 +1,178 @@
+"""The `lossbench` command end to end: output files and columns, sweeps, errors, start-up."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import TINY
+
+ROOT = Path(__file__).resolve().parents[1]
+LOSSBENCH = [sys.executable, "-c", "from lossbench.cli import main; main()"]
+
+
+def lossbench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        [*LOSSBENCH, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def check_run_folder(run: Path, n_layers: int = 3) -> dict:
+    """Every table a user reads, with its columns, row counts and finite values."""
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "ok"
+    for key in ("steps", "wall_seconds", "steps_per_second", "device", "backend", "versions"):
+        assert key in summary
+    assert summary["steps_per_second"] > 0 and summary["backend"] == "tensorflow"
+    assert {"tensorflow", "keras", "python"} <= set(summary["versions"])
+    cfg = (run / ".hydra" / "config.yaml").read_text()
+    assert "loss:" in cfg
+
+    steps = pd.read_csv(run / "steps.csv")
+    assert list(steps.columns) == ["step", "epoch", "loss", "grad_norm"]
+    assert len(steps) == summary["steps"]
+    np.testing.assert_array_equal(steps["step"], np.arange(len(steps)))
+    assert np.isfinite(steps[["loss", "grad_norm"]].to_numpy()).all()
+    assert (steps["grad_norm"] > 0).all()
+
+    norms = pd.read_csv(run / "grad_norms.csv")
+    assert list(norms.columns) == ["step", "layer", "grad_norm"]
+    assert len(norms) == len(steps) * n_layers
+    assert norms["layer"].unique().tolist() == ["hidden_0", "hidden_1", "head"]
+    assert np.isfinite(norms["grad_norm"]).all()
+    # The global norm is the root of the sum of squared per-layer norms.
+    by_step = np.sqrt(
+        (norms.pivot(index="step", columns="layer", values="grad_norm") ** 2).sum(axis=1)
+    )
+    np.testing.assert_allclose(by_step.to_numpy(), steps["grad_norm"], rtol=1e-5)
+
+    epochs = pd.read_csv(run / "epochs.csv")
+    assert len(epochs) == summary["epochs"]
+    assert {"epoch", "train_loss", "val_loss"} <= set(epochs.columns)
+    assert np.isfinite(epochs.drop(columns=["epoch"]).to_numpy(dtype=float)).all()
+    for key, value in summary["metrics"].items():
+        assert math.isclose(value, epochs.iloc[-1][key], rel_tol=1e-9), key
+    return summary
+
+
+@pytest.mark.slow
+def test_readme_command_writes_every_table(tmp_path):
+    run = tmp_path / "run"
+    proc = lossbench(
+        "loss=grouped_dynamic", "scale.epsilon=1e-6", *TINY, f"hydra.run.dir={run}", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = check_run_folder(run)
+    # 600 samples, 20% held out -> 480 train rows, batch 32 -> 15 steps per epoch, 2 epochs.
+    assert summary["steps"] == 30
+    epochs = pd.read_csv(run / "epochs.csv")
+    assert {"mse", "worst_group_mse", "mse_group_0", "mse_group_3"} <= set(epochs.columns)
+    assert str(run) in proc.stdout and "steps_per_second" in proc.stdout
+
+
+@pytest.mark.slow
+def test_two_job_multirun_writes_one_folder_per_job(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = lossbench(
+        "-m", "loss=bce,grouped", *TINY, f"hydra.sweep.dir={sweep}", "seed=1", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert [p.name for p in jobs] == ["0_bce_seed1", "1_grouped_seed1"]
+    summaries = [check_run_folder(job) for job in jobs]
+    assert [s["loss"] for s in summaries] == ["bce", "grouped"]
+    assert {"roc_auc", "pr_auc", "minority_recall", "accuracy"} <= set(summaries[0]["metrics"])
+
+
+@pytest.mark.slow
+def test_default_output_folders_do_not_collide(tmp_path):
+    for _ in range(2):
+        proc = lossbench("loss=mse", *TINY, "trainer.epochs=1", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+    runs = list((tmp_path / "outputs" / "runs").glob("*/*"))
+    assert len(runs) == 2
+    for run in runs:
+        assert json.loads((run / "summary.json").read_text())["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["loss=nope"],
+            "lossbench: error: invalid value for `loss`: expected one of bce, grouped, "
+            "grouped_dynamic, mse, received 'nope'",
+        ),
+        (
+            ["scale.epsilon=-1"],
+            "lossbench: error: invalid value for `scale.epsilon`: expected a finite number >= 0, "
+            "received -1.0",
+        ),
+        (
+            ["data.positive_rate=1.5"],
+            "lossbench: error: invalid value for `data.positive_rate`: expected a number in "
+            "(0, 1), received 1.5",
+        ),
+        (["trainer.batch_size=0"], "lossbench: error: invalid value for `trainer.batch_size`"),
+        (["trainer.epochs=abc"], "lossbench: error: invalid value for `trainer.epochs`"),
+        (["loss.bogus=1"], "lossbench: error: invalid value for `loss.bogus`"),
+    ],
+)
+def test_bad_input_is_one_line_with_a_nonzero_exit(tmp_path, args, expected):
+    run = tmp_path / "run"
+    proc = lossbench(*args, f"hydra.run.dir={run}", cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(expected), proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    summary = run / "summary.json"
+    if summary.exists():  # validation errors leave a folder that says so
+        assert json.loads(summary.read_text())["status"] == "error"
+    assert not (run / "steps.csv").exists()
+
+
+def test_debug_flag_shows_the_traceback(tmp_path):
+    proc = lossbench("scale.epsilon=-1", "debug=true", f"hydra.run.dir={tmp_path}/r", cwd=tmp_path)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_help_lists_losses_without_importing_a_framework(tmp_path):
+    proc = lossbench("--help", cwd=tmp_path)
+    assert proc.returncode == 0
+    for name in ("bce", "mse", "grouped", "grouped_dynamic"):
+        assert f"\n  {name} " in proc.stdout
+    code = (
+        "import sys; sys.argv = ['lossbench', '--cfg', 'job'];"
+        "from lossbench.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'framework'"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "scale:" in proc.stdout
+
+
+@pytest.mark.slow
+def test_wheel_ships_the_configs(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (wheel,) = tmp_path.glob("lossbench-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for required in ("lossbench/conf/config.yaml", "lossbench/conf/loss/grouped_dynamic.yaml",
+                     "lossbench/conf/trainer/default.yaml", "lossbench/cli.py"):  # fmt: skip
+        assert required in names

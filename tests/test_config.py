@@ -1,0 +1,74 @@
+"""Typed configs: wrong keys and types fail at compose time; ranges fail at validation."""
+
+from __future__ import annotations
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ConfigAttributeError, ValidationError
+
+from lossbench.config import GroupedDynamicConfig, Task
+from lossbench.errors import ConfigError
+from tests.conftest import compose_config
+
+
+def test_default_config_composes_with_the_documented_keys():
+    cfg = compose_config([])
+    assert cfg.loss.name == "bce" and cfg.loss.task is Task.binary
+    assert cfg.backend.value == "tensorflow" and cfg.seed == 0
+    assert cfg.scale.epsilon == 1e-6
+    assert cfg.data.n_samples > 0 and cfg.trainer.epochs > 0
+    assert cfg.trainer.batch_size > 0 and cfg.trainer.learning_rate > 0
+
+
+def test_the_readme_command_composes():
+    cfg = compose_config(["loss=grouped_dynamic", "scale.epsilon=1e-6"])
+    assert isinstance(cfg.loss, GroupedDynamicConfig)
+    assert cfg.scale.epsilon == 1e-6
+
+
+@pytest.mark.parametrize(
+    ("override", "cause"),
+    [
+        ("trainer.epochs=abc", ValidationError),
+        ("loss.statistic=max", ValidationError),
+        ("loss.bogus=1", ConfigAttributeError),
+        ("backend=theano", ValidationError),
+    ],
+)
+def test_wrong_keys_and_types_fail_at_compose_time(override, cause):
+    with pytest.raises(ConfigCompositionException) as info:
+        compose_config(["loss=grouped_dynamic", override])
+    assert isinstance(info.value.__cause__, cause)
+    assert override.split("=")[0] in str(info.value.__cause__)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("scale.epsilon=-1e-3", "scale.epsilon"),
+        ("trainer.batch_size=0", "trainer.batch_size"),
+        ("trainer.batch_size=100000", "trainer.batch_size"),
+        ("data.positive_rate=1.0", "data.positive_rate"),
+        ("data.positive_rate=0", "data.positive_rate"),
+        ("data.n_groups=0", "data.n_groups"),
+        ("trainer.learning_rate=0", "trainer.learning_rate"),
+        ("trainer.epochs=0", "trainer.epochs"),
+        ("model.hidden=[]", "model.hidden"),
+        ("model.activation=swishy", "model.activation"),
+        ("backend=jax", "backend"),
+    ],
+)
+def test_out_of_range_values_name_key_expectation_and_value(override, key):
+    with pytest.raises(ConfigError) as info:
+        compose_config(["loss=grouped_dynamic", override])
+    assert info.value.key == key
+    message = str(info.value)
+    assert message.startswith(f"invalid value for `{key}`: expected ")
+    assert "received" in message and "\n" not in message
+
+
+def test_grouped_scales_must_match_the_number_of_groups():
+    with pytest.raises(ConfigError, match=r"loss\.scales"):
+        compose_config(["loss=grouped", "data.n_groups=3", "loss.scales=[1.0,2.0]"])
+    cfg = compose_config(["loss=grouped", "data.n_groups=2", "loss.scales=[1.0,2.0]"])
+    assert cfg.loss.scales == [1.0, 2.0]
