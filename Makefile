@@ -29,12 +29,12 @@ test: $(STAMP) ## Run the test suite (slow tests included; under 10 minutes on 2
 	$(BIN)/python -m pytest -q $(ARGS)
 
 lint: $(STAMP) ## ruff check and format check
-	$(BIN)/ruff check lossbench tests bench
-	$(BIN)/ruff format --check lossbench tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 format: $(STAMP) ## Apply ruff's formatting and safe fixes
-	$(BIN)/ruff check --fix lossbench tests bench
-	$(BIN)/ruff format lossbench tests bench
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 clean: ## Remove the environment, caches and outputs
 	rm -rf $(VENV) outputs multirun build dist *.egg-info .pytest_cache .ruff_cache
