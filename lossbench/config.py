@@ -30,6 +30,10 @@ class Task(StrEnum):
 
     binary = "binary"
     grouped = "grouped"
+    multiclass = "multiclass"
+    grid = "grid"
+    graph = "graph"
+    multitask = "multitask"
 
 
 class Membership(StrEnum):
@@ -49,13 +53,42 @@ class Optimizer(StrEnum):
     sgd = "sgd"
 
 
+# What a per-sample weight is looked up by. OmegaConf matches enum members by name, and `class`
+# is a keyword, hence the functional form.
+WeightBy = StrEnum("WeightBy", [("class", "class"), ("group", "group")])
+
+
+class OutputWeightScheme(StrEnum):
+    """How each sample's per-output weights are made from the per-output base weights."""
+
+    uniform = "uniform"
+    inverse_group_scale = "inverse_group_scale"
+    random = "random"
+
+
+class MultitaskMode(StrEnum):
+    loss_weighting = "loss_weighting"
+    prediction_scaling = "prediction_scaling"
+
+
+class Schedule(StrEnum):
+    constant = "constant"
+    warmup = "warmup"
+    step = "step"
+
+
 @dataclass
 class LossConfig:
-    """Fields every loss config has; each variant's schema adds its parameters."""
+    """Fields every loss config has; each variant's schema adds its parameters.
+
+    The task (data, head, metrics) follows from the variant: see `task()`.
+    """
 
     name: str = MISSING
-    task: Task = MISSING
     description: str = ""
+
+    def task(self) -> Task:
+        return LOSS_TASKS[self.name]
 
 
 @dataclass
@@ -82,6 +115,88 @@ class GroupedDynamicConfig(LossConfig):
 
 
 @dataclass
+class ContextMaskConfig(LossConfig):
+    # center | border | random | ones, or the path of an .npy file shaped like data.grid.
+    mask: str = "center"
+    strength: float = 4.0
+    mask_seed: int = 0
+
+
+@dataclass
+class ContextGraphConfig(LossConfig):
+    graph_weight: float = 1.0
+    # null: the data's own community graph; else the path of an (n_nodes, n_nodes) .npy file.
+    adjacency: str | None = None
+    epsilon: float = 1e-8
+
+
+@dataclass
+class SampleWeightsConfig(LossConfig):
+    base: str = "bce"
+    by: WeightBy = WeightBy["class"]
+    # null: inverse frequency in the training split; else one weight per class or group.
+    weights: list[float] | None = None
+
+    def task(self) -> Task:
+        return LOSS_TASKS[self.base]
+
+
+@dataclass
+class OutputWeightsConfig(LossConfig):
+    # null: all ones; else one base weight per output.
+    output_weights: list[float] | None = None
+    scheme: OutputWeightScheme = OutputWeightScheme.inverse_group_scale
+    weight_seed: int = 0
+
+
+@dataclass
+class RobustWeightsConfig(OutputWeightsConfig):
+    scheme: OutputWeightScheme = OutputWeightScheme.uniform
+
+
+@dataclass
+class ThresholdConfig(LossConfig):
+    threshold: float = 0.4
+    boost: float = 0.2
+    epsilon: float = 1e-7
+
+
+@dataclass
+class TemperatureConfig(LossConfig):
+    temperature: float = 2.0
+
+
+@dataclass
+class MultitaskConfig(LossConfig):
+    box_weight: float = 1.0
+    class_weight: float = 1.0
+    mode: MultitaskMode = MultitaskMode.loss_weighting
+
+
+@dataclass
+class ScaledConfig(LossConfig):
+    base: str = "bce"
+    # Parameters of the base variant (its own defaults otherwise), e.g. {temperature: 0.5}.
+    base_params: dict[str, Any] = field(default_factory=dict)
+    factor: float = 1.0
+    schedule: Schedule = Schedule.constant
+    warmup_epochs: float = 1.0
+    start_factor: float = 0.0
+    step_epoch: int = 1
+    step_factor: float = 0.1
+
+    def task(self) -> Task:
+        return base_config(self).task()
+
+
+def base_config(cfg: ScaledConfig) -> LossConfig:
+    """The typed config of a scaled loss's base variant."""
+    schema = LOSS_SCHEMAS[cfg.base]
+    node = OmegaConf.merge(OmegaConf.structured(schema(name=cfg.base)), cfg.base_params)
+    return OmegaConf.to_object(node)
+
+
+@dataclass
 class DataConfig:
     n_samples: int = 16384
     n_features: int = 32
@@ -93,6 +208,14 @@ class DataConfig:
     group_scale_max: float = 4.0
     n_outputs: int = 4
     noise: float = 0.1
+    n_classes: int = 5
+    class_imbalance: float = 0.4
+    grid: list[int] = field(default_factory=lambda: [8, 8])
+    n_nodes: int = 1024
+    embedding_dim: int = 16
+    graph_p_in: float = 0.05
+    graph_p_out: float = 0.002
+    nan_rate: float = 0.0
 
 
 @dataclass
@@ -135,10 +258,36 @@ LOSS_SCHEMAS: dict[str, type[LossConfig]] = {
     "bce": BCEConfig,
     "grouped": GroupedConfig,
     "grouped_dynamic": GroupedDynamicConfig,
+    "context_mask": ContextMaskConfig,
+    "context_graph": ContextGraphConfig,
+    "sample_weights": SampleWeightsConfig,
+    "output_weights": OutputWeightsConfig,
+    "robust_weights": RobustWeightsConfig,
+    "threshold": ThresholdConfig,
+    "temperature": TemperatureConfig,
+    "multitask": MultitaskConfig,
+    "scaled": ScaledConfig,
+}
+
+# The task of each variant (sample_weights and scaled take their base's).
+LOSS_TASKS: dict[str, Task] = {
+    "mse": Task.grouped,
+    "bce": Task.binary,
+    "grouped": Task.grouped,
+    "grouped_dynamic": Task.grouped,
+    "context_mask": Task.grid,
+    "context_graph": Task.graph,
+    "output_weights": Task.grouped,
+    "robust_weights": Task.grouped,
+    "threshold": Task.binary,
+    "temperature": Task.multiclass,
+    "multitask": Task.multitask,
 }
 
 # Backends the trainer has a runner for (lossbench/trainer); the others fail at validation.
 TRAINER_BACKENDS = ("tensorflow",)
+
+MASK_PATTERNS = ("center", "border", "random", "ones")
 
 ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "silu", "elu", "linear")
 
@@ -156,17 +305,14 @@ def register_configs() -> None:
     cs.store(group="schema/trainer", name="default", node=TrainerConfig)
 
 
-def _problems(cfg: Any) -> Iterator[tuple[str, str, Any]]:
-    """Yield (key, expected, received) for every out-of-range value."""
-    d, t, m = cfg.data, cfg.trainer, cfg.model
-    if cfg.backend.value not in TRAINER_BACKENDS:
-        yield (
-            "backend",
-            f"one of {', '.join(TRAINER_BACKENDS)} (the trainer has no runner for the others yet)",
-            cfg.backend.value,
-        )
-    if not (math.isfinite(cfg.scale.epsilon) and cfg.scale.epsilon >= 0):
-        yield "scale.epsilon", "a finite number >= 0", cfg.scale.epsilon
+Problem = tuple[str, str, Any]
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x)
+
+
+def _data_problems(d: DataConfig) -> Iterator[Problem]:
     if d.n_samples < 2:
         yield "data.n_samples", "an integer >= 2", d.n_samples
     if d.n_features < 1:
@@ -189,33 +335,154 @@ def _problems(cfg: Any) -> Iterator[tuple[str, str, Any]]:
         yield "data.n_outputs", "an integer >= 1", d.n_outputs
     if d.noise < 0:
         yield "data.noise", "a number >= 0", d.noise
+    if d.n_classes < 2:
+        yield "data.n_classes", "an integer >= 2", d.n_classes
+    if not 0 < d.class_imbalance <= 1:
+        yield "data.class_imbalance", "a number in (0, 1]", d.class_imbalance
+    if len(d.grid) != 2 or any(n < 1 for n in d.grid):
+        yield "data.grid", "two integers >= 1 (rows, columns)", list(d.grid)
+    if d.n_nodes < 2:
+        yield "data.n_nodes", "an integer >= 2", d.n_nodes
+    if d.embedding_dim < 1:
+        yield "data.embedding_dim", "an integer >= 1", d.embedding_dim
+    for key in ("graph_p_in", "graph_p_out"):
+        if not 0 <= getattr(d, key) <= 1:
+            yield f"data.{key}", "a probability in [0, 1]", getattr(d, key)
+    if not 0 <= d.nan_rate < 1:
+        yield "data.nan_rate", "a number in [0, 1)", d.nan_rate
+
+
+def _weights_problems(key: str, weights: Any, size: int, what: str) -> Iterator[Problem]:
+    if weights is None:
+        return
+    if len(weights) != size:
+        yield key, f"a list of {size} numbers ({what})", f"{len(weights)} numbers"
+    elif any(not (_finite(w) and w >= 0) for w in weights) or not any(w > 0 for w in weights):
+        yield key, "finite numbers >= 0, not all zero", list(weights)
+
+
+def _loss_problems(loss: Any, d: DataConfig, prefix: str) -> Iterator[Problem]:
+    """Range checks of one loss config; `prefix` is where it sits (`loss` or a base's)."""
+    name = loss.name
+    if name == "grouped" and loss.scales is not None:
+        if len(loss.scales) != d.n_groups:
+            yield (
+                f"{prefix}.scales",
+                f"a list of data.n_groups={d.n_groups} numbers",
+                f"{len(loss.scales)} numbers",
+            )
+        elif any(not (_finite(s) and s > 0) for s in loss.scales):
+            yield f"{prefix}.scales", "finite numbers > 0", list(loss.scales)
+    elif name == "context_mask":
+        if loss.mask not in MASK_PATTERNS and not loss.mask.endswith(".npy"):
+            yield (
+                f"{prefix}.mask",
+                f"one of {', '.join(MASK_PATTERNS)} or the path of an .npy file",
+                loss.mask,
+            )
+        if not (_finite(loss.strength) and loss.strength >= 0):
+            yield f"{prefix}.strength", "a finite number >= 0", loss.strength
+    elif name == "context_graph":
+        if not (_finite(loss.graph_weight) and loss.graph_weight >= 0):
+            yield f"{prefix}.graph_weight", "a finite number >= 0", loss.graph_weight
+        if loss.adjacency is not None and not loss.adjacency.endswith(".npy"):
+            yield f"{prefix}.adjacency", "null or the path of an .npy file", loss.adjacency
+        if not (_finite(loss.epsilon) and loss.epsilon > 0):
+            yield f"{prefix}.epsilon", "a finite number > 0", loss.epsilon
+    elif name == "sample_weights":
+        if loss.base not in ("bce", "mse"):
+            yield f"{prefix}.base", "bce or mse", loss.base
+        elif loss.by is WeightBy["class"] and loss.base != "bce":
+            yield f"{prefix}.by", "group (classes exist only for base bce)", loss.by.value
+        else:
+            size, what = (
+                (2, "one per class") if loss.by is WeightBy["class"] else (d.n_groups, "groups")
+            )
+            yield from _weights_problems(f"{prefix}.weights", loss.weights, size, what)
+    elif name in ("output_weights", "robust_weights"):
+        yield from _weights_problems(
+            f"{prefix}.output_weights", loss.output_weights, d.n_outputs, "one per output"
+        )
+    elif name == "threshold":
+        if not 0 <= loss.threshold <= 1:
+            yield f"{prefix}.threshold", "a number in [0, 1]", loss.threshold
+        if not 0 <= loss.boost < 1:
+            yield f"{prefix}.boost", "a number in [0, 1)", loss.boost
+        if not 0 < loss.epsilon < 0.5:
+            yield f"{prefix}.epsilon", "a number in (0, 0.5)", loss.epsilon
+    elif name == "temperature":
+        if not (_finite(loss.temperature) and loss.temperature > 0):
+            yield f"{prefix}.temperature", "a finite number > 0", loss.temperature
+    elif name == "multitask":
+        for key in ("box_weight", "class_weight"):
+            if not (_finite(getattr(loss, key)) and getattr(loss, key) >= 0):
+                yield f"{prefix}.{key}", "a finite number >= 0", getattr(loss, key)
+    elif name == "scaled":
+        yield from _scaled_problems(loss, d, prefix)
+
+
+def _scaled_problems(loss: ScaledConfig, d: DataConfig, prefix: str) -> Iterator[Problem]:
+    if loss.base not in LOSS_TASKS:
+        yield f"{prefix}.base", f"one of {', '.join(sorted(LOSS_TASKS))}", loss.base
+        return
+    if not (_finite(loss.factor) and loss.factor > 0):
+        yield f"{prefix}.factor", "a finite number > 0", loss.factor
+    if not (_finite(loss.warmup_epochs) and loss.warmup_epochs > 0):
+        yield f"{prefix}.warmup_epochs", "a finite number > 0", loss.warmup_epochs
+    if not (_finite(loss.start_factor) and loss.start_factor >= 0):
+        yield f"{prefix}.start_factor", "a finite number >= 0", loss.start_factor
+    if loss.step_epoch < 1:
+        yield f"{prefix}.step_epoch", "an integer >= 1", loss.step_epoch
+    if not (_finite(loss.step_factor) and loss.step_factor >= 0):
+        yield f"{prefix}.step_factor", "a finite number >= 0", loss.step_factor
+    try:
+        base = base_config(loss)
+    except Exception as error:  # OmegaConf: an unknown key or a wrong type
+        yield (
+            f"{prefix}.base_params",
+            f"parameters of loss {loss.base!r}",
+            str(error).split("\n")[0],
+        )
+        return
+    yield from _loss_problems(base, d, f"{prefix}.base_params")
+
+
+def _problems(cfg: Config) -> Iterator[Problem]:
+    """Yield (key, expected, received) for every out-of-range value."""
+    t, m = cfg.trainer, cfg.model
+    if cfg.backend.value not in TRAINER_BACKENDS:
+        yield (
+            "backend",
+            f"one of {', '.join(TRAINER_BACKENDS)} (the trainer has no runner for the others yet)",
+            cfg.backend.value,
+        )
+    if not (_finite(cfg.scale.epsilon) and cfg.scale.epsilon >= 0):
+        yield "scale.epsilon", "a finite number >= 0", cfg.scale.epsilon
+    yield from _data_problems(cfg.data)
+    yield from _loss_problems(cfg.loss, cfg.data, "loss")
     if not m.hidden or any(h < 1 for h in m.hidden):
         yield "model.hidden", "a non-empty list of integers >= 1", list(m.hidden)
     if m.activation not in ACTIVATIONS:
         yield "model.activation", f"one of {', '.join(ACTIVATIONS)}", m.activation
     if t.epochs < 1:
         yield "trainer.epochs", "an integer >= 1", t.epochs
-    n_train = d.n_samples - math.ceil(d.n_samples * d.val_fraction)
+    n_train = n_train_samples(cfg.data, cfg.loss.task())
     if not 1 <= t.batch_size <= max(n_train, 1):
         yield (
             "trainer.batch_size",
             f"an integer in [1, {n_train}] (the training split's size)",
             t.batch_size,
         )
-    if not (math.isfinite(t.learning_rate) and t.learning_rate > 0):
+    if not (_finite(t.learning_rate) and t.learning_rate > 0):
         yield "trainer.learning_rate", "a finite number > 0", t.learning_rate
     if t.steps_per_chunk < 1:
         yield "trainer.steps_per_chunk", "an integer >= 1", t.steps_per_chunk
-    scales = getattr(cfg.loss, "scales", None)
-    if scales is not None:
-        if len(scales) != d.n_groups:
-            yield (
-                "loss.scales",
-                f"a list of data.n_groups={d.n_groups} numbers",
-                f"{len(scales)} numbers",
-            )
-        elif any(not (math.isfinite(s) and s > 0) for s in scales):
-            yield "loss.scales", "finite numbers > 0", list(scales)
+
+
+def n_train_samples(d: DataConfig, task: Task) -> int:
+    """Training-split size: samples, or nodes for the graph task."""
+    n = d.n_nodes if task is Task.graph else d.n_samples
+    return n - math.ceil(n * d.val_fraction)
 
 
 def validate(cfg: DictConfig | Config) -> Config:

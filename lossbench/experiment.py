@@ -100,8 +100,9 @@ def run_experiment(
     import keras
 
     from lossbench import tables
-    from lossbench.data import make_dataset
-    from lossbench.losses import LossContext, build_loss
+    from lossbench.config import Task
+    from lossbench.data import Split, make_dataset
+    from lossbench.losses import LossContext, ScaledLoss, build_loss
     from lossbench.metrics import task_metrics
     from lossbench.models import build_model
     from lossbench.trainer import make_runner, train
@@ -114,44 +115,76 @@ def run_experiment(
 
         tf.config.experimental.enable_op_determinism()
 
-    task = cfg.loss.task
+    task = cfg.loss.task()
     data = make_dataset(task, cfg.data, cfg.seed)
-    loss = build_loss(
-        cfg.loss,
-        LossContext(data.n_groups, data.group_scales, cfg.scale.epsilon),
+    ctx = LossContext(
+        data=data,
+        epsilon=cfg.scale.epsilon,
+        n_outputs=cfg.data.n_outputs,
+        n_classes=cfg.data.n_classes,
+        grid=(cfg.data.grid[0], cfg.data.grid[1]),
     )
-    model = build_model(task, cfg.model, data.train.x.shape[1], data.train.y.shape[1])
+    loss = build_loss(cfg.loss, ctx)
+    model = build_model(task, cfg.model, data.train.x.shape[1], data.train.y.shape[1:])
     optimizers = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
     optimizer = optimizers[cfg.trainer.optimizer.value](learning_rate=cfg.trainer.learning_rate)
     names, slices = layer_groups(model)
+
+    def extra(split: Split) -> Any:
+        """The per-sample ids the loss packs: node ids on the graph task, else group ids."""
+        return split.ids if task is Task.graph else split.groups
+
     runner, device = make_runner(
         cfg.backend.value,
         model=model,
         loss=loss,
         optimizer=optimizer,
         x=data.train.x,
-        y=loss.pack_targets(data.train.y, data.train.groups),
+        y=loss.pack_targets(data.train.y, extra(data.train)),
         sample_weight=None,
         layer_slices=slices,
         record=cfg.trainer.record,
         jit_compile=cfg.trainer.jit_compile,
     )
-    val_targets = loss.pack_targets(data.val.y, data.val.groups)
+    val_targets = loss.pack_targets(data.val.y, extra(data.val))
 
     def evaluate(r: Any) -> dict[str, float]:
         pred = r.predict(data.val.x)
         row = {"val_loss": float(loss(val_targets, pred))}
-        scored = loss.effective_prediction(pred, data.val.groups)
-        row.update(task_metrics(task, data.val.y, scored, data.val.groups, data.n_groups))
+        for name, part in zip(
+            loss.component_names, loss.components(val_targets, pred), strict=True
+        ):
+            row[f"val_loss_{name}"] = float(keras.ops.mean(part))
+        scored = loss.effective_prediction(pred, extra(data.val))
+        row.update(task_metrics(data, data.val, scored))
         return row
 
-    result = train(runner, len(data.train), names, cfg.trainer, cfg.seed, evaluate, on_progress)
-    tables.write_run_tables(out_dir, result.records, result.layer_names, result.epochs)
+    has_schedule = isinstance(loss, ScaledLoss) and loss.schedule != "constant"
+    result = train(
+        runner,
+        len(data.train),
+        names,
+        cfg.trainer,
+        cfg.seed,
+        evaluate,
+        on_progress,
+        schedule=loss.schedule_multiplier if has_schedule else None,
+    )
+    step_columns = {
+        f"loss_{name}": result.records.components[:, k]
+        for k, name in enumerate(loss.component_names)
+    }
+    if isinstance(loss, ScaledLoss):
+        step_columns["scale"] = loss.factor * result.records.multiplier
+    tables.write_run_tables(
+        out_dir, result.records, result.layer_names, result.epochs, step_columns
+    )
     final = result.epochs[-1]
     summary = {
         "status": "ok",
         "loss": cfg.loss.name,
         "task": task.value,
+        "description": cfg.loss.description,
         "seed": cfg.seed,
         "steps": result.steps,
         "epochs": len(result.epochs),

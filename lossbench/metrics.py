@@ -1,7 +1,11 @@
 """Per-epoch task metrics, computed on the host from validation predictions (NumPy, scikit-learn).
 
-Imbalanced binary: accuracy, ROC-AUC, PR-AUC (average precision) and minority recall at 0.5.
-Grouped regression: MSE overall, per group, and the worst group's.
+- binary: accuracy, ROC-AUC, PR-AUC (average precision) and minority recall at 0.5.
+- grouped: MSE overall, per group, and the worst group's.
+- multiclass: accuracy, macro recall, the rarest class's recall, expected calibration error.
+- grid: MSE overall, in the central half of the grid and on its border ring.
+- graph: MSE and the mean cosine similarity of predicted embeddings across graph edges.
+- multitask: box MSE and the class metrics above.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from lossbench.config import Task
+from lossbench.data import N_BOX, Dataset, Split
 
 
 def binary_metrics(y_true: np.ndarray, prob: np.ndarray) -> dict[str, float]:
@@ -42,10 +47,87 @@ def grouped_metrics(
     return out
 
 
-def task_metrics(
-    task: Task, y_true: np.ndarray, pred: np.ndarray, groups: np.ndarray, n_groups: int
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.asarray(logits, dtype="float64")
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def expected_calibration_error(prob: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """ECE: the mean |accuracy - confidence| over equal-width confidence bins, weighted by size."""
+    confidence = prob.max(axis=1)
+    correct = prob.argmax(axis=1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        members = which == b
+        if members.any():
+            total += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(total)
+
+
+def multiclass_metrics(y_onehot: np.ndarray, logits: np.ndarray) -> dict[str, float]:
+    """Accuracy, macro recall, the rarest class's recall and ECE from logits."""
+    labels = np.asarray(y_onehot).argmax(axis=1)
+    prob = softmax(logits)
+    guess = prob.argmax(axis=1)
+    present = np.unique(labels)
+    recalls = np.array([(guess[labels == k] == k).mean() for k in present])
+    rarest = present[np.argmin([np.sum(labels == k) for k in present])]
+    return {
+        "accuracy": float((guess == labels).mean()),
+        "macro_recall": float(recalls.mean()),
+        "minority_recall": float((guess[labels == rarest] == rarest).mean()),
+        "ece": expected_calibration_error(prob, labels),
+    }
+
+
+def grid_metrics(y_true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """MSE over the whole grid, its central half (in each direction) and its border ring."""
+    err = (np.asarray(y_true, "float64") - np.asarray(pred, "float64")) ** 2
+    rows, cols = err.shape[1:]
+    center = np.zeros((rows, cols), bool)
+    center[rows // 4 : rows - rows // 4, cols // 4 : cols - cols // 4] = True
+    border = np.zeros((rows, cols), bool)
+    border[[0, -1], :] = border[:, [0, -1]] = True
+    return {
+        "mse": float(err.mean()),
+        "mse_center": float(err[:, center].mean()),
+        "mse_border": float(err[:, border].mean()),
+    }
+
+
+def graph_metrics(
+    y_true: np.ndarray, pred: np.ndarray, node_ids: np.ndarray, adjacency: np.ndarray
 ) -> dict[str, float]:
-    """The metrics that answer `task`'s question."""
+    """MSE, and the mean cosine similarity of predictions over edges among these nodes."""
+    pred = np.asarray(pred, "float64")
+    a = adjacency[np.ix_(node_ids, node_ids)]
+    unit = pred / np.maximum(np.linalg.norm(pred, axis=1, keepdims=True), 1e-12)
+    i, j = np.nonzero(np.triu(a, k=1))
+    cos = float(np.sum(unit[i] * unit[j], axis=1).mean()) if len(i) else float("nan")
+    return {"mse": float(np.mean((np.asarray(y_true, "float64") - pred) ** 2)), "edge_cosine": cos}
+
+
+def task_metrics(data: Dataset, split: Split, pred: np.ndarray) -> dict[str, float]:
+    """The metrics that answer the task's question, on `split` (usually validation).
+
+    Args:
+        data: the dataset (task, groups, adjacency).
+        split: the rows scored.
+        pred: the model's effective predictions for those rows.
+    """
+    task = data.task
     if task is Task.binary:
-        return binary_metrics(y_true, pred)
-    return grouped_metrics(y_true, pred, groups, n_groups)
+        return binary_metrics(split.y, pred)
+    if task is Task.grouped:
+        return grouped_metrics(split.y, pred, split.groups, data.n_groups)
+    if task is Task.multiclass:
+        return multiclass_metrics(split.y, pred)
+    if task is Task.grid:
+        return grid_metrics(split.y, pred)
+    if task is Task.graph:
+        return graph_metrics(split.y, pred, split.ids, data.adjacency)
+    box_mse = float(np.mean((split.y[:, :N_BOX] - pred[:, :N_BOX]) ** 2))
+    return {"box_mse": box_mse, **multiclass_metrics(split.y[:, N_BOX:], pred[:, N_BOX:])}

@@ -2,31 +2,49 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 
 from lossbench.config import ModelConfig, Task
+from lossbench.data import N_BOX
 
-# (units or None for "one per target column", activation) of the output head, by task.
-HEADS: dict[Task, tuple[int | None, str]] = {
-    Task.binary: (1, "sigmoid"),
-    Task.grouped: (None, "linear"),
+# Output activation by task: probabilities for the losses that take them, logits or raw values
+# for the others.
+HEAD_ACTIVATION: dict[Task, str] = {
+    Task.binary: "sigmoid",
+    Task.grouped: "linear",
+    Task.multiclass: "linear",  # logits
+    Task.grid: "sigmoid",
+    Task.graph: "linear",
 }
 
 
-def build_model(task: Task, cfg: ModelConfig, n_features: int, n_targets: int) -> keras.Model:
+def build_model(
+    task: Task, cfg: ModelConfig, n_features: int, target_shape: tuple[int, ...]
+) -> keras.Model:
     """Build an MLP whose layers have stable names (``hidden_0``, ..., ``head``).
 
-    Stable names matter: they are the `layer` column of grad_norms.csv.
+    Stable names matter: they are the `layer` column of grad_norms.csv. The multitask model has
+    two heads, ``box_head`` and ``class_head`` (logits), concatenated into one output.
 
     Args:
         task: decides the head.
         cfg: hidden sizes and activation.
         n_features: input width.
-        n_targets: target columns (used by heads without a fixed width).
+        target_shape: shape of one sample's targets (without extras the loss packs).
     """
-    units, activation = HEADS[task]
-    layers: list[keras.layers.Layer] = [keras.Input((n_features,), name="features")]
+    inputs = keras.Input((n_features,), name="features")
+    h = inputs
     for i, width in enumerate(cfg.hidden):
-        layers.append(keras.layers.Dense(width, activation=cfg.activation, name=f"hidden_{i}"))
-    layers.append(keras.layers.Dense(units or n_targets, activation=activation, name="head"))
-    return keras.Sequential(layers, name=f"mlp_{task.value}")
+        h = keras.layers.Dense(width, activation=cfg.activation, name=f"hidden_{i}")(h)
+    if task is Task.multitask:
+        box = keras.layers.Dense(N_BOX, name="box_head")(h)
+        logits = keras.layers.Dense(target_shape[0] - N_BOX, name="class_head")(h)
+        out = keras.layers.Concatenate(name="heads")([box, logits])
+    else:
+        units = math.prod(target_shape)
+        out = keras.layers.Dense(units, activation=HEAD_ACTIVATION[task], name="head")(h)
+        if len(target_shape) > 1:
+            out = keras.layers.Reshape(target_shape, name="grid")(out)
+    return keras.Model(inputs, out, name=f"mlp_{task.value}")

@@ -17,7 +17,6 @@ import pandas as pd
 
 from lossbench.trainer import StepRecords
 
-STEPS_COLUMNS = ["step", "epoch", "loss", "grad_norm"]
 GRAD_NORMS_COLUMNS = ["step", "layer", "grad_norm"]
 
 
@@ -40,16 +39,18 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
     atomic_write_text(path, df.to_csv(index=False))
 
 
-def steps_frame(records: StepRecords) -> pd.DataFrame:
-    """One row per optimizer step: step, epoch, loss, global grad_norm."""
-    return pd.DataFrame(
-        {
-            "step": np.arange(len(records.loss), dtype="int64"),
-            "epoch": records.epoch,
-            "loss": records.loss,
-            "grad_norm": records.grad_norm,
-        }
-    )[STEPS_COLUMNS]
+def steps_frame(
+    records: StepRecords, extra_columns: dict[str, np.ndarray] | None = None
+) -> pd.DataFrame:
+    """One row per optimizer step: step, epoch, loss, global grad_norm, then any extra columns
+    (the loss scale in effect, per-task losses)."""
+    columns = {
+        "step": np.arange(len(records.loss), dtype="int64"),
+        "epoch": records.epoch,
+        "loss": records.loss,
+        "grad_norm": records.grad_norm,
+    }
+    return pd.DataFrame({**columns, **(extra_columns or {})})
 
 
 def grad_norms_frame(records: StepRecords, layer_names: list[str]) -> pd.DataFrame:
@@ -82,9 +83,14 @@ def write_summary(path: Path, summary: dict[str, Any]) -> None:
 
 
 def write_run_tables(
-    out_dir: Path, records: StepRecords, layer_names: list[str], epochs: list[dict[str, Any]]
+    out_dir: Path,
+    records: StepRecords,
+    layer_names: list[str],
+    epochs: list[dict[str, Any]],
+    step_columns: dict[str, np.ndarray] | None = None,
 ) -> None:
-    """Write steps.csv, grad_norms.csv and epochs.csv into `out_dir`."""
-    write_csv(steps_frame(records), out_dir / "steps.csv")
+    """Write steps.csv (with `step_columns` after the standard ones), grad_norms.csv and
+    epochs.csv into `out_dir`."""
+    write_csv(steps_frame(records, step_columns), out_dir / "steps.csv")
     write_csv(grad_norms_frame(records, layer_names), out_dir / "grad_norms.csv")
     write_csv(pd.DataFrame(epochs), out_dir / "epochs.csv")

@@ -34,24 +34,55 @@ def check_positive_finite(name: str, value: float, allow_zero: bool = False) -> 
 class LossbenchLoss(keras.losses.Loss):
     """Base class: subclasses set `config_args` (every constructor argument) and `call`.
 
-    Subclasses that need per-sample extras override `pack_targets` (NumPy side, used by the
-    trainer and by plain-Keras users) and read them back from `y_true` in `call`.
+    Hooks with defaults that subclasses override where they need to:
+    - `pack_targets`: the `y_true` array the loss expects (NumPy side; extras such as group or
+      node ids become extra columns).
+    - `component_names` / `components`: per-sample parts (e.g. one per task) that the trainer
+      records as their own columns.
+    - `schedule_multiplier`: a factor that changes during training, applied by the trainer.
+    - `effective_prediction`: what metrics should score when the loss transforms outputs.
     """
 
     config_args: ClassVar[tuple[str, ...]] = ()
+    component_names: tuple[str, ...] = ()
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({name: getattr(self, name) for name in self.config_args})
         return config
 
-    def pack_targets(self, y: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
-        """Return the `y_true` array this loss expects for targets `y` (and group ids)."""
+    def pack_targets(self, y: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+        """Return the `y_true` array for targets `y` and the per-sample `extra` ids it needs."""
         return np.asarray(y, dtype="float32")
 
-    def effective_prediction(self, y_pred: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    def components(self, y_true: Any, y_pred: Any) -> list[Any]:
+        """Per-sample values of each named component (empty: the loss has none)."""
+        return []
+
+    def schedule_multiplier(self, epoch: float) -> float:
+        """Factor in effect at fractional `epoch` (1: no schedule)."""
+        return 1.0
+
+    def effective_prediction(self, y_pred: np.ndarray, extra: np.ndarray) -> np.ndarray:
         """The prediction that metrics should score (differs when the loss rescales outputs)."""
         return y_pred
+
+
+def serialize_loss(loss: keras.losses.Loss) -> dict[str, Any]:
+    """A nested loss as a config dict (for wrappers' `get_config`)."""
+    return keras.saving.serialize_keras_object(loss)
+
+
+def deserialize_loss(loss: keras.losses.Loss | dict[str, Any]) -> keras.losses.Loss:
+    """Accept a loss or its serialized config (what `from_config` hands a wrapper)."""
+    if isinstance(loss, keras.losses.Loss):
+        return loss
+    return keras.saving.deserialize_keras_object(loss)
+
+
+def safe_norm(x: Any, axis: int, floor: float) -> Any:
+    """L2 norm with a floor, finite with finite gradients at zero vectors."""
+    return ops.sqrt(ops.maximum(ops.sum(ops.square(x), axis=axis, keepdims=True), floor**2))
 
 
 def per_sample_mean(values: Any) -> Any:

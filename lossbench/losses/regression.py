@@ -41,7 +41,8 @@ class _GroupedLoss(LossbenchLoss):
             "membership", self.membership, self.membership in MEMBERSHIPS, "'index' or 'onehot'"
         )
 
-    def pack_targets(self, y: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    def pack_targets(self, y: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+        groups = extra
         if groups is None:
             raise ValueError(f"{type(self).__name__} needs group ids; received groups=None")
         y = np.asarray(y, dtype="float32").reshape(len(y), -1)

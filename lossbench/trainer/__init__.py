@@ -21,7 +21,11 @@ from lossbench.errors import LossbenchError
 
 
 class Runner(Protocol):
-    def run(self, idx: np.ndarray, n_steps: int) -> dict[str, np.ndarray]: ...
+    component_names: tuple[str, ...]
+
+    def run(
+        self, idx: np.ndarray, n_steps: int, multiplier: np.ndarray
+    ) -> dict[str, np.ndarray]: ...
 
     def predict(self, x: np.ndarray) -> np.ndarray: ...
 
@@ -35,9 +39,11 @@ class StepRecords:
     loss: np.ndarray
     grad_norm: np.ndarray
     layer_grad_norms: np.ndarray  # (steps, layers)
+    multiplier: np.ndarray  # the loss schedule's factor applied at each step
+    components: np.ndarray  # (steps, components): batch means of the loss's parts
 
     @classmethod
-    def allocate(cls, n_steps: int, n_layers: int) -> StepRecords:
+    def allocate(cls, n_steps: int, n_layers: int, n_components: int = 0) -> StepRecords:
         nan = np.full(n_steps, np.nan, dtype="float32")
         return cls(
             epoch=np.zeros(n_steps, dtype="int32"),
@@ -45,6 +51,8 @@ class StepRecords:
             loss=nan.copy(),
             grad_norm=nan.copy(),
             layer_grad_norms=np.full((n_steps, n_layers), np.nan, dtype="float32"),
+            multiplier=np.ones(n_steps, dtype="float32"),
+            components=np.full((n_steps, n_components), np.nan, dtype="float32"),
         )
 
     def truncated(self, n: int) -> StepRecords:
@@ -100,6 +108,7 @@ def train(
     seed: int,
     evaluate: Callable[[Runner], dict[str, float]],
     on_progress: Callable[[int, int, float], None] | None = None,
+    schedule: Callable[[float], float] | None = None,
 ) -> TrainResult:
     """Train for `cfg.epochs` epochs and record every step.
 
@@ -111,13 +120,15 @@ def train(
         seed: seeds the shuffling.
         evaluate: called after each epoch; returns validation loss and metrics.
         on_progress: called after each chunk with (steps done, total steps, last loss).
+        schedule: the loss multiplier at a fractional epoch (step k of epoch e is at
+            e + k / steps_per_epoch); evaluated here and fed to every step.
 
     Returns:
         The step records, the per-epoch rows and timings.
     """
     per_epoch = steps_per_epoch(n_train, cfg.batch_size)
     total = per_epoch * cfg.epochs
-    records = StepRecords.allocate(total, len(layer_names))
+    records = StepRecords.allocate(total, len(layer_names), len(runner.component_names))
     rng = shuffle_rng(seed)
     # A chunk buffer is padded to one fixed shape so that the tail chunk reuses its program.
     capacity = min(cfg.steps_per_chunk, max(n_train // cfg.batch_size, 1))
@@ -131,8 +142,13 @@ def train(
             n = len(idx)
             if idx.shape[1] == cfg.batch_size and n < capacity:
                 idx = np.concatenate([idx, np.zeros((capacity - n, cfg.batch_size), "int32")])
+            multiplier = np.ones(len(idx), dtype="float32")
+            if schedule is not None:
+                first = done - epoch * per_epoch
+                for k in range(n):
+                    multiplier[k] = schedule(epoch + (first + k) / per_epoch)
             t0 = time.perf_counter()
-            out = runner.run(idx, n)
+            out = runner.run(idx, n, multiplier)
             dt = time.perf_counter() - t0
             if idx.shape in seen_shapes:
                 steady_steps, steady_seconds = steady_steps + n, steady_seconds + dt
@@ -146,6 +162,8 @@ def train(
             layer_sq = out["layer_sq"]
             records.layer_grad_norms[rows] = np.sqrt(layer_sq)
             records.grad_norm[rows] = np.sqrt(layer_sq.sum(axis=1))
+            records.multiplier[rows] = multiplier[:n]
+            records.components[rows] = out["components"]
             done += n
             if on_progress is not None:
                 on_progress(done, total, float(out["loss"][-1]))

@@ -59,22 +59,28 @@ class TensorFlowRunner:
         self.w = None if sample_weight is None else tf.constant(sample_weight)
         self.layer_slices = [list(s) for s in layer_slices]
         self.record = record
+        self.component_names = tuple(getattr(loss, "component_names", ()))
         self._chunk = tf.function(self._chunk_steps, jit_compile=jit_compile)
         self._forward = tf.function(
             lambda x: model(x, training=False), jit_compile=jit_compile, reduce_retracing=True
         )
 
-    def _chunk_steps(self, x: Any, y: Any, w: Any, idx: Any, n_steps: Any) -> dict[str, Any]:
+    def _chunk_steps(
+        self, x: Any, y: Any, w: Any, idx: Any, n_steps: Any, multiplier: Any
+    ) -> dict[str, Any]:
         capacity = idx.shape[0]
-        n_layers = len(self.layer_slices)
+        n_layers, n_parts = len(self.layer_slices), len(self.component_names)
         losses = tf.zeros([capacity], tf.float32)
         layer_sq = tf.zeros([capacity, n_layers], tf.float32)
+        parts = tf.zeros([capacity, n_parts], tf.float32)
         for i in tf.range(n_steps):
             rows = idx[i]
             xb, yb = tf.gather(x, rows), tf.gather(y, rows)
             wb = None if w is None else tf.gather(w, rows)
             with tf.GradientTape() as tape:
-                loss = self.loss(yb, self.model(xb, training=True), sample_weight=wb)
+                pred = self.model(xb, training=True)
+                # The schedule's value is an input of the program, so every step sees its own.
+                loss = self.loss(yb, pred, sample_weight=wb) * multiplier[i]
             grads = tape.gradient(loss, self.variables)
             self.optimizer.apply(grads, self.variables)
             at = tf.reshape(i, [1, 1])
@@ -83,15 +89,31 @@ class TensorFlowRunner:
                 sq = [tf.reduce_sum(tf.square(tf.cast(g, tf.float32))) for g in grads]
                 per_layer = tf.stack([tf.add_n([sq[j] for j in s]) for s in self.layer_slices])
                 layer_sq = tf.tensor_scatter_nd_update(layer_sq, at, per_layer[None, :])
-        return {"loss": losses, "layer_sq": layer_sq}
+            if n_parts:
+                means = [tf.reduce_mean(c) for c in self.loss.components(yb, pred)]
+                parts = tf.tensor_scatter_nd_update(parts, at, tf.stack(means)[None, :])
+        return {"loss": losses, "layer_sq": layer_sq, "components": parts}
 
-    def run(self, idx: np.ndarray, n_steps: int) -> dict[str, np.ndarray]:
+    def run(self, idx: np.ndarray, n_steps: int, multiplier: np.ndarray) -> dict[str, np.ndarray]:
         """Run `n_steps` steps; row k of `idx` holds step k's sample indices.
 
+        Args:
+            idx: (capacity, batch) sample indices; rows past `n_steps` are padding.
+            n_steps: steps to run.
+            multiplier: (capacity,) factor applied to each step's loss (the loss schedule).
+
         Returns:
-            ``loss`` (n_steps,) and ``layer_sq`` (n_steps, n_layers): squared gradient norms.
+            ``loss`` (n_steps,), ``layer_sq`` (n_steps, n_layers): squared gradient norms, and
+            ``components`` (n_steps, n_components): the batch means of the loss's components.
         """
-        out = self._chunk(self.x, self.y, self.w, tf.constant(idx), tf.constant(n_steps))
+        out = self._chunk(
+            self.x,
+            self.y,
+            self.w,
+            tf.constant(idx),
+            tf.constant(n_steps),
+            tf.constant(multiplier, tf.float32),
+        )
         return {k: v.numpy()[:n_steps] for k, v in out.items()}
 
     def predict(self, x: np.ndarray) -> np.ndarray:

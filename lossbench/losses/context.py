@@ -1,0 +1,134 @@
+"""Losses that use a fixed context tensor: an importance mask over a grid, a graph adjacency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from lossbench.losses.base import LossbenchLoss, check_arg, check_positive_finite, safe_norm
+
+
+@keras.saving.register_keras_serializable(package="lossbench")
+class ContextMaskLoss(LossbenchLoss):
+    """Squared error weighted element-wise by a fixed mask shaped like one sample's output.
+
+    ``value_i = mean_{r,c} mask[r, c] * (y_irc - p_irc) ** 2``; a mask of ones gives MSE.
+
+    Args:
+        mask: nested lists (or an array) of non-negative weights, shaped like the output.
+    """
+
+    config_args = ("mask",)
+
+    def __init__(self, mask: Any, name: str = "context_mask", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        array = np.asarray(mask, dtype="float64")
+        ok = array.ndim >= 1 and array.size > 0 and np.isfinite(array).all() and (array >= 0).all()
+        check_arg("mask", f"array of shape {array.shape}", ok, "finite weights >= 0")
+        self.mask = array.tolist()
+        self._mask = array.astype("float32")
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        mask = ops.convert_to_tensor(self._mask, dtype=y_pred.dtype)
+        weighted = ops.square(y_true - y_pred) * mask
+        return ops.mean(ops.reshape(weighted, (ops.shape(weighted)[0], -1)), axis=-1)
+
+
+def mask_pattern(name: str, shape: tuple[int, int], strength: float, seed: int) -> np.ndarray:
+    """A named importance mask: ``1 + strength`` where the pattern is on, 1 elsewhere.
+
+    center: a Gaussian bump in the middle; border: the outer ring; random: uniform noise from
+    `seed`; ones: all ones.
+    """
+    rows, cols = shape
+    r, c = np.meshgrid(np.linspace(-1, 1, rows), np.linspace(-1, 1, cols), indexing="ij")
+    if name == "center":
+        on = np.exp(-(r**2 + c**2) / (2 * 0.35**2))
+    elif name == "border":
+        on = ((np.abs(r) == 1) | (np.abs(c) == 1)).astype("float64")
+    elif name == "random":
+        on = np.random.default_rng(seed).random(shape)
+    elif name == "ones":
+        on = np.zeros(shape)
+    else:
+        raise ValueError(f"Invalid value for argument `name`. Received: name={name!r}")
+    return 1.0 + strength * on
+
+
+@keras.saving.register_keras_serializable(package="lossbench")
+class ContextGraphLoss(LossbenchLoss):
+    """Embedding regression plus a pull between neighbours of a fixed graph.
+
+    For the nodes of a batch, ``value_i = mean_d (y_id - e_id) ** 2 + graph_weight *
+    sum_j Â_ij (1 - cos(e_i, e_j))`` where Â is the adjacency among the batch's nodes divided by
+    each node's degree in the batch. Vectorized: one (B, B) similarity matrix per batch. Node ids
+    travel as the last column of `y_true` (`pack_targets`); norms have a floor `epsilon`, so zero
+    embeddings give finite values and gradients.
+
+    Args:
+        num_nodes: size of the graph.
+        edges: undirected edges as [i, j] pairs (the adjacency is built from them).
+        graph_weight: weight of the neighbour term; 0 gives plain MSE.
+        epsilon: floor of an embedding's norm.
+    """
+
+    config_args = ("num_nodes", "edges", "graph_weight", "epsilon")
+    component_names = ("fit", "graph")
+
+    def __init__(
+        self,
+        num_nodes: int,
+        edges: Any,
+        graph_weight: float = 1.0,
+        epsilon: float = 1e-8,
+        name: str = "context_graph",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name=name, **kwargs)
+        check_arg("num_nodes", num_nodes, isinstance(num_nodes, int) and num_nodes >= 1, ">= 1")
+        pairs = np.asarray(edges, dtype="int64").reshape(-1, 2)
+        in_range = pairs.size == 0 or (pairs.min() >= 0 and pairs.max() < num_nodes)
+        check_arg("edges", f"{len(pairs)} pairs", in_range, f"node ids in [0, {num_nodes})")
+        check_positive_finite("graph_weight", graph_weight, allow_zero=True)
+        check_positive_finite("epsilon", epsilon)
+        self.num_nodes, self.graph_weight, self.epsilon = num_nodes, float(graph_weight), epsilon
+        self.edges = pairs.tolist()
+        adjacency = np.zeros((num_nodes, num_nodes), dtype="float32")
+        adjacency[pairs[:, 0], pairs[:, 1]] = 1.0
+        adjacency[pairs[:, 1], pairs[:, 0]] = 1.0
+        np.fill_diagonal(adjacency, 0.0)
+        self._adjacency = adjacency
+
+    @classmethod
+    def from_adjacency(cls, adjacency: np.ndarray, **kwargs: Any) -> ContextGraphLoss:
+        """Build from a dense (N, N) adjacency (nonzero = edge; made symmetric)."""
+        a = np.asarray(adjacency)
+        i, j = np.nonzero(np.triu(a + a.T, k=1))
+        return cls(num_nodes=len(a), edges=np.stack([i, j], axis=1), **kwargs)
+
+    def pack_targets(self, y: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+        if extra is None:
+            raise ValueError("ContextGraphLoss needs node ids; received extra=None")
+        y = np.asarray(y, dtype="float32").reshape(len(y), -1)
+        return np.concatenate([y, np.asarray(extra, "float32").reshape(-1, 1)], axis=1)
+
+    def _parts(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
+        target, ids = y_true[:, :-1], ops.cast(y_true[:, -1], "int32")
+        fit = ops.mean(ops.square(target - y_pred), axis=-1)
+        adjacency = ops.convert_to_tensor(self._adjacency, dtype=y_pred.dtype)
+        a = ops.take(ops.take(adjacency, ids, axis=0), ids, axis=1)
+        unit = y_pred / safe_norm(y_pred, axis=-1, floor=self.epsilon)
+        cos = ops.matmul(unit, ops.transpose(unit))
+        degree = ops.maximum(ops.sum(a, axis=-1), 1.0)
+        graph = ops.sum(a * (1.0 - cos), axis=-1) / degree
+        return fit, graph
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        fit, graph = self._parts(y_true, y_pred)
+        return fit + self.graph_weight * graph
+
+    def components(self, y_true: Any, y_pred: Any) -> list[Any]:
+        return list(self._parts(y_true, y_pred))
