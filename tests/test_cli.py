@@ -17,6 +17,10 @@ import pytest
 from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
+ALL_LOSSES = [
+    "bce", "mse", "grouped", "grouped_dynamic", "context_mask", "context_graph", "sample_weights",
+    "output_weights", "robust_weights", "threshold", "temperature", "multitask", "scaled",
+]  # fmt: skip
 LOSSBENCH = [sys.executable, "-c", "from lossbench.cli import main; main()"]
 
 
@@ -28,7 +32,7 @@ def lossbench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def check_run_folder(run: Path, n_layers: int = 3) -> dict:
+def check_run_folder(run: Path) -> dict:
     """Every table a user reads, with its columns, row counts and finite values."""
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "ok"
@@ -40,7 +44,7 @@ def check_run_folder(run: Path, n_layers: int = 3) -> dict:
     assert "loss:" in cfg
 
     steps = pd.read_csv(run / "steps.csv")
-    assert list(steps.columns) == ["step", "epoch", "loss", "grad_norm"]
+    assert list(steps.columns[:4]) == ["step", "epoch", "loss", "grad_norm"]
     assert len(steps) == summary["steps"]
     np.testing.assert_array_equal(steps["step"], np.arange(len(steps)))
     assert np.isfinite(steps[["loss", "grad_norm"]].to_numpy()).all()
@@ -48,8 +52,10 @@ def check_run_folder(run: Path, n_layers: int = 3) -> dict:
 
     norms = pd.read_csv(run / "grad_norms.csv")
     assert list(norms.columns) == ["step", "layer", "grad_norm"]
-    assert len(norms) == len(steps) * n_layers
-    assert norms["layer"].unique().tolist() == ["hidden_0", "hidden_1", "head"]
+    layers = norms["layer"].unique().tolist()
+    heads = ["box_head", "class_head"] if summary["task"] == "multitask" else ["head"]
+    assert layers == ["hidden_0", "hidden_1", *heads]
+    assert len(norms) == len(steps) * len(layers)
     assert np.isfinite(norms["grad_norm"]).all()
     # The global norm is the root of the sum of squared per-layer norms.
     by_step = np.sqrt(
@@ -60,7 +66,9 @@ def check_run_folder(run: Path, n_layers: int = 3) -> dict:
     epochs = pd.read_csv(run / "epochs.csv")
     assert len(epochs) == summary["epochs"]
     assert {"epoch", "train_loss", "val_loss"} <= set(epochs.columns)
-    assert np.isfinite(epochs.drop(columns=["epoch"]).to_numpy(dtype=float)).all()
+    assert np.isfinite(
+        epochs.drop(columns=["epoch"]).dropna(axis=1, how="all").to_numpy(float)
+    ).all()
     for key, value in summary["metrics"].items():
         assert math.isclose(value, epochs.iloc[-1][key], rel_tol=1e-9), key
     return summary
@@ -111,8 +119,8 @@ def test_default_output_folders_do_not_collide(tmp_path):
     [
         (
             ["loss=nope"],
-            "lossbench: error: invalid value for `loss`: expected one of bce, grouped, "
-            "grouped_dynamic, mse, received 'nope'",
+            "lossbench: error: invalid value for `loss`: expected one of "
+            f"{', '.join(sorted(ALL_LOSSES))}, received 'nope'",
         ),
         (
             ["scale.epsilon=-1"],
@@ -150,7 +158,7 @@ def test_debug_flag_shows_the_traceback(tmp_path):
 def test_help_lists_losses_without_importing_a_framework(tmp_path):
     proc = lossbench("--help", cwd=tmp_path)
     assert proc.returncode == 0
-    for name in ("bce", "mse", "grouped", "grouped_dynamic"):
+    for name in ALL_LOSSES:
         assert f"\n  {name} " in proc.stdout
     code = (
         "import sys; sys.argv = ['lossbench', '--cfg', 'job'];"
@@ -176,3 +184,55 @@ def test_wheel_ships_the_configs(tmp_path):
     for required in ("lossbench/conf/config.yaml", "lossbench/conf/loss/grouped_dynamic.yaml",
                      "lossbench/conf/trainer/default.yaml", "lossbench/cli.py"):  # fmt: skip
         assert required in names
+
+
+EXTRA_STEP_COLUMNS = {
+    "context_graph": ["loss_fit", "loss_graph"],
+    "multitask": ["loss_box", "loss_class"],
+    "scaled": ["scale"],
+}
+TASK_METRICS = {
+    "binary": ["roc_auc", "pr_auc", "minority_recall"],
+    "grouped": ["mse", "worst_group_mse"],
+    "multiclass": ["accuracy", "macro_recall", "ece"],
+    "grid": ["mse", "mse_center", "mse_border"],
+    "graph": ["mse", "edge_cosine"],
+    "multitask": ["box_mse", "accuracy", "ece"],
+}
+
+
+@pytest.mark.slow
+def test_every_loss_variant_runs_end_to_end_in_one_sweep(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = lossbench(
+        "-m", f"loss={','.join(ALL_LOSSES)}", *TINY, "data.n_nodes=160",
+        f"hydra.sweep.dir={sweep}", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    jobs = {p.name.split("_", 1)[1].rsplit("_seed", 1)[0]: p for p in sweep.iterdir() if p.is_dir()}
+    assert sorted(jobs) == sorted(ALL_LOSSES)
+    for name, run in jobs.items():
+        summary = check_run_folder(run)
+        steps = pd.read_csv(run / "steps.csv")
+        extra = EXTRA_STEP_COLUMNS.get(name, [])
+        assert list(steps.columns) == ["step", "epoch", "loss", "grad_norm", *extra], name
+        assert np.isfinite(steps[extra].to_numpy()).all()
+        assert set(TASK_METRICS[summary["task"]]) <= set(summary["metrics"]), name
+    assert (pd.read_csv(jobs["scaled"] / "steps.csv")["scale"] == 1.0).all()
+
+
+@pytest.mark.slow
+def test_scheduled_scale_is_recorded_per_step(tmp_path):
+    run = tmp_path / "run"
+    proc = lossbench(
+        "loss=scaled", "loss.base=temperature", "loss.schedule=warmup", "loss.factor=2.0",
+        "loss.warmup_epochs=1.5", "loss.start_factor=0.2", *TINY, f"hydra.run.dir={run}", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    summary = check_run_folder(run)
+    assert summary["task"] == "multiclass"
+    steps = pd.read_csv(run / "steps.csv")
+    per_epoch = summary["steps"] // 2
+    progress = steps["epoch"] + (steps["step"] - steps["epoch"] * per_epoch) / per_epoch
+    expected = 2.0 * (0.2 + 0.8 * np.clip(progress / 1.5, 0, 1))
+    np.testing.assert_allclose(steps["scale"], expected, rtol=1e-6)

@@ -13,7 +13,7 @@ from tests.conftest import compose_config
 
 def test_default_config_composes_with_the_documented_keys():
     cfg = compose_config([])
-    assert cfg.loss.name == "bce" and cfg.loss.task is Task.binary
+    assert cfg.loss.name == "bce" and cfg.loss.task() is Task.binary
     assert cfg.backend.value == "tensorflow" and cfg.seed == 0
     assert cfg.scale.epsilon == 1e-6
     assert cfg.data.n_samples > 0 and cfg.trainer.epochs > 0
@@ -72,3 +72,45 @@ def test_grouped_scales_must_match_the_number_of_groups():
         compose_config(["loss=grouped", "data.n_groups=3", "loss.scales=[1.0,2.0]"])
     cfg = compose_config(["loss=grouped", "data.n_groups=2", "loss.scales=[1.0,2.0]"])
     assert cfg.loss.scales == [1.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (["loss=temperature", "loss.temperature=0"], "loss.temperature"),
+        (["loss=temperature", "loss.temperature=-1"], "loss.temperature"),
+        (["loss=threshold", "loss.threshold=1.5"], "loss.threshold"),
+        (["loss=threshold", "loss.boost=1.0"], "loss.boost"),
+        (["loss=context_mask", "loss.mask=diamond"], "loss.mask"),
+        (["loss=context_graph", "loss.graph_weight=-1"], "loss.graph_weight"),
+        (["loss=context_graph", "loss.adjacency=graph.csv"], "loss.adjacency"),
+        (["loss=sample_weights", "loss.weights=[1.0]"], "loss.weights"),
+        (["loss=sample_weights", "loss.base=mse"], "loss.by"),
+        (["loss=sample_weights", "loss.base=temperature"], "loss.base"),
+        (["loss=output_weights", "loss.output_weights=[1,2]"], "loss.output_weights"),
+        (["loss=scaled", "loss.base=scaled"], "loss.base"),
+        (["loss=scaled", "loss.factor=0"], "loss.factor"),
+        (["loss=scaled", "loss.base=temperature", "+loss.base_params.temperature=0"],
+         "loss.base_params.temperature"),
+        (["loss=scaled", "+loss.base_params.bogus=1"], "loss.base_params"),
+        (["data.nan_rate=1.0"], "data.nan_rate"),
+        (["data.grid=[8]"], "data.grid"),
+        (["data.n_classes=1"], "data.n_classes"),
+    ],
+)  # fmt: skip
+def test_out_of_range_variant_parameters(overrides, key):
+    with pytest.raises(ConfigError) as info:
+        compose_config(overrides)
+    assert info.value.key == key
+
+
+def test_variants_bring_their_own_task_and_data():
+    assert compose_config(["loss=temperature"]).loss.task() is Task.multiclass
+    assert compose_config(["loss=context_graph"]).loss.task() is Task.graph
+    robust = compose_config(["loss=robust_weights"])
+    assert robust.loss.task() is Task.grouped and robust.data.nan_rate > 0
+    assert compose_config(["loss=robust_weights", "data.nan_rate=0.2"]).data.nan_rate == 0.2
+    scaled = compose_config(["loss=scaled", "loss.base=context_mask"])
+    assert scaled.loss.task() is Task.grid
+    weights = compose_config(["loss=sample_weights", "loss.base=mse", "loss.by=group"])
+    assert weights.loss.task() is Task.grouped

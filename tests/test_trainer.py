@@ -29,7 +29,7 @@ def test_per_step_loss_and_grad_norms_match_an_eager_gradient_tape(chunk):
     y_packed = loss.pack_targets(y, g)
     cfg = TrainerConfig(epochs=2, batch_size=32, steps_per_chunk=chunk, learning_rate=1e-2)
     keras.utils.set_random_seed(0)
-    model = build_model(Task.grouped, ModelConfig(hidden=[8, 8]), x.shape[1], y.shape[1])
+    model = build_model(Task.grouped, ModelConfig(hidden=[8, 8]), x.shape[1], y.shape[1:])
     initial = [w.copy() for w in model.get_weights()]
     names, slices = layer_groups(model)
     runner, device = make_runner(
@@ -51,7 +51,7 @@ def test_per_step_loss_and_grad_norms_match_an_eager_gradient_tape(chunk):
     assert names == ["hidden_0", "hidden_1", "head"]
 
     # Independent replay: same weights, same batches, eager tape and a fresh optimizer.
-    ref_model = build_model(Task.grouped, ModelConfig(hidden=[8, 8]), x.shape[1], y.shape[1])
+    ref_model = build_model(Task.grouped, ModelConfig(hidden=[8, 8]), x.shape[1], y.shape[1:])
     ref_model.set_weights(initial)
     opt = keras.optimizers.Adam(cfg.learning_rate)
     rng = shuffle_rng(5)
@@ -83,3 +83,36 @@ def test_plan_epoch_covers_every_sample_once_with_a_partial_last_batch():
     assert [p.shape for p in plan] == [(4, 10), (4, 10), (2, 10), (1, 3)]
     seen = np.concatenate([p.ravel() for p in plan])
     np.testing.assert_array_equal(np.sort(seen), np.arange(103))
+
+
+def test_a_scheduled_loss_scale_reaches_every_compiled_step():
+    """A step schedule halves the loss from epoch 1: the fused chunk must see each new value."""
+    from lossbench.losses import MeanSquaredError, ScaledLoss
+
+    x, y, _ = _problem(n=96)
+    loss = ScaledLoss(
+        MeanSquaredError(), factor=3.0, schedule="step", step_epoch=1, step_factor=0.5
+    )
+    cfg = TrainerConfig(epochs=3, batch_size=32, steps_per_chunk=8, learning_rate=1e-2)
+    keras.utils.set_random_seed(1)
+    model = build_model(Task.grouped, ModelConfig(hidden=[8]), x.shape[1], y.shape[1:])
+    initial = model.get_weights()
+    names, slices = layer_groups(model)
+    runner, _ = make_runner(
+        "tensorflow", model=model, loss=loss, optimizer=keras.optimizers.SGD(0.05), x=x, y=y,
+        sample_weight=None, layer_slices=slices, record=True, jit_compile=True,
+    )  # fmt: skip
+    result = train(runner, len(x), names, cfg, 0, lambda r: {}, schedule=loss.schedule_multiplier)
+    np.testing.assert_array_equal(result.records.multiplier, [1.0] * 3 + [0.5] * 6)
+
+    ref = build_model(Task.grouped, ModelConfig(hidden=[8]), x.shape[1], y.shape[1:])
+    ref.set_weights(initial)
+    opt, rng, expected = keras.optimizers.SGD(0.05), shuffle_rng(0), []
+    for epoch in range(3):
+        for idx in plan_epoch(rng, len(x), 32, chunk=8):
+            for rows in idx:
+                with tf.GradientTape() as tape:
+                    value = loss(y[rows], ref(x[rows], training=True)) * (0.5 if epoch else 1.0)
+                opt.apply(tape.gradient(value, ref.trainable_variables), ref.trainable_variables)
+                expected.append(float(value))
+    np.testing.assert_allclose(result.records.loss, expected, rtol=2e-5)
