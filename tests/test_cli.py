@@ -226,7 +226,8 @@ def test_scheduled_scale_is_recorded_per_step(tmp_path):
     run = tmp_path / "run"
     proc = lossbench(
         "loss=scaled", "loss.base=temperature", "loss.schedule=warmup", "loss.factor=2.0",
-        "loss.warmup_epochs=1.5", "loss.start_factor=0.2", *TINY, f"hydra.run.dir={run}", cwd=tmp_path,
+        "loss.warmup_epochs=1.5", "loss.start_factor=0.2", *TINY, f"hydra.run.dir={run}",
+        cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     summary = check_run_folder(run)
