@@ -285,7 +285,7 @@ LOSS_TASKS: dict[str, Task] = {
 }
 
 # Backends the trainer has a runner for (lossbench/trainer); the others fail at validation.
-TRAINER_BACKENDS = ("tensorflow",)
+TRAINER_BACKENDS = ("tensorflow", "jax")
 
 MASK_PATTERNS = ("center", "border", "random", "ones")
 

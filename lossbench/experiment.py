@@ -104,15 +104,16 @@ def run_experiment(
     from lossbench.data import Split, make_dataset
     from lossbench.losses import LossContext, ScaledLoss, build_loss
     from lossbench.metrics import task_metrics
-    from lossbench.models import build_model
+    from lossbench.models import build_model, initialize_weights
     from lossbench.trainer import make_runner, train
 
-    # Every job starts from a clean Keras state and the same seeds (reused worker processes).
+    # Every job starts from a clean Keras state (reused worker processes). Weights, data and
+    # batch order come from NumPy generators seeded by cfg.seed, the same on every backend.
     keras.backend.clear_session()
-    keras.utils.set_random_seed(cfg.seed)
     if cfg.backend.value == "tensorflow":
         import tensorflow as tf
 
+        keras.utils.set_random_seed(cfg.seed)  # also imports TF, so only on TF
         tf.config.experimental.enable_op_determinism()
 
     task = cfg.loss.task()
@@ -126,6 +127,7 @@ def run_experiment(
     )
     loss = build_loss(cfg.loss, ctx)
     model = build_model(task, cfg.model, data.train.x.shape[1], data.train.y.shape[1:])
+    initialize_weights(model, cfg.seed)
     optimizers = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
     optimizer = optimizers[cfg.trainer.optimizer.value](learning_rate=cfg.trainer.learning_rate)
     names, slices = layer_groups(model)

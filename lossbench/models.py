@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 
 from lossbench.config import ModelConfig, Task
 from lossbench.data import N_BOX
@@ -48,3 +49,20 @@ def build_model(
         if len(target_shape) > 1:
             out = keras.layers.Reshape(target_shape, name="grid")(out)
     return keras.Model(inputs, out, name=f"mlp_{task.value}")
+
+
+def initialize_weights(model: keras.Model, seed: int) -> None:
+    """Set every weight from NumPy: Glorot-uniform kernels, zero biases.
+
+    Keras's initializers draw different numbers on each backend; drawing them here makes a run
+    start from the same weights on TensorFlow and JAX, so their tables can be compared.
+    """
+    rng = np.random.default_rng([seed, 2])
+    for variable in model.weights:
+        shape = tuple(variable.shape)
+        if len(shape) == 2:
+            limit = np.sqrt(6.0 / (shape[0] + shape[1]))
+            value = rng.uniform(-limit, limit, size=shape)
+        else:
+            value = np.zeros(shape)
+        variable.assign(value.astype(variable.dtype))

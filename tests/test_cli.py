@@ -237,3 +237,29 @@ def test_scheduled_scale_is_recorded_per_step(tmp_path):
     progress = steps["epoch"] + (steps["step"] - steps["epoch"] * per_epoch) / per_epoch
     expected = 2.0 * (0.2 + 0.8 * np.clip(progress / 1.5, 0, 1))
     np.testing.assert_allclose(steps["scale"], expected, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_jax_backend_writes_the_same_tables_as_tensorflow(tmp_path):
+    """Same weights (drawn by NumPy), data and batches: the values agree to float32 precision."""
+    losses = "loss=grouped_dynamic,multitask,context_graph,temperature"
+    runs = {}
+    for backend in ("tensorflow", "jax"):
+        sweep = tmp_path / backend
+        proc = lossbench(
+            "-m", losses, f"backend={backend}", *TINY, "data.n_nodes=160",
+            f"hydra.sweep.dir={sweep}", cwd=tmp_path,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        runs[backend] = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert [p.name for p in runs["tensorflow"]] == [p.name for p in runs["jax"]]
+    for tf_run, jax_run in zip(runs["tensorflow"], runs["jax"], strict=True):
+        assert json.loads((jax_run / "summary.json").read_text())["backend"] == "jax"
+        for table in ("steps.csv", "grad_norms.csv", "epochs.csv"):
+            a, b = pd.read_csv(tf_run / table), pd.read_csv(jax_run / table)
+            assert list(a.columns) == list(b.columns), table
+            numeric = a.select_dtypes("number").columns.drop("seconds", errors="ignore")
+            np.testing.assert_allclose(
+                b[numeric].to_numpy(float), a[numeric].to_numpy(float), rtol=1e-4, atol=1e-6,
+                err_msg=f"{tf_run.name}/{table}",
+            )  # fmt: skip

@@ -55,7 +55,7 @@ def test_wrong_keys_and_types_fail_at_compose_time(override, cause):
         ("trainer.epochs=0", "trainer.epochs"),
         ("model.hidden=[]", "model.hidden"),
         ("model.activation=swishy", "model.activation"),
-        ("backend=jax", "backend"),
+        ("backend=torch", "backend"),
     ],
 )
 def test_out_of_range_values_name_key_expectation_and_value(override, key):

@@ -29,6 +29,8 @@ class Runner(Protocol):
 
     def predict(self, x: np.ndarray) -> np.ndarray: ...
 
+    def sync(self) -> None: ...
+
 
 @dataclass
 class StepRecords:
@@ -130,9 +132,11 @@ def train(
     total = per_epoch * cfg.epochs
     records = StepRecords.allocate(total, len(layer_names), len(runner.component_names))
     rng = shuffle_rng(seed)
-    # A chunk buffer is padded to one fixed shape so that the tail chunk reuses its program.
+    # A chunk buffer is padded to one fixed shape so that the tail chunk reuses its shape.
     capacity = min(cfg.steps_per_chunk, max(n_train // cfg.batch_size, 1))
-    seen_shapes: set[tuple[int, ...]] = set()
+    # XLA on TensorFlow compiles one program per (index shape, step count): at most a full chunk,
+    # an epoch's tail and a partial batch. Their first calls count as compilation.
+    seen: set[tuple[tuple[int, ...], int]] = set()
     epochs: list[dict[str, Any]] = []
     done, steady_steps, steady_seconds, compile_seconds = 0, 0, 0.0, 0.0
     start = time.perf_counter()
@@ -150,10 +154,10 @@ def train(
             t0 = time.perf_counter()
             out = runner.run(idx, n, multiplier)
             dt = time.perf_counter() - t0
-            if idx.shape in seen_shapes:
+            if (idx.shape, n) in seen:
                 steady_steps, steady_seconds = steady_steps + n, steady_seconds + dt
             else:
-                seen_shapes.add(idx.shape)
+                seen.add((idx.shape, n))
                 compile_seconds += dt
             rows = slice(done, done + n)
             records.epoch[rows] = epoch
@@ -175,6 +179,7 @@ def train(
         row.update(evaluate(runner))
         row["seconds"] = time.perf_counter() - epoch_start
         epochs.append(row)
+    runner.sync()
     if not cfg.record:
         records.grad_norm[:] = np.nan
         records.layer_grad_norms[:] = np.nan
@@ -200,10 +205,13 @@ def make_runner(backend: str, **kwargs: Any) -> tuple[Runner, str]:
         LossbenchError: the backend has no runner yet.
     """
     if backend == "tensorflow":
-        from lossbench.trainer import tensorflow_backend as impl
-    else:
-        raise LossbenchError(
-            f"invalid value for `backend`: the trainer supports tensorflow so far, "
-            f"received {backend!r}"
-        )
-    return impl.TensorFlowRunner(**kwargs), impl.device_name()
+        from lossbench.trainer import tensorflow_backend
+
+        return tensorflow_backend.TensorFlowRunner(**kwargs), tensorflow_backend.device_name()
+    if backend == "jax":
+        from lossbench.trainer import jax_backend
+
+        return jax_backend.JaxRunner(**kwargs), jax_backend.device_name()
+    raise LossbenchError(
+        f"invalid value for `backend`: the trainer runs on tensorflow and jax, received {backend!r}"
+    )

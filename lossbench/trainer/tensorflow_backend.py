@@ -119,3 +119,6 @@ class TensorFlowRunner:
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Model outputs for `x` (inference mode)."""
         return self._forward(tf.constant(x)).numpy()
+
+    def sync(self) -> None:
+        """Nothing to do: the weights live in the Keras variables throughout."""

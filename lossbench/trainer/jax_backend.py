@@ -1,0 +1,130 @@
+"""The JAX runner: many optimizer steps inside one jitted `lax.fori_loop`.
+
+The same contract as the TensorFlow runner: data stays on the device, a chunk gathers each batch
+from an index matrix, applies the optimizer through Keras's stateless API, and writes the step's
+loss and squared gradient norms into fixed-size buffers. Model and optimizer state live here as
+arrays between chunks (donated to each call) and are written back to the Keras variables by
+`sync`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+
+
+def device_name() -> str:
+    """The device JAX runs on: the first accelerator when there is one, else the CPU."""
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        return "CPU"
+    return f"{device.platform.upper()}:{device.id} ({device.device_kind})"
+
+
+class JaxRunner:
+    """Runs chunks of training steps for one model, loss and optimizer (see TensorFlowRunner)."""
+
+    def __init__(
+        self,
+        model: keras.Model,
+        loss: keras.losses.Loss,
+        optimizer: keras.optimizers.Optimizer,
+        x: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None,
+        layer_slices: Sequence[Sequence[int]],
+        record: bool,
+        jit_compile: bool,
+    ) -> None:
+        self.model, self.loss, self.optimizer = model, loss, optimizer
+        optimizer.build(model.trainable_variables)
+        self.x, self.y = jnp.asarray(x), jnp.asarray(y)
+        self.w = None if sample_weight is None else jnp.asarray(sample_weight)
+        self.layer_slices = [list(s) for s in layer_slices]
+        self.record = record
+        self.component_names = tuple(getattr(loss, "component_names", ()))
+        self.state = (
+            [v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables],
+            [v.value for v in optimizer.variables],
+        )
+        maybe_jit = jax.jit if jit_compile else (lambda f, **_: f)
+        self._chunk = maybe_jit(self._chunk_steps, donate_argnums=(0,))
+        self._forward = maybe_jit(self._forward_fn)
+
+    def _loss_fn(self, trainable: Any, non_trainable: Any, xb: Any, yb: Any, wb: Any, m: Any):
+        pred, non_trainable = self.model.stateless_call(trainable, non_trainable, xb, training=True)
+        loss = self.loss(yb, pred, sample_weight=wb) * m
+        return loss, (non_trainable, pred)
+
+    def _chunk_steps(
+        self, state: Any, x: Any, y: Any, w: Any, idx: Any, n_steps: Any, multiplier: Any
+    ) -> tuple[Any, dict[str, Any]]:
+        capacity = idx.shape[0]
+        n_layers, n_parts = len(self.layer_slices), len(self.component_names)
+        grad_fn = jax.value_and_grad(self._loss_fn, has_aux=True)
+
+        def step(i: Any, carry: Any) -> Any:
+            (trainable, non_trainable, opt_vars), losses, layer_sq, parts = carry
+            rows = idx[i]
+            wb = None if w is None else w[rows]
+            (loss, (non_trainable, pred)), grads = grad_fn(
+                trainable, non_trainable, x[rows], y[rows], wb, multiplier[i]
+            )
+            trainable, opt_vars = self.optimizer.stateless_apply(opt_vars, grads, trainable)
+            losses = losses.at[i].set(loss)
+            if self.record:
+                sq = [jnp.sum(jnp.square(g.astype(jnp.float32))) for g in grads]
+                per_layer = jnp.stack([sum(sq[j] for j in s) for s in self.layer_slices])
+                layer_sq = layer_sq.at[i].set(per_layer)
+            if n_parts:
+                means = jnp.stack([jnp.mean(c) for c in self.loss.components(y[rows], pred)])
+                parts = parts.at[i].set(means)
+            return (trainable, non_trainable, opt_vars), losses, layer_sq, parts
+
+        carry = (
+            state,
+            jnp.zeros(capacity, jnp.float32),
+            jnp.zeros((capacity, n_layers), jnp.float32),
+            jnp.zeros((capacity, n_parts), jnp.float32),
+        )
+        state, losses, layer_sq, parts = jax.lax.fori_loop(0, n_steps, step, carry)
+        return state, {"loss": losses, "layer_sq": layer_sq, "components": parts}
+
+    def run(self, idx: np.ndarray, n_steps: int, multiplier: np.ndarray) -> dict[str, np.ndarray]:
+        """Run `n_steps` steps; see `TensorFlowRunner.run`."""
+        self.state, out = self._chunk(
+            self.state,
+            self.x,
+            self.y,
+            self.w,
+            jnp.asarray(idx),
+            jnp.asarray(n_steps, jnp.int32),
+            jnp.asarray(multiplier, jnp.float32),
+        )
+        return {k: np.asarray(v)[:n_steps] for k, v in out.items()}
+
+    def _forward_fn(self, trainable: Any, non_trainable: Any, x: Any) -> Any:
+        pred, _ = self.model.stateless_call(trainable, non_trainable, x, training=False)
+        return pred
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Model outputs for `x` (inference mode) with the current weights."""
+        trainable, non_trainable, _ = self.state
+        return np.asarray(self._forward(trainable, non_trainable, jnp.asarray(x)))
+
+    def sync(self) -> None:
+        """Write the runner's weights and optimizer state back into the Keras variables."""
+        trainable, non_trainable, opt_vars = self.state
+        for variables, values in (
+            (self.model.trainable_variables, trainable),
+            (self.model.non_trainable_variables, non_trainable),
+            (self.optimizer.variables, opt_vars),
+        ):
+            for variable, value in zip(variables, values, strict=True):
+                variable.assign(value)
