@@ -501,3 +501,19 @@ def validate(cfg: DictConfig | Config) -> Config:
     for key, expected, received in _problems(obj):
         raise ConfigError(key, expected, received)
     return obj
+
+
+def compose(overrides: list[str] | None = None) -> Config:
+    """Compose conf/config.yaml with command-line style `overrides` and validate it.
+
+    For Python use (tests, benchmarks, notebooks): the same config the CLI would run.
+    """
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="lossbench.conf", version_base="1.3"):
+        cfg = hydra_compose(config_name="config", overrides=list(overrides or []))
+    return validate(cfg)

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,81 @@ def layer_groups(model: Any) -> tuple[list[str], list[list[int]]]:
     return names, slices
 
 
+@dataclass
+class Experiment:
+    """Everything built for one run, before training."""
+
+    cfg: Config
+    data: Any  # lossbench.data.Dataset
+    loss: Any  # a LossbenchLoss
+    model: Any  # keras.Model
+    runner: Any  # the backend's runner
+    device: str
+    layer_names: list[str]
+
+    def extra(self, split: Any) -> Any:
+        """The per-sample ids the loss packs: node ids on the graph task, else group ids."""
+        from lossbench.config import Task
+
+        return split.ids if self.data.task is Task.graph else split.groups
+
+
+def build_experiment(cfg: Config, loss: Any = None) -> Experiment:
+    """Build data, loss, model, optimizer and runner for a validated config.
+
+    Args:
+        cfg: a validated config.
+        loss: a loss to use instead of the configured one (the benchmark's baselines).
+    """
+    select_backend(cfg.backend.value)
+    import keras
+
+    from lossbench.data import make_dataset
+    from lossbench.losses import LossContext, build_loss
+    from lossbench.models import build_model, initialize_weights
+    from lossbench.trainer import make_runner
+
+    # Every job starts from a clean Keras state (reused worker processes). Weights, data and
+    # batch order come from NumPy generators seeded by cfg.seed, the same on every backend.
+    keras.backend.clear_session()
+    if cfg.backend.value == "tensorflow":
+        import tensorflow as tf
+
+        keras.utils.set_random_seed(cfg.seed)  # also imports TF, so only on TF
+        tf.config.experimental.enable_op_determinism()
+
+    task = cfg.loss.task()
+    data = make_dataset(task, cfg.data, cfg.seed)
+    if loss is None:
+        ctx = LossContext(
+            data=data,
+            epsilon=cfg.scale.epsilon,
+            n_outputs=cfg.data.n_outputs,
+            n_classes=cfg.data.n_classes,
+            grid=(cfg.data.grid[0], cfg.data.grid[1]),
+        )
+        loss = build_loss(cfg.loss, ctx)
+    model = build_model(task, cfg.model, data.train.x.shape[1], data.train.y.shape[1:])
+    initialize_weights(model, cfg.seed)
+    optimizers = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
+    optimizer = optimizers[cfg.trainer.optimizer.value](learning_rate=cfg.trainer.learning_rate)
+    names, slices = layer_groups(model)
+    exp = Experiment(cfg, data, loss, model, None, "", names)
+    exp.runner, exp.device = make_runner(
+        cfg.backend.value,
+        model=model,
+        loss=loss,
+        optimizer=optimizer,
+        x=data.train.x,
+        y=loss.pack_targets(data.train.y, exp.extra(data.train)),
+        sample_weight=None,
+        layer_slices=slices,
+        record=cfg.trainer.record,
+        jit_compile=cfg.trainer.jit_compile,
+    )
+    return exp
+
+
 def run_experiment(
     cfg: Config,
     out_dir: Path,
@@ -96,58 +172,23 @@ def run_experiment(
         The summary that was written to summary.json.
     """
     t_start = time.perf_counter()
-    select_backend(cfg.backend.value)
+    exp = build_experiment(cfg)
     import keras
 
     from lossbench import tables
-    from lossbench.config import Task
-    from lossbench.data import Split, make_dataset
-    from lossbench.losses import LossContext, ScaledLoss, build_loss
+    from lossbench.losses import ScaledLoss
     from lossbench.metrics import task_metrics
-    from lossbench.models import build_model, initialize_weights
-    from lossbench.trainer import make_runner, train
+    from lossbench.trainer import train
 
-    # Every job starts from a clean Keras state (reused worker processes). Weights, data and
-    # batch order come from NumPy generators seeded by cfg.seed, the same on every backend.
-    keras.backend.clear_session()
-    if cfg.backend.value == "tensorflow":
-        import tensorflow as tf
-
-        keras.utils.set_random_seed(cfg.seed)  # also imports TF, so only on TF
-        tf.config.experimental.enable_op_determinism()
-
-    task = cfg.loss.task()
-    data = make_dataset(task, cfg.data, cfg.seed)
-    ctx = LossContext(
-        data=data,
-        epsilon=cfg.scale.epsilon,
-        n_outputs=cfg.data.n_outputs,
-        n_classes=cfg.data.n_classes,
-        grid=(cfg.data.grid[0], cfg.data.grid[1]),
+    data, loss, runner, device, names, extra = (
+        exp.data,
+        exp.loss,
+        exp.runner,
+        exp.device,
+        exp.layer_names,
+        exp.extra,
     )
-    loss = build_loss(cfg.loss, ctx)
-    model = build_model(task, cfg.model, data.train.x.shape[1], data.train.y.shape[1:])
-    initialize_weights(model, cfg.seed)
-    optimizers = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
-    optimizer = optimizers[cfg.trainer.optimizer.value](learning_rate=cfg.trainer.learning_rate)
-    names, slices = layer_groups(model)
-
-    def extra(split: Split) -> Any:
-        """The per-sample ids the loss packs: node ids on the graph task, else group ids."""
-        return split.ids if task is Task.graph else split.groups
-
-    runner, device = make_runner(
-        cfg.backend.value,
-        model=model,
-        loss=loss,
-        optimizer=optimizer,
-        x=data.train.x,
-        y=loss.pack_targets(data.train.y, extra(data.train)),
-        sample_weight=None,
-        layer_slices=slices,
-        record=cfg.trainer.record,
-        jit_compile=cfg.trainer.jit_compile,
-    )
+    task = data.task
     val_targets = loss.pack_targets(data.val.y, extra(data.val))
 
     def evaluate(r: Any) -> dict[str, float]:

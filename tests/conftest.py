@@ -10,10 +10,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from collections.abc import Callable
 
 import pytest
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
 
-from lossbench.config import Config, register_configs, validate
+from lossbench.config import Config, compose
 
 # Small enough that an experiment trains in a second or two once compiled.
 TINY = [
@@ -30,11 +28,7 @@ TINY = [
 
 def compose_config(overrides: list[str]) -> Config:
     """Compose conf/config.yaml with `overrides` (as the CLI would) and validate it."""
-    register_configs()
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="lossbench.conf", version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
-    return validate(cfg)
+    return compose(overrides)
 
 
 @pytest.fixture

@@ -34,6 +34,8 @@ def make_cases(seed: int = 0) -> dict[str, tuple[Any, np.ndarray, np.ndarray]]:
     grid_p = rng.random((BATCH, 4, 5))
     adjacency = (rng.random((20, 20)) < 0.3).astype("float32")
     nodes = rng.choice(20, size=BATCH, replace=False)
+    sparse = (rng.random((120, 120)) < 0.02).astype("float32")  # a batch of most of its nodes
+    sparse_nodes = rng.choice(120, size=100, replace=False)
     box = rng.random((BATCH, 4))
     robust_y = reg_y.copy()
     robust_y[0, 1], robust_y[3, 0] = np.nan, np.inf
@@ -57,6 +59,12 @@ def make_cases(seed: int = 0) -> dict[str, tuple[Any, np.ndarray, np.ndarray]]:
         ),
         "context_graph": case(
             L.ContextGraphLoss.from_adjacency(adjacency, graph_weight=0.7), reg_y, reg_p, nodes
+        ),
+        "context_graph_edges": case(
+            L.ContextGraphLoss.from_adjacency(sparse, graph_weight=0.7),
+            rng.normal(size=(100, 2)),
+            rng.normal(size=(100, 2)),
+            sparse_nodes,
         ),
         "sample_weights": case(
             L.SampleWeightedLoss(L.BinaryCrossentropy(), [0.6, 2.5]), labels, probs

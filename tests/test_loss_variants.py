@@ -119,15 +119,24 @@ def test_mask_patterns_put_weight_where_they_say():
 
 
 @pytest.mark.parametrize("weight", [0.0, 0.7, 3.0])
-def test_context_graph_matches_a_loop_over_node_pairs(weight):
+@pytest.mark.parametrize(
+    ("n_nodes", "batch", "density", "edge_list"),
+    [(30, 15, 0.3, False), (200, 150, 0.01, True)],  # a small batch: dense; most of a graph: edges
+)
+def test_context_graph_matches_a_loop_over_node_pairs(weight, n_nodes, batch, density, edge_list):
     rng = np.random.default_rng(2)
-    adjacency = (rng.random((30, 30)) < 0.3).astype("float32")
+    adjacency = (rng.random((n_nodes, n_nodes)) < density).astype("float32")
     adjacency = np.triu(adjacency, 1) + np.triu(adjacency, 1).T
-    nodes = rng.choice(30, size=15, replace=False)
-    y, p = rng.normal(size=(15, 4)), rng.normal(size=(15, 4))
+    nodes = rng.choice(n_nodes, size=batch, replace=False)
+    y, p = rng.normal(size=(batch, 4)), rng.normal(size=(batch, 4))
+    p[3] = 0.0  # a zero embedding
     loss = L.ContextGraphLoss.from_adjacency(adjacency, graph_weight=weight)
-    got = values(loss, loss.pack_targets(y, nodes), p.astype("float32"))
+    assert loss.use_edge_list(batch, 4) is edge_list
+    y_true = loss.pack_targets(y, nodes)
+    got = values(loss, y_true, p.astype("float32"))
     np.testing.assert_allclose(got, ref_context_graph(y, p, nodes, adjacency, weight), rtol=1e-5)
+    grad = value_and_grad(loss, y_true, p.astype("float32"))[1]
+    assert np.isfinite(grad).all()
 
 
 def test_context_graph_with_zero_weight_equals_mse_and_zero_norm_embeddings_stay_finite():

@@ -64,9 +64,11 @@ class ContextGraphLoss(LossbenchLoss):
 
     For the nodes of a batch, ``value_i = mean_d (y_id - e_id) ** 2 + graph_weight *
     sum_j Â_ij (1 - cos(e_i, e_j))`` where Â is the adjacency among the batch's nodes divided by
-    each node's degree in the batch. Vectorized: one (B, B) similarity matrix per batch. Node ids
-    travel as the last column of `y_true` (`pack_targets`); norms have a floor `epsilon`, so zero
-    embeddings give finite values and gradients.
+    each node's degree in the batch. Vectorized, with no loop over nodes: for small batches one
+    (B, B) x (B, D) product, for batches covering much of a sparse graph one pass over the edge
+    list (see `use_edge_list`); both give the same values. Node ids travel as the last column of
+    `y_true` (`pack_targets`) and appear at most once per batch; norms have a floor `epsilon`, so
+    zero embeddings give finite values and gradients.
 
     Args:
         num_nodes: size of the graph.
@@ -101,6 +103,7 @@ class ContextGraphLoss(LossbenchLoss):
         adjacency[pairs[:, 1], pairs[:, 0]] = 1.0
         np.fill_diagonal(adjacency, 0.0)
         self._adjacency = adjacency
+        self._src, self._dst = (a.astype("int32") for a in np.nonzero(adjacency))
 
     @classmethod
     def from_adjacency(cls, adjacency: np.ndarray, **kwargs: Any) -> ContextGraphLoss:
@@ -115,16 +118,49 @@ class ContextGraphLoss(LossbenchLoss):
         y = np.asarray(y, dtype="float32").reshape(len(y), -1)
         return np.concatenate([y, np.asarray(extra, "float32").reshape(-1, 1)], axis=1)
 
+    def use_edge_list(self, batch: int | None, dim: int) -> bool:
+        """Whether a batch of this size is cheaper through the edge list than densely.
+
+        Dense: gather the batch's adjacency rows (B * N) and one (B, B) x (B, D) product. Edge
+        list: a few passes over every directed edge (E * D), whatever the batch. A batch size
+        unknown when tracing takes the dense path, which needs no static size.
+        """
+        if batch is None:
+            return False
+        dense = batch * self.num_nodes + batch * batch * dim
+        return 3 * len(self._src) * dim < dense
+
+    def _pull_dense(self, unit: Any, ids: Any) -> tuple[Any, Any]:
+        adjacency = ops.convert_to_tensor(self._adjacency, dtype=unit.dtype)
+        a = ops.take(ops.take(adjacency, ids, axis=0), ids, axis=1)
+        degree = ops.sum(a, axis=-1)
+        # sum_j a_ij (1 - u_i . u_j) = deg_i - u_i . (A u)_i: no (B, B) cosine matrix needed.
+        return degree - ops.sum(unit * ops.matmul(a, unit), axis=-1), degree
+
+    def _pull_edges(self, unit: Any, ids: Any, batch: int) -> tuple[Any, Any]:
+        # Each node's position in the batch (-1: not in it); an edge counts when both ends are in.
+        where = ops.full((self.num_nodes,), -1, dtype="int32")
+        where = ops.scatter_update(
+            where, ops.expand_dims(ids, -1), ops.arange(batch, dtype="int32")
+        )
+        src = ops.take(where, ops.convert_to_tensor(self._src), axis=0)
+        dst = ops.take(where, ops.convert_to_tensor(self._dst), axis=0)
+        inside = ops.cast(ops.logical_and(src >= 0, dst >= 0), unit.dtype)
+        src, dst = ops.maximum(src, 0), ops.maximum(dst, 0)
+        dots = ops.sum(ops.take(unit, src, axis=0) * ops.take(unit, dst, axis=0), axis=-1)
+        pull = ops.segment_sum(inside * (1.0 - dots), src, num_segments=batch)
+        return pull, ops.segment_sum(inside, src, num_segments=batch)
+
     def _parts(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
         target, ids = y_true[:, :-1], ops.cast(y_true[:, -1], "int32")
         fit = ops.mean(ops.square(target - y_pred), axis=-1)
-        adjacency = ops.convert_to_tensor(self._adjacency, dtype=y_pred.dtype)
-        a = ops.take(ops.take(adjacency, ids, axis=0), ids, axis=1)
         unit = y_pred / safe_norm(y_pred, axis=-1, floor=self.epsilon)
-        cos = ops.matmul(unit, ops.transpose(unit))
-        degree = ops.maximum(ops.sum(a, axis=-1), 1.0)
-        graph = ops.sum(a * (1.0 - cos), axis=-1) / degree
-        return fit, graph
+        batch, dim = y_pred.shape[0], y_pred.shape[-1]
+        if self.use_edge_list(batch, dim):
+            pull, degree = self._pull_edges(unit, ids, batch)
+        else:
+            pull, degree = self._pull_dense(unit, ids)
+        return fit, pull / ops.maximum(degree, 1.0)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         fit, graph = self._parts(y_true, y_pred)

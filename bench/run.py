@@ -1,0 +1,428 @@
+"""`make bench`: lossbench's trainer side by side with plain Keras, in one sitting.
+
+The orchestrator (no framework imported) starts one worker process per backend; each worker
+measures, on the same model, data and batch size:
+  (a) plain `model.fit` with the built-in loss and default settings,
+  (b) plain `model.fit` with steps_per_execution=32,
+  (c) lossbench's trainer with full per-step recording,
+  (d) lossbench's trainer with recording off,
+then every loss variant against lossbench's plain BCE/MSE step on the same task, and the graph
+loss with its gradient on 1,024 nodes x 64 dimensions. The orchestrator also times start-up and
+measures peak memory of whole runs, and runs the reference scripts in ../shared/anchors when they
+are there. Each figure is the median of `--repeats` measurements. Results: a table on the console
+and docs/benchmarks.md (or --out).
+
+Usage: python bench/run.py [--backends tensorflow,jax] [--repeats 3] [--quick] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+ANCHORS = ROOT.parent / "shared" / "anchors"
+N_SAMPLES, N_FEATURES = 65536, 32
+MODELS = {"MLP 32-64-64-1": [64, 64], "wide 32-512-512-1": [512, 512]}
+BATCHES = [64, 1024]
+
+
+# ---- worker: runs inside one backend ------------------------------------------------------------
+
+
+def _median_rate(fn: Any, steps: int, repeats: int) -> float:
+    """Steps per second: the median over `repeats` timed calls of `fn` (after one warm call)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return steps / statistics.median(times)
+
+
+def _anchor_data(n: int) -> tuple[Any, Any]:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, N_FEATURES), dtype=np.float32)
+    y = (rng.random((n, 1)) < 0.1).astype(np.float32)
+    return x, y
+
+
+def _mlp(hidden: list[int]) -> Any:
+    import keras
+
+    layers = [keras.Input((N_FEATURES,))]
+    layers += [
+        keras.layers.Dense(h, activation="relu", name=f"hidden_{i}") for i, h in enumerate(hidden)
+    ]
+    layers.append(keras.layers.Dense(1, activation="sigmoid", name="head"))
+    return keras.Sequential(layers)
+
+
+def _trainer_rate(model: Any, loss: Any, x: Any, y: Any, batch: int, record: bool, repeats: int,
+                  backend: str) -> float:  # fmt: skip
+    import keras
+
+    from lossbench.config import TrainerConfig
+    from lossbench.experiment import layer_groups
+    from lossbench.trainer import make_runner, steps_per_epoch, train
+
+    names, slices = layer_groups(model)
+    runner, _ = make_runner(
+        backend, model=model, loss=loss, optimizer=keras.optimizers.Adam(), x=x, y=y,
+        sample_weight=None, layer_slices=slices, record=record, jit_compile=True,
+    )  # fmt: skip
+    cfg = TrainerConfig(epochs=1, batch_size=batch, steps_per_chunk=256, record=record)
+    steps = steps_per_epoch(len(x), batch)
+    return _median_rate(lambda: train(runner, len(x), names, cfg, 0, lambda r: {}), steps, repeats)
+
+
+def core_rows(backend: str, repeats: int, quick: bool) -> list[dict[str, Any]]:
+    """(a)-(d) for each model and batch size."""
+    import keras
+
+    from lossbench.losses import BinaryCrossentropy
+
+    n = 8192 if quick else N_SAMPLES
+    x, y = _anchor_data(n)
+    rows = []
+    models = dict(list(MODELS.items())[:1]) if quick else MODELS
+    for label, hidden in models.items():
+        for batch in BATCHES:
+            steps = -(-n // batch)
+            rates = {}
+            for name, spe in (("fit", 1), ("fit_spe32", 32)):
+                model = _mlp(hidden)
+                model.compile(optimizer="adam", loss="binary_crossentropy", steps_per_execution=spe)
+                rates[name] = _median_rate(
+                    lambda m=model, b=batch: m.fit(x, y, batch_size=b, epochs=1, verbose=0),
+                    steps,
+                    repeats,
+                )
+            for name, record in (("lossbench", True), ("lossbench_norecord", False)):
+                rates[name] = _trainer_rate(
+                    _mlp(hidden), BinaryCrossentropy(), x, y, batch, record, repeats, backend
+                )
+            rows.append({"backend": backend, "model": label, "batch": batch, **rates})
+            keras.backend.clear_session()
+    return rows
+
+
+def variant_rows(backend: str, repeats: int, quick: bool) -> list[dict[str, Any]]:
+    """Each variant's step rate against plain BCE (binary task) or MSE on the same task."""
+    from dataclasses import replace
+
+    from lossbench.config import LOSS_SCHEMAS, Task, compose
+    from lossbench.experiment import build_experiment
+    from lossbench.losses import BinaryCrossentropy, MeanSquaredError
+    from lossbench.trainer import steps_per_epoch, train
+
+    rows = []
+    for name in LOSS_SCHEMAS:
+        if name in ("bce", "mse"):
+            continue
+        overrides = [f"loss={name}", f"backend={backend}", "trainer.progress=false"]
+        if quick:
+            overrides += ["data.n_samples=4096", "data.n_nodes=512"]
+        cfg = compose(overrides)
+        rates = {}
+        for which in ("variant", "baseline"):
+            base = BinaryCrossentropy() if cfg.loss.task() is Task.binary else MeanSquaredError()
+            exp = build_experiment(cfg, loss=None if which == "variant" else base)
+            n = len(exp.data.train)
+            per_epoch = steps_per_epoch(n, cfg.trainer.batch_size)
+            # Enough steps per timed call that per-call bookkeeping does not dominate.
+            epochs = max(1, -(-1000 // per_epoch))
+            steps = epochs * per_epoch
+            trainer_cfg = replace(cfg.trainer, epochs=epochs)
+
+            def run(e: Any = exp, c: Any = trainer_cfg, k: int = n) -> Any:
+                return train(e.runner, k, e.layer_names, c, 0, lambda r: {})
+
+            rates[which] = _median_rate(run, steps, repeats)
+        rows.append(
+            {
+                "backend": backend,
+                "loss": name,
+                "task": cfg.loss.task().value,
+                "variant": rates["variant"],
+                "baseline": rates["baseline"],
+            }
+        )
+    return rows
+
+
+def graph_row(backend: str, repeats: int) -> dict[str, Any]:
+    """Loss plus gradient of the graph loss on 1,024 nodes x 64 dimensions, compiled."""
+    import numpy as np
+
+    from lossbench.losses import ContextGraphLoss
+
+    rng = np.random.default_rng(0)
+    adjacency = (rng.random((1024, 1024)) < 0.01).astype("float32")
+    loss = ContextGraphLoss.from_adjacency(adjacency)
+    y_true = loss.pack_targets(rng.normal(size=(1024, 64)), np.arange(1024))
+    emb = rng.normal(size=(1024, 64)).astype("float32")
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        yt, e = tf.constant(y_true), tf.constant(emb)
+
+        @tf.function(jit_compile=True)
+        def value_and_grad(p: Any) -> Any:
+            with tf.GradientTape() as tape:
+                tape.watch(p)
+                value = loss(yt, p)
+            return value, tape.gradient(value, p)
+
+        def call() -> None:
+            value_and_grad(e)[1].numpy()
+    else:
+        import jax
+
+        yt, e = jax.numpy.asarray(y_true), jax.numpy.asarray(emb)
+        fn = jax.jit(jax.value_and_grad(lambda p: loss(yt, p)))
+
+        def call() -> None:
+            jax.block_until_ready(fn(e))
+
+    call()
+    times = []
+    for _ in range(max(repeats, 5) * 10):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return {"backend": backend, "ms": 1e3 * statistics.median(times)}
+
+
+def worker(backend: str, repeats: int, quick: bool) -> dict[str, Any]:
+    os.environ["KERAS_BACKEND"] = backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.path.insert(0, str(ROOT))
+    import keras
+
+    from lossbench.trainer import make_runner  # noqa: F401  (imports the backend runner)
+
+    out = {
+        "backend": backend,
+        "keras": keras.__version__,
+        "core": core_rows(backend, repeats, quick),
+        "variants": variant_rows(backend, repeats, quick),
+        "graph": graph_row(backend, repeats),
+    }
+    if backend == "jax":
+        import jax
+
+        out["device"] = str(jax.devices()[0])
+    else:
+        import tensorflow as tf
+
+        out["device"] = str(tf.config.list_logical_devices()[-1].name)
+    return out
+
+
+# ---- orchestrator: processes, start-up, memory, anchors, report ---------------------------------
+
+
+def _run_measured(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MiB) and output of one child process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out[-2000:]}")
+    return time.perf_counter() - t0, usage.ru_maxrss / 1024, out
+
+
+def startup_rows(repeats: int, quick: bool, tmp: Path) -> list[dict[str, Any]]:
+    exe = [sys.executable, "-c", "from lossbench.cli import main; main()"]
+    rows = []
+    cases = [("lossbench --help", ["--help"], max(repeats, 3))]
+    cases.append(("lossbench (default run)", ["trainer.progress=false"], 1 if quick else repeats))
+    if not quick:
+        cases.append(
+            ("lossbench data.n_samples=1000000 trainer.epochs=1",
+             ["data.n_samples=1000000", "trainer.epochs=1", "trainer.progress=false"], 1)
+        )  # fmt: skip
+    for label, args, n in cases:
+        walls, rss = [], []
+        for k in range(n):
+            run_dir = tmp / f"run_{len(rows)}_{k}"
+            wall, peak, _ = _run_measured([*exe, *args, f"hydra.run.dir={run_dir}"], tmp)
+            walls.append(wall)
+            rss.append(peak)
+        rows.append(
+            {"command": label, "seconds": statistics.median(walls), "peak_rss_mib": max(rss)}
+        )
+    return rows
+
+
+def anchor_rows(tmp: Path) -> list[dict[str, Any]]:
+    """The reference scripts, run now on this machine (they print their own steps/s)."""
+    rows = []
+    for script, args in (("keras_fit.py", ["tensorflow"]), ("fused_tf.py", [])):
+        path = ANCHORS / script
+        if not path.exists():
+            continue
+        env_cmd = [sys.executable, str(path), *args]
+        _, _, out = _run_measured(env_cmd, tmp)
+        for line in out.splitlines():
+            match = re.search(r"steps/s=(\d+)", line)
+            if match and ("bs=" in line or "jit=" in line):
+                rows.append(
+                    {
+                        "anchor": f"{script} {line.split(' steps/s')[0]}",
+                        "steps_per_s": int(match[1]),
+                    }
+                )
+    return rows
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "python": platform.python_version(),
+            "platform": platform.platform()}  # fmt: skip
+
+
+def _f(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def report(results: dict[str, Any], args: argparse.Namespace) -> str:
+    m = results["machine"]
+    lines = [
+        "# lossbench benchmarks",
+        "",
+        f"Measured {results['date']} with `{results['command']}` on {m['cpu']} "
+        f"({m['cores']} cores), Python {m['python']}. Each figure is the median of "
+        f"{args.repeats} timed runs after a warm-up run in the same process; ratios compare "
+        "figures taken in the same sitting. Versions: "
+        + ", ".join(f"{k} {v}" for k, v in results["versions"].items())
+        + ".",
+        "",
+        "(a) plain `model.fit`, built-in loss, default settings; (b) `model.fit` with "
+        "`steps_per_execution=32`; (c) lossbench's trainer recording per-step loss, global and "
+        "per-layer gradient norms; (d) lossbench's trainer with recording off. Binary "
+        "cross-entropy, Adam, 65,536 samples x 32 features, 10% positives (the anchors' setup).",
+        "",
+        "| backend | device | model | batch | (a) fit steps/s | (b) fit spe=32 | (c) lossbench | "
+        "(d) no recording | us/step (c) | c/a | c/b | c/d |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for w in results["workers"]:
+        for r in w["core"]:
+            c = r["lossbench"]
+            cells = [r["backend"], w["device"], r["model"], r["batch"], _f(r["fit"])]
+            cells += [_f(r["fit_spe32"]), _f(c), _f(r["lossbench_norecord"]), f"{1e6 / c:.0f}"]
+            cells += [f"{c / r['fit']:.1f}x", f"{c / r['fit_spe32']:.1f}x"]
+            cells.append(f"{c / r['lossbench_norecord']:.2f}")
+            lines.append("| " + " | ".join(map(str, cells)) + " |")
+    lines += [
+        "",
+        "Every variant's step against lossbench's plain BCE (binary task) or MSE step on the same "
+        "task, model (MLP 64-64 with the task's head), data and batch 64, recording on. The "
+        "ratio is variant time per step / baseline time per step (target: at most 1.5).",
+        "",
+        "| backend | loss | task | variant steps/s | baseline steps/s | time ratio |",
+        "| --- | --- | --- | ---: | ---: | ---: |",
+    ]
+    for w in results["workers"]:
+        for r in w["variants"]:
+            lines.append(
+                f"| {r['backend']} | {r['loss']} | {r['task']} | {_f(r['variant'])} | "
+                f"{_f(r['baseline'])} | {r['baseline'] / r['variant']:.2f} |"
+            )
+    lines += ["", "Graph loss plus its gradient, 1,024 nodes x 64 dimensions, compiled "
+              "(target: under 5 ms):", "", "| backend | ms |", "| --- | ---: |"]  # fmt: skip
+    lines += [f"| {w['graph']['backend']} | {w['graph']['ms']:.2f} |" for w in results["workers"]]
+    lines += ["", "Start-up and whole runs (wall time of the process; peak resident memory):", "",
+              "| command | seconds | peak RSS MiB |", "| --- | ---: | ---: |"]  # fmt: skip
+    lines += [
+        f"| `{r['command']}` | {r['seconds']:.2f} | {r['peak_rss_mib']:.0f} |"
+        for r in results["startup"]
+    ]
+    if results["anchors"]:
+        lines += ["", "The reference scripts (../shared/anchors), run in the same sitting:", "",
+                  "| anchor | steps/s |", "| --- | ---: |"]  # fmt: skip
+        lines += [f"| `{r['anchor']}` | {_f(r['steps_per_s'])} |" for r in results["anchors"]]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="tensorflow,jax")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.repeats, args.quick)))
+        return
+
+    import tempfile
+    from importlib import metadata
+
+    results: dict[str, Any] = {
+        "date": datetime.date.today().isoformat(),
+        "command": "make bench" if not args.quick else "python bench/run.py --quick",
+        "machine": machine(),
+        "versions": {
+            p: metadata.version(p)
+            for p in ("lossbench", "keras", "tensorflow", "jax")
+            if _installed(p)
+        },
+        "workers": [],
+    }
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for backend in args.backends.split(","):
+        cmd = [sys.executable, str(Path(__file__)), "--worker", backend, "--repeats",
+               str(args.repeats), *(["--quick"] if args.quick else [])]  # fmt: skip
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"bench worker {backend} failed:\n{proc.stderr[-3000:]}")
+        results["workers"].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    with tempfile.TemporaryDirectory() as tmp:
+        results["startup"] = startup_rows(args.repeats, args.quick, Path(tmp))
+        results["anchors"] = [] if args.quick else anchor_rows(Path(tmp))
+    text = report(results, args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    args.out.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
+    print(text)
+    print(f"written: {args.out}")
+
+
+def _installed(pkg: str) -> bool:
+    from importlib import metadata
+
+    try:
+        metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    main()
