@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -71,7 +71,6 @@ class TrainResult:
     train_seconds: float
     steps_per_second: float
     compile_seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
