@@ -22,7 +22,11 @@ from omegaconf import DictConfig, OmegaConf
 from lossbench.config import register_configs, validate
 from lossbench.errors import LossbenchError
 
+# Exit statuses: 0 ok; 1 a sweep with jobs that did not finish; 2 bad input or an error;
+# 3 a single run that diverged; 128 + signal number when interrupted (130 SIGINT, 143 SIGTERM).
+EXIT_SWEEP_FAILED = 1
 EXIT_ERROR = 2
+EXIT_DIVERGED = 3
 
 
 def _options(group: str) -> list[Any]:
@@ -68,21 +72,63 @@ def run(cfg: DictConfig) -> float:
     """Hydra task function: validate, train, write tables, print the summary."""
     from lossbench.console import print_summary, progress_bar
     from lossbench.experiment import run_experiment
+    from lossbench.signals import Interrupted
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         typed = validate(cfg)
         with progress_bar(f"{typed.loss.name} seed {typed.seed}", typed.trainer.progress) as bar:
             summary = run_experiment(typed, out_dir, bar)
+    except Interrupted as stop:
+        print(
+            f"lossbench: {stop}: tables written through the last completed step in {out_dir}",
+            file=sys.stderr,
+        )
+        raise
     except Exception as error:
         # The folder must not look like a success: it says what went wrong instead.
         _write_error_summary(out_dir, error)
-        if cfg.debug or HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # a sweep goes on with its other jobs; Hydra reports the failure at the end
+        if cfg.debug or multirun:
+            raise  # a sweep goes on with its other jobs; the CLI names the failures at the end
         print(f"lossbench: error: {one_line(error)}", file=sys.stderr)
         sys.exit(EXIT_ERROR)
     print_summary(summary, out_dir)
-    return float(summary["final_loss"])
+    if summary["status"] == "diverged":
+        print(f"lossbench: {summary['message']}", file=sys.stderr)
+        if not multirun:
+            sys.exit(EXIT_DIVERGED)
+    final = summary["final_loss"]
+    return float("nan") if final is None else float(final)
+
+
+def report_sweep(sweep: Path) -> int:
+    """Aggregate a finished sweep from its folders, print the comparison, name failed jobs.
+
+    Returns:
+        The exit status: EXIT_SWEEP_FAILED when any job did not finish, else 0.
+    """
+    from lossbench.console import print_comparison
+    from lossbench.sweeps import aggregate, failed_jobs, variant_keys
+
+    if not sweep.is_dir():
+        return 0
+    summary, comparison = aggregate(sweep)
+    if summary.empty:
+        return 0
+    print_comparison(comparison, variant_keys(summary), f"lossbench sweep: {sweep}")
+    print(f"tables: {sweep / 'summary.csv'}, {sweep / 'comparison.csv'}")
+    failed = failed_jobs(summary)
+    if failed.empty:
+        return 0
+    names = "; ".join(
+        f"{r.job} ({r.status}{': ' + str(r.message) if str(r.message) not in ('', 'nan') else ''})"
+        for r in failed.itertuples()
+    )
+    print(
+        f"lossbench: {len(failed)} of {len(summary)} jobs did not finish: {names}", file=sys.stderr
+    )
+    return EXIT_SWEEP_FAILED
 
 
 def one_line(error: BaseException) -> str:
@@ -121,12 +167,32 @@ def main() -> None:
     for name, fn in (("lossbench_losses", _loss_help), ("lossbench_groups", _groups_help)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
+    from lossbench import sweeps
+    from lossbench.signals import Interrupted
+
+    code = 0
     try:
         run()
-    except (KeyboardInterrupt, SystemExit):
-        raise
+    except SystemExit as stop:  # single runs: their status is decided in `run`
+        code = stop.code if isinstance(stop.code, int) else EXIT_ERROR
+    except Interrupted as stop:
+        code = stop.exit_code
+    except KeyboardInterrupt:  # before training started: nothing to flush
+        print("lossbench: interrupted", file=sys.stderr)
+        code = 130
     except Exception as error:
         if debug:
+            _report_sweeps(sweeps.launched_sweeps)
             raise
-        print(f"lossbench: error: {one_line(error)}", file=sys.stderr)
-        sys.exit(EXIT_ERROR)
+        if not sweeps.launched_sweeps:
+            print(f"lossbench: error: {one_line(error)}", file=sys.stderr)
+        code = EXIT_ERROR
+    sweep_code = _report_sweeps(sweeps.launched_sweeps)
+    if code in (0, EXIT_ERROR) and sweeps.launched_sweeps:
+        code = sweep_code if sweep_code else code
+    sys.exit(code)
+
+
+def _report_sweeps(folders: list[Path]) -> int:
+    codes = [report_sweep(folder) for folder in folders]
+    return max(codes, default=0)

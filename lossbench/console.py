@@ -64,3 +64,36 @@ def print_summary(summary: dict[str, Any], out_dir: Path) -> None:
             table.add_row(key, _fmt(value))
     console.print(table)
     console.print(f"outputs: {out_dir}")
+
+
+def headline_metrics(columns: list[str]) -> list[str]:
+    """The comparison columns worth a terminal: final loss, validation loss, then the metrics
+    (per-group breakdowns stay in the CSV)."""
+    means = [c.removesuffix("_mean") for c in columns if c.endswith("_mean")]
+    skip = ("steps_per_second", "train_seconds", "train_loss")
+    keep = [m for m in means if m not in skip and "_group_" not in m and "_loss_" not in m]
+    first = [m for m in ("final_loss", "val_loss") if m in keep]
+    return first + [m for m in keep if m not in first][:5]
+
+
+def print_comparison(comparison: Any, keys: list[str], title: str) -> None:
+    """Print the per-variant comparison: mean ± standard deviation across seeds."""
+    table = Table(title=title, title_justify="left")
+    for key in keys:
+        table.add_column(key)
+    table.add_column("ok/jobs", justify="right")
+    metrics = headline_metrics(list(comparison.columns))
+    for m in metrics:
+        table.add_column(m, justify="right")
+    for _, row in comparison.iterrows():
+        cells = [str(row[k]) for k in keys] + [f"{row['ok']}/{row['jobs']}"]
+        for m in metrics:
+            mean, std = row[f"{m}_mean"], row[f"{m}_std"]
+            if mean != mean:  # NaN: no finished job
+                cells.append("-")
+            elif std == std:
+                cells.append(f"{mean:.4g} ± {std:.2g}")
+            else:
+                cells.append(f"{mean:.4g}")
+        table.add_row(*cells)
+    console.print(table)

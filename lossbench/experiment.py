@@ -163,6 +163,10 @@ def run_experiment(
 ) -> dict[str, Any]:
     """Train the configured model and write the run tables into `out_dir`.
 
+    summary.json says "running" from the start, so a folder whose process was killed never looks
+    finished. A run that diverges or is interrupted (SIGINT/SIGTERM, see `lossbench.signals`)
+    still writes every table through its last good step, with that status in the summary.
+
     Args:
         cfg: a validated config.
         out_dir: the run folder (exists).
@@ -170,9 +174,34 @@ def run_experiment(
 
     Returns:
         The summary that was written to summary.json.
+
+    Raises:
+        Interrupted: after the tables are written, when a signal stopped training.
     """
+    from lossbench import tables
+    from lossbench.signals import Interrupted, stop_on_signals
+
     t_start = time.perf_counter()
-    exp = build_experiment(cfg)
+    with stop_on_signals() as stop_requested:
+        tables.write_summary(
+            out_dir / "summary.json",
+            {"status": "running", "loss": cfg.loss.name, "seed": cfg.seed},
+        )
+        exp = build_experiment(cfg)
+        summary = _train_and_write(exp, out_dir, on_progress, stop_requested)
+        summary["wall_seconds"] = time.perf_counter() - t_start
+        tables.write_summary(out_dir / "summary.json", summary)
+    if stop_requested.signum is not None:
+        raise Interrupted(stop_requested.signum)
+    return summary
+
+
+def _train_and_write(
+    exp: Experiment,
+    out_dir: Path,
+    on_progress: Callable[[int, int, float], None] | None,
+    should_stop: Callable[[], bool],
+) -> dict[str, Any]:
     import keras
 
     from lossbench import tables
@@ -180,16 +209,8 @@ def run_experiment(
     from lossbench.metrics import task_metrics
     from lossbench.trainer import train
 
-    data, loss, runner, device, names, extra = (
-        exp.data,
-        exp.loss,
-        exp.runner,
-        exp.device,
-        exp.layer_names,
-        exp.extra,
-    )
-    task = data.task
-    val_targets = loss.pack_targets(data.val.y, extra(data.val))
+    cfg, data, loss = exp.cfg, exp.data, exp.loss
+    val_targets = loss.pack_targets(data.val.y, exp.extra(data.val))
 
     def evaluate(r: Any) -> dict[str, float]:
         pred = r.predict(data.val.x)
@@ -198,20 +219,21 @@ def run_experiment(
             loss.component_names, loss.components(val_targets, pred), strict=True
         ):
             row[f"val_loss_{name}"] = float(keras.ops.mean(part))
-        scored = loss.effective_prediction(pred, extra(data.val))
+        scored = loss.effective_prediction(pred, exp.extra(data.val))
         row.update(task_metrics(data, data.val, scored))
         return row
 
     has_schedule = isinstance(loss, ScaledLoss) and loss.schedule != "constant"
     result = train(
-        runner,
+        exp.runner,
         len(data.train),
-        names,
+        exp.layer_names,
         cfg.trainer,
         cfg.seed,
         evaluate,
         on_progress,
         schedule=loss.schedule_multiplier if has_schedule else None,
+        should_stop=should_stop,
     )
     step_columns = {
         f"loss_{name}": result.records.components[:, k]
@@ -222,24 +244,38 @@ def run_experiment(
     tables.write_run_tables(
         out_dir, result.records, result.layer_names, result.epochs, step_columns
     )
-    final = result.epochs[-1]
-    summary = {
-        "status": "ok",
+    final = result.epochs[-1] if result.epochs else {}
+    summary: dict[str, Any] = {
+        "status": result.status,
         "loss": cfg.loss.name,
-        "task": task.value,
+        "task": data.task.value,
         "description": cfg.loss.description,
         "seed": cfg.seed,
         "steps": result.steps,
         "epochs": len(result.epochs),
-        "final_loss": float(result.records.loss[-1]),
-        "wall_seconds": time.perf_counter() - t_start,
+        "final_loss": float(result.records.loss[-1]) if result.steps else None,
         "train_seconds": result.train_seconds,
         "compile_seconds": result.compile_seconds,
         "steps_per_second": result.steps_per_second,
-        "device": device,
+        "device": exp.device,
         "backend": cfg.backend.value,
         "versions": versions(),
         "metrics": {k: v for k, v in final.items() if k not in ("epoch", "step", "seconds")},
     }
-    tables.write_summary(out_dir / "summary.json", summary)
+    if result.stop is not None:
+        summary["stopped"] = result.stop
+    if result.status == "diverged":
+        summary["message"] = divergence_message(result.stop or {})
     return summary
+
+
+def divergence_message(stop: dict[str, Any]) -> str:
+    """One line saying where training diverged and which layer's gradient went first."""
+    text = f"diverged at step {stop['step']} (epoch {stop['epoch']}): loss {stop['loss']}"
+    layers = stop.get("non_finite_layers")
+    if layers is None:
+        return text + "; gradient norms not recorded (trainer.record=false)"
+    if not layers:
+        return text + "; every layer's gradient was finite"
+    text += f"; non-finite gradient first in layer {layers[0]}"
+    return text + (f" (also {', '.join(layers[1:])})" if layers[1:] else "")

@@ -18,6 +18,7 @@ import pandas as pd
 from lossbench.trainer import StepRecords
 
 GRAD_NORMS_COLUMNS = ["step", "layer", "grad_norm"]
+EPOCHS_COLUMNS = ["epoch", "step", "train_loss"]  # then val_loss, metrics and seconds
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -93,4 +94,6 @@ def write_run_tables(
     epochs.csv into `out_dir`."""
     write_csv(steps_frame(records, step_columns), out_dir / "steps.csv")
     write_csv(grad_norms_frame(records, layer_names), out_dir / "grad_norms.csv")
-    write_csv(pd.DataFrame(epochs), out_dir / "epochs.csv")
+    # A run stopped in its first epoch still gets a header, so readers find the columns.
+    epochs_frame = pd.DataFrame(epochs) if epochs else pd.DataFrame(columns=EPOCHS_COLUMNS)
+    write_csv(epochs_frame, out_dir / "epochs.csv")

@@ -64,13 +64,21 @@ class StepRecords:
 
 @dataclass
 class TrainResult:
-    records: StepRecords
+    records: StepRecords  # only the steps that ran and were finite
     layer_names: list[str]
-    epochs: list[dict[str, Any]]
+    epochs: list[dict[str, Any]]  # only the epochs that ran to their end
     steps: int
     train_seconds: float
     steps_per_second: float
     compile_seconds: float
+    status: str = "ok"  # "ok", "diverged" or "interrupted"
+    stop: dict[str, Any] | None = None  # where and why training stopped early
+
+
+def first_non_finite(loss: np.ndarray, layer_sq: np.ndarray) -> int | None:
+    """Index of the first step whose loss or any layer's gradient norm is NaN or infinite."""
+    bad = ~np.isfinite(loss) | ~np.isfinite(layer_sq).all(axis=1)
+    return int(np.argmax(bad)) if bad.any() else None
 
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
@@ -110,6 +118,7 @@ def train(
     evaluate: Callable[[Runner], dict[str, float]],
     on_progress: Callable[[int, int, float], None] | None = None,
     schedule: Callable[[float], float] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Train for `cfg.epochs` epochs and record every step.
 
@@ -123,9 +132,14 @@ def train(
         on_progress: called after each chunk with (steps done, total steps, last loss).
         schedule: the loss multiplier at a fractional epoch (step k of epoch e is at
             e + k / steps_per_epoch); evaluated here and fed to every step.
+        should_stop: polled after each chunk; True ends training with status "interrupted".
+
+    Training also ends, with status "diverged", at the first step whose loss or gradient is not
+    finite. The check reads the values each chunk brings back anyway, so it adds no transfer;
+    with recording off only the loss is checked. Records keep the steps before that one.
 
     Returns:
-        The step records, the per-epoch rows and timings.
+        The step records, the per-epoch rows, timings and the status.
     """
     per_epoch = steps_per_epoch(n_train, cfg.batch_size)
     total = per_epoch * cfg.epochs
@@ -139,6 +153,7 @@ def train(
     epochs: list[dict[str, Any]] = []
     done, steady_steps, steady_seconds, compile_seconds = 0, 0, 0.0, 0.0
     start = time.perf_counter()
+    status, stop = "ok", None
     for epoch in range(cfg.epochs):
         epoch_start = time.perf_counter()
         for idx in plan_epoch(rng, n_train, cfg.batch_size, capacity):
@@ -158,18 +173,29 @@ def train(
             else:
                 seen.add((idx.shape, n))
                 compile_seconds += dt
-            rows = slice(done, done + n)
+            bad = first_non_finite(out["loss"], out["layer_sq"])
+            kept = n if bad is None else bad
+            rows = slice(done, done + kept)
+            layer_sq = out["layer_sq"][:kept]
             records.epoch[rows] = epoch
             records.batch_size[rows] = idx.shape[1]
-            records.loss[rows] = out["loss"]
-            layer_sq = out["layer_sq"]
+            records.loss[rows] = out["loss"][:kept]
             records.layer_grad_norms[rows] = np.sqrt(layer_sq)
             records.grad_norm[rows] = np.sqrt(layer_sq.sum(axis=1))
-            records.multiplier[rows] = multiplier[:n]
-            records.components[rows] = out["components"]
-            done += n
+            records.multiplier[rows] = multiplier[:kept]
+            records.components[rows] = out["components"][:kept]
+            done += kept
+            if bad is not None:
+                stop = _divergence(done, epoch, out, bad, layer_names, cfg.record)
+                status = "diverged"
+                break
             if on_progress is not None:
                 on_progress(done, total, float(out["loss"][-1]))
+            if should_stop is not None and should_stop():
+                status, stop = "interrupted", {"step": done, "epoch": epoch}
+                break
+        if status != "ok":
+            break
         ep = slice(done - per_epoch, done)
         train_loss = float(
             np.average(records.loss[ep], weights=records.batch_size[ep].astype("float64"))
@@ -187,14 +213,38 @@ def train(
     # one falls back to all chunk time, compilation included.
     rate = steady_steps / steady_seconds if steady_seconds > 0 else done / compile_seconds
     return TrainResult(
-        records=records,
+        records=records.truncated(done),
         layer_names=layer_names,
         epochs=epochs,
         steps=done,
         train_seconds=elapsed,
         steps_per_second=rate,
         compile_seconds=compile_seconds,
+        status=status,
+        stop=stop,
     )
+
+
+def _divergence(
+    step: int,
+    epoch: int,
+    out: dict[str, np.ndarray],
+    bad: int,
+    layer_names: list[str],
+    recorded: bool,
+) -> dict[str, Any]:
+    """Where training diverged: the step (0-based), its loss, and, when gradient norms were
+    recorded, the layers whose gradient was not finite (in model order, input side first)."""
+    finite = np.isfinite(out["layer_sq"][bad])
+    layers = [name for name, ok in zip(layer_names, finite, strict=True) if not ok]
+    return {
+        "step": step,
+        "epoch": epoch,
+        "loss": float(out["loss"][bad]),
+        "gradients_recorded": recorded,
+        "non_finite_layers": layers if recorded else None,
+        "first_non_finite_layer": layers[0] if layers else None,
+    }
 
 
 def make_runner(backend: str, **kwargs: Any) -> tuple[Runner, str]:

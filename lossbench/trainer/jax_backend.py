@@ -79,9 +79,12 @@ class JaxRunner:
             trainable, opt_vars = self.optimizer.stateless_apply(opt_vars, grads, trainable)
             losses = losses.at[i].set(loss)
             if self.record:
-                sq = [jnp.sum(jnp.square(g.astype(jnp.float32))) for g in grads]
-                per_layer = jnp.stack([sum(sq[j] for j in s) for s in self.layer_slices])
-                layer_sq = layer_sq.at[i].set(per_layer)
+                # One reduction per layer over its flattened gradients, as on TensorFlow.
+                per_layer = [
+                    jnp.sum(jnp.square(jnp.concatenate([grads[j].ravel() for j in s])))
+                    for s in self.layer_slices
+                ]
+                layer_sq = layer_sq.at[i].set(jnp.stack(per_layer).astype(jnp.float32))
             if n_parts:
                 means = jnp.stack([jnp.mean(c) for c in self.loss.components(y[rows], pred)])
                 parts = parts.at[i].set(means)
