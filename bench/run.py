@@ -35,6 +35,7 @@ ANCHORS = ROOT.parent / "shared" / "anchors"
 N_SAMPLES, N_FEATURES = 65536, 32
 MODELS = {"MLP 32-64-64-1": [64, 64], "wide 32-512-512-1": [512, 512]}
 BATCHES = [64, 1024]
+RATIOS = {"c/a": "fit", "c/b": "fit_spe32", "c/d": "lossbench_norecord"}
 
 
 # ---- worker: runs inside one backend ------------------------------------------------------------
@@ -42,13 +43,21 @@ BATCHES = [64, 1024]
 
 def _median_rate(fn: Any, steps: int, repeats: int) -> float:
     """Steps per second: the median over `repeats` timed calls of `fn` (after one warm call)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+    return statistics.median(_interleaved({"x": fn}, steps, repeats)["x"])
+
+
+def _interleaved(fns: dict[str, Any], steps: int, repeats: int) -> dict[str, list[float]]:
+    """Steps per second of each callable, timed in rounds: every round times each callable once,
+    so that a slow spell of a shared machine hits all of them alike (after one warm call each)."""
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - t0)
-    return steps / statistics.median(times)
+    rates: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            rates[name].append(steps / (time.perf_counter() - t0))
+    return rates
 
 
 def _anchor_data(n: int) -> tuple[Any, Any]:
@@ -71,26 +80,27 @@ def _mlp(hidden: list[int]) -> Any:
     return keras.Sequential(layers)
 
 
-def _trainer_rate(model: Any, loss: Any, x: Any, y: Any, batch: int, record: bool, repeats: int,
-                  backend: str) -> float:  # fmt: skip
+def _trainer_fn(model: Any, loss: Any, x: Any, y: Any, batch: int, record: bool,
+                backend: str) -> Any:  # fmt: skip
+    """A callable that trains one epoch with lossbench's trainer."""
     import keras
 
     from lossbench.config import TrainerConfig
     from lossbench.experiment import layer_groups
-    from lossbench.trainer import make_runner, steps_per_epoch, train
+    from lossbench.trainer import make_runner, train
 
     names, slices = layer_groups(model)
     runner, _ = make_runner(
         backend, model=model, loss=loss, optimizer=keras.optimizers.Adam(), x=x, y=y,
         sample_weight=None, layer_slices=slices, record=record, jit_compile=True,
     )  # fmt: skip
-    cfg = TrainerConfig(epochs=1, batch_size=batch, steps_per_chunk=256, record=record)
-    steps = steps_per_epoch(len(x), batch)
-    return _median_rate(lambda: train(runner, len(x), names, cfg, 0, lambda r: {}), steps, repeats)
+    cfg = TrainerConfig(epochs=1, batch_size=batch, record=record)
+    return lambda: train(runner, len(x), names, cfg, 0, lambda r: {})
 
 
 def core_rows(backend: str, repeats: int, quick: bool) -> list[dict[str, Any]]:
-    """(a)-(d) for each model and batch size."""
+    """(a)-(d) for each model and batch size, timed in interleaved rounds. Each figure is the
+    median over rounds; each ratio is the median of the per-round ratios."""
     import keras
 
     from lossbench.losses import BinaryCrossentropy
@@ -102,20 +112,24 @@ def core_rows(backend: str, repeats: int, quick: bool) -> list[dict[str, Any]]:
     for label, hidden in models.items():
         for batch in BATCHES:
             steps = -(-n // batch)
-            rates = {}
+            fns = {}
             for name, spe in (("fit", 1), ("fit_spe32", 32)):
                 model = _mlp(hidden)
                 model.compile(optimizer="adam", loss="binary_crossentropy", steps_per_execution=spe)
-                rates[name] = _median_rate(
-                    lambda m=model, b=batch: m.fit(x, y, batch_size=b, epochs=1, verbose=0),
-                    steps,
-                    repeats,
-                )
+                fns[name] = lambda m=model, b=batch: m.fit(x, y, batch_size=b, epochs=1, verbose=0)
             for name, record in (("lossbench", True), ("lossbench_norecord", False)):
-                rates[name] = _trainer_rate(
-                    _mlp(hidden), BinaryCrossentropy(), x, y, batch, record, repeats, backend
+                fns[name] = _trainer_fn(
+                    _mlp(hidden), BinaryCrossentropy(), x, y, batch, record, backend
                 )
-            rows.append({"backend": backend, "model": label, "batch": batch, **rates})
+            rates = _interleaved(fns, steps, repeats)
+            row: dict[str, Any] = {"backend": backend, "model": label, "batch": batch}
+            row.update({name: statistics.median(r) for name, r in rates.items()})
+            c = rates["lossbench"]
+            for name, other in RATIOS.items():
+                row[name] = statistics.median(
+                    ci / oi for ci, oi in zip(c, rates[other], strict=True)
+                )
+            rows.append(row)
             keras.backend.clear_session()
     return rows
 
@@ -137,10 +151,16 @@ def variant_rows(backend: str, repeats: int, quick: bool) -> list[dict[str, Any]
         if quick:
             overrides += ["data.n_samples=4096", "data.n_nodes=512"]
         cfg = compose(overrides)
-        rates = {}
+        # The baseline trains on finite data: robust_weights' NaN-injected data would stop a
+        # plain loss at its first step.
+        base_cfg = compose([*overrides, "data.nan_rate=0"])
+        fns = {}
         for which in ("variant", "baseline"):
             base = BinaryCrossentropy() if cfg.loss.task() is Task.binary else MeanSquaredError()
-            exp = build_experiment(cfg, loss=None if which == "variant" else base)
+            if which == "variant":
+                exp = build_experiment(cfg)
+            else:
+                exp = build_experiment(base_cfg, loss=base)
             n = len(exp.data.train)
             per_epoch = steps_per_epoch(n, cfg.trainer.batch_size)
             # Enough steps per timed call that per-call bookkeeping does not dominate.
@@ -148,10 +168,16 @@ def variant_rows(backend: str, repeats: int, quick: bool) -> list[dict[str, Any]
             steps = epochs * per_epoch
             trainer_cfg = replace(cfg.trainer, epochs=epochs)
 
-            def run(e: Any = exp, c: Any = trainer_cfg, k: int = n) -> Any:
-                return train(e.runner, k, e.layer_names, c, 0, lambda r: {})
+            def run(e: Any = exp, c: Any = trainer_cfg, k: int = n, s: int = steps) -> None:
+                result = train(e.runner, k, e.layer_names, c, 0, lambda r: {})
+                if result.steps != s:  # a diverged run would time a fraction of the steps
+                    raise RuntimeError(f"{e.cfg.loss.name}: {result.status} at {result.steps}")
 
-            rates[which] = _median_rate(run, steps, repeats)
+            fns[which] = run
+        timed = _interleaved(fns, steps, repeats)
+        rates = {which: statistics.median(r) for which, r in timed.items()}
+        pairs = zip(timed["variant"], timed["baseline"], strict=True)
+        ratio = statistics.median(b / v for v, b in pairs)
         rows.append(
             {
                 "backend": backend,
@@ -159,6 +185,7 @@ def variant_rows(backend: str, repeats: int, quick: bool) -> list[dict[str, Any]
                 "task": cfg.loss.task().value,
                 "variant": rates["variant"],
                 "baseline": rates["baseline"],
+                "time_ratio": ratio,
             }
         )
     return rows
@@ -316,10 +343,10 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         "",
         f"Measured {results['date']} with `{results['command']}` on {m['cpu']} "
         f"({m['cores']} cores), Python {m['python']}. Each figure is the median of "
-        f"{args.repeats} timed runs after a warm-up run in the same process; ratios compare "
-        "figures taken in the same sitting. Versions: "
-        + ", ".join(f"{k} {v}" for k, v in results["versions"].items())
-        + ".",
+        f"{args.repeats} timed runs after a warm-up run in the same process. The runs being "
+        "compared are timed in interleaved rounds (one of each per round) and each ratio is the "
+        "median of the per-round ratios, so a slow spell of the machine hits both sides alike. "
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + ".",
         "",
         "(a) plain `model.fit`, built-in loss, default settings; (b) `model.fit` with "
         "`steps_per_execution=32`; (c) lossbench's trainer recording per-step loss, global and "
@@ -335,8 +362,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
             c = r["lossbench"]
             cells = [r["backend"], w["device"], r["model"], r["batch"], _f(r["fit"])]
             cells += [_f(r["fit_spe32"]), _f(c), _f(r["lossbench_norecord"]), f"{1e6 / c:.0f}"]
-            cells += [f"{c / r['fit']:.1f}x", f"{c / r['fit_spe32']:.1f}x"]
-            cells.append(f"{c / r['lossbench_norecord']:.2f}")
+            cells += [f"{r['c/a']:.1f}x", f"{r['c/b']:.1f}x", f"{r['c/d']:.2f}"]
             lines.append("| " + " | ".join(map(str, cells)) + " |")
     lines += [
         "",
@@ -351,7 +377,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         for r in w["variants"]:
             lines.append(
                 f"| {r['backend']} | {r['loss']} | {r['task']} | {_f(r['variant'])} | "
-                f"{_f(r['baseline'])} | {r['baseline'] / r['variant']:.2f} |"
+                f"{_f(r['baseline'])} | {r['time_ratio']:.2f} |"
             )
     lines += ["", "Graph loss plus its gradient, 1,024 nodes x 64 dimensions, compiled "
               "(target: under 5 ms):", "", "| backend | ms |", "| --- | ---: |"]  # fmt: skip

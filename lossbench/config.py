@@ -8,6 +8,7 @@ the value received.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -494,6 +495,11 @@ def validate(cfg: DictConfig | Config) -> Config:
     Returns:
         The same config as a `Config` dataclass tree.
     """
+    if isinstance(cfg, DictConfig):
+        # `+key=value` adds keys even to typed nodes; anything the schema lacks is refused here
+        # (so a config can never smuggle in an `_target_` or a key that is silently ignored).
+        for key, allowed in _unknown_keys(cfg):
+            raise ConfigError(key, f"one of the keys {allowed}", cfg_value(cfg, key))
     obj = OmegaConf.to_object(cfg) if isinstance(cfg, DictConfig) else cfg
     name = getattr(obj.loss, "name", None)
     if name not in LOSS_SCHEMAS:
@@ -501,6 +507,30 @@ def validate(cfg: DictConfig | Config) -> Config:
     for key, expected, received in _problems(obj):
         raise ConfigError(key, expected, received)
     return obj
+
+
+def cfg_value(cfg: DictConfig, key: str) -> Any:
+    """The value at a dotted key, unresolved (for error messages)."""
+    node = OmegaConf.select(cfg, key, throw_on_resolution_failure=False)
+    return OmegaConf.to_container(node) if isinstance(node, DictConfig) else node
+
+
+def _unknown_keys(node: DictConfig, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(full key, allowed keys) for every key of a typed node that its dataclass does not have."""
+    schema = OmegaConf.get_type(node)
+    fields = (
+        {f.name for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else None
+    )
+    for key in node:
+        if not prefix and key == "hydra":
+            continue
+        full = f"{prefix}{key}"
+        if fields is not None and key not in fields:
+            yield full, ", ".join(sorted(fields))
+            continue
+        child = node._get_node(key)
+        if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
+            yield from _unknown_keys(child, f"{full}.")
 
 
 def compose(overrides: list[str] | None = None) -> Config:

@@ -6,10 +6,14 @@ framework is imported inside `run_experiment`, after the backend is chosen.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
 import platform
 import sys
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from lossbench.config import Config
+from lossbench.config import Config, Task
 from lossbench.errors import LossbenchError
 
 
@@ -34,9 +38,10 @@ def select_backend(backend: str) -> None:
         return
     os.environ["KERAS_BACKEND"] = backend
     # TensorFlow's C++ start-up notes (CUDA probing, oneDNN) bypass TF_CPP_MIN_LOG_LEVEL in 2.21
-    # and are noise in a CLI: hide fd 2 while Keras imports it, unless the user set the level.
-    quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # and are noise in a CLI: hide fd 2 while Keras imports it.
+    # Setting the level below 2 asks for TensorFlow's notes, and then they are shown.
+    level = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    quiet = not (level.isdigit() and int(level) < 2)
     with _stderr_silenced(quiet):
         import keras
 
@@ -95,13 +100,45 @@ class Experiment:
 
     def extra(self, split: Any) -> Any:
         """The per-sample ids the loss packs: node ids on the graph task, else group ids."""
-        from lossbench.config import Task
-
         return split.ids if self.data.task is Task.graph else split.groups
+
+
+# Built runners, kept for later jobs of the same process with the same structure (a sweep over
+# seeds): XLA's compilation cache in TensorFlow never evicts, so compiling anew for every job
+# would grow memory by about 16 MB per job, and reusing also saves each job its compile time.
+_RUNNERS: OrderedDict[str, tuple[Any, Any, Any, str, list[str]]] = OrderedDict()
+MAX_CACHED_RUNNERS = 8
+
+
+def clear_runner_cache() -> None:
+    """Forget the runners kept for reuse."""
+    _RUNNERS.clear()
+
+
+def _fingerprint(*parts: Any) -> str:
+    """A key that differs whenever anything compiled into a runner differs (arrays by hash)."""
+
+    def default(value: Any) -> Any:
+        import numpy as np
+
+        if isinstance(value, np.ndarray):
+            digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
+            return {"array": digest, "shape": value.shape, "dtype": str(value.dtype)}
+        if isinstance(value, np.generic):
+            return value.item()
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return dataclasses.asdict(value)
+        return repr(value)
+
+    return json.dumps(parts, sort_keys=True, default=default)
 
 
 def build_experiment(cfg: Config, loss: Any = None) -> Experiment:
     """Build data, loss, model, optimizer and runner for a validated config.
+
+    A runner built earlier in this process for the same backend, model, optimizer settings,
+    data shapes and loss configuration is reused: its model gets this seed's initial weights and
+    its optimizer a fresh state, so the job trains exactly as a newly built one would.
 
     Args:
         cfg: a validated config.
@@ -115,13 +152,12 @@ def build_experiment(cfg: Config, loss: Any = None) -> Experiment:
     from lossbench.models import build_model, initialize_weights
     from lossbench.trainer import make_runner
 
-    # Every job starts from a clean Keras state (reused worker processes). Weights, data and
-    # batch order come from NumPy generators seeded by cfg.seed, the same on every backend.
-    keras.backend.clear_session()
+    # Weights, data and batch order come from NumPy generators seeded by cfg.seed, the same on
+    # every backend; Keras's own seed only matters for layers that draw at run time.
     if cfg.backend.value == "tensorflow":
         import tensorflow as tf
 
-        keras.utils.set_random_seed(cfg.seed)  # also imports TF, so only on TF
+        keras.utils.set_random_seed(cfg.seed)  # it imports TF, so only on TF
         tf.config.experimental.enable_op_determinism()
 
     task = cfg.loss.task()
@@ -135,25 +171,42 @@ def build_experiment(cfg: Config, loss: Any = None) -> Experiment:
             grid=(cfg.data.grid[0], cfg.data.grid[1]),
         )
         loss = build_loss(cfg.loss, ctx)
-    model = build_model(task, cfg.model, data.train.x.shape[1], data.train.y.shape[1:])
-    initialize_weights(model, cfg.seed)
-    optimizers = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
-    optimizer = optimizers[cfg.trainer.optimizer.value](learning_rate=cfg.trainer.learning_rate)
-    names, slices = layer_groups(model)
-    exp = Experiment(cfg, data, loss, model, None, "", names)
-    exp.runner, exp.device = make_runner(
-        cfg.backend.value,
-        model=model,
-        loss=loss,
-        optimizer=optimizer,
-        x=data.train.x,
-        y=loss.pack_targets(data.train.y, exp.extra(data.train)),
-        sample_weight=None,
-        layer_slices=slices,
-        record=cfg.trainer.record,
-        jit_compile=cfg.trainer.jit_compile,
-    )
-    return exp
+    extra = data.train.ids if task is Task.graph else data.train.groups
+    y_train = loss.pack_targets(data.train.y, extra)
+    t = cfg.trainer
+    key = _fingerprint(
+        cfg.backend.value, task.value, cfg.model, t.optimizer.value, t.learning_rate, t.record,
+        t.jit_compile, data.train.x.shape, y_train.shape, type(loss).__name__, loss.get_config(),
+    )  # fmt: skip
+    if key in _RUNNERS:
+        _RUNNERS.move_to_end(key)
+        model, loss, runner, device, names = _RUNNERS[key]
+        initialize_weights(model, cfg.seed)
+        runner.reset(data.train.x, y_train, None)
+    else:
+        # A clean Keras state for every new model (reused worker processes leak nothing).
+        keras.backend.clear_session()
+        model = build_model(task, cfg.model, data.train.x.shape[1], data.train.y.shape[1:])
+        initialize_weights(model, cfg.seed)
+        optimizers = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
+        optimizer = optimizers[t.optimizer.value](learning_rate=t.learning_rate)
+        names, slices = layer_groups(model)
+        runner, device = make_runner(
+            cfg.backend.value,
+            model=model,
+            loss=loss,
+            optimizer=optimizer,
+            x=data.train.x,
+            y=y_train,
+            sample_weight=None,
+            layer_slices=slices,
+            record=t.record,
+            jit_compile=t.jit_compile,
+        )
+        _RUNNERS[key] = (model, loss, runner, device, names)
+        while len(_RUNNERS) > MAX_CACHED_RUNNERS:
+            _RUNNERS.popitem(last=False)
+    return Experiment(cfg, data, loss, model, runner, device, names)
 
 
 def run_experiment(
@@ -260,7 +313,7 @@ def _train_and_write(
         "device": exp.device,
         "backend": cfg.backend.value,
         "versions": versions(),
-        "metrics": {k: v for k, v in final.items() if k not in ("epoch", "step", "seconds")},
+        "metrics": {k: v for k, v in final.items() if k not in ("epoch", "step")},
     }
     if result.stop is not None:
         summary["stopped"] = result.stop

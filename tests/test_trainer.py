@@ -116,3 +116,31 @@ def test_a_scheduled_loss_scale_reaches_every_compiled_step():
                 opt.apply(tape.gradient(value, ref.trainable_variables), ref.trainable_variables)
                 expected.append(float(value))
     np.testing.assert_allclose(result.records.loss, expected, rtol=2e-5)
+
+
+def test_a_reused_runner_trains_exactly_like_a_fresh_one(tiny_config):
+    """Jobs with the same structure reuse the compiled runner; only seed-dependent state is
+    replaced, so the records match a runner built from scratch."""
+    from lossbench.experiment import build_experiment, clear_runner_cache
+
+    def records(exp):
+        cfg = exp.cfg
+        return train(exp.runner, len(exp.data.train), exp.layer_names, cfg.trainer, cfg.seed,
+                     lambda r: {"pred": float(np.sum(r.predict(exp.data.val.x)))})  # fmt: skip
+
+    clear_runner_cache()
+    first = build_experiment(tiny_config("mse", "seed=0"))
+    records(first)
+    reused = build_experiment(tiny_config("mse", "seed=1"))
+    assert reused.runner is first.runner
+    again = records(reused)
+    clear_runner_cache()
+    fresh_exp = build_experiment(tiny_config("mse", "seed=1"))
+    assert fresh_exp.runner is not first.runner
+    fresh = records(fresh_exp)
+    np.testing.assert_array_equal(again.records.loss, fresh.records.loss)
+    np.testing.assert_array_equal(again.records.layer_grad_norms, fresh.records.layer_grad_norms)
+    assert again.epochs == fresh.epochs
+    # A different structure gets its own runner.
+    other = build_experiment(tiny_config("mse", "seed=1", "model.hidden=[8]"))
+    assert other.runner is not fresh_exp.runner

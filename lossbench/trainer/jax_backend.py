@@ -43,19 +43,25 @@ class JaxRunner:
     ) -> None:
         self.model, self.loss, self.optimizer = model, loss, optimizer
         optimizer.build(model.trainable_variables)
-        self.x, self.y = jnp.asarray(x), jnp.asarray(y)
-        self.w = None if sample_weight is None else jnp.asarray(sample_weight)
+        self._fresh_optimizer = [np.asarray(v.value) for v in optimizer.variables]
         self.layer_slices = [list(s) for s in layer_slices]
         self.record = record
         self.component_names = tuple(getattr(loss, "component_names", ()))
-        self.state = (
-            [v.value for v in model.trainable_variables],
-            [v.value for v in model.non_trainable_variables],
-            [v.value for v in optimizer.variables],
-        )
+        self.reset(x, y, sample_weight)
         maybe_jit = jax.jit if jit_compile else (lambda f, **_: f)
         self._chunk = maybe_jit(self._chunk_steps, donate_argnums=(0,))
         self._forward = maybe_jit(self._forward_fn)
+
+    def reset(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None) -> None:
+        """Start over on new data from the model's current weights and a fresh optimizer state
+        (see `TensorFlowRunner.reset`)."""
+        self.x, self.y = jnp.asarray(x), jnp.asarray(y)
+        self.w = None if sample_weight is None else jnp.asarray(sample_weight)
+        self.state = (
+            [jnp.array(v.value) for v in self.model.trainable_variables],
+            [jnp.array(v.value) for v in self.model.non_trainable_variables],
+            [jnp.asarray(value) for value in self._fresh_optimizer],
+        )
 
     def _loss_fn(self, trainable: Any, non_trainable: Any, xb: Any, yb: Any, wb: Any, m: Any):
         pred, non_trainable = self.model.stateless_call(trainable, non_trainable, xb, training=True)

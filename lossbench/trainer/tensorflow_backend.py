@@ -55,8 +55,9 @@ class TensorFlowRunner:
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.variables = model.trainable_variables
         optimizer.build(self.variables)
-        self.x, self.y = tf.constant(x), tf.constant(y)
-        self.w = None if sample_weight is None else tf.constant(sample_weight)
+        # The optimizer's fresh state, restored by `reset` when a later job reuses this runner.
+        self._fresh_optimizer = [keras.ops.convert_to_numpy(v) for v in optimizer.variables]
+        self.reset(x, y, sample_weight)
         self.layer_slices = [list(s) for s in layer_slices]
         self.record = record
         self.component_names = tuple(getattr(loss, "component_names", ()))
@@ -64,6 +65,15 @@ class TensorFlowRunner:
         self._forward = tf.function(
             lambda x: model(x, training=False), jit_compile=jit_compile, reduce_retracing=True
         )
+
+    def reset(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None) -> None:
+        """Start over on new data of the same shapes with a fresh optimizer state; the model's
+        weights are whatever its variables hold (set them first). The compiled programs are
+        kept, which is the point: a sweep's jobs over seeds compile once."""
+        self.x, self.y = tf.constant(x), tf.constant(y)
+        self.w = None if sample_weight is None else tf.constant(sample_weight)
+        for variable, value in zip(self.optimizer.variables, self._fresh_optimizer, strict=True):
+            variable.assign(value)
 
     def _chunk_steps(
         self, x: Any, y: Any, w: Any, idx: Any, n_steps: Any, multiplier: Any
