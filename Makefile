@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench clean test-load
+.PHONY: help install run test lint format bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -27,9 +27,6 @@ run: $(STAMP) ## Run the default experiment (extra overrides: make run ARGS="los
 
 test: $(STAMP) ## Run the test suite (slow tests included; under 10 minutes on 2 cores)
 	$(BIN)/python -m pytest -q $(ARGS)
-
-test-load: $(STAMP) ## Load tests (200 runs in one sweep, about 5 minutes)
-	$(BIN)/python -m pytest -q -s -m load $(ARGS)
 
 bench: $(STAMP) ## Benchmarks against plain Keras (minutes); writes docs/benchmarks.md
 	$(BIN)/python bench/run.py $(ARGS)

@@ -320,6 +320,7 @@ def test_bad_files_and_impossible_combinations_are_one_line_errors(tmp_path):
             assert json.loads((run / "summary.json").read_text())["status"] == "error"
 
 
+@pytest.mark.slow
 @pytest.mark.load
 def test_two_hundred_runs_in_one_sweep_succeed_within_a_memory_bound(tmp_path):
     """200 tiny jobs in one process (basic launcher): all succeed and peak RSS stays bounded."""
@@ -343,4 +344,7 @@ def test_two_hundred_runs_in_one_sweep_succeed_within_a_memory_bound(tmp_path):
     assert peak_mib < LOAD_RSS_BOUND_MIB
 
 
-LOAD_RSS_BOUND_MIB = 1500  # measured: see README (Robustness)
+# Measured 2026-11-23 on the 2-core CI machine: 953 MiB peak over 200 jobs, about what one
+# default run peaks at (~960 MiB), since jobs reuse one compiled runner. Before runners were
+# reused, TensorFlow's XLA cache grew by ~16 MB per job (3.5 GB after 146 jobs).
+LOAD_RSS_BOUND_MIB = 1200
