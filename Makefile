@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench clean
+.PHONY: help install run test lint format bench sweep study studies clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -17,16 +17,36 @@ $(BIN)/python:
 # Reinstall when the project's dependencies change.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[jax,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[jax,dev,sweep,tensorboard]"
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install lossbench with its test and JAX extras
+install: $(STAMP) ## Create .venv and install lossbench with every extra (tests, JAX, launchers, TensorBoard)
 
 run: $(STAMP) ## Run the default experiment (extra overrides: make run ARGS="loss=grouped")
 	$(BIN)/lossbench $(ARGS)
 
 test: $(STAMP) ## Run the test suite (slow tests included; under 10 minutes on 2 cores)
 	$(BIN)/python -m pytest -q $(ARGS)
+
+sweep: $(STAMP) ## A small study on 2 parallel workers (joblib); prints the comparison table
+	rm -rf outputs/sweeps/make-sweep
+	$(BIN)/lossbench -m loss=bce,focal,class_balanced,logit_adjusted seed=0,1 \
+		data.n_samples=4000 trainer.epochs=3 trainer.progress=false \
+		hydra/launcher=joblib hydra.launcher.n_jobs=2 hydra.sweep.dir=outputs/sweeps/make-sweep $(ARGS)
+
+study: $(STAMP) ## One study from experiments/ (NAME=imbalance|groups|calibration|multitask)
+	rm -rf outputs/studies/$(NAME)
+	$(BIN)/lossbench -m +experiment=$(NAME) hydra.sweep.dir=outputs/studies/$(NAME) $(ARGS)
+	$(BIN)/lossbench-report outputs/studies/$(NAME) --quiet
+
+studies: $(STAMP) ## Every study, with its report copied into experiments/results/ (minutes)
+	for name in imbalance groups calibration multitask; do \
+		$(MAKE) --no-print-directory study NAME=$$name || exit 1; \
+		rm -rf experiments/results/$$name; mkdir -p experiments/results/$$name; \
+		cp outputs/studies/$$name/report.md outputs/studies/$$name/*.png \
+			outputs/studies/$$name/comparison.csv outputs/studies/$$name/summary.csv \
+			experiments/results/$$name/; \
+	done
 
 bench: $(STAMP) ## Benchmarks against plain Keras (minutes); writes docs/benchmarks.md
 	$(BIN)/python bench/run.py $(ARGS)

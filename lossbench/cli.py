@@ -57,14 +57,17 @@ def _loss_help() -> str:
     return "\n".join(f"  {name:<{width}}  {text}" for name, text in catalog.items())
 
 
-def _write_error_summary(out_dir: Path, error: BaseException) -> None:
+def _write_error_summary(out_dir: Path, error: BaseException, cfg: DictConfig) -> None:
     from lossbench.tables import write_summary
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_summary(
-        out_dir / "summary.json",
-        {"status": "error", "error_type": type(error).__name__, "message": one_line(error)},
-    )
+    summary = {"status": "error", "error_type": type(error).__name__, "message": one_line(error)}
+    # Which job it was, where the config says so (the sweep's tables name failed jobs by it).
+    for key, path in (("loss", "loss.name"), ("seed", "seed")):
+        value = OmegaConf.select(cfg, path, default=None, throw_on_resolution_failure=False)
+        if isinstance(value, str | int):
+            summary[key] = value
+    write_summary(out_dir / "summary.json", summary)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://lossbench.conf", config_name="config")
@@ -88,7 +91,7 @@ def run(cfg: DictConfig) -> float:
         raise
     except Exception as error:
         # The folder must not look like a success: it says what went wrong instead.
-        _write_error_summary(out_dir, error)
+        _write_error_summary(out_dir, error, cfg)
         if cfg.debug or multirun:
             raise  # a sweep goes on with its other jobs; the CLI names the failures at the end
         print(f"lossbench: error: {one_line(error)}", file=sys.stderr)

@@ -9,6 +9,7 @@ the value received.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -163,6 +164,29 @@ class ThresholdConfig(LossConfig):
 
 
 @dataclass
+class FocalConfig(LossConfig):
+    gamma: float = 2.0
+    alpha: float | None = 0.25  # positive-class weight; null: no class weighting
+
+
+@dataclass
+class ClassBalancedConfig(LossConfig):
+    beta: float = 0.999  # effective-number parameter in [0, 1); 0: plain BCE
+    gamma: float = 0.0  # > 0: the focal form
+
+
+@dataclass
+class LogitAdjustedConfig(LossConfig):
+    tau: float = 1.0  # scaling of the log-prior shift; 0: plain BCE
+
+
+@dataclass
+class GroupDROConfig(LossConfig):
+    step_size: float = 1.0  # inverse temperature over group losses; 0: group-balanced mean
+    membership: Membership = Membership.index
+
+
+@dataclass
 class TemperatureConfig(LossConfig):
     temperature: float = 2.0
 
@@ -235,6 +259,7 @@ class TrainerConfig:
     record: bool = True
     jit_compile: bool = True
     progress: bool = True
+    tensorboard: bool = False
 
 
 @dataclass
@@ -265,6 +290,10 @@ LOSS_SCHEMAS: dict[str, type[LossConfig]] = {
     "output_weights": OutputWeightsConfig,
     "robust_weights": RobustWeightsConfig,
     "threshold": ThresholdConfig,
+    "focal": FocalConfig,
+    "class_balanced": ClassBalancedConfig,
+    "logit_adjusted": LogitAdjustedConfig,
+    "group_dro": GroupDROConfig,
     "temperature": TemperatureConfig,
     "multitask": MultitaskConfig,
     "scaled": ScaledConfig,
@@ -281,6 +310,10 @@ LOSS_TASKS: dict[str, Task] = {
     "output_weights": Task.grouped,
     "robust_weights": Task.grouped,
     "threshold": Task.binary,
+    "focal": Task.binary,
+    "class_balanced": Task.binary,
+    "logit_adjusted": Task.binary,
+    "group_dro": Task.grouped,
     "temperature": Task.multiclass,
     "multitask": Task.multitask,
 }
@@ -411,6 +444,22 @@ def _loss_problems(loss: Any, d: DataConfig, prefix: str) -> Iterator[Problem]:
             yield f"{prefix}.boost", "a number in [0, 1)", loss.boost
         if not 0 < loss.epsilon < 0.5:
             yield f"{prefix}.epsilon", "a number in (0, 0.5)", loss.epsilon
+    elif name == "focal":
+        if not (_finite(loss.gamma) and loss.gamma >= 0):
+            yield f"{prefix}.gamma", "a finite number >= 0", loss.gamma
+        if loss.alpha is not None and not (_finite(loss.alpha) and 0 <= loss.alpha <= 1):
+            yield f"{prefix}.alpha", "null or a number in [0, 1]", loss.alpha
+    elif name == "class_balanced":
+        if not (_finite(loss.beta) and 0 <= loss.beta < 1):
+            yield f"{prefix}.beta", "a number in [0, 1)", loss.beta
+        if not (_finite(loss.gamma) and loss.gamma >= 0):
+            yield f"{prefix}.gamma", "a finite number >= 0", loss.gamma
+    elif name == "logit_adjusted":
+        if not (_finite(loss.tau) and loss.tau >= 0):
+            yield f"{prefix}.tau", "a finite number >= 0", loss.tau
+    elif name == "group_dro":
+        if not (_finite(loss.step_size) and loss.step_size >= 0):
+            yield f"{prefix}.step_size", "a finite number >= 0", loss.step_size
     elif name == "temperature":
         if not (_finite(loss.temperature) and loss.temperature > 0):
             yield f"{prefix}.temperature", "a finite number > 0", loss.temperature
@@ -467,6 +516,12 @@ def _problems(cfg: Config) -> Iterator[Problem]:
         yield "model.activation", f"one of {', '.join(ACTIVATIONS)}", m.activation
     if t.epochs < 1:
         yield "trainer.epochs", "an integer >= 1", t.epochs
+    if t.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        yield (
+            "trainer.tensorboard",
+            "false, or the tensorboard package installed (pip install 'lossbench[tensorboard]')",
+            True,
+        )
     n_train = n_train_samples(cfg.data, cfg.loss.task())
     if not 1 <= t.batch_size <= max(n_train, 1):
         yield (

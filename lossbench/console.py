@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,7 +72,8 @@ def headline_metrics(columns: list[str]) -> list[str]:
     (per-group breakdowns stay in the CSV)."""
     means = [c.removesuffix("_mean") for c in columns if c.endswith("_mean")]
     skip = ("steps_per_second", "train_seconds", "train_loss")
-    keep = [m for m in means if m not in skip and "_group_" not in m and "_loss_" not in m]
+    per_part = re.compile(r"_group_\d+$|^val_loss_")  # per-group and per-component breakdowns
+    keep = [m for m in means if m not in skip and not per_part.search(m)]
     first = [m for m in ("final_loss", "val_loss") if m in keep]
     return first + [m for m in keep if m not in first][:5]
 

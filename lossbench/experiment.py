@@ -297,6 +297,11 @@ def _train_and_write(
     tables.write_run_tables(
         out_dir, result.records, result.layer_names, result.epochs, step_columns
     )
+    if cfg.trainer.tensorboard:
+        from lossbench.tensorboard import write_events
+
+        weights = {v.path: keras.ops.convert_to_numpy(v) for v in exp.model.weights}
+        write_events(out_dir, result.records, result.layer_names, result.epochs, weights)
     final = result.epochs[-1] if result.epochs else {}
     summary: dict[str, Any] = {
         "status": result.status,

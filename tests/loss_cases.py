@@ -92,6 +92,13 @@ def make_cases(seed: int = 0) -> dict[str, tuple[Any, np.ndarray, np.ndarray]]:
             np.c_[rng.random((BATCH, 4)), logits],
         ),
         "scaled": case(L.ScaledLoss(L.GroupedDynamicLoss(4), factor=2.5), reg_y, reg_p, groups),
+        "focal": case(L.FocalLoss(gamma=2.0, alpha=0.25), labels, probs),
+        "class_balanced": case(L.ClassBalancedLoss([0.4, 1.6], gamma=1.0), labels, probs),
+        "logit_adjusted": case(L.LogitAdjustedLoss([0.9, 0.1], tau=1.0), labels, probs),
+        "group_dro": case(L.GroupDROLoss(4, step_size=2.0), reg_y, reg_p, groups),
+        "group_dro_onehot": case(
+            L.GroupDROLoss(4, step_size=2.0, membership="onehot"), reg_y, reg_p, groups
+        ),
     }
 
 

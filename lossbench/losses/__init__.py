@@ -17,6 +17,13 @@ from lossbench.config import ScaledConfig, base_config
 from lossbench.data import N_BOX, Dataset
 from lossbench.errors import ConfigError
 from lossbench.losses.base import LossbenchLoss
+from lossbench.losses.baselines import (
+    ClassBalancedLoss,
+    FocalLoss,
+    GroupDROLoss,
+    LogitAdjustedLoss,
+    effective_number_weights,
+)
 from lossbench.losses.classification import (
     BinaryCrossentropy,
     TemperatureCrossentropy,
@@ -35,10 +42,14 @@ from lossbench.losses.weighted import (
 
 __all__ = [
     "BinaryCrossentropy",
+    "ClassBalancedLoss",
     "ContextGraphLoss",
     "ContextMaskLoss",
+    "FocalLoss",
+    "GroupDROLoss",
     "GroupedDynamicLoss",
     "GroupedScaleLoss",
+    "LogitAdjustedLoss",
     "LossContext",
     "LossbenchLoss",
     "MeanSquaredError",
@@ -152,6 +163,23 @@ def _output_weights(cfg: Any, ctx: LossContext, robust: bool = False) -> Lossben
     )
 
 
+def _class_counts(ctx: LossContext) -> np.ndarray:
+    """Negatives and positives in the training split."""
+    return np.bincount(ctx.data.train.y.reshape(-1).round().astype(int), minlength=2)[:2]
+
+
+def _class_balanced(cfg: Any, ctx: LossContext) -> LossbenchLoss:
+    weights = effective_number_weights(_class_counts(ctx), cfg.beta)
+    return ClassBalancedLoss(class_weights=weights.tolist(), gamma=cfg.gamma, beta=cfg.beta)
+
+
+def _logit_adjusted(cfg: Any, ctx: LossContext) -> LossbenchLoss:
+    counts = _class_counts(ctx)
+    if (counts == 0).any():
+        raise ConfigError("data.positive_rate", "training data with both classes", "one class")
+    return LogitAdjustedLoss(priors=(counts / counts.sum()).tolist(), tau=cfg.tau)
+
+
 def _scaled(cfg: ScaledConfig, ctx: LossContext) -> LossbenchLoss:
     base_cfg = base_config(cfg)
     return ScaledLoss(
@@ -177,6 +205,12 @@ BUILDERS: dict[str, Callable[[Any, LossContext], LossbenchLoss]] = {
     "robust_weights": lambda cfg, ctx: _output_weights(cfg, ctx, robust=True),
     "threshold": lambda cfg, ctx: ThresholdBinaryCrossentropy(
         threshold=cfg.threshold, boost=cfg.boost, epsilon=cfg.epsilon
+    ),
+    "focal": lambda cfg, ctx: FocalLoss(gamma=cfg.gamma, alpha=cfg.alpha),
+    "class_balanced": _class_balanced,
+    "logit_adjusted": _logit_adjusted,
+    "group_dro": lambda cfg, ctx: GroupDROLoss(
+        num_groups=ctx.data.n_groups, step_size=cfg.step_size, membership=_value(cfg.membership)
     ),
     "temperature": lambda cfg, ctx: TemperatureCrossentropy(temperature=cfg.temperature),
     "multitask": lambda cfg, ctx: MultiTaskLoss(

@@ -1,0 +1,232 @@
+"""`lossbench-report DIR`: aggregate a run or sweep folder again, print the comparison, and
+write report.md with PNG plots next to the tables.
+
+Plots (matplotlib, no display needed): the loss and the global gradient norm per step for each
+variant (mean across seeds with a min-max band, smoothed over a rolling window), a heatmap of
+per-layer gradient norms over training, and bars of the final metrics with their spread across
+seeds. Everything is read from the folders' CSV files, so any finished, failed or copied sweep
+can be reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lossbench.sweeps import aggregate, failed_jobs, variant_keys
+
+HEATMAP_BINS = 60
+
+
+def variant_label(row: pd.Series, keys: list[str]) -> str:
+    """A short name for a variant: its loss, then any other varying override."""
+    parts = [str(row["loss"])] + [f"{k}={row[k]}" for k in keys if k != "loss"]
+    return ", ".join(parts)
+
+
+def _job_dir(root: Path, job: str) -> Path:
+    return root if job == root.name and (root / "summary.json").exists() else root / job
+
+
+def load_curves(root: Path, summary: pd.DataFrame, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """Per variant: (seeds, steps) arrays of loss and grad_norm, and (seeds, steps, layers)
+    per-layer norms with the layer names, from the finished jobs' CSV files."""
+    curves: dict[str, dict[str, Any]] = {}
+    ok = summary[summary["status"] == "ok"]
+    for _, row in ok.iterrows():
+        folder = _job_dir(root, str(row["job"]))
+        steps = pd.read_csv(folder / "steps.csv")
+        norms = pd.read_csv(folder / "grad_norms.csv")
+        layers = list(dict.fromkeys(norms["layer"]))
+        per_layer = norms["grad_norm"].to_numpy().reshape(-1, len(layers))
+        entry = curves.setdefault(
+            variant_label(row, keys),
+            {"loss": [], "grad_norm": [], "layers": layers, "per_layer": []},
+        )
+        entry["loss"].append(steps["loss"].to_numpy())
+        entry["grad_norm"].append(steps["grad_norm"].to_numpy())
+        entry["per_layer"].append(per_layer)
+    for entry in curves.values():
+        n = min(len(a) for a in entry["loss"])  # seeds of one variant train the same steps
+        for key in ("loss", "grad_norm", "per_layer"):
+            entry[key] = np.stack([a[:n] for a in entry[key]])
+    return curves
+
+
+def _smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Rolling mean along the last axis (NaN-aware, same length)."""
+    if window <= 1:
+        return values
+    frame = pd.DataFrame(values.T)
+    return frame.rolling(window, min_periods=1).mean().to_numpy().T
+
+
+def _spans_decades(values: np.ndarray) -> bool:
+    finite = values[np.isfinite(values) & (values > 0)]
+    return finite.size > 0 and finite.max() / finite.min() > 30
+
+
+def plot_curves(curves: dict[str, dict[str, Any]], key: str, ylabel: str, path: Path) -> int:
+    """Mean across seeds (line) and min-max band per variant; returns the smoothing window."""
+    import matplotlib.pyplot as plt
+
+    steps = max(v[key].shape[1] for v in curves.values())
+    window = max(1, steps // 100)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for label, entry in curves.items():
+        smooth = _smooth(entry[key], window)
+        x = np.arange(smooth.shape[1])
+        line = ax.plot(x, np.nanmean(smooth, axis=0), label=f"{label} ({len(smooth)} seeds)")[0]
+        if len(smooth) > 1:
+            ax.fill_between(x, np.nanmin(smooth, axis=0), np.nanmax(smooth, axis=0),
+                            color=line.get_color(), alpha=0.2, linewidth=0)  # fmt: skip
+    if _spans_decades(np.concatenate([e[key].ravel() for e in curves.values()])):
+        ax.set_yscale("log")
+    ax.set_xlabel("optimizer step")
+    suffix = f", rolling mean over {window} steps" if window > 1 else ""
+    ax.set_ylabel(f"{ylabel}{suffix}")
+    ax.set_title(f"{ylabel}: mean across seeds, band = min to max")
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return window
+
+
+def plot_layer_heatmap(curves: dict[str, dict[str, Any]], path: Path) -> None:
+    """log10 of the per-layer gradient norm (mean across seeds) over binned steps."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(curves), 1, figsize=(8, 1.2 + 0.9 * len(curves) * 1.6),
+                             squeeze=False)  # fmt: skip
+    for ax, (label, entry) in zip(axes[:, 0], curves.items(), strict=True):
+        mean = np.nanmean(entry["per_layer"], axis=0)  # (steps, layers)
+        bins = np.array_split(np.arange(len(mean)), min(HEATMAP_BINS, len(mean)))
+        grid = np.stack([np.nanmean(mean[b], axis=0) for b in bins], axis=1)
+        with np.errstate(divide="ignore"):
+            image = ax.imshow(
+                np.log10(grid), aspect="auto", cmap="viridis", interpolation="nearest",
+                extent=(0, len(mean), len(entry["layers"]) - 0.5, -0.5),
+            )  # fmt: skip
+        ax.set_yticks(range(len(entry["layers"])), entry["layers"])
+        ax.set_title(label, fontsize="medium")
+        ax.set_xlabel("optimizer step")
+        fig.colorbar(image, ax=ax, label="log10 grad norm")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_metric_bars(comparison: pd.DataFrame, keys: list[str], metrics: list[str],
+                     path: Path) -> None:  # fmt: skip
+    """One panel per metric: the mean across seeds per variant, error bar = standard deviation."""
+    import matplotlib.pyplot as plt
+
+    labels = [variant_label(row, keys) for _, row in comparison.iterrows()]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.8), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        mean = comparison[f"{metric}_mean"].to_numpy(dtype="float64")
+        std = np.nan_to_num(comparison[f"{metric}_std"].to_numpy(dtype="float64"))
+        ax.bar(range(len(labels)), mean, yerr=std, capsize=3, color="tab:blue", alpha=0.8)
+        ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize="small")
+        ax.set_title(metric)
+        ax.set_ylabel(metric)
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return "" if np.isnan(value) else f"{value:.4g}"
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |",
+             "|" + "---|" * len(frame.columns)]  # fmt: skip
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(False)]
+    return "\n".join(lines)
+
+
+def comparison_markdown(comparison: pd.DataFrame, keys: list[str], metrics: list[str]) -> str:
+    """The comparison as a markdown table of mean ± std cells."""
+    table = comparison[[*keys, "ok", "jobs"]].copy()
+    for metric in metrics:
+        mean, std = comparison[f"{metric}_mean"], comparison[f"{metric}_std"]
+        table[metric] = [
+            "-" if np.isnan(m) else (f"{m:.4g} ± {s:.2g}" if not np.isnan(s) else f"{m:.4g}")
+            for m, s in zip(mean, std, strict=True)
+        ]
+    return _markdown(table)
+
+
+def write_report(root: Path, quiet: bool = False) -> Path:
+    """Aggregate `root`, draw the plots, write report.md; return its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lossbench.console import headline_metrics, print_comparison
+
+    summary, comparison = aggregate(root)
+    if summary.empty:
+        raise SystemExit(f"lossbench-report: no run folders (summary.json) under {root}")
+    keys = variant_keys(summary)
+    metrics = headline_metrics(list(comparison.columns))
+    if not quiet:
+        print_comparison(comparison, keys, f"lossbench report: {root}")
+    lines = [f"# lossbench report: `{root.name}`", "",
+             f"{len(summary)} jobs, {int((summary['status'] == 'ok').sum())} finished. Tables: "
+             "`summary.csv` (one row per job), `comparison.csv` (per variant, mean and standard "
+             "deviation across seeds). Regenerate with `lossbench-report " f"{root}`.", "",
+             "## Comparison (mean ± standard deviation across seeds, finished jobs)", "",
+             comparison_markdown(comparison, keys, metrics), ""]  # fmt: skip
+    failed = failed_jobs(summary)
+    if not failed.empty:
+        lines += ["## Jobs that did not finish", "",
+                  _markdown(failed[["job", "status", "message"]]), ""]  # fmt: skip
+    curves = load_curves(root, summary, keys)
+    if curves:
+        window = plot_curves(curves, "loss", "loss", root / "loss.png")
+        plot_curves(curves, "grad_norm", "global gradient norm", root / "grad_norm.png")
+        plot_layer_heatmap(curves, root / "layer_grad_norms.png")
+        smoothing = f" (rolling mean over {window} steps)" if window > 1 else ""
+        lines += ["## Training curves", "",
+                  f"Per-step loss and global gradient norm{smoothing}; the line is the mean across "
+                  "seeds and the band spans the lowest to the highest seed. Each variant's loss is "
+                  "its own objective, so compare the shapes of the loss curves; the metrics above "
+                  "compare the variants on one scale.", "",
+                  "![loss per step](loss.png)", "", "![gradient norm per step](grad_norm.png)", "",
+                  "Per-layer gradient norms (log10, mean across seeds) over training:", "",
+                  "![per-layer gradient norms](layer_grad_norms.png)", ""]  # fmt: skip
+    if metrics and len(comparison):
+        plot_metric_bars(comparison, keys, metrics, root / "metrics.png")
+        lines += ["## Final metrics", "", "Error bars: standard deviation across seeds.", "",
+                  "![final metrics](metrics.png)", ""]  # fmt: skip
+    from lossbench.tables import atomic_write_text
+
+    path = root / "report.md"
+    atomic_write_text(path, "\n".join(lines))
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point of `lossbench-report`."""
+    parser = argparse.ArgumentParser(
+        prog="lossbench-report",
+        description="Aggregate a lossbench run or sweep folder and write report.md with plots.",
+    )
+    parser.add_argument("folder", type=Path, help="a run folder, a sweep folder, or a parent")
+    parser.add_argument("--quiet", action="store_true", help="do not print the table")
+    args = parser.parse_args(argv)
+    if not args.folder.is_dir():
+        print(f"lossbench-report: error: {args.folder} is not a folder", file=sys.stderr)
+        raise SystemExit(2)
+    path = write_report(args.folder, quiet=args.quiet)
+    print(f"report: {path}")

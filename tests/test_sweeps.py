@@ -1,0 +1,189 @@
+"""Sweeps that answer questions: aggregated tables, reports with plots, launchers, studies and
+TensorBoard event files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from lossbench.config import LOSS_SCHEMAS, compose
+from tests.conftest import TINY
+from tests.test_cli import ROOT, lossbench
+
+REPORT = [sys.executable, "-c", "from lossbench.report import main; main()"]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _sweep(tmp_path: Path, name: str, *args: str) -> tuple[Path, subprocess.CompletedProcess]:
+    sweep = tmp_path / name
+    proc = lossbench("-m", *TINY, *args, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    return sweep, proc
+
+
+def _check_aggregate(sweep: Path, losses: list[str], seeds: list[int]) -> pd.DataFrame:
+    table = pd.read_csv(sweep / "summary.csv")
+    assert len(table) == len(losses) * len(seeds)
+    assert (table["status"] == "ok").all()
+    assert sorted(set(table["loss"])) == sorted(losses)
+    comparison = pd.read_csv(sweep / "comparison.csv")
+    assert comparison["loss"].tolist() == losses
+    for _, row in comparison.iterrows():
+        runs = table[table["loss"] == row["loss"]]
+        assert row["jobs"] == row["ok"] == len(seeds)
+        for col in ("final_loss", "val_loss"):
+            assert row[f"{col}_mean"] == pytest.approx(runs[col].mean())
+            assert row[f"{col}_std"] == pytest.approx(runs[col].std(ddof=1))
+        # Each job's row holds what its own summary.json says.
+        for _, job in runs.iterrows():
+            summary = json.loads((sweep / job["job"] / "summary.json").read_text())
+            assert job["final_loss"] == pytest.approx(summary["final_loss"])
+            assert job["seed"] == summary["seed"]
+    return table
+
+
+@pytest.mark.slow
+def test_a_sweep_writes_tables_and_the_report_draws_them(tmp_path):
+    sweep, proc = _sweep(tmp_path, "sweep", "loss=bce,focal", "seed=0,1")
+    assert proc.returncode == 0, proc.stderr
+    _check_aggregate(sweep, ["bce", "focal"], [0, 1])
+    assert "lossbench sweep:" in proc.stdout and "focal" in proc.stdout
+    (sweep / "summary.csv").unlink()  # the report aggregates again from the job folders
+    report = subprocess.run([*REPORT, str(sweep)], capture_output=True, text=True, cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    _check_aggregate(sweep, ["bce", "focal"], [0, 1])
+    text = (sweep / "report.md").read_text()
+    assert "| loss | ok | jobs | final_loss | val_loss |" in text
+    assert text.count("| bce | 2 | 2 |") == 1 and text.count("| focal | 2 | 2 |") == 1
+    for png in ("loss.png", "grad_norm.png", "layer_grad_norms.png", "metrics.png"):
+        assert f"]({png})" in text
+        data = (sweep / png).read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 10_000
+
+
+@pytest.mark.slow
+def test_the_report_works_on_one_run_folder(tmp_path):
+    run = tmp_path / "run"
+    proc = lossbench("loss=group_dro", *TINY, f"hydra.run.dir={run}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    report = subprocess.run([*REPORT, str(run), "--quiet"], capture_output=True, text=True)
+    assert report.returncode == 0, report.stderr
+    table = pd.read_csv(run / "summary.csv")
+    assert table["loss"].tolist() == ["group_dro"] and table["status"].tolist() == ["ok"]
+    assert (run / "loss.png").read_bytes().startswith(PNG_MAGIC)
+    missing = subprocess.run([*REPORT, str(tmp_path / "nope")], capture_output=True, text=True)
+    assert missing.returncode == 2 and "is not a folder" in missing.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "launcher",
+    [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], ["hydra/launcher=submitit_local"]],
+)
+def test_launchers_run_the_same_jobs_as_the_basic_launcher(tmp_path, launcher):
+    """Jobs in worker processes write the same bytes as jobs run one after another here."""
+    basic, proc = _sweep(tmp_path, "basic", "loss=mse,group_dro", "seed=0,1")
+    assert proc.returncode == 0, proc.stderr
+    other, proc = _sweep(tmp_path, "other", "loss=mse,group_dro", "seed=0,1", *launcher)
+    assert proc.returncode == 0, proc.stderr
+    table = _check_aggregate(other, ["mse", "group_dro"], [0, 1])
+    for job in table["job"]:
+        for name in ("steps.csv", "grad_norms.csv", "epochs.csv"):
+            assert (other / job / name).read_bytes() == (basic / job / name).read_bytes()
+
+
+@pytest.mark.slow
+def test_a_failing_job_in_a_parallel_sweep_is_named(tmp_path):
+    sweep, proc = _sweep(tmp_path, "sweep", "loss=mse", "data.nan_rate=0,0.05",
+                         "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")  # fmt: skip
+    assert proc.returncode == 1
+    table = pd.read_csv(sweep / "summary.csv")
+    assert table["status"].tolist() == ["ok", "diverged"]
+    assert "1 of 2 jobs did not finish: 1_mse_seed0 (diverged" in proc.stderr
+
+
+STUDIES = {
+    "imbalance": {"bce", "sample_weights", "threshold", "focal", "class_balanced",
+                  "logit_adjusted"},
+    "groups": {"mse", "grouped", "grouped_dynamic", "group_dro"},
+    "calibration": {"temperature"},
+    "multitask": {"multitask"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("study", sorted(STUDIES))
+def test_every_study_composes_and_sweeps_valid_variants_over_three_seeds(study):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    from lossbench.config import register_configs
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="lossbench.conf", version_base="1.3"):
+        cfg = hydra_compose(config_name="config", overrides=[f"+experiment={study}"],
+                            return_hydra_config=True)  # fmt: skip
+    params = dict(cfg.hydra.sweeper.params)
+    assert params["seed"] == "0,1,2"
+    losses = set(params["loss"].split(",")) if "loss" in params else {cfg.loss.name}
+    assert losses == STUDIES[study] and losses <= set(LOSS_SCHEMAS)
+    # Every job of the study is a valid config.
+    others = [(k, v.split(",")) for k, v in params.items() if k not in ("loss", "seed")]
+    for loss in losses:
+        for k, values in others or [("seed", ["0"])]:
+            for value in values:
+                job = compose([f"+experiment={study}", f"loss={loss}", f"{k}={value}"])
+                assert job.loss.name == loss
+    doc = (ROOT / "experiments" / "README.md").read_text()
+    assert f"make study NAME={study}" in doc
+
+
+@pytest.mark.slow
+def test_tensorboard_event_files_hold_the_tables(tmp_path):
+    import tensorflow as tf
+
+    run = tmp_path / "run"
+    proc = lossbench("loss=grouped_dynamic", *TINY, "trainer.tensorboard=true",
+                     f"hydra.run.dir={run}", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    events = list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert len(events) == 1
+    scalars: dict[str, dict[int, float]] = {}
+    histograms: set[str] = set()
+    for event in tf.compat.v1.train.summary_iterator(str(events[0])):
+        for value in event.summary.value:
+            tensor = tf.make_ndarray(value.tensor)
+            if value.metadata.plugin_data.plugin_name == "histograms":
+                histograms.add(value.tag)
+            else:
+                scalars.setdefault(value.tag, {})[event.step] = float(tensor)
+    steps = pd.read_csv(run / "steps.csv")
+    norms = pd.read_csv(run / "grad_norms.csv")
+    epochs = pd.read_csv(run / "epochs.csv")
+    np.testing.assert_array_equal(list(scalars["train/loss"].values()),
+                                  steps["loss"].to_numpy("float32"))  # fmt: skip
+    np.testing.assert_allclose(list(scalars["train/grad_norm"].values()), steps["grad_norm"],
+                               rtol=1e-6)  # fmt: skip
+    head = norms[norms["layer"] == "head"]["grad_norm"].to_numpy("float32")
+    np.testing.assert_array_equal(list(scalars["grad_norm/head"].values()), head)
+    assert list(scalars["epoch/val_loss"]) == epochs["step"].tolist()
+    assert {"grad_norm_hist/hidden_0", "grad_norm_hist/head"} <= histograms
+    assert any(tag.startswith("weights/") for tag in histograms)
+
+
+def test_experiment_presets_ship_with_the_package():
+    from importlib import resources
+
+    names = {e.name for e in resources.files("lossbench.conf").joinpath("experiment").iterdir()}
+    assert {f"{s}.yaml" for s in STUDIES} <= names
+    for study in STUDIES:
+        text = (ROOT / "experiments" / f"{study}.yaml").read_text()
+        assert text.startswith("# @package _global_")
+        assert yaml.safe_load(text)["hydra"]["sweeper"]["params"]["seed"] == "0,1,2"
