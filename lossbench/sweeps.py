@@ -12,14 +12,14 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from lossbench.tables import write_csv
+if TYPE_CHECKING:  # pandas is imported where tables are built: `lossbench --help` stays fast
+    import pandas as pd
 
 # The sweep folders this process launched (set in the launching process, read by the CLI).
 launched_sweeps: list[Path] = []
@@ -84,6 +84,8 @@ def job_row(job: Path, root: Path) -> dict[str, Any]:
 
 def summary_frame(root: Path) -> pd.DataFrame:
     """One row per job found under `root`."""
+    import pandas as pd
+
     rows = [job_row(job, root) for job in job_folders(root)]
     frame = pd.DataFrame(rows)
     if frame.empty:
@@ -106,6 +108,8 @@ def variant_keys(frame: pd.DataFrame) -> list[str]:
 def comparison_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Per variant: jobs, finished jobs, and mean and standard deviation across seeds of the
     final loss, steps/s and every metric (finished jobs only)."""
+    import pandas as pd
+
     if frame.empty:
         return pd.DataFrame(columns=["loss", "jobs", "ok"])
     keys = variant_keys(frame)
@@ -133,6 +137,8 @@ def comparison_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 def aggregate(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write summary.csv and comparison.csv into `root`; return both tables."""
+    from lossbench.tables import write_csv
+
     summary = summary_frame(root)
     comparison = comparison_frame(summary)
     write_csv(summary, root / "summary.csv")

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ALL_LOSSES = [
     "bce", "mse", "grouped", "grouped_dynamic", "context_mask", "context_graph", "sample_weights",
     "output_weights", "robust_weights", "threshold", "temperature", "multitask", "scaled",
+    "focal", "class_balanced", "logit_adjusted", "group_dro",
 ]  # fmt: skip
 LOSSBENCH = [sys.executable, "-c", "from lossbench.cli import main; main()"]
 

@@ -348,3 +348,16 @@ def test_two_hundred_runs_in_one_sweep_succeed_within_a_memory_bound(tmp_path):
 # default run peaks at (~960 MiB), since jobs reuse one compiled runner. Before runners were
 # reused, TensorFlow's XLA cache grew by ~16 MB per job (3.5 GB after 146 jobs).
 LOAD_RSS_BOUND_MIB = 1200
+
+
+@pytest.mark.slow
+def test_jax_runs_repeat_exactly_on_the_cpu(tmp_path):
+    """The JAX backend is deterministic run to run on the CPU too (its agreement with TensorFlow
+    is float32 round-off: tests/test_cli.py checks it at rtol 1e-4)."""
+    runs = [tmp_path / "a", tmp_path / "b"]
+    for run in runs:
+        proc = lossbench("loss=grouped_dynamic", "backend=jax", *TINY, f"hydra.run.dir={run}",
+                         cwd=tmp_path)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    for table in ("steps.csv", "grad_norms.csv", "epochs.csv"):
+        assert (runs[0] / table).read_bytes() == (runs[1] / table).read_bytes(), table

@@ -59,6 +59,17 @@ class LossbenchLoss(keras.losses.Loss):
         """Per-sample values of each named component (empty: the loss has none)."""
         return []
 
+    def pop_components(self) -> list[Any] | None:
+        """The components that the last `call` computed on its way, handed over once.
+
+        The trainer calls this right after the loss, inside the same compiled step, so a loss
+        with parts computes them once per step instead of again through `components` (XLA does
+        not merge the second copy with the one inside the gradient computation). None when the
+        loss kept nothing; the caller then uses `components`.
+        """
+        parts, self._last_components = getattr(self, "_last_components", None), None
+        return parts
+
     def schedule_multiplier(self, epoch: float) -> float:
         """Factor in effect at fractional `epoch` (1: no schedule)."""
         return 1.0

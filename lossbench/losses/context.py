@@ -104,6 +104,12 @@ class ContextGraphLoss(LossbenchLoss):
         np.fill_diagonal(adjacency, 0.0)
         self._adjacency = adjacency
         self._src, self._dst = (a.astype("int32") for a in np.nonzero(adjacency))
+        # The flattened adjacency as a backend tensor, made once here, outside any trace: a
+        # NumPy constant would be handed to every compiled call again. One byte per entry keeps
+        # the table (1 MB at 1,024 nodes) in cache for the batch's B * B random lookups.
+        self._flat_adjacency = ops.convert_to_tensor(adjacency.reshape(-1), dtype="uint8")
+        self._src_tensor = ops.convert_to_tensor(self._src)
+        self._dst_tensor = ops.convert_to_tensor(self._dst)
 
     @classmethod
     def from_adjacency(cls, adjacency: np.ndarray, **kwargs: Any) -> ContextGraphLoss:
@@ -121,18 +127,19 @@ class ContextGraphLoss(LossbenchLoss):
     def use_edge_list(self, batch: int | None, dim: int) -> bool:
         """Whether a batch of this size is cheaper through the edge list than densely.
 
-        Dense: gather the batch's adjacency rows (B * N) and one (B, B) x (B, D) product. Edge
+        Dense: gather the batch's B * B adjacency entries and one (B, B) x (B, D) product. Edge
         list: a few passes over every directed edge (E * D), whatever the batch. A batch size
         unknown when tracing takes the dense path, which needs no static size.
         """
         if batch is None:
             return False
-        dense = batch * self.num_nodes + batch * batch * dim
+        dense = batch * batch * (1 + dim)
         return 3 * len(self._src) * dim < dense
 
     def _pull_dense(self, unit: Any, ids: Any) -> tuple[Any, Any]:
-        adjacency = ops.convert_to_tensor(self._adjacency, dtype=unit.dtype)
-        a = ops.take(ops.take(adjacency, ids, axis=0), ids, axis=1)
+        # One gather of the B * B entries from the flattened adjacency (not B whole rows).
+        pairs = ops.expand_dims(ids, 1) * self.num_nodes + ops.expand_dims(ids, 0)
+        a = ops.cast(ops.take(self._flat_adjacency, pairs), unit.dtype)
         degree = ops.sum(a, axis=-1)
         # sum_j a_ij (1 - u_i . u_j) = deg_i - u_i . (A u)_i: no (B, B) cosine matrix needed.
         return degree - ops.sum(unit * ops.matmul(a, unit), axis=-1), degree
@@ -143,8 +150,8 @@ class ContextGraphLoss(LossbenchLoss):
         where = ops.scatter_update(
             where, ops.expand_dims(ids, -1), ops.arange(batch, dtype="int32")
         )
-        src = ops.take(where, ops.convert_to_tensor(self._src), axis=0)
-        dst = ops.take(where, ops.convert_to_tensor(self._dst), axis=0)
+        src = ops.take(where, self._src_tensor, axis=0)
+        dst = ops.take(where, self._dst_tensor, axis=0)
         inside = ops.cast(ops.logical_and(src >= 0, dst >= 0), unit.dtype)
         src, dst = ops.maximum(src, 0), ops.maximum(dst, 0)
         dots = ops.sum(ops.take(unit, src, axis=0) * ops.take(unit, dst, axis=0), axis=-1)
@@ -164,6 +171,7 @@ class ContextGraphLoss(LossbenchLoss):
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         fit, graph = self._parts(y_true, y_pred)
+        self._last_components = [fit, graph]
         return fit + self.graph_weight * graph
 
     def components(self, y_true: Any, y_pred: Any) -> list[Any]:

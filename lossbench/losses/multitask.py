@@ -74,6 +74,7 @@ class MultiTaskLoss(LossbenchLoss):
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         box_loss, class_loss = self.components(y_true, y_pred)
+        self._last_components = [box_loss, class_loss]
         if self.mode == "prediction_scaling":
             return box_loss + class_loss
         return self.box_weight * box_loss + self.class_weight * class_loss

@@ -94,5 +94,8 @@ class ScaledLoss(LossbenchLoss):
     def components(self, y_true: Any, y_pred: Any) -> list[Any]:
         return self.base.components(y_true, y_pred)
 
+    def pop_components(self) -> list[Any] | None:
+        return self.base.pop_components() if hasattr(self.base, "pop_components") else None
+
     def effective_prediction(self, y_pred: np.ndarray, extra: np.ndarray) -> np.ndarray:
         return self.base.effective_prediction(y_pred, extra)

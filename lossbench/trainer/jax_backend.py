@@ -66,7 +66,12 @@ class JaxRunner:
     def _loss_fn(self, trainable: Any, non_trainable: Any, xb: Any, yb: Any, wb: Any, m: Any):
         pred, non_trainable = self.model.stateless_call(trainable, non_trainable, xb, training=True)
         loss = self.loss(yb, pred, sample_weight=wb) * m
-        return loss, (non_trainable, pred)
+        means = jnp.zeros((0,), jnp.float32)
+        if self.component_names:  # the components of this step, as auxiliary outputs
+            kept = self.loss.pop_components() if hasattr(self.loss, "pop_components") else None
+            parts = kept if kept is not None else self.loss.components(yb, pred)
+            means = jnp.stack([jnp.mean(c) for c in parts]).astype(jnp.float32)
+        return loss, (non_trainable, means)
 
     def _chunk_steps(
         self, state: Any, x: Any, y: Any, w: Any, idx: Any, n_steps: Any, multiplier: Any
@@ -79,7 +84,7 @@ class JaxRunner:
             (trainable, non_trainable, opt_vars), losses, layer_sq, parts = carry
             rows = idx[i]
             wb = None if w is None else w[rows]
-            (loss, (non_trainable, pred)), grads = grad_fn(
+            (loss, (non_trainable, means)), grads = grad_fn(
                 trainable, non_trainable, x[rows], y[rows], wb, multiplier[i]
             )
             trainable, opt_vars = self.optimizer.stateless_apply(opt_vars, grads, trainable)
@@ -92,7 +97,6 @@ class JaxRunner:
                 ]
                 layer_sq = layer_sq.at[i].set(jnp.stack(per_layer).astype(jnp.float32))
             if n_parts:
-                means = jnp.stack([jnp.mean(c) for c in self.loss.components(y[rows], pred)])
                 parts = parts.at[i].set(means)
             return (trainable, non_trainable, opt_vars), losses, layer_sq, parts
 

@@ -26,6 +26,12 @@ def device_name() -> str:
     return "CPU"
 
 
+def _parts(loss: Any, y_true: Any, y_pred: Any) -> list[Any]:
+    """The loss's per-sample components of this step (computed once when the loss kept them)."""
+    kept = loss.pop_components() if hasattr(loss, "pop_components") else None
+    return kept if kept is not None else loss.components(y_true, y_pred)
+
+
 class TensorFlowRunner:
     """Runs chunks of training steps for one model, loss and optimizer.
 
@@ -92,13 +98,14 @@ class TensorFlowRunner:
                 pred = self.model(xb, training=True)
                 # The schedule's value is an input of the program, so every step sees its own.
                 loss = self.loss(yb, pred, sample_weight=wb) * multiplier[i]
+                step_parts = _parts(self.loss, yb, pred) if n_parts else []
             grads = tape.gradient(loss, self.variables)
             self.optimizer.apply(grads, self.variables)
             losses = losses.write(i, tf.cast(loss, tf.float32))
             if self.record:
                 layer_sq = layer_sq.write(i, self._layer_sq(grads))
             if n_parts:
-                means = [tf.reduce_mean(c) for c in self.loss.components(yb, pred)]
+                means = [tf.reduce_mean(c) for c in step_parts]
                 parts = parts.write(i, tf.cast(tf.stack(means), tf.float32))
         # Rows past n_steps were never written; they stack as zeros and the host drops them.
         return {"loss": losses.stack(), "layer_sq": layer_sq.stack(), "components": parts.stack()}
