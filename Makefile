@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format bench sweep study studies clean
+.PHONY: help install run test test-load lint format bench sweep study studies clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,6 +47,9 @@ studies: $(STAMP) ## Every study, with its report copied into experiments/result
 			outputs/studies/$$name/comparison.csv outputs/studies/$$name/summary.csv \
 			experiments/results/$$name/; \
 	done
+
+test-load: $(STAMP) ## The load test: 200 runs in one sweep, memory bounded (about a minute)
+	$(BIN)/python -m pytest -q -s -m load $(ARGS)
 
 bench: $(STAMP) ## Benchmarks against plain Keras (minutes); writes docs/benchmarks.md
 	$(BIN)/python bench/run.py $(ARGS)

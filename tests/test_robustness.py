@@ -192,18 +192,17 @@ def test_a_signal_flushes_the_tables_and_exits_128_plus_its_number(tmp_path, sig
 
 @pytest.mark.slow
 def test_identical_runs_write_byte_identical_tables(tmp_path):
-    """Twice the same single run, and the same job inside a sweep (where it reuses the runner
-    compiled for the job before it): all three write the same bytes."""
-    runs = [tmp_path / "a", tmp_path / "b"]
-    for run in runs:
-        proc = lossbench("loss=grouped_dynamic", *TINY, "seed=3", f"hydra.run.dir={run}",
-                         cwd=tmp_path)  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
+    """A single run, the same job first in a sweep (a fresh runner), and again third (reusing
+    the runner compiled for the jobs before it): all three write the same bytes."""
     sweep = tmp_path / "sweep"
-    proc = lossbench("-m", "loss=grouped_dynamic", *TINY, "seed=2,3", f"hydra.sweep.dir={sweep}",
+    proc = lossbench("-m", "loss=grouped_dynamic", *TINY, "seed=3,2,3",
+                     f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    jobs = ["0_grouped_dynamic_seed3", "2_grouped_dynamic_seed3"]
+    runs = [tmp_path / "single", *(sweep / job for job in jobs)]
+    proc = lossbench("loss=grouped_dynamic", *TINY, "seed=3", f"hydra.run.dir={runs[0]}",
                      cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    runs.append(sweep / "1_grouped_dynamic_seed3")
     for table in ("steps.csv", "grad_norms.csv", "epochs.csv"):
         first = (runs[0] / table).read_bytes()
         assert all((run / table).read_bytes() == first for run in runs[1:]), table
@@ -320,7 +319,6 @@ def test_bad_files_and_impossible_combinations_are_one_line_errors(tmp_path):
             assert json.loads((run / "summary.json").read_text())["status"] == "error"
 
 
-@pytest.mark.slow
 @pytest.mark.load
 def test_two_hundred_runs_in_one_sweep_succeed_within_a_memory_bound(tmp_path):
     """200 tiny jobs in one process (basic launcher): all succeed and peak RSS stays bounded."""

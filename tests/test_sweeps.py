@@ -39,7 +39,10 @@ def _check_aggregate(sweep: Path, losses: list[str], seeds: list[int]) -> pd.Dat
         assert row["jobs"] == row["ok"] == len(seeds)
         for col in ("final_loss", "val_loss"):
             assert row[f"{col}_mean"] == pytest.approx(runs[col].mean())
-            assert row[f"{col}_std"] == pytest.approx(runs[col].std(ddof=1))
+            if len(seeds) > 1:
+                assert row[f"{col}_std"] == pytest.approx(runs[col].std(ddof=1))
+            else:
+                assert np.isnan(row[f"{col}_std"])
         # Each job's row holds what its own summary.json says.
         for _, job in runs.iterrows():
             summary = json.loads((sweep / job["job"] / "summary.json").read_text())
@@ -81,21 +84,27 @@ def test_the_report_works_on_one_run_folder(tmp_path):
     assert missing.returncode == 2 and "is not a folder" in missing.stderr
 
 
+@pytest.fixture(scope="module")
+def basic_sweep(tmp_path_factory):
+    """Two jobs run one after another in this process (Hydra's basic launcher)."""
+    sweep, proc = _sweep(tmp_path_factory.mktemp("basic"), "basic", "loss=mse,group_dro")
+    assert proc.returncode == 0, proc.stderr
+    return sweep
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "launcher",
     [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], ["hydra/launcher=submitit_local"]],
 )
-def test_launchers_run_the_same_jobs_as_the_basic_launcher(tmp_path, launcher):
+def test_launchers_run_the_same_jobs_as_the_basic_launcher(tmp_path, launcher, basic_sweep):
     """Jobs in worker processes write the same bytes as jobs run one after another here."""
-    basic, proc = _sweep(tmp_path, "basic", "loss=mse,group_dro", "seed=0,1")
+    other, proc = _sweep(tmp_path, "other", "loss=mse,group_dro", *launcher)
     assert proc.returncode == 0, proc.stderr
-    other, proc = _sweep(tmp_path, "other", "loss=mse,group_dro", "seed=0,1", *launcher)
-    assert proc.returncode == 0, proc.stderr
-    table = _check_aggregate(other, ["mse", "group_dro"], [0, 1])
+    table = _check_aggregate(other, ["mse", "group_dro"], [0])
     for job in table["job"]:
         for name in ("steps.csv", "grad_norms.csv", "epochs.csv"):
-            assert (other / job / name).read_bytes() == (basic / job / name).read_bytes()
+            assert (other / job / name).read_bytes() == (basic_sweep / job / name).read_bytes()
 
 
 @pytest.mark.slow
