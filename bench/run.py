@@ -12,7 +12,8 @@ measures peak memory of whole runs, and runs the reference scripts in ../shared/
 are there. Each figure is the median of `--repeats` measurements. Results: a table on the console
 and docs/benchmarks.md (or --out).
 
-Usage: python bench/run.py [--backends tensorflow,jax] [--repeats 3] [--quick] [--out PATH]
+Usage: python bench/run.py [--backends tensorflow,jax] [--repeats 5] [--quick] [--out PATH]
+                          [--anchors DIR]
 """
 
 from __future__ import annotations
@@ -298,11 +299,11 @@ def startup_rows(repeats: int, quick: bool, tmp: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def anchor_rows(tmp: Path) -> list[dict[str, Any]]:
+def anchor_rows(tmp: Path, anchors: Path) -> list[dict[str, Any]]:
     """The reference scripts, run now on this machine (they print their own steps/s)."""
     rows = []
     for script, args in (("keras_fit.py", ["tensorflow"]), ("fused_tf.py", [])):
-        path = ANCHORS / script
+        path = anchors / script
         if not path.exists():
             continue
         env_cmd = [sys.executable, str(path), *args]
@@ -398,9 +399,10 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="tensorflow,jax")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke test")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--anchors", type=Path, default=ANCHORS, help="reference scripts' folder")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -431,7 +433,7 @@ def main() -> None:
         results["workers"].append(json.loads(proc.stdout.strip().splitlines()[-1]))
     with tempfile.TemporaryDirectory() as tmp:
         results["startup"] = startup_rows(args.repeats, args.quick, Path(tmp))
-        results["anchors"] = [] if args.quick else anchor_rows(Path(tmp))
+        results["anchors"] = [] if args.quick else anchor_rows(Path(tmp), args.anchors)
     text = report(results, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
