@@ -255,7 +255,7 @@ class TrainerConfig:
     batch_size: int = 64
     learning_rate: float = 1e-3
     optimizer: Optimizer = Optimizer.adam
-    steps_per_chunk: int = 256
+    steps_per_chunk: int = 1024
     record: bool = True
     jit_compile: bool = True
     progress: bool = True

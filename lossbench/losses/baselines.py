@@ -196,12 +196,7 @@ class GroupDROLoss(_GroupedLoss):
         """(q, per-sample squared error, per-group counts); q is 0 for absent groups."""
         target, member = self._split(y_true)
         err = ops.mean(ops.square(target - y_pred), axis=-1)
-        if self.membership == "index":
-            total = ops.segment_sum(err, member, num_segments=self.num_groups)
-            count = ops.segment_sum(ops.ones_like(err), member, num_segments=self.num_groups)
-        else:
-            total = ops.matmul(ops.transpose(member), err)
-            count = ops.sum(member, axis=0)
+        total, count = self._group_sums(err, member)
         present = count > 0
         group_loss = total / ops.maximum(count, 1.0)
         logits = ops.where(present, self.step_size * group_loss, -1e30)

@@ -59,6 +59,14 @@ class _GroupedLoss(LossbenchLoss):
             return y_true[:, :-1], ops.cast(y_true[:, -1], "int32")
         return y_true[:, : -self.num_groups], y_true[:, -self.num_groups :]
 
+    def _group_sums(self, values: Any, member: Any) -> tuple[Any, Any]:
+        """Per-group sum of per-sample `values` and per-group sample count, both (G,)."""
+        if self.membership == "index":
+            total = ops.segment_sum(values, member, num_segments=self.num_groups)
+            count = ops.segment_sum(ops.ones_like(values), member, num_segments=self.num_groups)
+            return total, count
+        return ops.matmul(ops.transpose(member), values), ops.sum(member, axis=0)
+
     def _per_sample(self, group_values: Any, member: Any) -> Any:
         """Look up each sample's group value: (G,) -> (B,)."""
         if self.membership == "index":
@@ -147,12 +155,7 @@ class GroupedDynamicLoss(_GroupedLoss):
             per_sample = ops.mean(ops.square(target), axis=-1)
         else:
             per_sample = ops.mean(ops.abs(target), axis=-1)
-        if self.membership == "index":
-            total = ops.segment_sum(per_sample, member, num_segments=self.num_groups)
-            count = ops.segment_sum(ops.ones_like(per_sample), member, num_segments=self.num_groups)
-        else:
-            total = ops.matmul(ops.transpose(member), per_sample)
-            count = ops.sum(member, axis=0)
+        total, count = self._group_sums(per_sample, member)
         mean = total / ops.maximum(count, 1.0)
         stat = ops.sqrt(mean) if self.statistic == "rms" else mean
         denom = stat + self.epsilon
