@@ -342,10 +342,11 @@ def test_two_hundred_runs_in_one_sweep_succeed_within_a_memory_bound(tmp_path):
     assert peak_mib < LOAD_RSS_BOUND_MIB
 
 
-# Measured 2026-11-23 on the 2-core CI machine: 953 MiB peak over 200 jobs, about what one
-# default run peaks at (~960 MiB), since jobs reuse one compiled runner. Before runners were
-# reused, TensorFlow's XLA cache grew by ~16 MB per job (3.5 GB after 146 jobs).
-LOAD_RSS_BOUND_MIB = 1200
+# Measured 2026-11-23 on the 2-core machine: 953 to 1,150 MiB peak over 200 jobs (two
+# environments), about what one default run peaks at (~1,120 MiB), since the jobs reuse one
+# compiled runner. Before runners were reused, TensorFlow's XLA cache grew by ~16 MB per job
+# (3.5 GB after 146 jobs); the bound catches any leak above ~2.5 MB per job.
+LOAD_RSS_BOUND_MIB = 1536
 
 
 @pytest.mark.slow
