@@ -190,9 +190,11 @@ def main() -> None:
         if not sweeps.launched_sweeps:
             print(f"lossbench: error: {one_line(error)}", file=sys.stderr)
         code = EXIT_ERROR
+    # A sweep's own verdict (some jobs did not finish) replaces a plain error or success; an
+    # interruption keeps its 130/143.
     sweep_code = _report_sweeps(sweeps.launched_sweeps)
-    if code in (0, EXIT_ERROR) and sweeps.launched_sweeps:
-        code = sweep_code if sweep_code else code
+    if sweep_code and code in (0, EXIT_ERROR):
+        code = sweep_code
     sys.exit(code)
 
 

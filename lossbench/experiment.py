@@ -100,7 +100,12 @@ class Experiment:
 
     def extra(self, split: Any) -> Any:
         """The per-sample ids the loss packs: node ids on the graph task, else group ids."""
-        return split.ids if self.data.task is Task.graph else split.groups
+        return split_extra(self.data.task, split)
+
+
+def split_extra(task: Task, split: Any) -> Any:
+    """The per-sample ids a loss packs into `y_true`: node ids on the graph task, else groups."""
+    return split.ids if task is Task.graph else split.groups
 
 
 # Built runners, kept for later jobs of the same process with the same structure (a sweep over
@@ -171,8 +176,7 @@ def build_experiment(cfg: Config, loss: Any = None) -> Experiment:
             grid=(cfg.data.grid[0], cfg.data.grid[1]),
         )
         loss = build_loss(cfg.loss, ctx)
-    extra = data.train.ids if task is Task.graph else data.train.groups
-    y_train = loss.pack_targets(data.train.y, extra)
+    y_train = loss.pack_targets(data.train.y, split_extra(task, data.train))
     t = cfg.trainer
     key = _fingerprint(
         cfg.backend.value, task.value, cfg.model, t.optimizer.value, t.learning_rate, t.record,

@@ -131,6 +131,11 @@ def test_a_reused_runner_trains_exactly_like_a_fresh_one(tiny_config):
     clear_runner_cache()
     first = build_experiment(tiny_config("mse", "seed=0"))
     records(first)
+    # Another structure in between gets its own runner (and clears Keras's session) ...
+    other = build_experiment(tiny_config("mse", "seed=1", "model.hidden=[8]"))
+    assert other.runner is not first.runner
+    records(other)
+    # ... and the first runner, reused for a new seed, still trains exactly like a fresh one.
     reused = build_experiment(tiny_config("mse", "seed=1"))
     assert reused.runner is first.runner
     again = records(reused)
@@ -141,6 +146,3 @@ def test_a_reused_runner_trains_exactly_like_a_fresh_one(tiny_config):
     np.testing.assert_array_equal(again.records.loss, fresh.records.loss)
     np.testing.assert_array_equal(again.records.layer_grad_norms, fresh.records.layer_grad_norms)
     assert again.epochs == fresh.epochs
-    # A different structure gets its own runner.
-    other = build_experiment(tiny_config("mse", "seed=1", "model.hidden=[8]"))
-    assert other.runner is not fresh_exp.runner

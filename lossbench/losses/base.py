@@ -70,6 +70,11 @@ class LossbenchLoss(keras.losses.Loss):
         parts, self._last_components = getattr(self, "_last_components", None), None
         return parts
 
+    def step_components(self, y_true: Any, y_pred: Any) -> list[Any]:
+        """This step's components: those the last `call` kept, else computed again."""
+        kept = self.pop_components()
+        return kept if kept is not None else self.components(y_true, y_pred)
+
     def schedule_multiplier(self, epoch: float) -> float:
         """Factor in effect at fractional `epoch` (1: no schedule)."""
         return 1.0

@@ -95,7 +95,7 @@ class ScaledLoss(LossbenchLoss):
         return self.base.components(y_true, y_pred)
 
     def pop_components(self) -> list[Any] | None:
-        return self.base.pop_components() if hasattr(self.base, "pop_components") else None
+        return self.base.pop_components()
 
     def effective_prediction(self, y_pred: np.ndarray, extra: np.ndarray) -> np.ndarray:
         return self.base.effective_prediction(y_pred, extra)

@@ -68,8 +68,7 @@ class JaxRunner:
         loss = self.loss(yb, pred, sample_weight=wb) * m
         means = jnp.zeros((0,), jnp.float32)
         if self.component_names:  # the components of this step, as auxiliary outputs
-            kept = self.loss.pop_components() if hasattr(self.loss, "pop_components") else None
-            parts = kept if kept is not None else self.loss.components(yb, pred)
+            parts = self.loss.step_components(yb, pred)
             means = jnp.stack([jnp.mean(c) for c in parts]).astype(jnp.float32)
         return loss, (non_trainable, means)
 

@@ -26,12 +26,6 @@ def device_name() -> str:
     return "CPU"
 
 
-def _parts(loss: Any, y_true: Any, y_pred: Any) -> list[Any]:
-    """The loss's per-sample components of this step (computed once when the loss kept them)."""
-    kept = loss.pop_components() if hasattr(loss, "pop_components") else None
-    return kept if kept is not None else loss.components(y_true, y_pred)
-
-
 class TensorFlowRunner:
     """Runs chunks of training steps for one model, loss and optimizer.
 
@@ -98,7 +92,8 @@ class TensorFlowRunner:
                 pred = self.model(xb, training=True)
                 # The schedule's value is an input of the program, so every step sees its own.
                 loss = self.loss(yb, pred, sample_weight=wb) * multiplier[i]
-                step_parts = _parts(self.loss, yb, pred) if n_parts else []
+                # Only LossbenchLoss subclasses name components (plain Keras losses have none).
+                step_parts = self.loss.step_components(yb, pred) if n_parts else []
             grads = tape.gradient(loss, self.variables)
             self.optimizer.apply(grads, self.variables)
             losses = losses.write(i, tf.cast(loss, tf.float32))
