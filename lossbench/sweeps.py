@@ -93,10 +93,17 @@ def summary_frame(root: Path) -> pd.DataFrame:
     return frame
 
 
+def _override_and_result_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The columns before `status` (job and overrides) and those after it (message, results)."""
+    columns = list(frame.columns)
+    status = columns.index("status")
+    return columns[:status], columns[status + 1 :]
+
+
 def variant_keys(frame: pd.DataFrame) -> list[str]:
     """The columns that tell variants apart: `loss`, then every override except the seed that
     takes more than one value in the sweep (overrides come before the status column)."""
-    overrides = list(frame.columns[: list(frame.columns).index("status")])
+    overrides, _ = _override_and_result_columns(frame)
     varying = [
         c
         for c in overrides
@@ -113,14 +120,13 @@ def comparison_frame(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=["loss", "jobs", "ok"])
     keys = variant_keys(frame)
-    overrides = set(frame.columns[: list(frame.columns).index("status")])
+    _, results = _override_and_result_columns(frame)
     numeric = [
         c
-        for c in frame.columns[list(frame.columns).index("status") + 1 :]
+        for c in results
         if c not in ("message", "steps", "epochs")
         and pd.to_numeric(frame[c], errors="coerce").notna().any()
     ]
-    numeric = [c for c in numeric if c not in overrides]
     rows = []
     for values, group in frame.groupby(keys, sort=False, dropna=False):
         values = values if isinstance(values, tuple) else (values,)
