@@ -11,7 +11,14 @@ from lossbench.config import ModelConfig, Task, TrainerConfig
 from lossbench.experiment import layer_groups
 from lossbench.losses import GroupedDynamicLoss
 from lossbench.models import build_model
-from lossbench.trainer import make_runner, plan_epoch, shuffle_rng, steps_per_epoch, train
+from lossbench.trainer import (
+    make_runner,
+    plan_epoch,
+    shuffle_rng,
+    split_records,
+    steps_per_epoch,
+    train,
+)
 
 
 def _problem(n=203, f=6, groups=3):
@@ -83,6 +90,21 @@ def test_plan_epoch_covers_every_sample_once_with_a_partial_last_batch():
     assert [p.shape for p in plan] == [(4, 10), (4, 10), (2, 10), (1, 3)]
     seen = np.concatenate([p.ravel() for p in plan])
     np.testing.assert_array_equal(np.sort(seen), np.arange(103))
+
+
+@pytest.mark.parametrize("record", [True, False])
+def test_split_records_reads_loss_layers_and_components_from_one_row_per_step(record):
+    """Runners pack each step as [loss, layer_sq..., components...]; padding rows are dropped."""
+    n_layers, n_steps = 3, 4
+    loss = np.arange(6, dtype="float32")
+    layer_sq = np.arange(18, dtype="float32").reshape(6, 3) + 100
+    parts = np.arange(12, dtype="float32").reshape(6, 2) + 200
+    packed = np.concatenate([loss[:, None], *([layer_sq] if record else []), parts], axis=1)
+    out = split_records(packed, n_steps, n_layers, record)
+    np.testing.assert_array_equal(out["loss"], loss[:n_steps])
+    np.testing.assert_array_equal(out["components"], parts[:n_steps])
+    expected = layer_sq[:n_steps] if record else np.zeros((n_steps, n_layers))
+    np.testing.assert_array_equal(out["layer_sq"], expected)
 
 
 def test_a_scheduled_loss_scale_reaches_every_compiled_step():

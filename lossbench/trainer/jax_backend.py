@@ -2,9 +2,9 @@
 
 The same contract as the TensorFlow runner: data stays on the device, a chunk gathers each batch
 from an index matrix, applies the optimizer through Keras's stateless API, and writes the step's
-loss and squared gradient norms into fixed-size buffers. Model and optimizer state live here as
-arrays between chunks (donated to each call) and are written back to the Keras variables by
-`sync`.
+loss and squared gradient norms as one row of a fixed-size buffer. Model and optimizer state
+live here as arrays between chunks (donated to each call) and are written back to the Keras
+variables by `sync`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import keras
 import numpy as np
+
+from lossbench.trainer import split_records
 
 
 def device_name() -> str:
@@ -74,43 +76,37 @@ class JaxRunner:
 
     def _chunk_steps(
         self, state: Any, x: Any, y: Any, w: Any, idx: Any, n_steps: Any, multiplier: Any
-    ) -> tuple[Any, dict[str, Any]]:
+    ) -> tuple[Any, Any]:
         capacity = idx.shape[0]
-        n_layers, n_parts = len(self.layer_slices), len(self.component_names)
+        width = 1 + (len(self.layer_slices) if self.record else 0) + len(self.component_names)
         grad_fn = jax.value_and_grad(self._loss_fn, has_aux=True)
 
         def step(i: Any, carry: Any) -> Any:
-            (trainable, non_trainable, opt_vars), losses, layer_sq, parts = carry
-            rows = idx[i]
-            wb = None if w is None else w[rows]
+            (trainable, non_trainable, opt_vars), rows = carry
+            batch = idx[i]
+            wb = None if w is None else w[batch]
             (loss, (non_trainable, means)), grads = grad_fn(
-                trainable, non_trainable, x[rows], y[rows], wb, multiplier[i]
+                trainable, non_trainable, x[batch], y[batch], wb, multiplier[i]
             )
             trainable, opt_vars = self.optimizer.stateless_apply(opt_vars, grads, trainable)
-            losses = losses.at[i].set(loss)
+            row = [jnp.reshape(loss, (1,)).astype(jnp.float32)]
             if self.record:
                 # One reduction per layer over its flattened gradients, as on TensorFlow.
-                per_layer = [
-                    jnp.sum(jnp.square(jnp.concatenate([grads[j].ravel() for j in s])))
+                row += [
+                    jnp.sum(jnp.square(jnp.concatenate([grads[j].ravel() for j in s])))[None]
                     for s in self.layer_slices
                 ]
-                layer_sq = layer_sq.at[i].set(jnp.stack(per_layer).astype(jnp.float32))
-            if n_parts:
-                parts = parts.at[i].set(means)
-            return (trainable, non_trainable, opt_vars), losses, layer_sq, parts
+            row.append(means)
+            # One row per step, as on TensorFlow (see `split_records`).
+            rows = rows.at[i].set(jnp.concatenate(row).astype(jnp.float32))
+            return (trainable, non_trainable, opt_vars), rows
 
-        carry = (
-            state,
-            jnp.zeros(capacity, jnp.float32),
-            jnp.zeros((capacity, n_layers), jnp.float32),
-            jnp.zeros((capacity, n_parts), jnp.float32),
-        )
-        state, losses, layer_sq, parts = jax.lax.fori_loop(0, n_steps, step, carry)
-        return state, {"loss": losses, "layer_sq": layer_sq, "components": parts}
+        carry = (state, jnp.zeros((capacity, width), jnp.float32))
+        return jax.lax.fori_loop(0, n_steps, step, carry)
 
     def run(self, idx: np.ndarray, n_steps: int, multiplier: np.ndarray) -> dict[str, np.ndarray]:
         """Run `n_steps` steps; see `TensorFlowRunner.run`."""
-        self.state, out = self._chunk(
+        self.state, packed = self._chunk(
             self.state,
             self.x,
             self.y,
@@ -119,7 +115,7 @@ class JaxRunner:
             jnp.asarray(n_steps, jnp.int32),
             jnp.asarray(multiplier, jnp.float32),
         )
-        return {k: np.asarray(v)[:n_steps] for k, v in out.items()}
+        return split_records(np.asarray(packed), n_steps, len(self.layer_slices), self.record)
 
     def _forward_fn(self, trainable: Any, non_trainable: Any, x: Any) -> Any:
         pred, _ = self.model.stateless_call(trainable, non_trainable, x, training=False)

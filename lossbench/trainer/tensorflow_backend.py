@@ -2,7 +2,8 @@
 
 Data stays on the device as tensors; a chunk receives a (C, B) matrix of sample indices and a step
 count, gathers each batch in the graph, applies the optimizer, and writes the step's loss and
-squared gradient norms into fixed-size TensorArrays that come back to the host once per chunk.
+squared gradient norms as one row of a fixed-size TensorArray that comes back to the host once per
+chunk.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+
+from lossbench.trainer import split_records
 
 
 def device_name() -> str:
@@ -75,19 +78,17 @@ class TensorFlowRunner:
         for variable, value in zip(self.optimizer.variables, self._fresh_optimizer, strict=True):
             variable.assign(value)
 
-    def _chunk_steps(
-        self, x: Any, y: Any, w: Any, idx: Any, n_steps: Any, multiplier: Any
-    ) -> dict[str, Any]:
+    def _chunk_steps(self, x: Any, y: Any, w: Any, idx: Any, n_steps: Any, multiplier: Any) -> Any:
         capacity = idx.shape[0]
         n_parts = len(self.component_names)
-        # TensorArrays lower to in-place dynamic-update-slices under XLA (cheaper than scatters).
-        losses = tf.TensorArray(tf.float32, size=capacity, element_shape=[])
-        layer_sq = tf.TensorArray(tf.float32, size=capacity, element_shape=[len(self.layer_slices)])
-        parts = tf.TensorArray(tf.float32, size=capacity, element_shape=[n_parts])
+        width = 1 + (len(self.layer_slices) if self.record else 0) + n_parts
+        # One row per step, [loss, layer_sq..., components...] (see `split_records`); the
+        # TensorArray lowers to an in-place dynamic-update-slice under XLA.
+        rows = tf.TensorArray(tf.float32, size=capacity, element_shape=[width])
         for i in tf.range(n_steps):
-            rows = idx[i]
-            xb, yb = tf.gather(x, rows), tf.gather(y, rows)
-            wb = None if w is None else tf.gather(w, rows)
+            batch = idx[i]
+            xb, yb = tf.gather(x, batch), tf.gather(y, batch)
+            wb = None if w is None else tf.gather(w, batch)
             with tf.GradientTape() as tape:
                 pred = self.model(xb, training=True)
                 # The schedule's value is an input of the program, so every step sees its own.
@@ -96,14 +97,14 @@ class TensorFlowRunner:
                 step_parts = self.loss.step_components(yb, pred) if n_parts else []
             grads = tape.gradient(loss, self.variables)
             self.optimizer.apply(grads, self.variables)
-            losses = losses.write(i, tf.cast(loss, tf.float32))
+            row = [tf.reshape(tf.cast(loss, tf.float32), [1])]
             if self.record:
-                layer_sq = layer_sq.write(i, self._layer_sq(grads))
+                row.append(self._layer_sq(grads))
             if n_parts:
-                means = [tf.reduce_mean(c) for c in step_parts]
-                parts = parts.write(i, tf.cast(tf.stack(means), tf.float32))
+                row.append(tf.cast(tf.stack([tf.reduce_mean(c) for c in step_parts]), tf.float32))
+            rows = rows.write(i, tf.concat(row, 0))
         # Rows past n_steps were never written; they stack as zeros and the host drops them.
-        return {"loss": losses.stack(), "layer_sq": layer_sq.stack(), "components": parts.stack()}
+        return rows.stack()
 
     def _layer_sq(self, grads: Sequence[Any]) -> Any:
         """Squared gradient norm per layer: one reduction over each layer's flattened gradients
@@ -126,7 +127,7 @@ class TensorFlowRunner:
             ``loss`` (n_steps,), ``layer_sq`` (n_steps, n_layers): squared gradient norms, and
             ``components`` (n_steps, n_components): the batch means of the loss's components.
         """
-        out = self._chunk(
+        packed = self._chunk(
             self.x,
             self.y,
             self.w,
@@ -134,7 +135,7 @@ class TensorFlowRunner:
             tf.constant(n_steps),
             tf.constant(multiplier, tf.float32),
         )
-        return {k: v.numpy()[:n_steps] for k, v in out.items()}
+        return split_records(packed.numpy(), n_steps, len(self.layer_slices), self.record)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Model outputs for `x` (inference mode)."""
