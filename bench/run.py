@@ -37,14 +37,11 @@ N_SAMPLES, N_FEATURES = 65536, 32
 MODELS = {"MLP 32-64-64-1": [64, 64], "wide 32-512-512-1": [512, 512]}
 BATCHES = [64, 1024]
 RATIOS = {"c/a": "fit", "c/b": "fit_spe32", "c/d": "lossbench_norecord"}
+# Extra rounds (times --repeats) for the cheap paired comparisons: c/d and the variant table.
+PAIRED_ROUNDS = 2
 
 
 # ---- worker: runs inside one backend ------------------------------------------------------------
-
-
-def _median_rate(fn: Any, steps: int, repeats: int) -> float:
-    """Steps per second: the median over `repeats` timed calls of `fn` (after one warm call)."""
-    return statistics.median(_interleaved({"x": fn}, steps, repeats)["x"])
 
 
 def _interleaved(fns: dict[str, Any], steps: int, repeats: int) -> dict[str, list[float]]:
@@ -123,13 +120,19 @@ def core_rows(backend: str, repeats: int, quick: bool) -> list[dict[str, Any]]:
                     _mlp(hidden), BinaryCrossentropy(), x, y, batch, record, backend
                 )
             rates = _interleaved(fns, steps, repeats)
+            # c/d has the tightest target (10%) and a round of (c) and (d) alone is cheap, so
+            # PAIRED_ROUNDS x repeats more of them follow: its median rests on more pairs.
+            pair = {name: fns[name] for name in ("lossbench", "lossbench_norecord")}
+            paired = _interleaved(pair, steps, PAIRED_ROUNDS * repeats)
             row: dict[str, Any] = {"backend": backend, "model": label, "batch": batch}
-            row.update({name: statistics.median(r) for name, r in rates.items()})
-            c = rates["lossbench"]
             for name, other in RATIOS.items():
-                row[name] = statistics.median(
-                    ci / oi for ci, oi in zip(c, rates[other], strict=True)
-                )
+                c, o = rates["lossbench"], rates[other]
+                if other == "lossbench_norecord":
+                    c, o = c + paired["lossbench"], o + paired[other]
+                row[name] = statistics.median(ci / oi for ci, oi in zip(c, o, strict=True))
+            for name, extra in paired.items():
+                rates[name] = rates[name] + extra
+            row.update({name: statistics.median(r) for name, r in rates.items()})
             rows.append(row)
             keras.backend.clear_session()
     return rows
@@ -175,7 +178,8 @@ def variant_rows(backend: str, repeats: int, quick: bool) -> list[dict[str, Any]
                     raise RuntimeError(f"{e.cfg.loss.name}: {result.status} at {result.steps}")
 
             fns[which] = run
-        timed = _interleaved(fns, steps, repeats)
+        # A paired comparison against a 1.5x target: more rounds than the (a)-(d) table.
+        timed = _interleaved(fns, steps, (1 + PAIRED_ROUNDS) * repeats)
         rates = {which: statistics.median(r) for which, r in timed.items()}
         pairs = zip(timed["variant"], timed["baseline"], strict=True)
         ratio = statistics.median(b / v for v, b in pairs)
@@ -251,13 +255,10 @@ def worker(backend: str, repeats: int, quick: bool) -> dict[str, Any]:
         "graph": graph_row(backend, repeats),
     }
     if backend == "jax":
-        import jax
-
-        out["device"] = str(jax.devices()[0])
+        from lossbench.trainer.jax_backend import device_name
     else:
-        import tensorflow as tf
-
-        out["device"] = str(tf.config.list_logical_devices()[-1].name)
+        from lossbench.trainer.tensorflow_backend import device_name
+    out["device"] = device_name()
     return out
 
 
@@ -276,16 +277,23 @@ def _run_measured(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
     return time.perf_counter() - t0, usage.ru_maxrss / 1024, out
 
 
-def startup_rows(repeats: int, quick: bool, tmp: Path) -> list[dict[str, Any]]:
+def startup_rows(repeats: int, quick: bool, tmp: Path, backend: str) -> list[dict[str, Any]]:
+    """`lossbench --help`, the default run and a 1,000,000-sample run, on `backend` (the default
+    backend, TensorFlow, is named in the table only when it is not the one used)."""
     exe = [sys.executable, "-c", "from lossbench.cli import main; main()"]
-    rows = []
-    cases = [("lossbench --help", ["--help"], max(repeats, 3))]
-    cases.append(("lossbench (default run)", ["trainer.progress=false"], 1 if quick else repeats))
+    on = [] if backend == "tensorflow" else [f"backend={backend}"]
+    name = " ".join(["lossbench", *on])
+    quiet = [*on, "trainer.progress=false"]
+    cases = [
+        ("lossbench --help", ["--help"], max(repeats, 3)),
+        (f"{name} (default run)", quiet, 1 if quick else repeats),
+    ]
     if not quick:
         cases.append(
-            ("lossbench data.n_samples=1000000 trainer.epochs=1",
-             ["data.n_samples=1000000", "trainer.epochs=1", "trainer.progress=false"], 1)
+            (f"{name} data.n_samples=1000000 trainer.epochs=1",
+             [*quiet, "data.n_samples=1000000", "trainer.epochs=1"], 1)
         )  # fmt: skip
+    rows = []
     for label, args, n in cases:
         walls, rss = [], []
         for k in range(n):
@@ -299,10 +307,14 @@ def startup_rows(repeats: int, quick: bool, tmp: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def anchor_rows(tmp: Path, anchors: Path) -> list[dict[str, Any]]:
-    """The reference scripts, run now on this machine (they print their own steps/s)."""
+def anchor_rows(tmp: Path, anchors: Path, backends: list[str]) -> list[dict[str, Any]]:
+    """The reference scripts for the benchmarked backends, run now on this machine (they print
+    their own steps/s)."""
     rows = []
-    for script, args in (("keras_fit.py", ["tensorflow"]), ("fused_tf.py", [])):
+    scripts = {"tensorflow": "fused_tf.py", "jax": "fused_jax.py"}
+    for script, args in [
+        item for b in backends for item in (("keras_fit.py", [b]), (scripts[b], []))
+    ]:
         path = anchors / script
         if not path.exists():
             continue
@@ -346,7 +358,9 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         f"({m['cores']} cores), Python {m['python']}. Each figure is the median of "
         f"{args.repeats} timed runs after a warm-up run in the same process. The runs being "
         "compared are timed in interleaved rounds (one of each per round) and each ratio is the "
-        "median of the per-round ratios, so a slow spell of the machine hits both sides alike. "
+        "median of the per-round ratios, so a slow spell of the machine hits both sides alike; "
+        f"(c), (d), c/d and the variant table rest on {1 + PAIRED_ROUNDS} times as many rounds "
+        "(their targets are the tightest and their rounds are cheap). "
         "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + ".",
         "",
         "(a) plain `model.fit`, built-in loss, default settings; (b) `model.fit` with "
@@ -424,7 +438,8 @@ def main() -> None:
         "workers": [],
     }
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for backend in args.backends.split(","):
+    backends = args.backends.split(",")
+    for backend in backends:
         cmd = [sys.executable, str(Path(__file__)), "--worker", backend, "--repeats",
                str(args.repeats), *(["--quick"] if args.quick else [])]  # fmt: skip
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -432,8 +447,8 @@ def main() -> None:
             raise SystemExit(f"bench worker {backend} failed:\n{proc.stderr[-3000:]}")
         results["workers"].append(json.loads(proc.stdout.strip().splitlines()[-1]))
     with tempfile.TemporaryDirectory() as tmp:
-        results["startup"] = startup_rows(args.repeats, args.quick, Path(tmp))
-        results["anchors"] = [] if args.quick else anchor_rows(Path(tmp), args.anchors)
+        results["startup"] = startup_rows(args.repeats, args.quick, Path(tmp), backends[0])
+        results["anchors"] = [] if args.quick else anchor_rows(Path(tmp), args.anchors, backends)
     text = report(results, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
