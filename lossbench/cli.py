@@ -17,7 +17,7 @@ import hydra
 import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lossbench.config import register_configs, validate
 from lossbench.errors import LossbenchError
@@ -156,6 +156,34 @@ def one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {' '.join(lines) if lines else 'no message'}"
 
 
+def _help_overrides(argv: list[str]) -> list[str] | None:
+    """The overrides of a plain `lossbench [OVERRIDE ...] --help`, else None (Hydra answers)."""
+    if "--help" not in argv and "-h" not in argv:
+        return None
+    rest = [a for a in argv if a not in ("--help", "-h")]
+    return None if any(a.startswith("-") for a in rest) else rest
+
+
+def _print_help(overrides: list[str]) -> None:
+    """Print the app help exactly as Hydra would for conf/config.yaml's template.
+
+    Hydra builds its two config-group listings before filling any template, copying the whole
+    config store once per group (about a second); the template here never shows them.
+    """
+    import string
+
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="lossbench.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    template = str(cfg.hydra.help.template)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    print(string.Template(template).substitute(CONFIG=OmegaConf.to_yaml(cfg)))
+
+
 def _debug_requested(argv: list[str]) -> bool:
     flags = {"debug=true", "debug=True", "+debug=true"}
     return any(a in flags for a in argv) or os.environ.get("HYDRA_FULL_ERROR") == "1"
@@ -174,8 +202,12 @@ def main() -> None:
     from lossbench.signals import Interrupted
 
     code = 0
+    help_overrides = _help_overrides(sys.argv[1:])
     try:
-        run()
+        if help_overrides is not None:
+            _print_help(help_overrides)
+        else:
+            run()
     except SystemExit as stop:  # single runs: their status is decided in `run`
         code = stop.code if isinstance(stop.code, int) else EXIT_ERROR
     except Interrupted as stop:

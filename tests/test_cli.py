@@ -172,6 +172,26 @@ def test_help_lists_losses_without_importing_a_framework(tmp_path):
     assert "scale:" in proc.stdout
 
 
+@pytest.mark.parametrize("overrides", [[], ["loss=focal", "trainer.epochs=2"]])
+def test_help_is_what_hydra_itself_prints(tmp_path, overrides):
+    """`main` answers a plain --help itself (Hydra's own path spends a second listing config
+    groups the template never shows); the text must not change."""
+    ours = lossbench(*overrides, "--help", cwd=tmp_path)
+    code = (
+        f"import sys; sys.argv = ['lossbench', *{overrides!r}, '--help']\n"
+        "from omegaconf import OmegaConf\n"
+        "from lossbench import cli\n"
+        "cli.register_configs()\n"
+        "OmegaConf.register_new_resolver('lossbench_losses', cli._loss_help)\n"
+        "OmegaConf.register_new_resolver('lossbench_groups', cli._groups_help)\n"
+        "cli.run()\n"
+    )
+    hydras = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert ours.returncode == 0 and hydras.returncode == 0, hydras.stderr
+    assert ours.stdout == hydras.stdout
+    assert "focal" in ours.stdout and "== Config ==" in ours.stdout
+
+
 @pytest.mark.slow
 def test_wheel_ships_the_configs(tmp_path):
     proc = subprocess.run(
