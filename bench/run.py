@@ -407,7 +407,33 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         lines += ["", "The reference scripts (../shared/anchors), run in the same sitting:", "",
                   "| anchor | steps/s |", "| --- | ---: |"]  # fmt: skip
         lines += [f"| `{r['anchor']}` | {_f(r['steps_per_s'])} |" for r in results["anchors"]]
+        lines += _anchor_comparison(results)
     return "\n".join(lines) + "\n"
+
+
+# The anchor that does what lossbench's trainer does (a compiled loop recording every step).
+FUSED_ANCHORS = {
+    "tensorflow": "fused_tf.py fused-tf jit=True",
+    "jax": "fused_jax.py fused-jax bs=64",
+}
+
+
+def _anchor_comparison(results: dict[str, Any]) -> list[str]:
+    """lossbench (c) against the hand-fused anchor of its backend, same model, batch, sitting."""
+    anchors = {r["anchor"]: r["steps_per_s"] for r in results["anchors"]}
+    rows = []
+    for w in results["workers"]:
+        fused = anchors.get(FUSED_ANCHORS.get(w["backend"], ""))
+        core = [r for r in w["core"] if r["model"] == "MLP 32-64-64-1" and r["batch"] == 64]
+        if fused and core:
+            c = core[0]["lossbench"]
+            rows.append(f"| {w['backend']} | {_f(c)} | {_f(fused)} | {c / fused:.2f}x |")
+    if not rows:
+        return []
+    return ["", "lossbench (c) against the hand-fused anchor of the same backend (MLP 32-64-64-1, "
+            "batch 64; lossbench also shuffles each epoch):", "",
+            "| backend | lossbench (c) steps/s | fused anchor steps/s | ratio |",
+            "| --- | ---: | ---: | ---: |", *rows]  # fmt: skip
 
 
 def main() -> None:
