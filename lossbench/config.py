@@ -20,6 +20,9 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from lossbench.errors import ConfigError
 
+# The graph loss's dense path indexes the flattened N * N adjacency with int32.
+MAX_GRAPH_NODES = 46_340  # the largest N with N * N < 2 ** 31
+
 
 class Backend(StrEnum):
     tensorflow = "tensorflow"
@@ -375,8 +378,8 @@ def _data_problems(d: DataConfig) -> Iterator[Problem]:
         yield "data.class_imbalance", "a number in (0, 1]", d.class_imbalance
     if len(d.grid) != 2 or any(n < 1 for n in d.grid):
         yield "data.grid", "two integers >= 1 (rows, columns)", list(d.grid)
-    if d.n_nodes < 2:
-        yield "data.n_nodes", "an integer >= 2", d.n_nodes
+    if not 2 <= d.n_nodes <= MAX_GRAPH_NODES:
+        yield "data.n_nodes", f"an integer in [2, {MAX_GRAPH_NODES}]", d.n_nodes
     if d.embedding_dim < 1:
         yield "data.embedding_dim", "an integer >= 1", d.embedding_dim
     for key in ("graph_p_in", "graph_p_out"):

@@ -96,6 +96,7 @@ def test_grouped_scales_must_match_the_number_of_groups():
         (["data.nan_rate=1.0"], "data.nan_rate"),
         (["data.grid=[8]"], "data.grid"),
         (["data.n_classes=1"], "data.n_classes"),
+        (["loss=context_graph", "data.n_nodes=50000"], "data.n_nodes"),
     ],
 )  # fmt: skip
 def test_out_of_range_variant_parameters(overrides, key):

@@ -438,6 +438,7 @@ def test_config_round_trip_and_model_save_load(name, tmp_path):
     [
         (lambda: L.ContextMaskLoss([[1.0, -1.0]]), "Received: mask="),
         (lambda: L.ContextGraphLoss(3, [[0, 5]]), "Received: edges="),
+        (lambda: L.ContextGraphLoss(50_000, []), "num_nodes=50000"),
         (lambda: L.ContextGraphLoss(3, [[0, 1]], graph_weight=-1.0), "graph_weight=-1.0"),
         (lambda: L.ContextGraphLoss(3, [[0, 1]], epsilon=0.0), "epsilon=0.0"),
         (lambda: L.SampleWeightedLoss(L.MeanSquaredError(), [1.0], by="row"), "by='row'"),
