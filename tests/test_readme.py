@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+ANCHOR_MLP = "MLP 32-64-64-1"  # the anchors' model, the one the README quotes
 
 
 def test_readme_python_examples_run(tmp_path, monkeypatch):
@@ -19,3 +21,26 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     for name in ("model", "classifier"):  # the robust fit on NaN targets stays finite
         losses = namespace[name].history.history["loss"]
         assert losses and all(abs(v) < float("inf") for v in losses), name
+
+
+def test_readme_speed_figures_are_those_of_docs_benchmarks():
+    """The README quotes `make bench`'s last sitting (docs/benchmarks.json), not older figures."""
+    bench = json.loads((README.parent / "docs" / "benchmarks.json").read_text())
+    text = " ".join(README.read_text().split())
+    core = {
+        w["backend"]: next(r for r in w["core"] if (r["model"], r["batch"]) == (ANCHOR_MLP, 64))
+        for w in bench["workers"]
+    }
+    tf, jax = core["tensorflow"], core["jax"]
+    graph = {w["backend"]: w["graph"]["ms"] for w in bench["workers"]}
+    help_seconds = next(r for r in bench["startup"] if r["command"] == "lossbench --help")
+    expected = [
+        f"{tf['lossbench']:,.0f} steps/s on TensorFlow: {tf['c/a']:.1f}x plain `fit` "
+        f"({tf['fit']:,.0f}), {tf['c/b']:.1f}x `fit`",
+        f"JAX reaches {jax['lossbench']:,.0f}",
+        f"(c/d {tf['c/d']:.2f} and {jax['c/d']:.2f};",
+        f"takes {graph['tensorflow']:.1f} ms (TensorFlow) and {graph['jax']:.1f} ms (JAX)",
+        f"answers in {help_seconds['seconds']:.2f} s",
+    ]
+    for figure in expected:
+        assert figure in text, figure
