@@ -34,7 +34,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 ANCHORS = ROOT.parent / "shared" / "anchors"
 N_SAMPLES, N_FEATURES = 65536, 32
-MODELS = {"MLP 32-64-64-1": [64, 64], "wide 32-512-512-1": [512, 512]}
+ANCHOR_MODEL = "MLP 32-64-64-1"  # the anchors' model
+MODELS = {ANCHOR_MODEL: [64, 64], "wide 32-512-512-1": [512, 512]}
 BATCHES = [64, 1024]
 RATIOS = {"c/a": "fit", "c/b": "fit_spe32", "c/d": "lossbench_norecord"}
 # Extra rounds (times --repeats) for the cheap paired comparisons: c/d and the variant table.
@@ -123,16 +124,14 @@ def core_rows(backend: str, repeats: int, quick: bool) -> list[dict[str, Any]]:
             # c/d has the tightest target (10%) and a round of (c) and (d) alone is cheap, so
             # PAIRED_ROUNDS x repeats more of them follow: its median rests on more pairs.
             pair = {name: fns[name] for name in ("lossbench", "lossbench_norecord")}
-            paired = _interleaved(pair, steps, PAIRED_ROUNDS * repeats)
+            for name, extra in _interleaved(pair, steps, PAIRED_ROUNDS * repeats).items():
+                rates[name] += extra
             row: dict[str, Any] = {"backend": backend, "model": label, "batch": batch}
-            for name, other in RATIOS.items():
-                c, o = rates["lossbench"], rates[other]
-                if other == "lossbench_norecord":
-                    c, o = c + paired["lossbench"], o + paired[other]
-                row[name] = statistics.median(ci / oi for ci, oi in zip(c, o, strict=True))
-            for name, extra in paired.items():
-                rates[name] = rates[name] + extra
             row.update({name: statistics.median(r) for name, r in rates.items()})
+            for name, other in RATIOS.items():
+                # Round k of (c) pairs with round k of the other; fit ran only the first rounds.
+                pairs = zip(rates["lossbench"], rates[other], strict=False)
+                row[name] = statistics.median(ci / oi for ci, oi in pairs)
             rows.append(row)
             keras.backend.clear_session()
     return rows
@@ -424,7 +423,7 @@ def _anchor_comparison(results: dict[str, Any]) -> list[str]:
     rows = []
     for w in results["workers"]:
         fused = anchors.get(FUSED_ANCHORS.get(w["backend"], ""))
-        core = [r for r in w["core"] if r["model"] == "MLP 32-64-64-1" and r["batch"] == 64]
+        core = [r for r in w["core"] if (r["model"], r["batch"]) == (ANCHOR_MODEL, 64)]
         if fused and core:
             c = core[0]["lossbench"]
             rows.append(f"| {w['backend']} | {_f(c)} | {_f(fused)} | {c / fused:.2f}x |")

@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from lossbench.config import register_configs, validate
+from lossbench.config import compose_raw, register_configs, validate
 from lossbench.errors import LossbenchError
 
 # Exit statuses: 0 ok; 1 a sweep with jobs that did not finish; 2 bad input or an error;
@@ -172,12 +172,7 @@ def _print_help(overrides: list[str]) -> None:
     """
     import string
 
-    from hydra import compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="lossbench.conf", version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=True)
+    cfg = compose_raw(overrides, with_hydra=True)
     template = str(cfg.hydra.help.template)
     with open_dict(cfg):
         del cfg["hydra"]

@@ -591,11 +591,9 @@ def _unknown_keys(node: DictConfig, prefix: str = "") -> Iterator[tuple[str, str
             yield from _unknown_keys(child, f"{full}.")
 
 
-def compose(overrides: list[str] | None = None) -> Config:
-    """Compose conf/config.yaml with command-line style `overrides` and validate it.
-
-    For Python use (tests, benchmarks, notebooks): the same config the CLI would run.
-    """
+def compose_raw(overrides: list[str] | None = None, with_hydra: bool = False) -> DictConfig:
+    """Compose conf/config.yaml with command-line style `overrides`, unvalidated; `with_hydra`
+    keeps Hydra's own `hydra` node (help template, sweeper parameters)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
@@ -603,5 +601,14 @@ def compose(overrides: list[str] | None = None) -> Config:
     register_configs()
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module="lossbench.conf", version_base="1.3"):
-        cfg = hydra_compose(config_name="config", overrides=list(overrides or []))
-    return validate(cfg)
+        return hydra_compose(
+            config_name="config", overrides=list(overrides or []), return_hydra_config=with_hydra
+        )
+
+
+def compose(overrides: list[str] | None = None) -> Config:
+    """Compose conf/config.yaml with command-line style `overrides` and validate it.
+
+    For Python use (tests, benchmarks, notebooks): the same config the CLI would run.
+    """
+    return validate(compose_raw(overrides))

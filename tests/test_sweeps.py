@@ -128,17 +128,9 @@ STUDIES = {
 
 @pytest.mark.parametrize("study", sorted(STUDIES))
 def test_every_study_composes_and_sweeps_valid_variants_over_three_seeds(study):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
+    from lossbench.config import compose_raw
 
-    from lossbench.config import register_configs
-
-    register_configs()
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="lossbench.conf", version_base="1.3"):
-        cfg = hydra_compose(config_name="config", overrides=[f"+experiment={study}"],
-                            return_hydra_config=True)  # fmt: skip
+    cfg = compose_raw([f"+experiment={study}"], with_hydra=True)
     params = dict(cfg.hydra.sweeper.params)
     assert params["seed"] == "0,1,2"
     losses = set(params["loss"].split(",")) if "loss" in params else {cfg.loss.name}
