@@ -156,6 +156,14 @@ def one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {' '.join(lines) if lines else 'no message'}"
 
 
+def prepare_hydra() -> None:
+    """Register the config schemas and the help template's resolvers (before Hydra composes)."""
+    register_configs()
+    for name, fn in (("lossbench_losses", _loss_help), ("lossbench_groups", _groups_help)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn)
+
+
 def _help_overrides(argv: list[str]) -> list[str] | None:
     """The overrides of a plain `lossbench [OVERRIDE ...] --help`, else None (Hydra answers)."""
     if "--help" not in argv and "-h" not in argv:
@@ -189,10 +197,7 @@ def main() -> None:
     debug = _debug_requested(sys.argv[1:])
     # Let errors propagate out of Hydra so they are reported here, as one line.
     os.environ["HYDRA_FULL_ERROR"] = "1"
-    register_configs()
-    for name, fn in (("lossbench_losses", _loss_help), ("lossbench_groups", _groups_help)):
-        if not OmegaConf.has_resolver(name):
-            OmegaConf.register_new_resolver(name, fn)
+    prepare_hydra()
     from lossbench import sweeps
     from lossbench.signals import Interrupted
 

@@ -179,11 +179,8 @@ def test_help_is_what_hydra_itself_prints(tmp_path, overrides):
     ours = lossbench(*overrides, "--help", cwd=tmp_path)
     code = (
         f"import sys; sys.argv = ['lossbench', *{overrides!r}, '--help']\n"
-        "from omegaconf import OmegaConf\n"
         "from lossbench import cli\n"
-        "cli.register_configs()\n"
-        "OmegaConf.register_new_resolver('lossbench_losses', cli._loss_help)\n"
-        "OmegaConf.register_new_resolver('lossbench_groups', cli._groups_help)\n"
+        "cli.prepare_hydra()\n"
         "cli.run()\n"
     )
     hydras = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

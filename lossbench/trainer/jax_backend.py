@@ -89,7 +89,7 @@ class JaxRunner:
                 trainable, non_trainable, x[batch], y[batch], wb, multiplier[i]
             )
             trainable, opt_vars = self.optimizer.stateless_apply(opt_vars, grads, trainable)
-            row = [jnp.reshape(loss, (1,)).astype(jnp.float32)]
+            row = [jnp.reshape(loss, (1,))]
             if self.record:
                 # One reduction per layer over its flattened gradients, as on TensorFlow.
                 row += [
