@@ -20,7 +20,8 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from lossbench.errors import ConfigError
 
-# The graph loss's dense path indexes the flattened N * N adjacency with int32.
+# The graph task and loss hold dense N x N arrays; bounding N * N below 2 ** 31 keeps every
+# flat index into them (the loss's bit table needs only N * N / 32) within int32.
 MAX_GRAPH_NODES = 46_340  # the largest N with N * N < 2 ** 31
 
 

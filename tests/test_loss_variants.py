@@ -17,7 +17,7 @@ import tensorflow as tf
 from lossbench import losses as L
 from lossbench.errors import ConfigError
 from lossbench.losses import load_array
-from lossbench.losses.context import mask_pattern
+from lossbench.losses.context import cosine_pull, mask_pattern, pack_bits
 from lossbench.losses.weighted import inverse_frequency
 from tests.loss_cases import make_cases, value_and_grad
 
@@ -158,6 +158,48 @@ def test_context_graph_with_zero_weight_equals_mse_and_zero_norm_embeddings_stay
     assert np.isfinite(float(value)) and np.isfinite(grad).all()
     ref = ref_context_graph(y, p, np.arange(6), adjacency, 1.0).mean()
     np.testing.assert_allclose(float(value), ref, rtol=1e-5)
+
+
+def test_packed_adjacency_reads_back_every_entry():
+    """70 nodes: rows end mid-word, and columns 31 and 63 sit on a word's sign bit."""
+    rng = np.random.default_rng(5)
+    adjacency = (rng.random((70, 70)) < 0.5).astype("float32")
+    adjacency = np.triu(adjacency, 1) + np.triu(adjacency, 1).T
+    loss = L.ContextGraphLoss.from_adjacency(adjacency)
+    assert pack_bits(adjacency).shape == (70 * 3,)
+    for ids in (np.arange(70), rng.permutation(70)[:33], np.array([31, 63, 0, 69, 32])):
+        got = keras.ops.convert_to_numpy(loss.batch_adjacency(tf.constant(ids, tf.int32)))
+        np.testing.assert_array_equal(got, adjacency[np.ix_(ids, ids)])
+
+
+def test_written_out_graph_gradient_equals_autodiff_of_the_plain_formula():
+    """`cosine_pull`'s hand-written gradient against TensorFlow's autodiff of the direct formula,
+    in float64, with uneven upstream weights, a zero row and rows held by the norm's floor."""
+    rng = np.random.default_rng(6)
+    eps = 0.5
+    upper = np.triu(rng.random((12, 12)) < 0.4, 1)
+    a = tf.constant((upper | upper.T).astype("float64"))
+    p0 = rng.normal(size=(12, 5))
+    p0[2] = 0.0
+    p0[7] *= 0.3 / np.linalg.norm(p0[7])  # below the floor: |p| is held at eps
+    upstream = tf.constant(rng.uniform(0.1, 2.0, size=12))
+
+    def direct(p):
+        norm = tf.sqrt(tf.maximum(tf.reduce_sum(p * p, -1, keepdims=True), eps**2))
+        unit = p / norm
+        degree = tf.reduce_sum(a, -1)
+        pull = degree - tf.reduce_sum(unit * tf.matmul(a, unit), -1)
+        return pull / tf.maximum(degree, 1.0)
+
+    grads = []
+    for fn in (direct, lambda p: cosine_pull(p, a, eps)):
+        p = tf.Variable(p0)
+        with tf.GradientTape() as tape:
+            value = fn(p)
+            total = tf.reduce_sum(upstream * value)
+        grads.append((value.numpy(), tape.gradient(total, p).numpy()))
+    np.testing.assert_allclose(grads[1][0], grads[0][0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grads[1][1], grads[0][1], rtol=1e-10, atol=1e-12)
 
 
 def test_context_graph_is_vectorized_for_a_large_graph():

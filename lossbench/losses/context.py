@@ -65,11 +65,12 @@ class ContextGraphLoss(LossbenchLoss):
 
     For the nodes of a batch, ``value_i = mean_d (y_id - e_id) ** 2 + graph_weight *
     sum_j Â_ij (1 - cos(e_i, e_j))`` where Â is the adjacency among the batch's nodes divided by
-    each node's degree in the batch. Vectorized, with no loop over nodes: for small batches one
-    (B, B) x (B, D) product, for batches covering much of a sparse graph one pass over the edge
-    list (see `use_edge_list`); both give the same values. Node ids travel as the last column of
-    `y_true` (`pack_targets`) and appear at most once per batch; norms have a floor `epsilon`, so
-    zero embeddings give finite values and gradients.
+    each node's degree in the batch. Vectorized, with no loop over nodes: for small batches the
+    batch's (B, B) block of a bit-packed adjacency and one (B, B) x (B, D) product each way (see
+    `cosine_pull`), for batches covering much of a sparse graph one pass over the edge list (see
+    `use_edge_list`); both give the same values. Node ids travel as the last column of `y_true`
+    (`pack_targets`) and appear at most once per batch; norms have a floor `epsilon`, so zero
+    embeddings give finite values and gradients.
 
     Args:
         num_nodes: size of the graph.
@@ -112,11 +113,13 @@ class ContextGraphLoss(LossbenchLoss):
         # Each undirected edge once: the cosine of (i, j) and (j, i) is the same number, so the
         # edge-list path gathers and differentiates half as many rows as with both directions.
         self._src, self._dst = (a.astype("int32") for a in np.nonzero(np.triu(adjacency, 1)))
-        # The flattened adjacency as a backend tensor, made once here, outside any trace: a
-        # NumPy constant would be handed to every compiled call again. One byte per entry keeps
-        # the table (1 MB at 1,024 nodes) in cache for the batch's B * B random lookups; a
-        # bit-packed table measured no faster (the unpacking costs what the smaller table saves).
-        self._flat_adjacency = ops.convert_to_tensor(adjacency.reshape(-1), dtype="uint8")
+        # The adjacency as bits, one int32 word per 32 columns, made once here as a backend tensor
+        # (a NumPy constant would be handed to every compiled call again). At 1,024 nodes that is
+        # 128 KB, which stays in cache next to the model for the batch's B * B random lookups.
+        # Together with the written-out gradient of `cosine_pull` it beat a byte per entry (1 MB)
+        # on both backends; the variant table of `make bench` has the resulting step times.
+        self._words_per_row = -(-num_nodes // 32)
+        self._adjacency_bits = ops.convert_to_tensor(pack_bits(adjacency), dtype="int32")
         self._src_tensor = ops.convert_to_tensor(self._src)
         self._dst_tensor = ops.convert_to_tensor(self._dst)
 
@@ -145,16 +148,19 @@ class ContextGraphLoss(LossbenchLoss):
         dense = batch * batch * (1 + dim)
         return 6 * len(self._src) * dim < dense
 
-    def _pull_dense(self, unit: Any, ids: Any) -> tuple[Any, Any]:
-        # One gather of the B * B entries from the flattened adjacency (not B whole rows); the
-        # flat int32 index is why the number of nodes is bounded (MAX_GRAPH_NODES).
-        pairs = ops.expand_dims(ids, 1) * self.num_nodes + ops.expand_dims(ids, 0)
-        a = ops.cast(ops.take(self._flat_adjacency, pairs), unit.dtype)
-        degree = ops.sum(a, axis=-1)
-        # sum_j a_ij (1 - u_i . u_j) = deg_i - u_i . (A u)_i: no (B, B) cosine matrix needed.
-        return degree - ops.sum(unit * ops.matmul(a, unit), axis=-1), degree
+    def batch_adjacency(self, ids: Any, dtype: Any = "float32") -> Any:
+        """The (B, B) adjacency among the nodes `ids`, read bit by bit from the packed table."""
+        column = ops.expand_dims(ids, 0)
+        # Word (i, j // 32) of the flat table; the int32 index is why the number of nodes is
+        # bounded (MAX_GRAPH_NODES, with room to spare).
+        word_index = ops.expand_dims(ids, 1) * self._words_per_row + ops.right_shift(column, 5)
+        words = ops.take(self._adjacency_bits, word_index)
+        # An arithmetic shift of a word with bit 31 set fills with ones; `& 1` keeps bit j % 32.
+        bit = ops.bitwise_and(ops.right_shift(words, ops.bitwise_and(column, 31)), 1)
+        return ops.cast(bit, dtype)
 
-    def _pull_edges(self, unit: Any, ids: Any, batch: int) -> tuple[Any, Any]:
+    def _pull_edges(self, y_pred: Any, ids: Any, batch: int) -> Any:
+        unit = y_pred / safe_norm(y_pred, axis=-1, floor=self.epsilon)
         # Each node's position in the batch (-1: not in it); an edge counts when both ends are in.
         where = ops.full((self.num_nodes,), -1, dtype="int32")
         where = ops.scatter_update(
@@ -168,18 +174,16 @@ class ContextGraphLoss(LossbenchLoss):
         # An undirected edge pulls on both of its ends.
         ends = ops.concatenate([src, dst])
         pull = ops.segment_sum(ops.tile(inside * (1.0 - dots), [2]), ends, num_segments=batch)
-        return pull, ops.segment_sum(ops.tile(inside, [2]), ends, num_segments=batch)
+        degree = ops.segment_sum(ops.tile(inside, [2]), ends, num_segments=batch)
+        return pull / ops.maximum(degree, 1.0)
 
     def _parts(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
         target, ids = y_true[:, :-1], ops.cast(y_true[:, -1], "int32")
         fit = ops.mean(ops.square(target - y_pred), axis=-1)
-        unit = y_pred / safe_norm(y_pred, axis=-1, floor=self.epsilon)
         batch, dim = y_pred.shape[0], y_pred.shape[-1]
         if self.use_edge_list(batch, dim):
-            pull, degree = self._pull_edges(unit, ids, batch)
-        else:
-            pull, degree = self._pull_dense(unit, ids)
-        return fit, pull / ops.maximum(degree, 1.0)
+            return fit, self._pull_edges(y_pred, ids, batch)
+        return fit, cosine_pull(y_pred, self.batch_adjacency(ids, y_pred.dtype), self.epsilon)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         fit, graph = self._parts(y_true, y_pred)
@@ -188,3 +192,49 @@ class ContextGraphLoss(LossbenchLoss):
 
     def components(self, y_true: Any, y_pred: Any) -> list[Any]:
         return list(self._parts(y_true, y_pred))
+
+
+def pack_bits(adjacency: np.ndarray) -> np.ndarray:
+    """A dense (N, N) 0/1 adjacency as flat int32 words: bit j % 32 of word (i, j // 32) is
+    entry (i, j), each row padded to whole words (see `ContextGraphLoss.batch_adjacency`)."""
+    n = len(adjacency)
+    padded = np.zeros((n, 32 * -(-n // 32)), dtype=bool)
+    padded[:, :n] = adjacency != 0
+    # Little-endian bits within bytes and bytes within words: column j lands on bit j % 32.
+    return np.packbits(padded, axis=-1, bitorder="little").view("<i4").reshape(-1)
+
+
+def cosine_pull(y_pred: Any, adjacency: Any, epsilon: float) -> Any:
+    """``sum_j a_ij (1 - cos(p_i, p_j)) / max(deg_i, 1)`` for a symmetric (B, B) `adjacency`.
+
+    With unit rows ``u = p / max(|p|, epsilon)`` the sum is ``deg_i - u_i . (A u)_i``: one
+    (B, B) x (B, D) product, which also yields the degrees through a column of ones. The
+    gradient is written out because A is symmetric: autodiff would multiply by its transpose,
+    a slower product on XLA's CPU backend, and would spend more kernels per step.
+    """
+    floor = epsilon**2
+
+    @ops.custom_gradient
+    def pull(p: Any, a: Any) -> Any:
+        norm_sq = ops.sum(ops.square(p), axis=-1, keepdims=True)
+        norm = ops.sqrt(ops.maximum(norm_sq, floor))
+        unit = p / norm
+        both = ops.matmul(a, ops.pad(unit, [[0, 0], [0, 1]], constant_values=1.0))
+        a_unit, degree = both[:, :-1], both[:, -1]
+        inv_degree = 1.0 / ops.maximum(degree, 1.0)
+        value = (degree - ops.sum(unit * a_unit, axis=-1)) * inv_degree
+
+        def grad(*args: Any, upstream: Any = None) -> tuple[Any, Any]:
+            if upstream is None:  # JAX and TensorFlow pass the upstream gradient alone
+                (upstream,) = args
+            weight = ops.expand_dims(upstream * inv_degree, -1)
+            # d/du of sum_i w_i u_i . (A u)_i is w * (A u) + A (w * u), A being symmetric.
+            d_unit = -(weight * a_unit + ops.matmul(a, weight * unit))
+            # Through u = p / |p|: drop the radial part, except where the floor holds |p| fixed.
+            radial = ops.sum(unit * d_unit, axis=-1, keepdims=True)
+            radial = ops.where(norm_sq > floor, radial, 0.0)
+            return (d_unit - unit * radial) / norm, ops.zeros_like(a)
+
+        return value, grad
+
+    return pull(y_pred, adjacency)
