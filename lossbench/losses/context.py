@@ -105,11 +105,10 @@ class ContextGraphLoss(LossbenchLoss):
         check_positive_finite("epsilon", epsilon)
         self.num_nodes, self.graph_weight, self.epsilon = num_nodes, float(graph_weight), epsilon
         self.edges = pairs.tolist()
-        adjacency = np.zeros((num_nodes, num_nodes), dtype="float32")
-        adjacency[pairs[:, 0], pairs[:, 1]] = 1.0
-        adjacency[pairs[:, 1], pairs[:, 0]] = 1.0
-        np.fill_diagonal(adjacency, 0.0)
-        self._adjacency = adjacency
+        adjacency = np.zeros((num_nodes, num_nodes), dtype=bool)
+        adjacency[pairs[:, 0], pairs[:, 1]] = True
+        adjacency[pairs[:, 1], pairs[:, 0]] = True
+        np.fill_diagonal(adjacency, False)
         # Each undirected edge once: the cosine of (i, j) and (j, i) is the same number, so the
         # edge-list path gathers and differentiates half as many rows as with both directions.
         self._src, self._dst = (a.astype("int32") for a in np.nonzero(np.triu(adjacency, 1)))
