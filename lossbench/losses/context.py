@@ -117,8 +117,9 @@ class ContextGraphLoss(LossbenchLoss):
         # 128 KB, which stays in cache next to the model for the batch's B * B random lookups.
         # Together with the written-out gradient of `cosine_pull` it beat a byte per entry (1 MB)
         # on both backends; the variant table of `make bench` has the resulting step times.
-        self._words_per_row = -(-num_nodes // 32)
-        self._adjacency_bits = ops.convert_to_tensor(pack_bits(adjacency), dtype="int32")
+        words = pack_bits(adjacency)
+        self._words_per_row = len(words) // num_nodes  # the row padding is pack_bits' to decide
+        self._adjacency_bits = ops.convert_to_tensor(words, dtype="int32")
         self._src_tensor = ops.convert_to_tensor(self._src)
         self._dst_tensor = ops.convert_to_tensor(self._dst)
 
@@ -150,8 +151,8 @@ class ContextGraphLoss(LossbenchLoss):
     def batch_adjacency(self, ids: Any, dtype: Any = "float32") -> Any:
         """The (B, B) adjacency among the nodes `ids`, read bit by bit from the packed table."""
         column = ops.expand_dims(ids, 0)
-        # Word (i, j // 32) of the flat table; the int32 index is why the number of nodes is
-        # bounded (MAX_GRAPH_NODES, with room to spare).
+        # Word (i, j // 32) of the flat table: an int32 index, as N * N / 32 < 2 ** 31 within
+        # MAX_GRAPH_NODES (which the dense N x N arrays elsewhere set).
         word_index = ops.expand_dims(ids, 1) * self._words_per_row + ops.right_shift(column, 5)
         words = ops.take(self._adjacency_bits, word_index)
         # An arithmetic shift of a word with bit 31 set fills with ones; `& 1` keeps bit j % 32.
