@@ -91,7 +91,7 @@ def _trainer_fn(model: Any, loss: Any, x: Any, y: Any, batch: int, record: bool,
     names, slices = layer_groups(model)
     runner, _ = make_runner(
         backend, model=model, loss=loss, optimizer=keras.optimizers.Adam(), x=x, y=y,
-        sample_weight=None, layer_slices=slices, record=record, jit_compile=True,
+        layer_slices=slices, record=record, jit_compile=True,
     )  # fmt: skip
     cfg = TrainerConfig(epochs=1, batch_size=batch, record=record)
     return lambda: train(runner, len(x), names, cfg, 0, lambda r: {})
@@ -141,13 +141,15 @@ def variant_rows(backend: str, repeats: int, quick: bool) -> list[dict[str, Any]
     """Each variant's step rate against plain BCE (binary task) or MSE on the same task."""
     from dataclasses import replace
 
-    from lossbench.config import LOSS_SCHEMAS, Task, compose
+    from lossbench.config import Task, compose
     from lossbench.experiment import build_experiment
     from lossbench.losses import BinaryCrossentropy, MeanSquaredError
     from lossbench.trainer import steps_per_epoch, train
 
     rows = []
-    for name in LOSS_SCHEMAS:
+    from lossbench.registry import variants
+
+    for name in variants():
         if name in ("bce", "mse"):
             continue
         overrides = [f"loss={name}", f"backend={backend}", "trainer.progress=false"]

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lossbench.config import compose_raw, register_configs, validate
-from lossbench.errors import LossbenchError
+from lossbench.errors import one_line
+from lossbench.registry import variants
 
 # Exit statuses: 0 ok; 1 a sweep with jobs that did not finish; 2 bad input or an error;
 # 3 a single run that diverged; 128 + signal number when interrupted (130 SIGINT, 143 SIGTERM).
@@ -36,11 +36,8 @@ def _options(group: str) -> list[Any]:
 
 
 def loss_catalog() -> dict[str, str]:
-    """Each loss config's name and one-line description, read from conf/loss/*.yaml."""
-    return {
-        e.name.removesuffix(".yaml"): str((yaml.safe_load(e.read_text()) or {}).get("description"))
-        for e in _options("loss")
-    }
+    """Each loss variant's name and one-line description, from the registry."""
+    return {name: schema.description for name, schema in variants().items()}
 
 
 def _groups_help() -> str:
@@ -92,8 +89,12 @@ def run(cfg: DictConfig) -> float:
     except Exception as error:
         # The folder must not look like a success: it says what went wrong instead.
         _write_error_summary(out_dir, error, cfg)
-        if cfg.debug or multirun:
-            raise  # a sweep goes on with its other jobs; the CLI names the failures at the end
+        if cfg.debug:
+            raise
+        if multirun:
+            # The folder says what went wrong; the sweep goes on with its other jobs and the
+            # CLI names the failed ones from their folders at the end.
+            return float("nan")
         print(f"lossbench: error: {one_line(error)}", file=sys.stderr)
         sys.exit(EXIT_ERROR)
     print_summary(summary, out_dir)
@@ -134,28 +135,6 @@ def report_sweep(sweep: Path) -> int:
     return EXIT_SWEEP_FAILED
 
 
-def one_line(error: BaseException) -> str:
-    """A one-line message for any error Hydra, OmegaConf or lossbench raises."""
-    from hydra.errors import MissingConfigException
-    from omegaconf.errors import OmegaConfBaseException
-
-    if isinstance(error, LossbenchError):
-        return str(error)
-    if isinstance(error, MissingConfigException) and error.options is not None:
-        group = (error.missing_cfg_file or "").split("/")[0] or "config"
-        wanted = (error.missing_cfg_file or "").split("/")[-1]
-        return (
-            f"invalid value for `{group}`: expected one of {', '.join(error.options)}, "
-            f"received {wanted!r}"
-        )
-    cause = error if isinstance(error, OmegaConfBaseException) else error.__cause__
-    if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
-        msg = str(getattr(cause, "msg", "") or cause).splitlines()[0]
-        return f"invalid value for `{cause.full_key}`: {msg}"
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return f"{type(error).__name__}: {' '.join(lines) if lines else 'no message'}"
-
-
 def prepare_hydra() -> None:
     """Register the config schemas and the help template's resolvers (before Hydra composes)."""
     register_configs()
@@ -192,21 +171,43 @@ def _debug_requested(argv: list[str]) -> bool:
     return any(a in flags for a in argv) or os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 
+def _multirun(argv: list[str]) -> bool:
+    return "-m" in argv or "--multirun" in argv
+
+
+def _plain_overrides(argv: list[str]) -> list[str] | None:
+    """The overrides of a plain `lossbench [-m] OVERRIDE ...`, else None (Hydra's own flags)."""
+    rest = [a for a in argv if a not in ("-m", "--multirun")]
+    return None if any(a.startswith("-") for a in rest) else rest
+
+
 def main() -> None:
     """Console entry point of `lossbench`."""
-    debug = _debug_requested(sys.argv[1:])
+    from lossbench.launch import claim, plan
+    from lossbench.signals import Interrupted
+
+    argv = sys.argv[1:]
+    debug = _debug_requested(argv)
     # Let errors propagate out of Hydra so they are reported here, as one line.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     prepare_hydra()
-    from lossbench import sweeps
-    from lossbench.signals import Interrupted
 
     code = 0
-    help_overrides = _help_overrides(sys.argv[1:])
+    failure = ""
+    sweep: Path | None = None
+    lock = None
+    help_overrides = _help_overrides(argv)
     try:
         if help_overrides is not None:
             _print_help(help_overrides)
         else:
+            overrides = _plain_overrides(argv)
+            if overrides is not None:
+                # The folder is decided (and every job checked) here, then pinned for Hydra.
+                chosen = plan(overrides, _multirun(argv))
+                lock = claim(chosen)
+                sweep = chosen.folder if _multirun(argv) else None
+                sys.argv = [sys.argv[0], *argv, chosen.pinned]
             run()
     except SystemExit as stop:  # single runs: their status is decided in `run`
         code = stop.code if isinstance(stop.code, int) else EXIT_ERROR
@@ -217,19 +218,18 @@ def main() -> None:
         code = 130
     except Exception as error:
         if debug:
-            _report_sweeps(sweeps.launched_sweeps)
             raise
-        if not sweeps.launched_sweeps:
-            print(f"lossbench: error: {one_line(error)}", file=sys.stderr)
+        failure = f"lossbench: error: {one_line(error)}"
         code = EXIT_ERROR
+    finally:
+        if lock is not None:
+            Path(lock.name).unlink(missing_ok=True)
+            lock.close()
     # A sweep's own verdict (some jobs did not finish) replaces a plain error or success; an
     # interruption keeps its 130/143.
-    sweep_code = _report_sweeps(sweeps.launched_sweeps)
+    sweep_code = report_sweep(sweep) if sweep is not None else 0
+    if failure and not sweep_code:  # a sweep's failed jobs are named by its report instead
+        print(failure, file=sys.stderr)
     if sweep_code and code in (0, EXIT_ERROR):
         code = sweep_code
     sys.exit(code)
-
-
-def _report_sweeps(folders: list[Path]) -> int:
-    codes = [report_sweep(folder) for folder in folders]
-    return max(codes, default=0)

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lossbench.config import DataConfig, Task
+from lossbench.config.schema import DataConfig, Task
+from lossbench.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -171,3 +172,34 @@ def make_dataset(task: Task, cfg: DataConfig, seed: int) -> Dataset:
         group_scales=scales,
         adjacency=adjacency,
     )
+
+
+def check_dataset(data: Dataset, cfg: DataConfig) -> None:
+    """Refuse generated data that would train into a result that means nothing.
+
+    Raises:
+        ConfigError: naming the key behind it: targets that overflow float32 (`data.noise`,
+            `data.group_scale_max`), or a classification training split with a single class
+            (`data.positive_rate`, `data.class_imbalance`).
+    """
+    y = data.train.y if cfg.nan_rate == 0 else data.val.y
+    if not (np.isfinite(data.train.x).all() and np.isfinite(y).all()):
+        key = "data.group_scale_max" if data.group_scales.max() > 1e30 else "data.noise"
+        value = getattr(cfg, key.split(".")[1])
+        raise ConfigError(key, "a value whose targets are finite in float32", value)
+    if data.task is Task.binary:
+        positives = int(data.train.y.round().sum())
+        if not 0 < positives < len(data.train):
+            raise ConfigError(
+                "data.positive_rate",
+                "a rate that gives the training split both classes",
+                f"{cfg.positive_rate} ({positives} positives in {len(data.train)} samples)",
+            )
+    elif data.task in (Task.multiclass, Task.multitask):
+        present = int((data.train.y[:, -cfg.n_classes :].sum(axis=0) > 0).sum())
+        if present < 2:
+            raise ConfigError(
+                "data.class_imbalance",
+                "a value that gives the training split at least two classes",
+                f"{cfg.class_imbalance} ({present} class present)",
+            )

@@ -21,3 +21,35 @@ class ConfigError(LossbenchError):
     def __init__(self, key: str, expected: str, received: Any) -> None:
         self.key, self.expected, self.received = key, expected, received
         super().__init__(f"invalid value for `{key}`: expected {expected}, received {received!r}")
+
+
+def one_line(error: BaseException) -> str:
+    """A one-line message for any error Hydra, OmegaConf or lossbench raises."""
+    from hydra.errors import MissingConfigException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(error, SweepJobError):
+        return f"{one_line(error.cause)} (in sweep job: {' '.join(error.job)})"
+    if isinstance(error, LossbenchError):
+        return str(error)
+    if isinstance(error, MissingConfigException) and error.options is not None:
+        group = (error.missing_cfg_file or "").split("/")[0] or "config"
+        wanted = (error.missing_cfg_file or "").split("/")[-1]
+        return (
+            f"invalid value for `{group}`: expected one of {', '.join(error.options)}, "
+            f"received {wanted!r}"
+        )
+    cause = error if isinstance(error, OmegaConfBaseException) else error.__cause__
+    if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+        msg = str(getattr(cause, "msg", "") or cause).splitlines()[0]
+        return f"invalid value for `{cause.full_key}`: {msg}"
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {' '.join(lines) if lines else 'no message'}"
+
+
+class SweepJobError(LossbenchError):
+    """A sweep job that cannot run, found before the sweep starts."""
+
+    def __init__(self, job: list[str], cause: BaseException) -> None:
+        self.job, self.cause = job, cause
+        super().__init__(f"sweep job {' '.join(job)}: {cause}")

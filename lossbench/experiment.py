@@ -149,11 +149,18 @@ def build_experiment(cfg: Config, loss: Any = None) -> Experiment:
         cfg: a validated config.
         loss: a loss to use instead of the configured one (the benchmark's baselines).
     """
+    from lossbench.data import check_dataset, make_dataset
+    from lossbench.registry import BuildContext
+
+    # The data first: it needs no framework, and a config whose data would be degenerate is
+    # refused before one loads.
+    task = cfg.loss.task()
+    data = make_dataset(task, cfg.data, cfg.seed)
+    check_dataset(data, cfg.data)
+
     select_backend(cfg.backend.value)
     import keras
 
-    from lossbench.data import make_dataset
-    from lossbench.losses import LossContext, build_loss
     from lossbench.models import build_model, initialize_weights
     from lossbench.trainer import make_runner
 
@@ -165,17 +172,15 @@ def build_experiment(cfg: Config, loss: Any = None) -> Experiment:
         keras.utils.set_random_seed(cfg.seed)  # it imports TF, so only on TF
         tf.config.experimental.enable_op_determinism()
 
-    task = cfg.loss.task()
-    data = make_dataset(task, cfg.data, cfg.seed)
     if loss is None:
-        ctx = LossContext(
+        ctx = BuildContext(
             data=data,
             epsilon=cfg.scale.epsilon,
             n_outputs=cfg.data.n_outputs,
             n_classes=cfg.data.n_classes,
             grid=(cfg.data.grid[0], cfg.data.grid[1]),
         )
-        loss = build_loss(cfg.loss, ctx)
+        loss = cfg.loss.build(ctx)
     y_train = loss.pack_targets(data.train.y, split_extra(task, data.train))
     t = cfg.trainer
     key = _fingerprint(
@@ -186,7 +191,7 @@ def build_experiment(cfg: Config, loss: Any = None) -> Experiment:
         _RUNNERS.move_to_end(key)
         model, loss, runner, device, names = _RUNNERS[key]
         initialize_weights(model, cfg.seed)
-        runner.reset(data.train.x, y_train, None)
+        runner.reset(data.train.x, y_train)
     else:
         # A clean Keras state for every new model (reused worker processes leak nothing).
         keras.backend.clear_session()
@@ -202,7 +207,6 @@ def build_experiment(cfg: Config, loss: Any = None) -> Experiment:
             optimizer=optimizer,
             x=data.train.x,
             y=y_train,
-            sample_weight=None,
             layer_slices=slices,
             record=t.record,
             jit_compile=t.jit_compile,
@@ -262,7 +266,6 @@ def _train_and_write(
     import keras
 
     from lossbench import tables
-    from lossbench.losses import ScaledLoss
     from lossbench.metrics import task_metrics
     from lossbench.trainer import train
 
@@ -280,7 +283,6 @@ def _train_and_write(
         row.update(task_metrics(data, data.val, scored))
         return row
 
-    has_schedule = isinstance(loss, ScaledLoss) and loss.schedule != "constant"
     result = train(
         exp.runner,
         len(data.train),
@@ -289,15 +291,15 @@ def _train_and_write(
         cfg.seed,
         evaluate,
         on_progress,
-        schedule=loss.schedule_multiplier if has_schedule else None,
+        schedule=loss.schedule_multiplier if getattr(loss, "scheduled", False) else None,
         should_stop=should_stop,
     )
     step_columns = {
         f"loss_{name}": result.records.components[:, k]
         for k, name in enumerate(loss.component_names)
     }
-    if isinstance(loss, ScaledLoss):
-        step_columns["scale"] = loss.factor * result.records.multiplier
+    if hasattr(loss, "step_columns"):
+        step_columns.update(loss.step_columns(result.records.multiplier))
     tables.write_run_tables(
         out_dir, result.records, result.layer_names, result.epochs, step_columns
     )
@@ -311,7 +313,7 @@ def _train_and_write(
         "status": result.status,
         "loss": cfg.loss.name,
         "task": data.task.value,
-        "description": cfg.loss.description,
+        "description": type(cfg.loss).description,
         "seed": cfg.seed,
         "steps": result.steps,
         "epochs": len(result.epochs),

@@ -15,25 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
 
 if TYPE_CHECKING:  # pandas is imported where tables are built: `lossbench --help` stays fast
     import pandas as pd
 
-# The sweep folders this process launched (set in the launching process, read by the CLI).
-launched_sweeps: list[Path] = []
-
 JOB_COLUMNS = ["job", "status", "message"]
 RESULT_COLUMNS = ["final_loss", "steps", "epochs", "steps_per_second", "train_seconds"]
 SEED_KEY = "seed"
-
-
-class SweepCallback(Callback):
-    """Remembers the sweep folder so that the CLI can aggregate it when the sweep ends."""
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        launched_sweeps.append(Path(str(config.hydra.sweep.dir)))
 
 
 def job_folders(root: Path) -> list[Path]:

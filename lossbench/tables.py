@@ -21,10 +21,18 @@ GRAD_NORMS_COLUMNS = ["step", "layer", "grad_norm"]
 EPOCHS_COLUMNS = ["epoch", "step", "train_loss"]  # then val_loss, metrics and seconds
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to `path` so that the file is either old or complete, never partial."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); a table gets the mode any new file gets here.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()

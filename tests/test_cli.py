@@ -14,14 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lossbench.registry import variants
 from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_LOSSES = [
-    "bce", "mse", "grouped", "grouped_dynamic", "context_mask", "context_graph", "sample_weights",
-    "output_weights", "robust_weights", "threshold", "temperature", "multitask", "scaled",
-    "focal", "class_balanced", "logit_adjusted", "group_dro",
-]  # fmt: skip
+ALL_LOSSES = list(variants())
 LOSSBENCH = [sys.executable, "-c", "from lossbench.cli import main; main()"]
 
 

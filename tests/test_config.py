@@ -6,8 +6,9 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigAttributeError, ValidationError
 
-from lossbench.config import GroupedDynamicConfig, Task
+from lossbench.config import Task
 from lossbench.errors import ConfigError
+from lossbench.variants.regression import GroupedDynamicConfig
 from tests.conftest import compose_config
 
 

@@ -15,8 +15,8 @@ import pytest
 import tensorflow as tf
 
 from lossbench import losses as L
+from lossbench.arrays import load_npy as load_array
 from lossbench.errors import ConfigError
-from lossbench.losses import load_array
 from lossbench.losses.context import cosine_pull, mask_pattern, pack_bits
 from lossbench.losses.weighted import inverse_frequency
 from tests.loss_cases import make_cases, value_and_grad

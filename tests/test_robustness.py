@@ -232,19 +232,32 @@ def test_a_sweep_keeps_every_job_and_names_the_failed_ones(tmp_path):
     assert "3_mse_seed1 (diverged" in last
 
 
-@pytest.mark.slow
-def test_a_sweep_with_an_erroring_job_still_runs_and_reports_the_others(tmp_path):
+def test_a_sweep_with_an_invalid_job_is_refused_before_anything_runs(tmp_path):
     sweep = tmp_path / "sweep"
     proc = lossbench(
-        "-m", "loss=context_mask", "loss.mask=center,missing.npy", *TINY,
+        "-m", "loss=context_mask", "loss.mask=center,absent.npy", *TINY,
         f"hydra.sweep.dir={sweep}", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == ""
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("lossbench: error: invalid value for `loss.mask`"), line
+    assert "no such file" in line and "in sweep job: loss=context_mask loss.mask=absent.npy" in line
+    assert not sweep.exists()
+
+
+@pytest.mark.slow
+def test_a_sweep_with_a_job_failing_at_run_time_still_runs_and_reports_the_others(tmp_path):
+    sweep = tmp_path / "sweep"
+    # Valid values whose generated targets overflow float32: found when the job makes its data.
+    proc = lossbench(
+        "-m", "loss=mse", "data.noise=0.2,1e300", *TINY, f"hydra.sweep.dir={sweep}", cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 1
     table = pd.read_csv(sweep / "summary.csv")
     assert list(table["status"]) == ["ok", "error"]
-    assert "loss.mask" in table.loc[1, "message"] and "no such file" in table.loc[1, "message"]
-    assert "1 of 2 jobs did not finish: 1_context_mask_seed0 (error" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert "data.noise" in table.loc[1, "message"] and "float32" in table.loc[1, "message"]
+    assert "1 of 2 jobs did not finish: 1_mse_seed0 (error" in proc.stderr
+    assert "Traceback" not in proc.stderr and "Error executing job" not in proc.stderr
 
 
 @pytest.mark.parametrize(

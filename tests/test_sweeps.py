@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from lossbench.config import LOSS_SCHEMAS, compose
+from lossbench.config import compose
+from lossbench.registry import variants
 from tests.conftest import TINY
 from tests.test_cli import ROOT, lossbench
 
@@ -134,7 +135,7 @@ def test_every_study_composes_and_sweeps_valid_variants_over_three_seeds(study):
     params = dict(cfg.hydra.sweeper.params)
     assert params["seed"] == "0,1,2"
     losses = set(params["loss"].split(",")) if "loss" in params else {cfg.loss.name}
-    assert losses == STUDIES[study] and losses <= set(LOSS_SCHEMAS)
+    assert losses == STUDIES[study] and losses <= set(variants())
     # Every job of the study is a valid config.
     others = [(k, v.split(",")) for k, v in params.items() if k not in ("loss", "seed")]
     for loss in losses:

@@ -46,7 +46,6 @@ def test_per_step_loss_and_grad_norms_match_an_eager_gradient_tape(chunk):
         optimizer=keras.optimizers.Adam(cfg.learning_rate),
         x=x,
         y=y_packed,
-        sample_weight=None,
         layer_slices=slices,
         record=True,
         jit_compile=True,
@@ -122,7 +121,7 @@ def test_a_scheduled_loss_scale_reaches_every_compiled_step():
     names, slices = layer_groups(model)
     runner, _ = make_runner(
         "tensorflow", model=model, loss=loss, optimizer=keras.optimizers.SGD(0.05), x=x, y=y,
-        sample_weight=None, layer_slices=slices, record=True, jit_compile=True,
+        layer_slices=slices, record=True, jit_compile=True,
     )  # fmt: skip
     result = train(runner, len(x), names, cfg, 0, lambda r: {}, schedule=loss.schedule_multiplier)
     np.testing.assert_array_equal(result.records.multiplier, [1.0] * 3 + [0.5] * 6)

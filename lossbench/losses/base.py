@@ -15,6 +15,10 @@ import keras
 import numpy as np
 from keras import ops
 
+# Keras's own reduction behind `Loss.__call__` (keras < 4 is pinned), so that a loss with parts
+# reduces its values exactly as a call of the loss would.
+from keras.src.losses.loss import reduce_weighted_values
+
 
 def check_arg(name: str, value: Any, ok: bool, expected: str) -> None:
     """Raise a Keras-style ValueError naming the argument when `ok` is false."""
@@ -37,9 +41,10 @@ class LossbenchLoss(keras.losses.Loss):
     Hooks with defaults that subclasses override where they need to:
     - `pack_targets`: the `y_true` array the loss expects (NumPy side; extras such as group or
       node ids become extra columns).
-    - `component_names` / `components`: per-sample parts (e.g. one per task) that the trainer
-      records as their own columns.
-    - `schedule_multiplier`: a factor that changes during training, applied by the trainer.
+    - `component_names` / `call_with_components`: per-sample parts (e.g. one per task) that the
+      trainer records as their own columns.
+    - `scheduled` / `schedule_multiplier` / `step_columns`: a factor that changes during
+      training, applied by the trainer, and the columns it adds to steps.csv.
     - `effective_prediction`: what metrics should score when the loss transforms outputs.
     """
 
@@ -55,25 +60,38 @@ class LossbenchLoss(keras.losses.Loss):
         """Return the `y_true` array for targets `y` and the per-sample `extra` ids it needs."""
         return np.asarray(y, dtype="float32")
 
+    def call_with_components(self, y_true: Any, y_pred: Any) -> tuple[Any, list[Any]]:
+        """Per-sample values and, computed on the way, the per-sample value of each component.
+
+        A loss with parts overrides this (and its `call` returns the first element), so the
+        trainer gets value and parts from one computation inside its compiled step.
+        """
+        return self.call(y_true, y_pred), []
+
     def components(self, y_true: Any, y_pred: Any) -> list[Any]:
         """Per-sample values of each named component (empty: the loss has none)."""
-        return []
+        return self.call_with_components(y_true, y_pred)[1]
 
-    def pop_components(self) -> list[Any] | None:
-        """The components that the last `call` computed on its way, handed over once.
+    def value_and_components(
+        self, y_true: Any, y_pred: Any, sample_weight: Any = None
+    ) -> tuple[Any, list[Any]]:
+        """The reduced loss, exactly as `__call__` gives it, and the per-sample components."""
+        if not self.component_names:
+            return self(y_true, y_pred, sample_weight=sample_weight), []
+        values, parts = self.call_with_components(y_true, y_pred)
+        reduced = reduce_weighted_values(
+            values, sample_weight=sample_weight, reduction=self.reduction, dtype=self.dtype
+        )
+        return reduced, parts
 
-        The trainer calls this right after the loss, inside the same compiled step, so a loss
-        with parts computes them once per step instead of again through `components` (XLA does
-        not merge the second copy with the one inside the gradient computation). None when the
-        loss kept nothing; the caller then uses `components`.
-        """
-        parts, self._last_components = getattr(self, "_last_components", None), None
-        return parts
+    @property
+    def scheduled(self) -> bool:
+        """Whether `schedule_multiplier` changes during training."""
+        return False
 
-    def step_components(self, y_true: Any, y_pred: Any) -> list[Any]:
-        """This step's components: those the last `call` kept, else computed again."""
-        kept = self.pop_components()
-        return kept if kept is not None else self.components(y_true, y_pred)
+    def step_columns(self, multiplier: np.ndarray) -> dict[str, np.ndarray]:
+        """Extra steps.csv columns from the per-step schedule multipliers (none by default)."""
+        return {}
 
     def schedule_multiplier(self, epoch: float) -> float:
         """Factor in effect at fractional `epoch` (1: no schedule)."""

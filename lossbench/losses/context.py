@@ -8,7 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from lossbench.config import MAX_GRAPH_NODES
+from lossbench.limits import MAX_GRAPH_NODES
 from lossbench.losses.base import LossbenchLoss, check_arg, check_positive_finite, safe_norm
 
 
@@ -185,13 +185,12 @@ class ContextGraphLoss(LossbenchLoss):
             return fit, self._pull_edges(y_pred, ids, batch)
         return fit, cosine_pull(y_pred, self.batch_adjacency(ids, y_pred.dtype), self.epsilon)
 
-    def call(self, y_true: Any, y_pred: Any) -> Any:
+    def call_with_components(self, y_true: Any, y_pred: Any) -> tuple[Any, list[Any]]:
         fit, graph = self._parts(y_true, y_pred)
-        self._last_components = [fit, graph]
-        return fit + self.graph_weight * graph
+        return fit + self.graph_weight * graph, [fit, graph]
 
-    def components(self, y_true: Any, y_pred: Any) -> list[Any]:
-        return list(self._parts(y_true, y_pred))
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return self.call_with_components(y_true, y_pred)[0]
 
 
 def pack_bits(adjacency: np.ndarray) -> np.ndarray:

@@ -64,20 +64,18 @@ class MultiTaskLoss(LossbenchLoss):
             return box * self.box_weight, logits * self.class_weight
         return box, logits
 
-    def components(self, y_true: Any, y_pred: Any) -> list[Any]:
+    def call_with_components(self, y_true: Any, y_pred: Any) -> tuple[Any, list[Any]]:
         box, logits = self._scaled(y_pred)
         box_loss = ops.mean(ops.square(y_true[:, : self.n_box] - box), axis=-1)
         class_loss = keras.losses.categorical_crossentropy(
             y_true[:, self.n_box :], logits, from_logits=True
         )
-        return [box_loss, class_loss]
+        if self.mode == "prediction_scaling":
+            return box_loss + class_loss, [box_loss, class_loss]
+        return self.box_weight * box_loss + self.class_weight * class_loss, [box_loss, class_loss]
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        box_loss, class_loss = self.components(y_true, y_pred)
-        self._last_components = [box_loss, class_loss]
-        if self.mode == "prediction_scaling":
-            return box_loss + class_loss
-        return self.box_weight * box_loss + self.class_weight * class_loss
+        return self.call_with_components(y_true, y_pred)[0]
 
     def effective_prediction(self, y_pred: np.ndarray, extra: np.ndarray) -> np.ndarray:
         if self.mode == "loss_weighting":

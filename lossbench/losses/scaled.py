@@ -88,14 +88,20 @@ class ScaledLoss(LossbenchLoss):
     def pack_targets(self, y: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
         return self.base.pack_targets(y, extra)
 
+    @property
+    def scheduled(self) -> bool:
+        return self.schedule != "constant"
+
+    def step_columns(self, multiplier: np.ndarray) -> dict[str, np.ndarray]:
+        """The scale in effect at each step: the factor times the schedule's multiplier."""
+        return {"scale": self.factor * multiplier}
+
     def call(self, y_true: Any, y_pred: Any) -> Any:
         return self.factor * self.base.call(y_true, y_pred)
 
-    def components(self, y_true: Any, y_pred: Any) -> list[Any]:
-        return self.base.components(y_true, y_pred)
-
-    def pop_components(self) -> list[Any] | None:
-        return self.base.pop_components()
+    def call_with_components(self, y_true: Any, y_pred: Any) -> tuple[Any, list[Any]]:
+        values, parts = self.base.call_with_components(y_true, y_pred)
+        return self.factor * values, parts
 
     def effective_prediction(self, y_pred: np.ndarray, extra: np.ndarray) -> np.ndarray:
         return self.base.effective_prediction(y_pred, extra)

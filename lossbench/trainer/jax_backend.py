@@ -9,15 +9,14 @@ variables by `sync`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import keras
 import numpy as np
 
-from lossbench.trainer import split_records
+from lossbench.trainer.records import split_records
+from lossbench.trainer.runner import RunnerBase
 
 
 def device_name() -> str:
@@ -28,65 +27,45 @@ def device_name() -> str:
     return f"{device.platform.upper()}:{device.id} ({device.device_kind})"
 
 
-class JaxRunner:
-    """Runs chunks of training steps for one model, loss and optimizer (see TensorFlowRunner)."""
+class JaxRunner(RunnerBase):
+    """Runs chunks of training steps for one model, loss and optimizer (see `RunnerBase`)."""
 
-    def __init__(
-        self,
-        model: keras.Model,
-        loss: keras.losses.Loss,
-        optimizer: keras.optimizers.Optimizer,
-        x: np.ndarray,
-        y: np.ndarray,
-        sample_weight: np.ndarray | None,
-        layer_slices: Sequence[Sequence[int]],
-        record: bool,
-        jit_compile: bool,
-    ) -> None:
-        self.model, self.loss, self.optimizer = model, loss, optimizer
-        optimizer.build(model.trainable_variables)
-        self._fresh_optimizer = [np.asarray(v.value) for v in optimizer.variables]
-        self.layer_slices = [list(s) for s in layer_slices]
-        self.record = record
-        self.component_names = tuple(getattr(loss, "component_names", ()))
-        self.reset(x, y, sample_weight)
+    def _compile(self, jit_compile: bool) -> None:
         maybe_jit = jax.jit if jit_compile else (lambda f, **_: f)
         self._chunk = maybe_jit(self._chunk_steps, donate_argnums=(0,))
         self._forward = maybe_jit(self._forward_fn)
 
-    def reset(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None) -> None:
+    def reset(self, x: np.ndarray, y: np.ndarray) -> None:
         """Start over on new data from the model's current weights and a fresh optimizer state
         (see `TensorFlowRunner.reset`)."""
         self.x, self.y = jnp.asarray(x), jnp.asarray(y)
-        self.w = None if sample_weight is None else jnp.asarray(sample_weight)
         self.state = (
             [jnp.array(v.value) for v in self.model.trainable_variables],
             [jnp.array(v.value) for v in self.model.non_trainable_variables],
             [jnp.asarray(value) for value in self._fresh_optimizer],
         )
 
-    def _loss_fn(self, trainable: Any, non_trainable: Any, xb: Any, yb: Any, wb: Any, m: Any):
+    def _loss_fn(self, trainable: Any, non_trainable: Any, xb: Any, yb: Any, m: Any):
         pred, non_trainable = self.model.stateless_call(trainable, non_trainable, xb, training=True)
-        loss = self.loss(yb, pred, sample_weight=wb) * m
+        loss, parts = self.loss_and_components(yb, pred)
+        loss = loss * m
         means = jnp.zeros((0,), jnp.float32)
-        if self.component_names:  # the components of this step, as auxiliary outputs
-            parts = self.loss.step_components(yb, pred)
+        if parts:  # the components of this step, as auxiliary outputs
             means = jnp.stack([jnp.mean(c) for c in parts]).astype(jnp.float32)
         return loss, (non_trainable, means)
 
     def _chunk_steps(
-        self, state: Any, x: Any, y: Any, w: Any, idx: Any, n_steps: Any, multiplier: Any
+        self, state: Any, x: Any, y: Any, idx: Any, n_steps: Any, multiplier: Any
     ) -> tuple[Any, Any]:
         capacity = idx.shape[0]
-        width = 1 + (len(self.layer_slices) if self.record else 0) + len(self.component_names)
+        width = self.row_width
         grad_fn = jax.value_and_grad(self._loss_fn, has_aux=True)
 
         def step(i: Any, carry: Any) -> Any:
             (trainable, non_trainable, opt_vars), rows = carry
             batch = idx[i]
-            wb = None if w is None else w[batch]
             (loss, (non_trainable, means)), grads = grad_fn(
-                trainable, non_trainable, x[batch], y[batch], wb, multiplier[i]
+                trainable, non_trainable, x[batch], y[batch], multiplier[i]
             )
             trainable, opt_vars = self.optimizer.stateless_apply(opt_vars, grads, trainable)
             row = [jnp.reshape(loss, (1,))]
@@ -110,7 +89,6 @@ class JaxRunner:
             self.state,
             self.x,
             self.y,
-            self.w,
             jnp.asarray(idx),
             jnp.asarray(n_steps, jnp.int32),
             jnp.asarray(multiplier, jnp.float32),

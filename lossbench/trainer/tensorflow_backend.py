@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from lossbench.trainer import split_records
+from lossbench.trainer.records import split_records
+from lossbench.trainer.runner import RunnerBase
 
 
 def device_name() -> str:
@@ -29,72 +29,40 @@ def device_name() -> str:
     return "CPU"
 
 
-class TensorFlowRunner:
-    """Runs chunks of training steps for one model, loss and optimizer.
+class TensorFlowRunner(RunnerBase):
+    """Runs chunks of training steps for one model, loss and optimizer (see `RunnerBase`)."""
 
-    Args:
-        model: a built Keras model.
-        loss: a Keras loss returning the batch's scalar loss.
-        optimizer: a Keras optimizer (built here for the model's trainable variables).
-        x, y: training features and packed targets.
-        sample_weight: optional per-sample weights, gathered with their samples.
-        layer_slices: for each trainable layer, the indices of its variables.
-        record: compute gradient norms (the loss is always recorded).
-        jit_compile: compile chunks with XLA.
-    """
-
-    def __init__(
-        self,
-        model: keras.Model,
-        loss: keras.losses.Loss,
-        optimizer: keras.optimizers.Optimizer,
-        x: np.ndarray,
-        y: np.ndarray,
-        sample_weight: np.ndarray | None,
-        layer_slices: Sequence[Sequence[int]],
-        record: bool,
-        jit_compile: bool,
-    ) -> None:
-        self.model, self.loss, self.optimizer = model, loss, optimizer
+    def _compile(self, jit_compile: bool) -> None:
+        model = self.model
         self.variables = model.trainable_variables
-        optimizer.build(self.variables)
-        # The optimizer's fresh state, restored by `reset` when a later job reuses this runner.
-        self._fresh_optimizer = [keras.ops.convert_to_numpy(v) for v in optimizer.variables]
-        self.reset(x, y, sample_weight)
-        self.layer_slices = [list(s) for s in layer_slices]
-        self.record = record
-        self.component_names = tuple(getattr(loss, "component_names", ()))
         self._chunk = tf.function(self._chunk_steps, jit_compile=jit_compile)
         self._forward = tf.function(
             lambda x: model(x, training=False), jit_compile=jit_compile, reduce_retracing=True
         )
 
-    def reset(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None) -> None:
+    def reset(self, x: np.ndarray, y: np.ndarray) -> None:
         """Start over on new data of the same shapes with a fresh optimizer state; the model's
         weights are whatever its variables hold (set them first). The compiled programs are
         kept, which is the point: a sweep's jobs over seeds compile once."""
         self.x, self.y = tf.constant(x), tf.constant(y)
-        self.w = None if sample_weight is None else tf.constant(sample_weight)
         for variable, value in zip(self.optimizer.variables, self._fresh_optimizer, strict=True):
             variable.assign(value)
 
-    def _chunk_steps(self, x: Any, y: Any, w: Any, idx: Any, n_steps: Any, multiplier: Any) -> Any:
+    def _chunk_steps(self, x: Any, y: Any, idx: Any, n_steps: Any, multiplier: Any) -> Any:
         capacity = idx.shape[0]
         n_parts = len(self.component_names)
-        width = 1 + (len(self.layer_slices) if self.record else 0) + n_parts
+        width = self.row_width
         # One row per step, [loss, layer_sq..., components...] (see `split_records`); the
         # TensorArray lowers to an in-place dynamic-update-slice under XLA.
         rows = tf.TensorArray(tf.float32, size=capacity, element_shape=[width])
         for i in tf.range(n_steps):
             batch = idx[i]
             xb, yb = tf.gather(x, batch), tf.gather(y, batch)
-            wb = None if w is None else tf.gather(w, batch)
             with tf.GradientTape() as tape:
                 pred = self.model(xb, training=True)
+                loss, step_parts = self.loss_and_components(yb, pred)
                 # The schedule's value is an input of the program, so every step sees its own.
-                loss = self.loss(yb, pred, sample_weight=wb) * multiplier[i]
-                # Only LossbenchLoss subclasses name components (plain Keras losses have none).
-                step_parts = self.loss.step_components(yb, pred) if n_parts else []
+                loss = loss * multiplier[i]
             grads = tape.gradient(loss, self.variables)
             self.optimizer.apply(grads, self.variables)
             row = [tf.reshape(tf.cast(loss, tf.float32), [1])]
@@ -130,7 +98,6 @@ class TensorFlowRunner:
         packed = self._chunk(
             self.x,
             self.y,
-            self.w,
             tf.constant(idx),
             tf.constant(n_steps),
             tf.constant(multiplier, tf.float32),

@@ -1,0 +1,274 @@
+"""Range checks: everything a type cannot express, decided before any framework is imported.
+
+`validate` raises `ConfigError` for the first problem, naming the key, the expectation and the
+value received. The checks run in this order:
+1. keys the schema lacks (a `+key=value` or an `_target_`);
+2. the variant's identity (`loss.name` must be the chosen option's);
+3. every float anywhere in the config must be finite, every seed in the generators' range;
+4. each key's range, with `in_range` (which refuses NaN and +/-inf by construction), the loss's
+   own checks beside its schema (`LossConfig.check`);
+5. memory: every key that sizes an allocation is bounded by what the run would allocate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import math
+from collections.abc import Iterator
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from lossbench.config.memory import memory_problems
+from lossbench.config.schema import Config, DataConfig, LossConfig, Problem, Task
+from lossbench.errors import ConfigError
+from lossbench.limits import MAX_GRAPH_NODES
+
+# Backends the trainer has a runner for (lossbench/trainer); the others fail at validation.
+TRAINER_BACKENDS = ("tensorflow", "jax")
+
+ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "silu", "elu", "linear")
+
+# NumPy's legacy seeding (which Keras's set_random_seed calls) takes seeds in [0, 2 ** 32).
+MAX_SEED = 2**32 - 1
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _bounds_text(integer: bool, ge: Any, gt: Any, le: Any, lt: Any) -> str:
+    kind = "an integer" if integer else "a finite number"
+    low = f"[{ge}" if ge is not None else f"({gt}" if gt is not None else None
+    high = f"{le}]" if le is not None else f"{lt})" if lt is not None else None
+    if low and high:
+        return f"{'an integer' if integer else 'a number'} in {low}, {high}"
+    if low:
+        return f"{kind} {'>=' if ge is not None else '>'} {low[1:]}"
+    if high:
+        return f"{kind} {'<=' if le is not None else '<'} {high[:-1]}"
+    return kind
+
+
+def in_range(
+    key: str,
+    value: Any,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    integer: bool = False,
+    optional: bool = False,
+) -> Iterator[Problem]:
+    """Yield a problem unless `value` is a finite number within the given bounds.
+
+    NaN and +/-inf never pass (every comparison is made on a finite number only).
+
+    Args:
+        key: the dotted key named in the message.
+        value: the value received.
+        ge, gt, le, lt: inclusive and exclusive bounds.
+        integer: the value must be an integer.
+        optional: None is accepted too.
+    """
+    if optional and value is None:
+        return
+    ok = _number(value) and math.isfinite(value) and (not integer or isinstance(value, int))
+    ok = ok and (ge is None or value >= ge) and (gt is None or value > gt)
+    ok = ok and (le is None or value <= le) and (lt is None or value < lt)
+    if not ok:
+        expected = _bounds_text(integer, ge, gt, le, lt)
+        yield key, f"null or {expected}" if optional else expected, value
+
+
+def all_in_range(key: str, values: Any, **bounds: Any) -> Iterator[Problem]:
+    """One problem for a list when any element is out of `in_range`'s bounds."""
+    for value in values:
+        for _, expected, _ in in_range(key, value, **bounds):
+            yield key, f"a list of which each is {expected}", list(values)
+            return
+
+
+def one_of(key: str, value: Any, options: tuple[str, ...] | list[str]) -> Iterator[Problem]:
+    """Yield a problem unless `value` is one of `options`."""
+    if value not in options:
+        yield key, f"one of {', '.join(options)}", value
+
+
+def _walk(node: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+    """(dotted key, leaf value) of a dataclass tree, with dicts and lists."""
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        for f in dataclasses.fields(node):
+            yield from _walk(getattr(node, f.name), f"{prefix}{f.name}.")
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            yield from _walk(v, f"{prefix}{k}.")
+    elif isinstance(node, list | tuple):
+        for i, v in enumerate(node):
+            yield from _walk(v, f"{prefix[:-1]}[{i}].")
+    else:
+        yield prefix[:-1], node
+
+
+def _leaf_problems(cfg: Config) -> Iterator[Problem]:
+    """Every float must be finite; every seed (`seed`, `*_seed`) a seed the generators accept."""
+    for key, value in _walk(cfg, ""):
+        if isinstance(value, float) and not math.isfinite(value):
+            yield key, "a finite number (NaN and +/-inf are refused)", value
+        name = key.rsplit(".", 1)[-1]
+        if name == "seed" or name.endswith("_seed"):
+            yield from in_range(key, value, ge=0, le=MAX_SEED, integer=True)
+
+
+def n_train_samples(d: DataConfig, task: Task) -> int:
+    """Training-split size: samples, or nodes for the graph task."""
+    n = d.n_nodes if task is Task.graph else d.n_samples
+    return n - math.ceil(n * d.val_fraction)
+
+
+def _data_problems(d: DataConfig) -> Iterator[Problem]:
+    yield from in_range("data.n_samples", d.n_samples, ge=2, integer=True)
+    yield from in_range("data.n_features", d.n_features, ge=1, integer=True)
+    yield from in_range("data.val_fraction", d.val_fraction, gt=0, lt=1)
+    yield from in_range("data.positive_rate", d.positive_rate, gt=0, lt=1)
+    yield from in_range("data.n_groups", d.n_groups, ge=1, integer=True)
+    yield from in_range("data.group_skew", d.group_skew, ge=0)
+    yield from in_range("data.group_scale_min", d.group_scale_min, gt=0)
+    yield from in_range("data.group_scale_max", d.group_scale_max, gt=0)
+    if d.group_scale_min > d.group_scale_max:
+        yield (
+            "data.group_scale_min",
+            "0 < group_scale_min <= group_scale_max",
+            f"{d.group_scale_min} (group_scale_max={d.group_scale_max})",
+        )
+    yield from in_range("data.n_outputs", d.n_outputs, ge=1, integer=True)
+    yield from in_range("data.noise", d.noise, ge=0)
+    yield from in_range("data.n_classes", d.n_classes, ge=2, integer=True)
+    yield from in_range("data.class_imbalance", d.class_imbalance, gt=0, le=1)
+    if len(d.grid) != 2 or any(not isinstance(n, int) or n < 1 for n in d.grid):
+        yield "data.grid", "two integers >= 1 (rows, columns)", list(d.grid)
+    yield from in_range("data.n_nodes", d.n_nodes, ge=2, le=MAX_GRAPH_NODES, integer=True)
+    yield from in_range("data.embedding_dim", d.embedding_dim, ge=1, integer=True)
+    yield from in_range("data.graph_p_in", d.graph_p_in, ge=0, le=1)
+    yield from in_range("data.graph_p_out", d.graph_p_out, ge=0, le=1)
+    yield from in_range("data.nan_rate", d.nan_rate, ge=0, lt=1)
+
+
+def _split_problems(d: DataConfig, task: Task) -> Iterator[Problem]:
+    n = d.n_nodes if task is Task.graph else d.n_samples
+    if n_train_samples(d, task) < 1:
+        size_key = "data.n_nodes" if task is Task.graph else "data.n_samples"
+        yield (
+            "data.val_fraction",
+            f"a fraction that leaves a training split ({size_key}={n})",
+            f"{d.val_fraction} (an empty training split)",
+        )
+
+
+def loss_problems(loss: LossConfig, data: DataConfig, prefix: str = "loss") -> Iterator[Problem]:
+    """The loss's own range checks, with keys under `prefix`."""
+    for key, expected, received in loss.check(data):
+        yield f"{prefix}.{key}", expected, received
+
+
+def _trainer_problems(cfg: Config) -> Iterator[Problem]:
+    t, m = cfg.trainer, cfg.model
+    if not m.hidden:
+        yield "model.hidden", "a non-empty list of integers >= 1", list(m.hidden)
+    yield from all_in_range("model.hidden", m.hidden, ge=1, integer=True)
+    yield from one_of("model.activation", m.activation, ACTIVATIONS)
+    yield from in_range("trainer.epochs", t.epochs, ge=1, integer=True)
+    if t.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        yield (
+            "trainer.tensorboard",
+            "false, or the tensorboard package installed (pip install 'lossbench[tensorboard]')",
+            True,
+        )
+    n_train = n_train_samples(cfg.data, cfg.loss.task())
+    yield from in_range("trainer.batch_size", t.batch_size, ge=1, le=max(n_train, 1), integer=True)
+    yield from in_range("trainer.learning_rate", t.learning_rate, gt=0)
+    yield from in_range("trainer.steps_per_chunk", t.steps_per_chunk, ge=1, integer=True)
+
+
+def problems(cfg: Config) -> Iterator[Problem]:
+    """Yield (key, expected, received) for every out-of-range value of a typed config."""
+    yield from _leaf_problems(cfg)
+    if cfg.backend.value not in TRAINER_BACKENDS:
+        yield (
+            "backend",
+            f"one of {', '.join(TRAINER_BACKENDS)} (the trainer has no runner for the others yet)",
+            cfg.backend.value,
+        )
+    yield from in_range("scale.epsilon", cfg.scale.epsilon, ge=0)
+    yield from _data_problems(cfg.data)
+    yield from loss_problems(cfg.loss, cfg.data)
+    task = cfg.loss.task()  # the loss's checks make sure its task is decidable
+    yield from _split_problems(cfg.data, task)
+    yield from _trainer_problems(cfg)
+    yield from memory_problems(cfg, task)
+
+
+def _identity_problems(cfg: DictConfig | Config, obj: Config) -> Iterator[Problem]:
+    """The loss config must be a registered variant's schema, and `loss.name` its name."""
+    from lossbench.registry import variant_name, variants
+
+    name = variant_name(obj.loss)
+    if name is None:
+        received = getattr(obj.loss, "name", None) or (
+            obj.loss.get("name") if isinstance(obj.loss, dict) else None
+        )
+        yield "loss", f"one of {', '.join(variants())}", received
+    elif obj.loss.name != name:
+        yield (
+            "loss.name",
+            f"{name!r}, the name of the chosen loss (choose another with loss=<name>)",
+            obj.loss.name,
+        )
+
+
+def validate(cfg: DictConfig | Config) -> Config:
+    """Return the config as typed objects, or raise `ConfigError` for the first bad value.
+
+    Args:
+        cfg: the composed config (from Hydra) or a `Config` built in Python.
+
+    Returns:
+        The same config as a `Config` dataclass tree.
+    """
+    if isinstance(cfg, DictConfig):
+        # `+key=value` adds keys even to typed nodes; anything the schema lacks is refused here
+        # (so a config can never smuggle in an `_target_` or a key that is silently ignored).
+        for key, allowed in _unknown_keys(cfg):
+            raise ConfigError(key, f"one of the keys {allowed}", cfg_value(cfg, key))
+    obj = OmegaConf.to_object(cfg) if isinstance(cfg, DictConfig) else cfg
+    for key, expected, received in _identity_problems(cfg, obj):
+        raise ConfigError(key, expected, received)
+    for key, expected, received in problems(obj):
+        raise ConfigError(key, expected, received)
+    return obj
+
+
+def cfg_value(cfg: DictConfig, key: str) -> Any:
+    """The value at a dotted key, unresolved (for error messages)."""
+    node = OmegaConf.select(cfg, key, throw_on_resolution_failure=False)
+    return OmegaConf.to_container(node) if isinstance(node, DictConfig) else node
+
+
+def _unknown_keys(node: DictConfig, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(full key, allowed keys) for every key of a typed node that its dataclass does not have."""
+    schema = OmegaConf.get_type(node)
+    fields = (
+        {f.name for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else None
+    )
+    for key in node:
+        if not prefix and key == "hydra":
+            continue
+        full = f"{prefix}{key}"
+        if fields is not None and key not in fields:
+            yield full, ", ".join(sorted(fields))
+            continue
+        child = node._get_node(key)
+        if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none():
+            yield from _unknown_keys(child, f"{full}.")

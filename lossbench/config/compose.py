@@ -1,0 +1,83 @@
+"""Composing the config: schemas into Hydra's ConfigStore, group options checked as names."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from omegaconf import DictConfig
+
+from lossbench.config.checks import validate
+from lossbench.config.schema import Config, DataConfig, ModelConfig, TrainerConfig
+from lossbench.errors import ConfigError
+
+# The config groups a user chooses from; their options are file names in conf/<group>/.
+CONFIG_GROUPS = ("loss", "data", "model", "trainer", "experiment")
+_OPTION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def register_configs() -> None:
+    """Store the schemas so YAML files can extend them (`- /schema/loss/<name>@_here_`)."""
+    from hydra.core.config_store import ConfigStore
+
+    from lossbench.registry import variants
+
+    cs = ConfigStore.instance()
+    cs.store(name="lossbench_schema", node=Config)
+    for name, schema in variants().items():
+        cs.store(group="schema/loss", name=name, node=schema)
+    cs.store(group="schema/data", name="synthetic", node=DataConfig)
+    cs.store(group="schema/model", name="mlp", node=ModelConfig)
+    cs.store(group="schema/trainer", name="default", node=TrainerConfig)
+
+
+def _sweep_values(value: str) -> list[str]:
+    """The options of a group override's value: `a`, `a,b` or `choice(a,b)`."""
+    inner = re.fullmatch(r"\s*choice\((.*)\)\s*", value)
+    return [v.strip() for v in (inner.group(1) if inner else value).split(",")]
+
+
+def check_group_options(overrides: Iterable[str]) -> None:
+    """Refuse a config-group override whose option is not a plain name (`loss=../x/y`).
+
+    Hydra would load such a path relative to the group's folder, which reaches YAML files
+    outside lossbench's conf.
+
+    Raises:
+        ConfigError: naming the group.
+    """
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        group = key.lstrip("+~")
+        if not sep or group not in CONFIG_GROUPS:
+            continue
+        for option in _sweep_values(value):
+            if not _OPTION.fullmatch(option) or ".." in option:
+                raise ConfigError(
+                    group, f"the name of an option in conf/{group} (not a path)", option
+                )
+
+
+def compose_raw(overrides: list[str] | None = None, with_hydra: bool = False) -> DictConfig:
+    """Compose conf/config.yaml with command-line style `overrides`, unvalidated; `with_hydra`
+    keeps Hydra's own `hydra` node (help template, sweeper parameters)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    overrides = list(overrides or [])
+    check_group_options(overrides)
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="lossbench.conf", version_base="1.3"):
+        return hydra_compose(
+            config_name="config", overrides=overrides, return_hydra_config=with_hydra
+        )
+
+
+def compose(overrides: list[str] | None = None) -> Config:
+    """Compose conf/config.yaml with command-line style `overrides` and validate it.
+
+    For Python use (tests, benchmarks, notebooks): the same config the CLI would run.
+    """
+    return validate(compose_raw(overrides))

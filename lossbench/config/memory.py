@@ -1,0 +1,152 @@
+"""Memory bounds: every key that sizes an allocation is bounded by what the run would allocate.
+
+`footprint` estimates a run's peak memory from its config: the data generator's arrays, the
+graph task's dense N x N arrays, the model with its gradients and optimizer state, and the
+per-step records with the tables made from them. A key is refused when the estimate exceeds the
+budget (half of this machine's memory, or of the process's cgroup limit when lower); the message
+gives the largest value that key could take with the others as they are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from lossbench.config.schema import Config, Problem, Task
+
+GIB = 2**30
+
+# Bytes per element of the generator's arrays: float64 features and one-hot groups, then the
+# float32 features, their train/validation copies and the framework's device copy.
+_BYTES_PER_FEATURE = 8 + 3 * 4
+# Targets: float64 while generated, float32 in the splits and on the device.
+_BYTES_PER_TARGET = 16
+# Graph task: the generator's uniform draws (float64), probabilities (float64), masks and the
+# float32 adjacency, then the loss's boolean copy and its upper triangle.
+_BYTES_PER_NODE_PAIR = 32
+# Per optimizer step: the columnar records (int32/float32) and one steps.csv row as a frame and
+# as text; per step and layer: the long grad_norms table (int64 step, object layer name, float)
+# and its text.
+_BYTES_PER_STEP = 128
+_BYTES_PER_STEP_LAYER = 96
+# Per model parameter: weights, gradients, two Adam slots and the runner's copies.
+_BYTES_PER_PARAMETER = 24
+
+
+def memory_budget() -> int:
+    """Half of this machine's memory, or of the cgroup memory limit when that is lower."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text))
+    return total // 2
+
+
+def target_width(cfg: Config, task: Task) -> int:
+    """Target columns per sample of `task`."""
+    d = cfg.data
+    return {
+        Task.binary: 1,
+        Task.grouped: d.n_outputs,
+        Task.multiclass: d.n_classes,
+        Task.grid: d.grid[0] * d.grid[1] if len(d.grid) == 2 else 1,
+        Task.graph: d.embedding_dim,
+        Task.multitask: 4 + d.n_classes,
+    }[task]
+
+
+def n_parameters(cfg: Config, task: Task) -> int:
+    """Weights and biases of the MLP from the features to the task's outputs."""
+    widths = [cfg.data.n_features + cfg.data.n_groups, *cfg.model.hidden, target_width(cfg, task)]
+    return sum(a * b + b for a, b in itertools.pairwise(widths))
+
+
+def footprint(cfg: Config, task: Task) -> int:
+    """Estimated peak bytes of a run of `cfg` on `task`."""
+    d, t = cfg.data, cfg.trainer
+    n = d.n_nodes if task is Task.graph else d.n_samples
+    features = d.n_features + d.n_groups
+    data = n * features * _BYTES_PER_FEATURE + n * target_width(cfg, task) * _BYTES_PER_TARGET
+    data += d.n_groups * d.n_groups * 8  # the one-hot lookup table
+    if task is Task.graph:
+        data += n * n * _BYTES_PER_NODE_PAIR
+    n_train = max(n - math.ceil(n * d.val_fraction), 1)
+    steps = math.ceil(n_train / max(t.batch_size, 1)) * t.epochs
+    layers = len(cfg.model.hidden) + 1
+    records = steps * (_BYTES_PER_STEP + _BYTES_PER_STEP_LAYER * layers)
+    return data + records + n_parameters(cfg, task) * _BYTES_PER_PARAMETER
+
+
+def _with(cfg: Config, key: str, value: int) -> Config:
+    section, name = key.split(".")
+    part = dataclasses.replace(getattr(cfg, section), **{name: value})
+    return dataclasses.replace(cfg, **{section: part})
+
+
+def _largest(fits: Callable[[int], bool], upper: int) -> int:
+    """The largest v in [0, upper] with fits(v) (fits is monotone: true, then false)."""
+    low, high = 0, upper
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if fits(mid) else (low, mid - 1)
+    return low
+
+
+def _size_keys(task: Task) -> list[str]:
+    """The integer keys that size this task's allocations."""
+    keys = ["data.n_nodes" if task is Task.graph else "data.n_samples"]
+    keys += ["data.n_features", "data.n_groups", "trainer.epochs"]
+    keys += {
+        Task.grouped: ["data.n_outputs"],
+        Task.multiclass: ["data.n_classes"],
+        Task.multitask: ["data.n_classes"],
+        Task.graph: ["data.embedding_dim"],
+    }.get(task, [])
+    return keys
+
+
+def memory_problems(cfg: Config, task: Task) -> Iterator[Problem]:
+    """Name the key that takes the run over the memory budget, with its largest allowed value.
+
+    The key blamed is, of those above their limit (with the others as given), the one
+    furthest above its default.
+    """
+    budget = memory_budget()
+    need = footprint(cfg, task)
+    if need <= budget:
+        return
+    why = (
+        f"this machine's memory budget is {budget / GIB:.1f} GiB; "
+        f"the run would need {need / GIB:.1f} GiB"
+    )
+    worst: tuple[float, Problem] | None = None
+    for key in _size_keys(task):
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        limit = _largest(lambda v, k=key: footprint(_with(cfg, k, v), task) <= budget, value)
+        if limit < value:
+            ratio = value / getattr(type(getattr(cfg, section))(), name)
+            problem = (key, f"an integer <= {limit} ({why})", value)
+            if worst is None or ratio > worst[0]:
+                worst = (ratio, problem)
+    if worst is not None:
+        yield worst[1]
+        return
+    # Only list-valued keys remain: the layer widths or the grid.
+    if n_parameters(cfg, task) * _BYTES_PER_PARAMETER > budget:
+        most = budget // _BYTES_PER_PARAMETER
+        yield (
+            "model.hidden",
+            f"layer widths with at most {most} parameters ({why})",
+            list(cfg.model.hidden),
+        )
+    else:
+        yield "data.grid", f"a smaller grid ({why})", list(cfg.data.grid)

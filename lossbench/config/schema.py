@@ -1,0 +1,131 @@
+"""Typed config schemas: the experiment's keys, their types and defaults.
+
+OmegaConf enforces types and key names when Hydra composes the config (a wrong key or type fails
+there, naming the key). Ranges a type cannot express are checked in `lossbench.config.checks`.
+Each loss variant's schema is a `LossConfig` subclass declared beside its checks and its builder
+in `lossbench.variants` (see `lossbench.registry`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from omegaconf import MISSING
+
+if TYPE_CHECKING:
+    from lossbench.registry import BuildContext
+
+# (dotted key, what it expects, what it received): one out-of-range value.
+Problem = tuple[str, str, Any]
+
+
+class Backend(StrEnum):
+    tensorflow = "tensorflow"
+    jax = "jax"
+    torch = "torch"
+
+
+class Task(StrEnum):
+    """What data, output head and metrics an experiment has (see `lossbench.data`)."""
+
+    binary = "binary"
+    grouped = "grouped"
+    multiclass = "multiclass"
+    grid = "grid"
+    graph = "graph"
+    multitask = "multitask"
+
+
+class Optimizer(StrEnum):
+    adam = "adam"
+    sgd = "sgd"
+
+
+@dataclass
+class LossConfig:
+    """A loss variant's schema: `name` plus the variant's typed parameters.
+
+    Subclasses are declared with `lossbench.registry.register_variant`, which sets the class
+    attributes below; the class is the variant's identity (`name` must agree with it).
+    """
+
+    name: str = MISSING
+
+    variant: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    default_task: ClassVar[Task | None] = None
+
+    def task(self) -> Task:
+        """The task (data, head, metrics) this loss trains on."""
+        if self.default_task is None:
+            raise NotImplementedError(f"{type(self).__name__} must define task()")
+        return self.default_task
+
+    def check(self, data: DataConfig) -> Iterator[Problem]:
+        """Range problems of this loss's parameters; keys relative to the loss node."""
+        return iter(())
+
+    def build(self, ctx: BuildContext) -> Any:
+        """The Keras loss for this config (imports the framework)."""
+        raise NotImplementedError(f"{type(self).__name__} must define build()")
+
+
+@dataclass
+class DataConfig:
+    n_samples: int = 16384
+    n_features: int = 32
+    val_fraction: float = 0.2
+    positive_rate: float = 0.1
+    n_groups: int = 8
+    group_skew: float = 1.0
+    group_scale_min: float = 0.25
+    group_scale_max: float = 4.0
+    n_outputs: int = 4
+    noise: float = 0.1
+    n_classes: int = 5
+    class_imbalance: float = 0.4
+    grid: list[int] = field(default_factory=lambda: [8, 8])
+    n_nodes: int = 1024
+    embedding_dim: int = 16
+    graph_p_in: float = 0.05
+    graph_p_out: float = 0.002
+    nan_rate: float = 0.0
+
+
+@dataclass
+class ModelConfig:
+    hidden: list[int] = field(default_factory=lambda: [64, 64])
+    activation: str = "relu"
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 5
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    optimizer: Optimizer = Optimizer.adam
+    steps_per_chunk: int = 1024
+    record: bool = True
+    jit_compile: bool = True
+    progress: bool = True
+    tensorboard: bool = False
+
+
+@dataclass
+class ScaleConfig:
+    epsilon: float = 1e-6
+
+
+@dataclass
+class Config:
+    loss: Any = MISSING
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    scale: ScaleConfig = field(default_factory=ScaleConfig)
+    seed: int = 0
+    backend: Backend = Backend.tensorflow
+    debug: bool = False

@@ -1,0 +1,142 @@
+"""Before Hydra runs anything: resolve the output folder, check every job, claim the folder.
+
+`plan` composes the config the way Hydra will (a single run, or every job of a sweep), validates
+each job, and pins the output folder Hydra would choose as an explicit override, so the CLI
+knows which folder is this invocation's without listening to Hydra's callbacks. `claim` then
+makes the folder this process's own: a folder that holds another run, or another sweep's jobs,
+is refused, and a lock keeps a second process out while this one runs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+from omegaconf import OmegaConf
+
+from lossbench.config.checks import validate
+from lossbench.config.compose import check_group_options, compose_raw, register_configs
+from lossbench.errors import ConfigError, LossbenchError, SweepJobError
+
+LOCK_NAME = ".lossbench.lock"
+# Files that make a folder another run's: a run's summary or tables, a sweep's tables.
+RUN_FILES = ("summary.json", "steps.csv", "epochs.csv", "grad_norms.csv")
+
+
+@dataclass
+class Plan:
+    """What one invocation will run: its folder and, for a sweep, every job's overrides."""
+
+    folder: Path
+    key: str  # hydra.run.dir or hydra.sweep.dir
+    jobs: list[list[str]] = field(default_factory=list)
+
+    @property
+    def pinned(self) -> str:
+        """The override that makes Hydra use exactly this folder."""
+        escaped = str(self.folder).replace("\\", "\\\\").replace("'", "\\'")
+        return f"{self.key}='{escaped}'"
+
+
+def _hydra_compose(overrides: list[str], multirun: bool):
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="lossbench.conf", version_base="1.3"):
+        hydra = GlobalHydra.instance().hydra
+        assert hydra is not None
+        return hydra.compose_config(
+            config_name="config",
+            overrides=overrides,
+            run_mode=RunMode.MULTIRUN if multirun else RunMode.RUN,
+            with_log_configuration=False,
+        )
+
+
+def sweep_jobs(overrides: list[str], params: dict[str, str]) -> list[list[str]]:
+    """Each job's overrides, as Hydra's basic sweeper expands them (sweeper params first)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    parsed = parser.parse_overrides([*(f"{k}={v}" for k, v in params.items()), *overrides])
+    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+def plan(overrides: list[str], multirun: bool) -> Plan:
+    """Compose and validate what will run, and resolve its folder.
+
+    Raises:
+        ConfigError, LossbenchError: the first bad job, as one line (a sweep's names the job).
+    """
+    check_group_options(overrides)
+    base = _hydra_compose(overrides, multirun)
+    if not multirun:
+        validate(compose_raw(overrides))
+        return Plan(Path(str(base.hydra.run.dir)), "hydra.run.dir")
+    params = {str(k): str(v) for k, v in (base.hydra.sweeper.get("params") or {}).items()}
+    jobs = sweep_jobs(overrides, params)
+    composed: dict[tuple[str, ...], Any] = {}
+    for job in jobs:
+        # Composing takes about 0.1 s; jobs that differ only in their seed share one.
+        rest = tuple(o for o in job if not o.startswith("seed="))
+        seeds = [o.partition("=")[2] for o in job if o.startswith("seed=")]
+        try:
+            check_group_options(job)
+            if rest not in composed:
+                composed[rest] = compose_raw(list(rest))
+            cfg = composed[rest].copy()
+            for seed in seeds:
+                OmegaConf.update(cfg, "seed", yaml.safe_load(seed))
+            validate(cfg)
+        except Exception as error:  # any way a job's config is wrong
+            raise SweepJobError(job, error) from error
+    return Plan(Path(str(base.hydra.sweep.dir)), "hydra.sweep.dir", jobs)
+
+
+def claim(plan: Plan) -> IO[str]:
+    """Create the folder and hold its lock for this process's lifetime.
+
+    Returns:
+        The open lock file (keep it open: closing it releases the folder).
+
+    Raises:
+        LossbenchError: the folder cannot be written, holds another run or sweep, or another
+            process holds it.
+    """
+    folder = plan.folder
+    taken = [name for name in RUN_FILES if (folder / name).exists()]
+    if plan.key == "hydra.sweep.dir" and folder.is_dir():
+        taken += [p.name for p in folder.iterdir() if (p / "summary.json").exists()][:1]
+    if taken:
+        raise ConfigError(
+            plan.key,
+            "a new or empty folder (a folder holds one run or one sweep; results already there "
+            "are kept)",
+            f"{folder} (holds {taken[0]})",
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = open(folder / LOCK_NAME, "w")  # noqa: SIM115 (held open until the process ends)
+    except OSError as error:
+        raise ConfigError(
+            plan.key, "a folder lossbench can write", f"{folder} ({error.strerror})"
+        ) from None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        raise LossbenchError(
+            f"invalid value for `{plan.key}`: expected a folder no other process is using, "
+            f"received {str(folder)!r} (another lossbench process is writing there)"
+        ) from None
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock

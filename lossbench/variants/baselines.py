@@ -1,0 +1,113 @@
+"""The literature's baselines: focal, class-balanced, logit-adjusted losses and group DRO."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lossbench.config.checks import in_range
+from lossbench.config.schema import DataConfig, LossConfig, Problem, Task
+from lossbench.errors import ConfigError
+from lossbench.registry import BuildContext, register_variant
+from lossbench.variants.regression import Membership
+
+
+def class_counts(ctx: BuildContext) -> np.ndarray:
+    """Negatives and positives in the training split."""
+    return np.bincount(ctx.data.train.y.reshape(-1).round().astype(int), minlength=2)[:2]
+
+
+@register_variant(
+    "focal",
+    task=Task.binary,
+    description=(
+        "Focal loss (Lin et al. 2017), -alpha_t (1 - p_t)^gamma log p_t; down-weights easy samples."
+    ),
+)
+@dataclass
+class FocalConfig(LossConfig):
+    gamma: float = 2.0
+    alpha: float | None = 0.25  # positive-class weight; null: no class weighting
+
+    def check(self, data: DataConfig) -> Iterator[Problem]:
+        yield from in_range("gamma", self.gamma, ge=0)
+        yield from in_range("alpha", self.alpha, ge=0, le=1, optional=True)
+
+    def build(self, ctx: BuildContext) -> Any:
+        from lossbench.losses import FocalLoss
+
+        return FocalLoss(gamma=self.gamma, alpha=self.alpha)
+
+
+@register_variant(
+    "class_balanced",
+    task=Task.binary,
+    description=(
+        "Class-balanced BCE (Cui et al. 2019), class weights from the effective number of samples."
+    ),
+)
+@dataclass
+class ClassBalancedConfig(LossConfig):
+    beta: float = 0.999  # effective-number parameter in [0, 1); 0: plain BCE
+    gamma: float = 0.0  # > 0: the focal form
+
+    def check(self, data: DataConfig) -> Iterator[Problem]:
+        yield from in_range("beta", self.beta, ge=0, lt=1)
+        yield from in_range("gamma", self.gamma, ge=0)
+
+    def build(self, ctx: BuildContext) -> Any:
+        from lossbench.losses import ClassBalancedLoss, effective_number_weights
+
+        weights = effective_number_weights(class_counts(ctx), self.beta)
+        return ClassBalancedLoss(class_weights=weights.tolist(), gamma=self.gamma, beta=self.beta)
+
+
+@register_variant(
+    "logit_adjusted",
+    task=Task.binary,
+    description=(
+        "Logit-adjusted BCE (Menon et al. 2021), the logit shifted by tau * log prior ratio."
+    ),
+)
+@dataclass
+class LogitAdjustedConfig(LossConfig):
+    tau: float = 1.0  # scaling of the log-prior shift; 0: plain BCE
+
+    def check(self, data: DataConfig) -> Iterator[Problem]:
+        yield from in_range("tau", self.tau, ge=0)
+
+    def build(self, ctx: BuildContext) -> Any:
+        from lossbench.losses import LogitAdjustedLoss
+
+        counts = class_counts(ctx)
+        if (counts == 0).any():
+            raise ConfigError("data.positive_rate", "training data with both classes", "one class")
+        return LogitAdjustedLoss(priors=(counts / counts.sum()).tolist(), tau=self.tau)
+
+
+@register_variant(
+    "group_dro",
+    task=Task.grouped,
+    description=(
+        "Worst-group objective after group DRO (Sagawa et al. 2020), softmax weights over "
+        "batch groups."
+    ),
+)
+@dataclass
+class GroupDROConfig(LossConfig):
+    step_size: float = 1.0  # inverse temperature over group losses; 0: group-balanced mean
+    membership: Membership = Membership.index
+
+    def check(self, data: DataConfig) -> Iterator[Problem]:
+        yield from in_range("step_size", self.step_size, ge=0)
+
+    def build(self, ctx: BuildContext) -> Any:
+        from lossbench.losses import GroupDROLoss
+
+        return GroupDROLoss(
+            num_groups=ctx.data.n_groups, step_size=self.step_size,
+            membership=self.membership.value,
+        )  # fmt: skip

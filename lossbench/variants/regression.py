@@ -1,0 +1,88 @@
+"""Regression variants: plain MSE and group-aware scaling of the grouped task."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from lossbench.config.checks import all_in_range
+from lossbench.config.schema import DataConfig, LossConfig, Problem, Task
+from lossbench.registry import BuildContext, register_variant
+
+
+class Membership(StrEnum):
+    """How group membership travels with the targets: an id column or one-hot columns."""
+
+    index = "index"
+    onehot = "onehot"
+
+
+class GroupStatistic(StrEnum):
+    rms = "rms"
+    mean_abs = "mean_abs"
+
+
+@register_variant(
+    "mse", task=Task.grouped, description="Mean squared error; the grouped-regression baseline."
+)
+@dataclass
+class MSEConfig(LossConfig):
+    def build(self, ctx: BuildContext) -> Any:
+        from lossbench.losses import MeanSquaredError
+
+        return MeanSquaredError()
+
+
+@register_variant(
+    "grouped",
+    task=Task.grouped,
+    description="Predictions scaled by a fixed per-group factor before a squared error.",
+)
+@dataclass
+class GroupedConfig(LossConfig):
+    # None: the data's own group target scales (the oracle); else one scale per group.
+    scales: list[float] | None = None
+    membership: Membership = Membership.index
+
+    def check(self, data: DataConfig) -> Iterator[Problem]:
+        if self.scales is None:
+            return
+        if len(self.scales) != data.n_groups:
+            yield (
+                "scales",
+                f"a list of data.n_groups={data.n_groups} numbers",
+                f"{len(self.scales)} numbers",
+            )
+        else:
+            yield from all_in_range("scales", self.scales, gt=0)
+
+    def build(self, ctx: BuildContext) -> Any:
+        from lossbench.losses import GroupedScaleLoss
+
+        scales = ctx.data.group_scales.tolist() if self.scales is None else list(self.scales)
+        return GroupedScaleLoss(scales=scales, membership=self.membership.value)
+
+
+@register_variant(
+    "grouped_dynamic",
+    task=Task.grouped,
+    description=(
+        "Residuals divided by each group's target magnitude in the batch (scale.epsilon guards it)."
+    ),
+)
+@dataclass
+class GroupedDynamicConfig(LossConfig):
+    statistic: GroupStatistic = GroupStatistic.rms
+    membership: Membership = Membership.index
+
+    def build(self, ctx: BuildContext) -> Any:
+        from lossbench.losses import GroupedDynamicLoss
+
+        return GroupedDynamicLoss(
+            num_groups=ctx.data.n_groups,
+            epsilon=ctx.epsilon,
+            statistic=self.statistic.value,
+            membership=self.membership.value,
+        )

@@ -1,0 +1,91 @@
+"""The scaled variant: any other variant times a constant factor or a schedule."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from lossbench.config.checks import in_range, loss_problems
+from lossbench.config.schema import DataConfig, LossConfig, Problem, Task
+from lossbench.registry import BuildContext, get_variant, register_variant, variants
+
+
+class Schedule(StrEnum):
+    constant = "constant"
+    warmup = "warmup"
+    step = "step"
+
+
+@register_variant(
+    "scaled",
+    description=(
+        "Another variant times a constant factor or a schedule (linear warm-up, step change)."
+    ),
+)
+@dataclass
+class ScaledConfig(LossConfig):
+    base: str = "bce"
+    # Parameters of the base variant (its own defaults otherwise), e.g. {temperature: 0.5}.
+    base_params: dict[str, Any] = field(default_factory=dict)
+    factor: float = 1.0
+    schedule: Schedule = Schedule.constant
+    warmup_epochs: float = 1.0
+    start_factor: float = 0.0
+    step_epoch: int = 1
+    step_factor: float = 0.1
+
+    def base_config(self) -> LossConfig:
+        """The typed config of the base variant with `base_params` applied.
+
+        Raises:
+            ValueError: the base is not a variant, or a parameter is not one of its own.
+        """
+        from omegaconf import OmegaConf
+
+        schema = get_variant(self.base)
+        if schema is None or schema is ScaledConfig:
+            raise ValueError(f"unknown base variant {self.base!r}")
+        params = {f.name for f in dataclasses.fields(schema)} - {"name"}
+        unknown = sorted(set(self.base_params) - params)
+        if unknown:
+            allowed = ", ".join(sorted(params)) or "none"
+            raise ValueError(f"{unknown[0]!r} is not a parameter of {self.base!r} ({allowed})")
+        node = OmegaConf.merge(OmegaConf.structured(schema(name=self.base)), self.base_params)
+        return OmegaConf.to_object(node)
+
+    def task(self) -> Task:
+        return self.base_config().task()
+
+    def check(self, data: DataConfig) -> Iterator[Problem]:
+        others = [name for name in variants() if name != "scaled"]
+        if self.base not in others:
+            yield "base", f"one of {', '.join(others)}", self.base
+            return
+        yield from in_range("factor", self.factor, gt=0)
+        yield from in_range("warmup_epochs", self.warmup_epochs, gt=0)
+        yield from in_range("start_factor", self.start_factor, ge=0)
+        yield from in_range("step_epoch", self.step_epoch, ge=1, integer=True)
+        yield from in_range("step_factor", self.step_factor, ge=0)
+        try:
+            base = self.base_config()
+        except Exception as error:  # an unknown parameter, or OmegaConf: a wrong type
+            message = str(error).split("\n")[0]
+            yield "base_params", f"parameters of loss {self.base!r}", message
+            return
+        yield from loss_problems(base, data, "base_params")
+
+    def build(self, ctx: BuildContext) -> Any:
+        from lossbench.losses import ScaledLoss
+
+        return ScaledLoss(
+            base=self.base_config().build(ctx.nested("base_params")),
+            factor=self.factor,
+            schedule=self.schedule.value,
+            warmup_epochs=self.warmup_epochs,
+            start_factor=self.start_factor,
+            step_epoch=self.step_epoch,
+            step_factor=self.step_factor,
+        )
