@@ -72,7 +72,7 @@ def run(cfg: DictConfig) -> float:
     """Hydra task function: validate, train, write tables, print the summary."""
     from lossbench.console import print_summary, progress_bar
     from lossbench.experiment import run_experiment
-    from lossbench.signals import Interrupted
+    from lossbench.signals import Interrupted, ignore_signals
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
@@ -85,6 +85,7 @@ def run(cfg: DictConfig) -> float:
             f"lossbench: {stop}: tables written through the last completed step in {out_dir}",
             file=sys.stderr,
         )
+        stop.reported = True
         raise
     except Exception as error:
         # The folder must not look like a success: it says what went wrong instead.
@@ -97,13 +98,27 @@ def run(cfg: DictConfig) -> float:
             return float("nan")
         print(f"lossbench: error: {one_line(error)}", file=sys.stderr)
         sys.exit(EXIT_ERROR)
-    print_summary(summary, out_dir)
+    if not multirun:
+        ignore_signals()  # the folder holds the outcome; the exit status must follow it
+    print_or_drop(print_summary, summary, out_dir)
     if summary["status"] == "diverged":
         print(f"lossbench: {summary['message']}", file=sys.stderr)
         if not multirun:
             sys.exit(EXIT_DIVERGED)
     final = summary["final_loss"]
     return float("nan") if final is None else float(final)
+
+
+def print_or_drop(fn: Any, *args: Any) -> None:
+    """Print to stdout, or nothing once its reader has gone (`lossbench ... | head`): the run's
+    outcome and exit status do not depend on who reads the console."""
+    try:
+        fn(*args)
+        sys.stdout.flush()
+    except (BrokenPipeError, SystemExit):  # rich exits 1 on a closed pipe
+        # Python would report the closed pipe again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def report_sweep(sweep: Path) -> int:
@@ -120,8 +135,8 @@ def report_sweep(sweep: Path) -> int:
     summary, comparison = aggregate(sweep)
     if summary.empty:
         return 0
-    print_comparison(comparison, variant_keys(summary), f"lossbench sweep: {sweep}")
-    print(f"tables: {sweep / 'summary.csv'}, {sweep / 'comparison.csv'}")
+    print_or_drop(print_comparison, comparison, variant_keys(summary), f"lossbench sweep: {sweep}")
+    print_or_drop(print, f"tables: {sweep / 'summary.csv'}, {sweep / 'comparison.csv'}")
     failed = failed_jobs(summary)
     if failed.empty:
         return 0
@@ -184,8 +199,9 @@ def _plain_overrides(argv: list[str]) -> list[str] | None:
 def main() -> None:
     """Console entry point of `lossbench`."""
     from lossbench.launch import claim, plan
-    from lossbench.signals import Interrupted
+    from lossbench.signals import Interrupted, raise_on_signals
 
+    raise_on_signals()
     argv = sys.argv[1:]
     debug = _debug_requested(argv)
     # Let errors propagate out of Hydra so they are reported here, as one line.
@@ -212,9 +228,11 @@ def main() -> None:
     except SystemExit as stop:  # single runs: their status is decided in `run`
         code = stop.code if isinstance(stop.code, int) else EXIT_ERROR
     except Interrupted as stop:
+        if not stop.reported:  # before training started: nothing to flush
+            print(f"lossbench: {stop}", file=sys.stderr)
         code = stop.exit_code
-    except KeyboardInterrupt:  # before training started: nothing to flush
-        print("lossbench: interrupted", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("lossbench: interrupted by SIGINT", file=sys.stderr)
         code = 130
     except Exception as error:
         if debug:

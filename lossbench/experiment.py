@@ -250,10 +250,17 @@ def run_experiment(
         )
         exp = build_experiment(cfg)
         summary = _train_and_write(exp, out_dir, on_progress, stop_requested)
+        # From here on the outcome is fixed: a later signal cannot make the exit status and
+        # summary.json disagree.
+        signum = stop_requested.close()
+        if signum is not None and summary["status"] == "ok":
+            # Arrived after the last step, while the tables were written: they are complete.
+            summary["status"] = "interrupted"
+            summary["stopped"] = {"step": summary["steps"], "epoch": summary["epochs"] - 1}
         summary["wall_seconds"] = time.perf_counter() - t_start
         tables.write_summary(out_dir / "summary.json", summary)
-    if stop_requested.signum is not None:
-        raise Interrupted(stop_requested.signum)
+    if signum is not None:
+        raise Interrupted(signum)
     return summary
 
 

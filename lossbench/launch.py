@@ -114,7 +114,8 @@ def claim(plan: Plan) -> IO[str]:
     folder = plan.folder
     taken = [name for name in RUN_FILES if (folder / name).exists()]
     if plan.key == "hydra.sweep.dir" and folder.is_dir():
-        taken += [p.name for p in folder.iterdir() if (p / "summary.json").exists()][:1]
+        found = next(folder.rglob("summary.json"), None)
+        taken += [str(found.parent.relative_to(folder))] if found else []
     if taken:
         raise ConfigError(
             plan.key,

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lossbench.sweeps import aggregate, failed_jobs, variant_keys
+from lossbench.sweeps import comparison_frame, failed_jobs, summary_frame, variant_keys
 
 HEATMAP_BINS = 60
 
@@ -33,17 +33,58 @@ def _job_dir(root: Path, job: str) -> Path:
     return root if job == root.name and (root / "summary.json").exists() else root / job
 
 
-def load_curves(root: Path, summary: pd.DataFrame, keys: list[str]) -> dict[str, dict[str, Any]]:
+class TableProblem(Exception):
+    """A run table that cannot be read as lossbench writes it."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+
+
+def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
+    """Read a run table and check its columns.
+
+    Raises:
+        TableProblem: naming the file and what is wrong with it.
+    """
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise TableProblem(path, "missing") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise TableProblem(path, f"unreadable ({str(e).splitlines()[0]})") from None
+    absent = [c for c in columns if c not in frame.columns]
+    if absent:
+        raise TableProblem(path, f"no column {absent[0]!r}")
+    return frame
+
+
+def _job_curves(folder: Path) -> tuple[pd.DataFrame, list[str], np.ndarray]:
+    steps = read_table(folder / "steps.csv", ["loss", "grad_norm"])
+    norms = read_table(folder / "grad_norms.csv", ["step", "layer", "grad_norm"])
+    layers = list(dict.fromkeys(norms["layer"]))
+    if not layers or len(norms) != len(steps) * len(layers):
+        raise TableProblem(
+            folder / "grad_norms.csv", f"{len(norms)} rows for {len(steps)} steps in steps.csv"
+        )
+    return steps, layers, norms["grad_norm"].to_numpy(dtype="float64").reshape(-1, len(layers))
+
+
+def load_curves(
+    root: Path, summary: pd.DataFrame, keys: list[str], problems: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
     """Per variant: (seeds, steps) arrays of loss and grad_norm, and (seeds, steps, layers)
-    per-layer norms with the layer names, from the finished jobs' CSV files."""
+    per-layer norms with the layer names, from the finished jobs' CSV files. A job whose tables
+    cannot be read is left out, with the reason appended to `problems`."""
     curves: dict[str, dict[str, Any]] = {}
     ok = summary[summary["status"] == "ok"]
     for _, row in ok.iterrows():
         folder = _job_dir(root, str(row["job"]))
-        steps = pd.read_csv(folder / "steps.csv")
-        norms = pd.read_csv(folder / "grad_norms.csv")
-        layers = list(dict.fromkeys(norms["layer"]))
-        per_layer = norms["grad_norm"].to_numpy().reshape(-1, len(layers))
+        try:
+            steps, layers, per_layer = _job_curves(folder)
+        except TableProblem as problem:
+            if problems is not None:
+                problems.append(str(problem))
+            continue
         entry = curves.setdefault(
             variant_label(row, keys),
             {"loss": [], "grad_norm": [], "layers": layers, "per_layer": []},
@@ -167,20 +208,36 @@ def comparison_markdown(comparison: pd.DataFrame, keys: list[str], metrics: list
     return _markdown(table)
 
 
-def write_report(root: Path, quiet: bool = False) -> Path:
-    """Aggregate `root`, draw the plots, write report.md; return its path."""
+class ReportError(Exception):
+    """Nothing can be reported: one line for the user."""
+
+
+def write_report(root: Path, quiet: bool = False, problems: list[str] | None = None) -> Path:
+    """Aggregate `root`, draw the plots, write report.md; return its path.
+
+    Jobs whose tables cannot be read are left out of the plots; each reason goes to `problems`.
+
+    Raises:
+        ReportError: no run folder under `root`.
+        OSError: a table, plot or the report cannot be written.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     from lossbench.console import headline_metrics, print_comparison
 
-    summary, comparison = aggregate(root)
+    summary = summary_frame(root)
     if summary.empty:
-        raise SystemExit(f"lossbench-report: no run folders (summary.json) under {root}")
+        raise ReportError(f"no run folders (summary.json) under {root}")
+    comparison = comparison_frame(summary)
     keys = variant_keys(summary)
     metrics = headline_metrics(list(comparison.columns))
     if not quiet:
         print_comparison(comparison, keys, f"lossbench report: {root}")
+    from lossbench.tables import write_csv
+
+    write_csv(summary, root / "summary.csv")
+    write_csv(comparison, root / "comparison.csv")
     lines = [f"# lossbench report: `{root.name}`", "",
              f"{len(summary)} jobs, {int((summary['status'] == 'ok').sum())} finished. Tables: "
              "`summary.csv` (one row per job), `comparison.csv` (per variant, mean and standard "
@@ -191,7 +248,7 @@ def write_report(root: Path, quiet: bool = False) -> Path:
     if not failed.empty:
         lines += ["## Jobs that did not finish", "",
                   _markdown(failed[["job", "status", "message"]]), ""]  # fmt: skip
-    curves = load_curves(root, summary, keys)
+    curves = load_curves(root, summary, keys, problems)
     if curves:
         window = plot_curves(curves, "loss", "loss", root / "loss.png")
         plot_curves(curves, "grad_norm", "global gradient norm", root / "grad_norm.png")
@@ -205,6 +262,9 @@ def write_report(root: Path, quiet: bool = False) -> Path:
                   "![loss per step](loss.png)", "", "![gradient norm per step](grad_norm.png)", "",
                   "Per-layer gradient norms (log10, mean across seeds) over training:", "",
                   "![per-layer gradient norms](layer_grad_norms.png)", ""]  # fmt: skip
+    if problems:
+        lines += ["## Tables left out", "", "These finished jobs' tables could not be read:", "",
+                  *(f"- `{problem}`" for problem in problems), ""]  # fmt: skip
     if metrics and len(comparison):
         plot_metric_bars(comparison, keys, metrics, root / "metrics.png")
         lines += ["## Final metrics", "", "Error bars: standard deviation across seeds.", "",
@@ -228,5 +288,21 @@ def main(argv: list[str] | None = None) -> None:
     if not args.folder.is_dir():
         print(f"lossbench-report: error: {args.folder} is not a folder", file=sys.stderr)
         raise SystemExit(2)
-    path = write_report(args.folder, quiet=args.quiet)
+    problems: list[str] = []
+    try:
+        path = write_report(args.folder, quiet=args.quiet, problems=problems)
+    except ReportError as error:
+        print(f"lossbench-report: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except OSError as error:
+        where = Path(error.filename).parent if error.filename else args.folder
+        print(
+            f"lossbench-report: error: cannot write in {where}: {error.strerror}", file=sys.stderr
+        )
+        raise SystemExit(2) from None
+    finally:
+        for problem in problems:
+            print(f"lossbench-report: left out of the plots: {problem}", file=sys.stderr)
     print(f"report: {path}")
+    if problems:
+        raise SystemExit(1)

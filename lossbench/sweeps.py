@@ -51,8 +51,11 @@ def job_row(job: Path, root: Path) -> dict[str, Any]:
     """One job's row: its folder, overrides, status, message, results and final metrics."""
     try:
         summary = json.loads((job / "summary.json").read_text())
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         summary = {"status": "unreadable", "message": f"summary.json: {error}"}
+    if not isinstance(summary, dict):
+        kind = type(summary).__name__
+        summary = {"status": "unreadable", "message": f"summary.json: a {kind}, not an object"}
     status = summary.get("status", "unknown")
     if status == "running":
         # Written when a job starts and replaced when it ends: the process died in between.
@@ -65,7 +68,8 @@ def job_row(job: Path, root: Path) -> dict[str, Any]:
     row["message"] = summary.get("message", "")
     for key in RESULT_COLUMNS:
         row[key] = summary.get(key)
-    for key, value in (summary.get("metrics") or {}).items():
+    metrics = summary.get("metrics")
+    for key, value in (metrics if isinstance(metrics, dict) else {}).items():
         row[key] = value
     return row
 

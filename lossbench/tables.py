@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lossbench.signals import PENDING_FILES
 from lossbench.trainer import StepRecords
 
 GRAD_NORMS_COLUMNS = ["step", "layer", "grad_norm"]
@@ -30,6 +31,7 @@ def _umask() -> int:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to `path` so that the file is either old or complete, never partial."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    PENDING_FILES.add(tmp)
     try:
         # mkstemp makes the file private (0600); a table gets the mode any new file gets here.
         os.fchmod(fd, 0o666 & ~_umask())
@@ -41,6 +43,8 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        PENDING_FILES.discard(tmp)
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:

@@ -1,0 +1,132 @@
+"""Range checks: NaN/inf refused everywhere, seeds, empty splits, memory bounds, identity."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from lossbench.config import compose, in_range
+from lossbench.config.memory import footprint, memory_budget
+from lossbench.errors import ConfigError
+from lossbench.registry import variants
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("bounds", [{}, {"ge": 0}, {"gt": 0, "lt": 1}, {"le": 5}])
+def test_in_range_refuses_non_finite_values_whatever_the_bounds(value, bounds):
+    assert list(in_range("k", value, **bounds))
+
+
+@pytest.mark.parametrize(
+    ("value", "bounds", "ok"),
+    [
+        (0, {"ge": 0}, True), (0, {"gt": 0}, False), (1, {"lt": 1}, False),
+        (0.5, {"gt": 0, "lt": 1}, True), (2, {"integer": True}, True),
+        (2.0, {"integer": True}, False), (True, {}, False), ("1", {}, False),
+        (None, {"optional": True}, True), (None, {}, False),
+    ],
+)  # fmt: skip
+def test_in_range_bounds_and_types(value, bounds, ok):
+    assert (not list(in_range("k", value, **bounds))) is ok
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (["data.group_skew=nan"], "data.group_skew"),
+        (["data.graph_p_in=-inf"], "data.graph_p_in"),
+        (["trainer.learning_rate=inf"], "trainer.learning_rate"),
+        (["loss=grouped", "data.n_groups=2", "loss.scales=[1.0,nan]"], "loss.scales[1]"),
+        (["loss=scaled", "loss.base=focal", "+loss.base_params.gamma=inf"],
+         "loss.base_params.gamma"),
+        (["loss=threshold", "loss.boost=nan"], "loss.boost"),
+    ],
+)  # fmt: skip
+def test_every_float_key_refuses_nan_and_inf(overrides, key):
+    with pytest.raises(ConfigError) as info:
+        compose(overrides)
+    assert info.value.key == key
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (["seed=-3"], "seed"),
+        (["seed=4294967296"], "seed"),
+        (["loss=context_mask", "loss.mask_seed=-1"], "loss.mask_seed"),
+        (["loss=output_weights", "loss.weight_seed=99999999999"], "loss.weight_seed"),
+    ],
+)
+def test_seeds_must_be_what_the_generators_accept(overrides, key):
+    with pytest.raises(ConfigError) as info:
+        compose(overrides)
+    assert info.value.key == key
+    np.random.default_rng(2**32 - 1)  # the largest accepted seed works
+
+
+def test_an_empty_training_split_is_refused_by_name():
+    with pytest.raises(ConfigError) as info:
+        compose(["data.n_samples=3", "data.val_fraction=0.9"])
+    assert info.value.key == "data.val_fraction" and "training split" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (["trainer.epochs=2000000000"], "trainer.epochs"),
+        (["data.n_samples=3000000000"], "data.n_samples"),
+        (["data.n_features=900000000"], "data.n_features"),
+        (["loss=context_graph", "data.n_nodes=46000"], "data.n_nodes"),
+        (["loss=temperature", "data.n_classes=2000000000"], "data.n_classes"),
+    ],
+)
+def test_keys_that_size_memory_are_bounded_by_what_the_run_allocates(overrides, key):
+    with pytest.raises(ConfigError) as info:
+        compose(overrides)
+    assert info.value.key == key
+    limit = int(str(info.value).split("an integer <= ")[1].split(" ")[0])
+    cfg = compose([o for o in overrides if not o.startswith(key)])
+    # The limit is the largest value whose estimated footprint fits the budget.
+    section, name = key.split(".")
+    setattr(getattr(cfg, section), name, limit)
+    assert footprint(cfg, cfg.loss.task()) <= memory_budget()
+    setattr(getattr(cfg, section), name, limit + 1)
+    assert footprint(cfg, cfg.loss.task()) > memory_budget()
+
+
+@pytest.mark.parametrize("name", list(variants()))
+def test_loss_name_cannot_contradict_the_chosen_variant(name):
+    other = "mse" if name != "mse" else "bce"
+    with pytest.raises(ConfigError) as info:
+        compose([f"loss={name}", f"loss.name={other}"])
+    assert info.value.key == "loss.name" and repr(name) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (["loss=scaled", "loss.base=temperature", "+loss.base_params.name=bce"],
+         "loss.base_params"),
+        (["loss=scaled", "loss.base=scaled"], "loss.base"),
+        (["loss=scaled", "loss.base=focal", "+loss.base_params.tau=1"], "loss.base_params"),
+    ],
+)  # fmt: skip
+def test_a_scaled_base_takes_only_its_own_parameters(overrides, key):
+    with pytest.raises(ConfigError) as info:
+        compose(overrides)
+    assert info.value.key == key
+
+
+@pytest.mark.parametrize("base", [n for n in variants() if n != "scaled"])
+def test_scaled_wraps_every_other_variant_with_its_task(base):
+    cfg = compose(["loss=scaled", f"loss.base={base}"])
+    assert cfg.loss.task() is compose([f"loss={base}"]).loss.task()
+
+
+@pytest.mark.parametrize("option", ["../../tmp/x", "/etc/passwd", "a/b", "bce,../x"])
+def test_group_options_are_names_not_paths(option):
+    with pytest.raises(ConfigError) as info:
+        compose([f"loss={option}"])
+    assert info.value.key == "loss" and "not a path" in str(info.value)
