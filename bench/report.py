@@ -1,0 +1,99 @@
+"""`make bench`'s report: docs/benchmarks.md from the measured results."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from measure import ANCHOR_MODEL, PAIRED_ROUNDS
+
+
+def _f(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def report(results: dict[str, Any], args: argparse.Namespace) -> str:
+    m = results["machine"]
+    lines = [
+        "# lossbench benchmarks",
+        "",
+        f"Measured {results['date']} with `{results['command']}` on {m['cpu']} "
+        f"({m['cores']} cores), Python {m['python']}. Each figure is the median of "
+        f"{args.repeats} timed runs after a warm-up run in the same process. The runs being "
+        "compared are timed in interleaved rounds (one of each per round) and each ratio is the "
+        "median of the per-round ratios, so a slow spell of the machine hits both sides alike; "
+        f"(c), (d), c/d and the variant table rest on {1 + PAIRED_ROUNDS} times as many rounds "
+        "(their targets are the tightest and their rounds are cheap). "
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + ".",
+        "",
+        "(a) plain `model.fit`, built-in loss, default settings; (b) `model.fit` with "
+        "`steps_per_execution=32`; (c) lossbench's trainer recording per-step loss, global and "
+        "per-layer gradient norms; (d) lossbench's trainer with recording off. Binary "
+        "cross-entropy, Adam, 65,536 samples x 32 features, 10% positives (the anchors' setup).",
+        "",
+        "| backend | device | model | batch | (a) fit steps/s | (b) fit spe=32 | (c) lossbench | "
+        "(d) no recording | us/step (c) | c/a | c/b | c/d |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for w in results["workers"]:
+        for r in w["core"]:
+            c = r["lossbench"]
+            cells = [r["backend"], w["device"], r["model"], r["batch"], _f(r["fit"])]
+            cells += [_f(r["fit_spe32"]), _f(c), _f(r["lossbench_norecord"]), f"{1e6 / c:.0f}"]
+            cells += [f"{r['c/a']:.1f}x", f"{r['c/b']:.1f}x", f"{r['c/d']:.2f}"]
+            lines.append("| " + " | ".join(map(str, cells)) + " |")
+    lines += [
+        "",
+        "Every variant's step against lossbench's plain BCE (binary task) or MSE step on the same "
+        "task, model (MLP 64-64 with the task's head), data and batch 64, recording on. The "
+        "ratio is variant time per step / baseline time per step (target: at most 1.5).",
+        "",
+        "| backend | loss | task | variant steps/s | baseline steps/s | time ratio |",
+        "| --- | --- | --- | ---: | ---: | ---: |",
+    ]
+    for w in results["workers"]:
+        for r in w["variants"]:
+            lines.append(
+                f"| {r['backend']} | {r['loss']} | {r['task']} | {_f(r['variant'])} | "
+                f"{_f(r['baseline'])} | {r['time_ratio']:.2f} |"
+            )
+    lines += ["", "Graph loss plus its gradient, 1,024 nodes x 64 dimensions, compiled "
+              "(target: under 5 ms):", "", "| backend | ms |", "| --- | ---: |"]  # fmt: skip
+    lines += [f"| {w['graph']['backend']} | {w['graph']['ms']:.2f} |" for w in results["workers"]]
+    lines += ["", "Start-up and whole runs (wall time of the process; peak resident memory):", "",
+              "| command | seconds | peak RSS MiB |", "| --- | ---: | ---: |"]  # fmt: skip
+    lines += [
+        f"| `{r['command']}` | {r['seconds']:.2f} | {r['peak_rss_mib']:.0f} |"
+        for r in results["startup"]
+    ]
+    if results["anchors"]:
+        lines += ["", "The reference scripts (../shared/anchors), run in the same sitting:", "",
+                  "| anchor | steps/s |", "| --- | ---: |"]  # fmt: skip
+        lines += [f"| `{r['anchor']}` | {_f(r['steps_per_s'])} |" for r in results["anchors"]]
+        lines += _anchor_comparison(results)
+    return "\n".join(lines) + "\n"
+
+
+# The anchor that does what lossbench's trainer does (a compiled loop recording every step).
+FUSED_ANCHORS = {
+    "tensorflow": "fused_tf.py fused-tf jit=True",
+    "jax": "fused_jax.py fused-jax bs=64",
+}
+
+
+def _anchor_comparison(results: dict[str, Any]) -> list[str]:
+    """lossbench (c) against the hand-fused anchor of its backend, same model, batch, sitting."""
+    anchors = {r["anchor"]: r["steps_per_s"] for r in results["anchors"]}
+    rows = []
+    for w in results["workers"]:
+        fused = anchors.get(FUSED_ANCHORS.get(w["backend"], ""))
+        core = [r for r in w["core"] if (r["model"], r["batch"]) == (ANCHOR_MODEL, 64)]
+        if fused and core:
+            c = core[0]["lossbench"]
+            rows.append(f"| {w['backend']} | {_f(c)} | {_f(fused)} | {c / fused:.2f}x |")
+    if not rows:
+        return []
+    return ["", "lossbench (c) against the hand-fused anchor of the same backend (MLP 32-64-64-1, "
+            "batch 64; lossbench also shuffles each epoch):", "",
+            "| backend | lossbench (c) steps/s | fused anchor steps/s | ratio |",
+            "| --- | ---: | ---: | ---: |", *rows]  # fmt: skip
