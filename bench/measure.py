@@ -142,7 +142,7 @@ def variant_rows(backend: str, repeats: int, quick: bool) -> list[dict[str, Any]
         base_cfg = compose([*overrides, "data.nan_rate=0"])
         fns = {}
         for which in ("variant", "baseline"):
-            base = BinaryCrossentropy() if cfg.loss.task() is Task.binary else MeanSquaredError()
+            base = BinaryCrossentropy() if cfg.loss.training_task() is Task.binary else MeanSquaredError()
             if which == "variant":
                 exp = build_experiment(cfg)
             else:
@@ -169,7 +169,7 @@ def variant_rows(backend: str, repeats: int, quick: bool) -> list[dict[str, Any]
             {
                 "backend": backend,
                 "loss": name,
-                "task": cfg.loss.task().value,
+                "task": cfg.loss.training_task().value,
                 "variant": rates["variant"],
                 "baseline": rates["baseline"],
                 "time_ratio": ratio,

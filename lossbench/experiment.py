@@ -154,7 +154,7 @@ def build_experiment(cfg: Config, loss: Any = None) -> Experiment:
 
     # The data first: it needs no framework, and a config whose data would be degenerate is
     # refused before one loads.
-    task = cfg.loss.task()
+    task = cfg.loss.training_task()
     data = make_dataset(task, cfg.data, cfg.seed)
     check_dataset(data, cfg.data)
 

@@ -101,6 +101,32 @@ def plan(overrides: list[str], multirun: bool) -> Plan:
     return Plan(Path(str(base.hydra.sweep.dir)), "hydra.sweep.dir", jobs)
 
 
+def in_use(folder: Path) -> bool:
+    """Whether a live lossbench process holds `folder` (its lock file is locked)."""
+    try:
+        handle = open(folder / LOCK_NAME)  # noqa: SIM115 (closed below, which releases the test)
+    except OSError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+    return False
+
+
+def remove_leftovers(folder: Path) -> list[Path]:
+    """Remove what a killed process left in `folder` when no process holds it: the hidden
+    temporary files of interrupted table writes and a stale lock file. Returns them."""
+    if in_use(folder):
+        return []
+    found = [p for p in folder.glob(".*.tmp") if p.is_file()]
+    found += [folder / LOCK_NAME] if (folder / LOCK_NAME).is_file() else []
+    for path in found:
+        path.unlink(missing_ok=True)
+    return found
+
+
 def claim(plan: Plan) -> IO[str]:
     """Create the folder and hold its lock for this process's lifetime.
 
@@ -140,4 +166,6 @@ def claim(plan: Plan) -> IO[str]:
         ) from None
     lock.write(f"{os.getpid()}\n")
     lock.flush()
+    for stale in folder.glob(".*.tmp"):  # left by a process killed in this folder before
+        stale.unlink(missing_ok=True)
     return lock

@@ -225,7 +225,11 @@ def write_report(root: Path, quiet: bool = False, problems: list[str] | None = N
 
     matplotlib.use("Agg")
     from lossbench.console import headline_metrics, print_comparison
+    from lossbench.launch import remove_leftovers
+    from lossbench.sweeps import job_folders
 
+    for folder in {root, *job_folders(root)}:
+        remove_leftovers(folder)
     summary = summary_frame(root)
     if summary.empty:
         raise ReportError(f"no run folders (summary.json) under {root}")

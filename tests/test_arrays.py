@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from lossbench.arrays import check_npy, load_npy
+from lossbench.arrays import load_npy as load_array
 from lossbench.errors import ConfigError
 
 
@@ -52,3 +53,21 @@ def test_values_are_checked_after_loading(tmp_path):
     np.save(path, -np.ones((2, 3)))
     with pytest.raises(ConfigError, match="finite values >= 0"):
         load_npy(str(path), "loss.mask", (2, 3))
+
+
+def test_load_array_refuses_missing_pickled_and_misshapen_files(tmp_path):
+    good = tmp_path / "mask.npy"
+    np.save(good, np.ones((2, 3)))
+    np.testing.assert_array_equal(load_array(str(good), "loss.mask", (2, 3)), np.ones((2, 3)))
+    pickled = tmp_path / "pickled.npy"
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    cases = [
+        (str(tmp_path / "missing.npy"), "no such file"),
+        (str(pickled), "pickles are refused"),
+        (str(good), "an array of shape (3, 3)"),
+        (str(tmp_path / "mask.txt"), "the path of an .npy file"),
+    ]
+    for path, text in cases:
+        with pytest.raises(ConfigError) as info:
+            load_array(path, "loss.mask", (3, 3) if path == str(good) else (2, 3))
+        assert info.value.key == "loss.mask" and text in str(info.value)

@@ -23,7 +23,7 @@ def test_every_variant_has_a_yaml_a_description_a_task_and_a_test_case():
     for name, schema in variants().items():
         assert schema.variant == name and schema.description
         cfg = schema(name=name)
-        assert isinstance(cfg.task(), Task)
+        assert isinstance(cfg.training_task(), Task)
         assert name in cases, f"add a row for {name} to tests/loss_cases.py"
 
 

@@ -186,7 +186,7 @@ def _trainer_problems(cfg: Config) -> Iterator[Problem]:
             "false, or the tensorboard package installed (pip install 'lossbench[tensorboard]')",
             True,
         )
-    n_train = n_train_samples(cfg.data, cfg.loss.task())
+    n_train = n_train_samples(cfg.data, cfg.loss.training_task())
     yield from in_range("trainer.batch_size", t.batch_size, ge=1, le=max(n_train, 1), integer=True)
     yield from in_range("trainer.learning_rate", t.learning_rate, gt=0)
     yield from in_range("trainer.steps_per_chunk", t.steps_per_chunk, ge=1, integer=True)
@@ -204,7 +204,7 @@ def problems(cfg: Config) -> Iterator[Problem]:
     yield from in_range("scale.epsilon", cfg.scale.epsilon, ge=0)
     yield from _data_problems(cfg.data)
     yield from loss_problems(cfg.loss, cfg.data)
-    task = cfg.loss.task()  # the loss's checks make sure its task is decidable
+    task = cfg.loss.training_task()  # the loss's checks make sure its task is decidable
     yield from _split_problems(cfg.data, task)
     yield from _trainer_problems(cfg)
     yield from memory_problems(cfg, task)

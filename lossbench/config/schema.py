@@ -58,10 +58,10 @@ class LossConfig:
     description: ClassVar[str] = ""
     default_task: ClassVar[Task | None] = None
 
-    def task(self) -> Task:
+    def training_task(self) -> Task:
         """The task (data, head, metrics) this loss trains on."""
         if self.default_task is None:
-            raise NotImplementedError(f"{type(self).__name__} must define task()")
+            raise NotImplementedError(f"{type(self).__name__} must define training_task()")
         return self.default_task
 
     def check(self, data: DataConfig) -> Iterator[Problem]:

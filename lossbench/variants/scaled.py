@@ -56,8 +56,8 @@ class ScaledConfig(LossConfig):
         node = OmegaConf.merge(OmegaConf.structured(schema(name=self.base)), self.base_params)
         return OmegaConf.to_object(node)
 
-    def task(self) -> Task:
-        return self.base_config().task()
+    def training_task(self) -> Task:
+        return self.base_config().training_task()
 
     def check(self, data: DataConfig) -> Iterator[Problem]:
         others = [name for name in variants() if name != "scaled"]

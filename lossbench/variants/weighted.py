@@ -51,7 +51,7 @@ class SampleWeightsConfig(LossConfig):
     # null: inverse frequency in the training split; else one weight per class or group.
     weights: list[float] | None = None
 
-    def task(self) -> Task:
+    def training_task(self) -> Task:
         return Task.binary if self.base == "bce" else Task.grouped
 
     def check(self, data: DataConfig) -> Iterator[Problem]:

@@ -91,9 +91,9 @@ def test_keys_that_size_memory_are_bounded_by_what_the_run_allocates(overrides, 
     # The limit is the largest value whose estimated footprint fits the budget.
     section, name = key.split(".")
     setattr(getattr(cfg, section), name, limit)
-    assert footprint(cfg, cfg.loss.task()) <= memory_budget()
+    assert footprint(cfg, cfg.loss.training_task()) <= memory_budget()
     setattr(getattr(cfg, section), name, limit + 1)
-    assert footprint(cfg, cfg.loss.task()) > memory_budget()
+    assert footprint(cfg, cfg.loss.training_task()) > memory_budget()
 
 
 @pytest.mark.parametrize("name", list(variants()))
@@ -122,7 +122,7 @@ def test_a_scaled_base_takes_only_its_own_parameters(overrides, key):
 @pytest.mark.parametrize("base", [n for n in variants() if n != "scaled"])
 def test_scaled_wraps_every_other_variant_with_its_task(base):
     cfg = compose(["loss=scaled", f"loss.base={base}"])
-    assert cfg.loss.task() is compose([f"loss={base}"]).loss.task()
+    assert cfg.loss.training_task() is compose([f"loss={base}"]).loss.training_task()
 
 
 @pytest.mark.parametrize("option", ["../../tmp/x", "/etc/passwd", "a/b", "bce,../x"])

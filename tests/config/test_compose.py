@@ -14,7 +14,7 @@ from tests.conftest import compose_config
 
 def test_default_config_composes_with_the_documented_keys():
     cfg = compose_config([])
-    assert cfg.loss.name == "bce" and cfg.loss.task() is Task.binary
+    assert cfg.loss.name == "bce" and cfg.loss.training_task() is Task.binary
     assert cfg.backend.value == "tensorflow" and cfg.seed == 0
     assert cfg.scale.epsilon == 1e-6
     assert cfg.data.n_samples > 0 and cfg.trainer.epochs > 0
@@ -107,12 +107,12 @@ def test_out_of_range_variant_parameters(overrides, key):
 
 
 def test_variants_bring_their_own_task_and_data():
-    assert compose_config(["loss=temperature"]).loss.task() is Task.multiclass
-    assert compose_config(["loss=context_graph"]).loss.task() is Task.graph
+    assert compose_config(["loss=temperature"]).loss.training_task() is Task.multiclass
+    assert compose_config(["loss=context_graph"]).loss.training_task() is Task.graph
     robust = compose_config(["loss=robust_weights"])
-    assert robust.loss.task() is Task.grouped and robust.data.nan_rate > 0
+    assert robust.loss.training_task() is Task.grouped and robust.data.nan_rate > 0
     assert compose_config(["loss=robust_weights", "data.nan_rate=0.2"]).data.nan_rate == 0.2
     scaled = compose_config(["loss=scaled", "loss.base=context_mask"])
-    assert scaled.loss.task() is Task.grid
+    assert scaled.loss.training_task() is Task.grid
     weights = compose_config(["loss=sample_weights", "loss.base=mse", "loss.by=group"])
-    assert weights.loss.task() is Task.grouped
+    assert weights.loss.training_task() is Task.grouped

@@ -1,0 +1,185 @@
+"""`lossbench-check TARGET --task TASK`: check a user's loss for the defects hand-written losses
+have, on every installed backend.
+
+Exit status: 0 when every check passes (or is skipped), 1 when one fails, 2 for bad input (one
+line; `--debug` shows the traceback). Each backend runs in its own process (a process can hold
+one Keras backend), both at once; the `backends` check compares their values and gradients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lossbench.userloss import target_problems
+
+TASKS = ("binary", "multiclass", "grouped")
+BACKENDS = ("tensorflow", "jax")
+CHECK_ORDER = (
+    "per-sample", "batch-shapes", "sample-weight", "finite-gradients", "order-invariance",
+    "compiled", "live-variables", "parameter-effect", "serialization", "gradient", "backends",
+)  # fmt: skip
+
+
+class BadInput(Exception):
+    """One line for the user, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # One line, as for every other bad input (argparse would print the usage first).
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """`--param gamma=2` pairs as typed values (YAML scalars: 2 is an int, 0.5 a float)."""
+    params: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise BadInput(f"--param expects NAME=VALUE, received {item!r}")
+        try:
+            params[name] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise BadInput(f"--param {name}: cannot read the value {text!r}") from None
+    return params
+
+
+def installed_backends() -> list[str]:
+    return [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
+
+
+def run_workers(spec: dict[str, Any], backends: list[str], debug: bool) -> dict[str, Any]:
+    """Run one worker per backend in parallel; return each backend's output."""
+    procs = {}
+    for backend in backends:
+        env = {**os.environ, "KERAS_BACKEND": backend}
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        env.setdefault("JAX_PLATFORMS", "cpu")
+        procs[backend] = subprocess.Popen(
+            [sys.executable, "-m", "lossbench.check.worker", json.dumps(spec)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+    outputs = {}
+    for backend, proc in procs.items():
+        out, err = proc.communicate()
+        lines = [line for line in out.splitlines() if line.startswith("{")]
+        if proc.returncode != 0 or not lines:
+            if debug:
+                sys.stderr.write(err)
+            tail = " ".join(err.strip().splitlines()[-1:]) or f"exit status {proc.returncode}"
+            raise BadInput(f"the {backend} check process failed: {tail}")
+        outputs[backend] = json.loads(lines[-1])
+        if "error" in outputs[backend]:
+            raise BadInput(outputs[backend]["error"])
+    return outputs
+
+
+def merge(outputs: dict[str, Any]) -> list[dict[str, str]]:
+    """One row per check across backends: a failure on any backend fails it, naming where."""
+    rows = []
+    for check_id in CHECK_ORDER[:-1]:
+        per = {b: next(r for r in o["results"] if r["id"] == check_id) for b, o in outputs.items()}
+        failed = {b: r for b, r in per.items() if r["status"] == "fail"}
+        if failed:
+            by_message: dict[str, list[str]] = {}
+            for b, r in failed.items():
+                by_message.setdefault(r["message"], []).append(b)
+            message = "; ".join(
+                f"{', '.join(bs)}: {m}" if len(per) > 1 else m for m, bs in by_message.items()
+            )
+            hint = next(iter(failed.values()))["hint"]
+            rows.append({"id": check_id, "status": "fail", "message": message, "hint": hint})
+        elif all(r["status"] == "skip" for r in per.values()):
+            first = next(iter(per.values()))
+            rows.append({"id": check_id, "status": "skip", "message": first["message"], "hint": ""})
+        else:
+            ran = [b for b, r in per.items() if r["status"] == "pass"]
+            first = per[ran[0]]
+            where = f" ({', '.join(ran)})" if len(per) > 1 else ""
+            rows.append({"id": check_id, "status": "pass", "message": first["message"] + where,
+                         "hint": ""})  # fmt: skip
+    rows.append(compare_backends(outputs))
+    return rows
+
+
+def _row(status: str, message: str, hint: str = "") -> dict[str, str]:
+    return {"id": "backends", "status": status, "message": message, "hint": hint}
+
+
+def compare_backends(outputs: dict[str, Any]) -> dict[str, str]:
+    """TensorFlow and JAX agree on values and gradients at the standard batch."""
+    prints = {b: o.get("fingerprint") for b, o in outputs.items() if o.get("fingerprint")}
+    if len(prints) < 2:
+        return _row("skip", f"needs TensorFlow and JAX (checked: {', '.join(outputs)})")
+    import numpy as np
+
+    hint = "write the loss with keras.ops only (no tf.* or jnp.* calls)"
+    worst = 0.0
+    for key in ("values", "grad"):
+        a, b = np.asarray(prints["tensorflow"][key]), np.asarray(prints["jax"][key])
+        if a.shape != b.shape:
+            return _row("fail", f"{key}: shape {a.shape} on TensorFlow, {b.shape} on JAX", hint)
+        scale = max(float(np.max(np.abs(a))), 1e-6) if a.size else 1.0
+        worst = max(worst, float(np.max(np.abs(a - b))) / scale if a.size else 0.0)
+    if worst > 1e-4:
+        return _row("fail", f"TensorFlow and JAX differ by {worst:.2e} of the largest value", hint)
+    return _row("pass", f"TensorFlow and JAX agree (largest difference {worst:.1e})")
+
+
+def print_table(rows: list[dict[str, str]], target: str, task: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    style = {"pass": "green", "fail": "bold red", "skip": "dim"}
+    table = Table(title=f"lossbench-check {target} --task {task}", show_lines=False)
+    for column in ("check", "result", "finding", "hint"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        status = f"[{style[row['status']]}]{row['status']}[/]"
+        table.add_row(row["id"], status, row["message"], row.get("hint", ""))
+    Console().print(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point of `lossbench-check`."""
+    parser = _Parser(
+        prog="lossbench-check",
+        description="Check your own Keras loss for the defects hand-written losses have.",
+    )
+    parser.add_argument("target", help="path/to/file.py:Name or package.module:Name")
+    parser.add_argument("--task", required=True, choices=TASKS, help="the tensors it receives")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--backend", default="all", choices=[*BACKENDS, "all"])
+    parser.add_argument("--json", type=Path, help="also write the results as JSON")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    args = parser.parse_args(argv)
+    try:
+        params = parse_params(args.param)
+        for _, expected, received in target_problems("TARGET", args.target):
+            raise BadInput(f"invalid TARGET: expected {expected}, received {received!r}")
+        backends = installed_backends() if args.backend == "all" else [args.backend]
+        if not backends or any(importlib.util.find_spec(b) is None for b in backends):
+            raise BadInput(f"--backend {args.backend}: not installed")
+        spec = {"target": args.target, "task": args.task, "params": params}
+        rows = merge(run_workers(spec, backends, args.debug))
+    except BadInput as error:
+        if args.debug:
+            raise
+        print(f"lossbench-check: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print_table(rows, args.target, args.task)
+    if args.json:
+        checks = [{k: r[k] for k in ("id", "status", "message")} for r in rows]
+        report = {"target": args.target, "task": args.task, "backends": backends, "checks": checks}
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    raise SystemExit(1 if any(r["status"] == "fail" for r in rows) else 0)

@@ -1,0 +1,460 @@
+"""The checks of `lossbench-check`, run on the Keras backend this process has.
+
+Each check catches one class of defect found in hand-written losses, on inputs it builds for the
+task (`lossbench.check.inputs`), and returns a `Result`: its stable id, pass/fail/skip, a
+one-line finding with the numbers, and a hint for the fix. Checks that need per-sample values
+are skipped when `per-sample` fails, so one defect is reported once.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from lossbench.check import inputs
+from lossbench.check.inputs import Batch
+
+CHECK_IDS = (
+    "per-sample", "batch-shapes", "sample-weight", "finite-gradients", "order-invariance",
+    "compiled", "live-variables", "parameter-effect", "serialization", "gradient", "backends",
+)  # fmt: skip
+
+
+@dataclass
+class Result:
+    id: str
+    status: str  # pass | fail | skip
+    message: str
+    hint: str = ""
+
+
+@dataclass
+class Subject:
+    """What the checks examine.
+
+    Args:
+        task: binary, multiclass, grouped (or a built-in variant's task).
+        make: builds the loss users hand Keras from parameter values.
+        params: the parameter values to check with.
+        adapt: the loss as lossbench's trainer sees it (packs targets; `call` gives per-sample
+            values).
+        tunable: parameters whose effect is checked (numeric, from `params`).
+        n_nodes: graph task: the graph's size.
+    """
+
+    task: str
+    make: Callable[[dict[str, Any]], Any]
+    params: dict[str, Any]
+    adapt: Callable[[Any], Any]
+    tunable: list[str] = field(default_factory=list)
+    n_nodes: int = 0
+
+
+class FunctionLoss(keras.losses.Loss):
+    """A loss function as a `Loss` with Keras's default reduction (what `compile` makes)."""
+
+    def __init__(self, fn: Callable[[Any, Any], Any]) -> None:
+        super().__init__(name=getattr(fn, "__name__", "loss"))
+        self.fn = fn
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return self.fn(y_true, y_pred)
+
+
+def keras_loss(loss: Any) -> keras.losses.Loss:
+    """The object `model.compile(loss=...)` would use."""
+    return loss if isinstance(loss, keras.losses.Loss) else FunctionLoss(loss)
+
+
+def _np(x: Any) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def _t(x: np.ndarray) -> Any:
+    return keras.ops.convert_to_tensor(x)
+
+
+def value_and_grad(fn: Callable[[Any], Any], pred: np.ndarray) -> tuple[float, np.ndarray]:
+    """fn(pred) (a scalar) and its gradient with respect to pred, on this backend."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        p = tf.Variable(pred)
+        with tf.GradientTape() as tape:
+            value = fn(p)
+        return float(_np(value)), _np(tape.gradient(value, p))
+    import jax
+
+    value, grad = jax.value_and_grad(fn)(jax.numpy.asarray(pred))
+    return float(value), np.asarray(grad)
+
+
+class Checker:
+    """Runs the checks on one subject; `results()` gives them in order."""
+
+    def __init__(self, subject: Subject) -> None:
+        self.s = subject
+        self.loss = subject.make(dict(subject.params))
+        self.adapted = subject.adapt(self.loss)
+        self.batch = inputs.standard(subject.task, n_nodes=subject.n_nodes)
+        self.per_sample_ok = False
+
+    def y_true(self, batch: Batch, adapted: Any = None) -> np.ndarray:
+        return (adapted or self.adapted).pack_targets(batch.y, batch.extra).astype("float32")
+
+    def values(self, batch: Batch, adapted: Any = None) -> np.ndarray:
+        adapted = adapted or self.adapted
+        return _np(adapted.call(_t(self.y_true(batch, adapted)), _t(batch.pred)))
+
+    # --- the checks ---------------------------------------------------------------------------
+
+    def per_sample(self) -> Result:
+        shape = self.values(self.batch).shape
+        if len(shape) >= 1 and shape[0] == len(self.batch):
+            self.per_sample_ok = True
+            return Result("per-sample", "pass", f"call returns shape {shape} for a batch of 64")
+        return Result(
+            "per-sample", "fail",
+            f"call returns shape {shape} for a batch of {len(self.batch)}; expected "
+            f"({len(self.batch)},)",
+            "return one value per sample (reduce the last axes only): Keras applies "
+            "sample_weight and the batch mean to what call returns",
+        )  # fmt: skip
+
+    def batch_shapes(self) -> Result:
+        sizes = (1, 7, 13, 600 % inputs.BATCH)  # the last: a partial last batch of 600 samples
+        wrong = []
+        for size in sizes:
+            batch = inputs.standard(self.s.task, size=size, seed=1, n_nodes=self.s.n_nodes)
+            try:
+                shape = self.values(batch).shape
+            except Exception as error:
+                wrong.append(f"batch {size}: {type(error).__name__}: {_short(error)}")
+                continue
+            if self.per_sample_ok and (len(shape) < 1 or shape[0] != size):
+                wrong.append(f"batch {size}: shape {shape}")
+        if wrong:
+            return Result(
+                "batch-shapes", "fail", "; ".join(wrong),
+                "size nothing by one batch when the loss is built: per-sample weights and ids "
+                "travel as columns of y_true (a partial last batch is smaller)",
+            )  # fmt: skip
+        return Result("batch-shapes", "pass", f"runs on batches of {', '.join(map(str, sizes))}")
+
+    def sample_weight(self) -> Result:
+        if not self.per_sample_ok:
+            return Result("sample-weight", "skip", "needs per-sample values (see per-sample)")
+        loss = keras_loss(self.loss)
+        reduction = getattr(loss, "reduction", "sum_over_batch_size")
+        if reduction not in ("sum", "sum_over_batch_size", "mean", "mean_with_sample_weight"):
+            return Result("sample-weight", "skip", f"reduction {reduction!r} has no reference")
+        yt, pred = _t(self.y_true(self.batch)), _t(self.batch.pred)
+        v = self.values(self.batch).astype("float64")
+        w = np.random.default_rng(3).uniform(0.0, 2.0, len(v))
+        given = {"scalar weight 2": 2.0, "per-sample weights": w, "zero weights": np.zeros_like(w)}
+        wrong = []
+        for name, weight in given.items():
+            shaped = np.asarray(weight, "float64").reshape(-1, *([1] * (v.ndim - 1)))
+            expected = _reduce(v, np.broadcast_to(shaped, v.shape), reduction)
+            got = float(_np(loss(yt, pred, sample_weight=_t(np.asarray(weight, "float32")))))
+            if not math.isclose(got, expected, rel_tol=1e-4, abs_tol=1e-6):
+                wrong.append(f"{name}: {got:.6g}, expected {expected:.6g}")
+        if wrong:
+            return Result(
+                "sample-weight", "fail", "; ".join(wrong),
+                "leave weighting and reduction to Keras: call returns unweighted per-sample "
+                "values and __call__ (not overridden) applies sample_weight",
+            )  # fmt: skip
+        return Result("sample-weight", "pass", f"scalar, per-sample and zero weights ({reduction})")
+
+    def finite_gradients(self) -> Result:
+        wrong = []
+        for name, batch in inputs.extremes(self.s.task, self.s.n_nodes).items():
+            yt = _t(self.y_true(batch))
+            try:
+                value, grad = value_and_grad(
+                    lambda p, yt=yt: keras.ops.mean(self.adapted.call(yt, p)), batch.pred
+                )
+            except Exception as error:
+                wrong.append(f"{name}: {type(error).__name__}: {_short(error)}")
+                continue
+            if not math.isfinite(value):
+                wrong.append(f"{name}: value {value}")
+            elif not np.isfinite(grad).all():
+                bad = int((~np.isfinite(grad)).sum())
+                wrong.append(f"{name}: {bad} non-finite gradient entries")
+        if wrong:
+            return Result(
+                "finite-gradients", "fail", "; ".join(wrong),
+                "guard unsafe inputs before the op, not after (where(ok, f(where(ok, x, safe)), "
+                "0)); clip probabilities; floor divisions by group statistics",
+            )  # fmt: skip
+        return Result("finite-gradients", "pass", "finite on every extreme batch")
+
+    def order_invariance(self) -> Result:
+        if not self.per_sample_ok:
+            return Result("order-invariance", "skip", "needs per-sample values (see per-sample)")
+        hint = (
+            "do not assume sorted or contiguous ids: segment_sum with num_segments, then divide "
+            "by per-group counts"
+        )
+        perm = np.random.default_rng(5).permutation(len(self.batch))
+        before = self.values(self.batch)[perm]
+        try:
+            after = self.values(self.batch.take(perm))
+        except Exception as error:
+            found = f"shuffled samples raise {type(error).__name__}: {_short(error)}"
+            return Result("order-invariance", "fail", found, hint)
+        if not np.allclose(before, after, rtol=1e-4, atol=1e-6):
+            worst = float(np.max(np.abs(before - after)))
+            found = f"shuffling samples with their targets changes their values (by {worst:.3g})"
+            return Result("order-invariance", "fail", found, hint)
+        return Result("order-invariance", "pass", "shuffled samples keep their values")
+
+    def compiled(self) -> Result:
+        yt, pred = _t(self.y_true(self.batch)), _t(self.batch.pred)
+        eager = _np(self.adapted.call(yt, pred))
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            fn = tf.function(lambda a, b: self.adapted.call(a, b), jit_compile=True)
+            name = "tf.function(jit_compile=True)"
+        else:
+            import jax
+
+            fn, name = jax.jit(lambda a, b: self.adapted.call(a, b)), "jax.jit"
+        compiled = _np(fn(yt, pred))
+        if compiled.shape != eager.shape or not np.allclose(compiled, eager, 1e-4, 1e-6):
+            return Result(
+                "compiled", "fail", f"{name} gives {compiled.ravel()[:3]}..., eager "
+                f"{eager.ravel()[:3]}...",
+                "no Python-side decisions on tensor values, no NumPy conversions inside call",
+            )  # fmt: skip
+        return Result("compiled", "pass", f"{name} equals eager")
+
+    def live_variables(self) -> Result:
+        variables = _loss_variables(self.loss)
+        if not variables:
+            return Result("live-variables", "skip", "the loss holds no keras.Variable")
+        loss = keras_loss(self.loss)
+        frozen = []
+        for variable in variables:
+            model = _tiny_model(self.s.task, self.batch)
+            model.compile(optimizer=keras.optimizers.SGD(0.0), loss=self.adapted)
+            x, yt = _features(self.batch), self.y_true(self.batch)
+            model.train_on_batch(x, yt)
+            old = _np(variable.value)
+            variable.assign((old * 3.0 + 1.0).astype(old.dtype))
+            model.reset_metrics()
+            after = float(np.asarray(model.train_on_batch(x, yt)))
+            eager = float(_np(self.adapted(_t(yt), _t(_np(model(x))))))
+            variable.assign(old)
+            if not math.isclose(after, eager, rel_tol=1e-3, abs_tol=1e-6):
+                frozen.append(f"{variable.path}: train step gives {after:.6g}, eager {eager:.6g}")
+        del loss
+        if frozen:
+            return Result(
+                "live-variables", "fail",
+                f"assigning a variable between compiled train steps has no effect on "
+                f"{keras.backend.backend()}: " + "; ".join(frozen),
+                "a variable held only by the loss is frozen into the compiled step (JAX); pass "
+                "the changing factor as data (lossbench's `scaled` schedule) instead",
+            )  # fmt: skip
+        return Result("live-variables", "pass", f"{len(variables)} variable(s) seen by train steps")
+
+    def parameter_effect(self) -> Result:
+        if not self.s.tunable:
+            return Result("parameter-effect", "skip", "no numeric parameter to change")
+        yt = _t(self.y_true(self.batch))
+        base_v, base_g = value_and_grad(
+            lambda p: keras.ops.sum(self.adapted.call(yt, p)), self.batch.pred
+        )
+        dead = []
+        for name in self.s.tunable:
+            changed = _changed_loss(self.s, name)
+            if changed is None:
+                continue
+            new_value, loss = changed
+            adapted = self.s.adapt(loss)
+            yt2 = _t(self.y_true(self.batch, adapted))
+            v, g = value_and_grad(lambda p, a=adapted, y=yt2: keras.ops.sum(a.call(y, p)),
+                                  self.batch.pred)  # fmt: skip
+            if v == base_v and np.array_equal(g, base_g):
+                dead.append(f"{name}: {self.s.params[name]} -> {new_value}")
+        if dead:
+            return Result(
+                "parameter-effect", "fail",
+                "changing a parameter changes neither the value nor the gradient: "
+                + "; ".join(dead),
+                "check where the parameter enters: scaling probabilities before a cross-entropy "
+                "that renormalises them is a no-op (scale logits instead)",
+            )  # fmt: skip
+        names = ", ".join(self.s.tunable)
+        return Result("parameter-effect", "pass", f"changing {names} changes the loss")
+
+    def serialization(self) -> Result:
+        if not isinstance(self.loss, keras.losses.Loss):
+            return Result(
+                "serialization", "skip", "a function: only Loss subclasses carry their parameters"
+            )
+        params = dict(self.s.params)
+        for name in self.s.tunable:
+            changed = _changed_loss(self.s, name)
+            if changed is not None:
+                params[name] = changed[0]
+        loss = self.s.make(params)
+        yt, pred = _t(self.y_true(self.batch)), _t(self.batch.pred)
+        want = _np(loss(yt, pred))
+        try:
+            again = type(loss).from_config(loss.get_config())
+        except Exception as error:
+            return Result(
+                "serialization", "fail", f"from_config(get_config()) raises "
+                f"{type(error).__name__}: {_short(error)}",
+                "list every constructor argument in get_config",
+            )  # fmt: skip
+        got = _np(again(yt, pred))
+        if not np.allclose(got, want, rtol=1e-6, atol=1e-7):
+            return Result(
+                "serialization", "fail",
+                f"from_config(get_config()) gives {float(got):.6g} instead of {float(want):.6g}",
+                "list every constructor argument in get_config (Keras's lists only name and "
+                "reduction)",
+            )  # fmt: skip
+        model = _tiny_model(self.s.task, self.batch)
+        model.compile(optimizer="sgd", loss=loss)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.keras"
+            try:
+                model.save(path)
+                loaded = keras.saving.load_model(path)
+                got = _np(loaded.loss(yt, pred))
+            except Exception as error:
+                return Result(
+                    "serialization", "fail",
+                    f"a model compiled with the loss does not load again: {type(error).__name__}"
+                    f": {_short(error)}",
+                    "register the class: @keras.saving.register_keras_serializable()",
+                )  # fmt: skip
+        if not np.allclose(got, want, rtol=1e-6, atol=1e-7):
+            return Result("serialization", "fail", "the loaded model's loss gives other values",
+                          "list every constructor argument in get_config")  # fmt: skip
+        return Result("serialization", "pass", "config round trip and .keras save/load")
+
+    def gradient(self) -> Result:
+        yt = _t(self.y_true(self.batch))
+
+        def total(p: Any) -> Any:
+            return keras.ops.sum(self.adapted.call(yt, p))
+
+        _, auto = value_and_grad(total, self.batch.pred)
+        rng = np.random.default_rng(7)
+        flat = self.batch.pred.reshape(-1)
+        picks = rng.choice(flat.size, size=min(12, flat.size), replace=False)
+        h = 1e-2 if self.s.task == "multiclass" else 1e-3
+        numeric = []
+        for k in picks:
+            up, down = flat.copy(), flat.copy()
+            up[k] += h
+            down[k] -= h
+            f_up = float(_np(total(_t(up.reshape(self.batch.pred.shape)))))
+            f_down = float(_np(total(_t(down.reshape(self.batch.pred.shape)))))
+            numeric.append((f_up - f_down) / (2 * h))
+        auto_k = auto.reshape(-1)[picks].astype("float64")
+        numeric_k = np.asarray(numeric)
+        scale = max(float(np.max(np.abs(auto_k))), 1e-3)
+        worst = float(np.max(np.abs(auto_k - numeric_k)) / scale)
+        if worst > 5e-2:
+            return Result(
+                "gradient", "fail",
+                f"autodiff and central differences differ by {worst:.2%} of the largest entry",
+                "a custom gradient or a stop_gradient changes the math; check it against the "
+                "plain formula",
+            )  # fmt: skip
+        return Result("gradient", "pass", f"autodiff matches central differences ({worst:.1e})")
+
+    def results(self) -> list[Result]:
+        order = [
+            self.per_sample, self.batch_shapes, self.sample_weight, self.finite_gradients,
+            self.order_invariance, self.compiled, self.live_variables, self.parameter_effect,
+            self.serialization, self.gradient,
+        ]  # fmt: skip
+        out = []
+        for check, check_id in zip(order, CHECK_IDS, strict=False):
+            try:
+                out.append(check())
+            except Exception as error:
+                out.append(Result(check_id, "fail", f"raises {type(error).__name__}: "
+                                  f"{_short(error)}"))  # fmt: skip
+        return out
+
+    def fingerprint(self) -> dict[str, list[float]]:
+        """Values and gradient at the standard batch, for comparing backends."""
+        yt = _t(self.y_true(self.batch))
+        _, grad = value_and_grad(lambda p: keras.ops.sum(self.adapted.call(yt, p)), self.batch.pred)
+        return {"values": self.values(self.batch).ravel().tolist(), "grad": grad.ravel().tolist()}
+
+
+def _reduce(values: np.ndarray, weights: np.ndarray, reduction: str) -> float:
+    """Keras's documented reductions of weighted values, in float64."""
+    total = float(np.sum(values * weights))
+    if reduction == "sum":
+        return total
+    if reduction == "mean_with_sample_weight":
+        return total / float(np.sum(weights)) if np.sum(weights) else 0.0
+    return total / values.size
+
+
+def _short(error: BaseException) -> str:
+    text = " ".join(str(error).split()).split(". ")[0]
+    return text[:160] + ("..." if len(text) > 160 else "")
+
+
+def _changed_loss(subject: Subject, name: str) -> tuple[Any, Any] | None:
+    """A new value of parameter `name` that the loss accepts, and the loss built with it."""
+    value = subject.params[name]
+    candidates = [value * 2, value / 2, value + 1] if value else [1, 0.5]
+    for new in candidates:
+        new = type(value)(new) if isinstance(value, int) else float(new)
+        if new == value:
+            continue
+        try:
+            return new, subject.make({**subject.params, name: new})
+        except Exception:
+            continue
+    return None
+
+
+def _loss_variables(loss: Any) -> list[Any]:
+    found, seen = [], set()
+    for value in vars(loss).values() if hasattr(loss, "__dict__") else ():
+        items = value if isinstance(value, list | tuple) else [value]
+        for item in items:
+            if isinstance(item, keras.Variable) and id(item) not in seen:
+                seen.add(id(item))
+                found.append(item)
+    return found
+
+
+def _features(batch: Batch) -> np.ndarray:
+    return np.random.default_rng(9).normal(size=(len(batch), 5)).astype("float32")
+
+
+def _tiny_model(task: str, batch: Batch) -> keras.Model:
+    """A linear model whose output has the batch's prediction shape."""
+    shape = batch.pred.shape[1:]
+    activation = "sigmoid" if task in ("binary", "grid") else None
+    model = keras.Sequential([
+        keras.Input((5,)),
+        keras.layers.Dense(int(np.prod(shape)), activation=activation),
+        keras.layers.Reshape(shape),
+    ])  # fmt: skip
+    return model

@@ -1,0 +1,71 @@
+"""One backend's share of `lossbench-check`: `python -m lossbench.check.worker SPEC` with
+KERAS_BACKEND set; prints one JSON line (results and the values for the backends check)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+from typing import Any
+
+from lossbench.errors import LossbenchError
+
+# Numerical guards act only at extreme inputs, by design; their effect is not checked.
+GUARDS = ("epsilon", "eps")
+
+
+def tunable(params: dict[str, Any], given: set[str]) -> list[str]:
+    """Numeric parameters whose effect is checked: every float, and ints given explicitly."""
+    out = []
+    for name, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if name in GUARDS or name.endswith("_epsilon"):
+            continue
+        if isinstance(value, float) or name in given:
+            out.append(name)
+    return out
+
+
+def user_subject(target: str, task: str, params: dict[str, Any]) -> Any:
+    """The subject of a user's loss: built from its target with `params`."""
+    from lossbench.check.suite import Subject
+    from lossbench.losses.user import UserLoss
+    from lossbench.userloss import extras_of, instantiate, load_target, parameters
+
+    obj = load_target(target, "TARGET")
+    extras = extras_of(obj)
+    defaults = {k: v for k, v in parameters(obj).items() if v is not inspect.Parameter.empty}
+    merged = {**defaults, **params}
+    instantiate(obj, merged, "--param")  # bad parameters are bad input, before any check
+    return Subject(
+        task=task,
+        make=lambda p: instantiate(obj, p, "--param"),
+        params=merged,
+        adapt=lambda loss: UserLoss(loss, extras=extras),
+        tunable=tunable(merged, set(params)),
+    )
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    try:
+        from lossbench.check.suite import Checker
+
+        checker = Checker(user_subject(spec["target"], spec["task"], spec["params"]))
+    except LossbenchError as error:
+        print(json.dumps({"error": str(error)}))
+        return
+    results = checker.results()
+    try:
+        fingerprint = checker.fingerprint()
+    except Exception:
+        fingerprint = None
+    print(json.dumps({
+        "results": [r.__dict__ for r in results],
+        "fingerprint": fingerprint,
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

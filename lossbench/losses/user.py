@@ -1,0 +1,56 @@
+"""A user's loss inside lossbench's trainer: targets packed as the loss declares, per-sample
+values from the user's own computation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+from lossbench.losses.base import LossbenchLoss
+
+
+class UserLoss(LossbenchLoss):
+    """Wraps a user's `keras.losses.Loss` (its `call`) or function `fn(y_true, y_pred)`.
+
+    Keras's `__call__` of this wrapper applies sample weights and the reduction to what the
+    user's code returns, exactly as it would to the user's own loss.
+
+    Args:
+        loss: the user's loss object or function (parameters already bound).
+        extras: extra columns the loss receives at the end of `y_true` (``"group"``: the
+            sample's group id).
+        target: where the loss came from (`file.py:Name`), for the record.
+        params: the parameters it was built with, for the record.
+    """
+
+    def __init__(
+        self,
+        loss: Any,
+        extras: tuple[str, ...] = (),
+        target: str = "",
+        params: dict[str, Any] | None = None,
+        name: str = "custom",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name=name, **kwargs)
+        self.user, self.extras = loss, tuple(extras)
+        self.target, self.params = target, dict(params or {})
+        self._call = loss.call if isinstance(loss, keras.losses.Loss) else loss
+
+    def get_config(self) -> dict[str, Any]:
+        # Identifies the loss (the runner cache keys on it); the user's class saves itself.
+        return {**super().get_config(), "target": self.target, "params": self.params}
+
+    def pack_targets(self, y: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+        y = np.asarray(y, dtype="float32")
+        if "group" not in self.extras:
+            return y
+        if extra is None:
+            raise ValueError("this loss declares extras=('group',) but received no group ids")
+        flat = y.reshape(len(y), -1)
+        return np.concatenate([flat, np.asarray(extra, "float32").reshape(-1, 1)], axis=1)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return self._call(y_true, y_pred)

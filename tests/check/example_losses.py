@@ -1,0 +1,187 @@
+"""Example user losses for `lossbench-check`: correct ones, and one broken loss per defect class
+(each fails exactly the check named in its docstring)."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+register = keras.saving.register_keras_serializable(package="lossbench_check_examples")
+
+
+def _bce(y_true, y_pred):
+    p = ops.clip(y_pred, 1e-7, 1 - 1e-7)
+    return -ops.mean(y_true * ops.log(p) + (1 - y_true) * ops.log(1 - p), axis=-1)
+
+
+# ---- correct --------------------------------------------------------------------------------
+
+
+@register
+class GoodFocal(keras.losses.Loss):
+    """Correct: per-sample focal loss with its parameter in the config."""
+
+    def __init__(self, gamma=2.0, name="good_focal", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.gamma = gamma
+
+    def call(self, y_true, y_pred):
+        p = ops.clip(y_pred, 1e-7, 1 - 1e-7)
+        pt = ops.where(y_true > 0.5, p, 1 - p)
+        return ops.mean(-((1 - pt) ** self.gamma) * ops.log(pt), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "gamma": self.gamma}
+
+
+def good_mse(y_true, y_pred):
+    """Correct: a plain function."""
+    return ops.mean(ops.square(y_true - y_pred), axis=-1)
+
+
+@register
+class GoodGroupScaled(keras.losses.Loss):
+    """Correct: residuals divided by each group's RMS target (ids in any order, empty groups
+    and all-zero groups safe)."""
+
+    extras = ("group",)
+
+    def __init__(self, num_groups=4, epsilon=1e-3, name="good_group_scaled", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.num_groups, self.epsilon = num_groups, epsilon
+
+    def call(self, y_true, y_pred):
+        target, ids = y_true[:, :-1], ops.cast(y_true[:, -1], "int32")
+        power = ops.mean(ops.square(target), axis=-1)
+        sums = ops.segment_sum(power, ids, num_segments=self.num_groups)
+        counts = ops.segment_sum(ops.ones_like(power), ids, num_segments=self.num_groups)
+        rms = ops.sqrt(sums / ops.maximum(counts, 1.0) + self.epsilon**2)
+        scale = ops.take(rms, ids, axis=0)
+        return ops.mean(ops.square((target - y_pred) / scale[:, None]), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "num_groups": self.num_groups, "epsilon": self.epsilon}
+
+
+# ---- broken, one defect each ------------------------------------------------------------------
+
+
+@register
+class ScalarReturn(keras.losses.Loss):
+    """per-sample: returns the batch mean, so sample_weight cannot weigh samples."""
+
+    def call(self, y_true, y_pred):
+        return ops.mean(_bce(y_true, y_pred))
+
+
+@register
+class CapturedBatch(keras.losses.Loss):
+    """batch-shapes: per-sample weights made for one batch size when the loss is built."""
+
+    def __init__(self, name="captured_batch", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.weights_ = ops.ones((64,))
+
+    def call(self, y_true, y_pred):
+        return _bce(y_true, y_pred) * self.weights_
+
+
+@register
+class IgnoresSampleWeight(keras.losses.Loss):
+    """sample-weight: overrides __call__ and drops the weights."""
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        return super().__call__(y_true, y_pred)
+
+    def call(self, y_true, y_pred):
+        return _bce(y_true, y_pred)
+
+
+@register
+class NanThroughWhere(keras.losses.Loss):
+    """finite-gradients: `where` after the log still has a NaN gradient at p = 0 or 1."""
+
+    def call(self, y_true, y_pred):
+        log_p, log_q = ops.log(y_pred), ops.log(1 - y_pred)
+        log_p = ops.where(ops.isfinite(log_p), log_p, -100.0)
+        log_q = ops.where(ops.isfinite(log_q), log_q, -100.0)
+        return -ops.mean(y_true * log_p + (1 - y_true) * log_q, axis=-1)
+
+
+@register
+class SortedIds(keras.losses.Loss):
+    """order-invariance: looks each row's group statistic up by position, as if the rows were
+    sorted by group."""
+
+    extras = ("group",)
+
+    def call(self, y_true, y_pred):
+        target, ids = y_true[:, :-1], ops.cast(y_true[:, -1], "int32")
+        power = ops.mean(ops.square(target), axis=-1)
+        sums = ops.segment_sum(power, ids, num_segments=4)
+        counts = ops.segment_sum(ops.ones_like(power), ids, num_segments=4)
+        rms = ops.sqrt(sums / ops.maximum(counts, 1.0) + 1e-6)
+        scale = ops.take(rms, ops.sort(ids), axis=0)
+        return ops.mean(ops.square((target - y_pred) / scale[:, None]), axis=-1)
+
+
+@register
+class EagerOnly(keras.losses.Loss):
+    """compiled: a Python-side decision that an eager TensorFlow tensor and a traced one take
+    differently."""
+
+    def call(self, y_true, y_pred):
+        scale = 2.0 if hasattr(y_pred, "numpy") else 1.0
+        return scale * _bce(y_true, y_pred)
+
+
+@register
+class FrozenScale(keras.losses.Loss):
+    """live-variables: a scale held in a variable of the loss (frozen under JAX's jit)."""
+
+    def __init__(self, name="frozen_scale", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.scale = keras.Variable(1.0, trainable=False, name="loss_scale")
+
+    def call(self, y_true, y_pred):
+        return self.scale * _bce(y_true, y_pred)
+
+
+@register
+class ScaledProbabilities(keras.losses.Loss):
+    """parameter-effect: scales probabilities, which the cross-entropy renormalises."""
+
+    def __init__(self, temperature=2.0, name="scaled_probabilities", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.temperature = temperature
+
+    def call(self, y_true, y_pred):
+        prob = ops.softmax(y_pred, axis=-1) / self.temperature
+        return keras.losses.categorical_crossentropy(y_true, prob, from_logits=False)
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature}
+
+
+@register
+class ForgetsItsConfig(keras.losses.Loss):
+    """serialization: get_config leaves out gamma, so a reloaded loss has the default."""
+
+    def __init__(self, gamma=2.0, name="forgets_its_config", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.gamma = gamma
+
+    def call(self, y_true, y_pred):
+        return self.gamma * _bce(y_true, y_pred)
+
+
+def half_gradient(y_true, y_pred):
+    """gradient: half of the value is hidden from autodiff."""
+    squared = ops.mean(ops.square(y_true - y_pred), axis=-1)
+    return 0.5 * squared + 0.5 * ops.stop_gradient(squared)
+
+
+def backend_specific(y_true, y_pred):
+    """backends: different math on JAX."""
+    scale = 1.01 if keras.backend.backend() == "jax" else 1.0
+    return scale * ops.mean(ops.square(y_true - y_pred), axis=-1)

@@ -1,0 +1,84 @@
+"""`lossbench-check` end to end: exit statuses, the JSON report, both backends, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).with_name("example_losses.py")
+CHECK = [sys.executable, "-c", "from lossbench.check.cli import main; main()"]
+
+
+def check(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CHECK, *args], cwd=cwd, capture_output=True, text=True)
+
+
+def _report(path: Path) -> dict:
+    report = json.loads(path.read_text())
+    assert set(report) == {"target", "task", "backends", "checks"}
+    for row in report["checks"]:
+        assert set(row) == {"id", "status", "message"} and row["status"] in ("pass", "fail", "skip")
+    return report
+
+
+@pytest.mark.slow
+def test_a_correct_loss_passes_on_both_backends(tmp_path):
+    out = tmp_path / "r.json"
+    proc = check(f"{EXAMPLES}:GoodFocal", "--task", "binary", "--param", "gamma=1.5",
+                 "--json", str(out), cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = _report(out)
+    assert report["backends"] == ["tensorflow", "jax"]
+    status = {row["id"]: row["status"] for row in report["checks"]}
+    assert status["backends"] == "pass" and status["live-variables"] == "skip"
+    assert "fail" not in status.values()
+    assert "per-sample" in proc.stdout  # the rich table
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "task", "failing"),
+    [("FrozenScale", "binary", "live-variables"), ("backend_specific", "grouped", "backends")],
+)
+def test_defects_only_one_backend_shows_are_found_with_both(tmp_path, name, task, failing):
+    out = tmp_path / "r.json"
+    proc = check(f"{EXAMPLES}:{name}", "--task", task, "--json", str(out), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    failed = [r for r in _report(out)["checks"] if r["status"] == "fail"]
+    assert [r["id"] for r in failed] == [failing]
+    if failing == "live-variables":
+        assert failed[0]["message"].startswith("jax:")  # TensorFlow reads the variable
+
+
+@pytest.mark.slow
+def test_a_relative_target_is_found_from_the_working_directory(tmp_path):
+    (tmp_path / "mine.py").write_text(EXAMPLES.read_text())
+    proc = check("mine.py:good_mse", "--task", "grouped", "--backend", "tensorflow", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "detail"),
+    [
+        (["missing.py:Loss", "--task", "binary"], "does not exist"),
+        (["mine.py:Nope", "--task", "binary"], "a name defined in mine.py"),
+        (["mine.py:CONSTANT", "--task", "binary"], "a keras.losses.Loss subclass or a function"),
+        (["broken.py:Loss", "--task", "binary"], "ZeroDivisionError"),
+        (["mine.py:GoodFocal", "--task", "ranking"], "argument --task"),
+        (["mine.py:GoodFocal", "--task", "binary", "--param", "beta=1"], "beta"),
+        (["mine.py:GoodFocal", "--task", "binary", "--param", "oops"], "NAME=VALUE"),
+        (["no-colon", "--task", "binary"], "path/to/file.py:Name"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, detail):
+    (tmp_path / "mine.py").write_text(EXAMPLES.read_text() + "\nCONSTANT = 3\n")
+    (tmp_path / "broken.py").write_text("import keras\nx = 1 / 0\n")
+    proc = check(*args, "--backend", "tensorflow", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lossbench-check: error: "), proc.stderr
+    assert detail in lines[0] and "Traceback" not in proc.stderr and proc.stdout == ""

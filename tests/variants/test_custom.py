@@ -1,0 +1,80 @@
+"""`loss=custom`: a user's loss trains like a built-in variant (tables, sweeps), bad targets are
+one line naming the key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lossbench.config import compose
+from lossbench.errors import ConfigError
+from tests.conftest import TINY
+from tests.test_cli import lossbench
+
+EXAMPLES = Path(__file__).parents[1] / "check" / "example_losses.py"
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "mine.py").write_text(EXAMPLES.read_text())
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_a_custom_loss_trains_and_writes_the_usual_tables(workdir):
+    run = workdir / "run"
+    proc = lossbench("loss=custom", "loss.target=mine.py:GoodFocal", "loss.task=binary",
+                     "+loss.params.gamma=1.5", *TINY, f"hydra.run.dir={run}",
+                     cwd=workdir)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "ok" and summary["loss"] == "custom" and summary["task"] == "binary"
+    steps = pd.read_csv(run / "steps.csv")
+    assert len(steps) == summary["steps"] and np.isfinite(steps["loss"]).all()
+    assert {"roc_auc", "minority_recall"} <= set(pd.read_csv(run / "epochs.csv").columns)
+
+
+@pytest.mark.slow
+def test_a_sweep_over_a_custom_parameter_and_group_ids_in_y_true(workdir):
+    sweep = workdir / "sweep"
+    proc = lossbench("-m", "loss=custom", "loss.target=mine.py:GoodGroupScaled",
+                     "loss.task=grouped", "+loss.params.epsilon=0.001,0.1", *TINY,
+                     f"hydra.sweep.dir={sweep}", cwd=workdir)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(sweep / "summary.csv")
+    assert list(table["loss.params.epsilon"]) == [0.001, 0.1]
+    assert (table["status"] == "ok").all()
+    comparison = pd.read_csv(sweep / "comparison.csv")
+    assert len(comparison) == 2 and "worst_group_mse_mean" in comparison.columns
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ([], "loss.target"),
+        (["loss.target=nowhere.py:Loss"], "loss.target"),
+        (["loss.target=not a target"], "loss.target"),
+        (["loss.target=mine.py:GoodFocal", "loss.task=grid"], "loss.task"),
+        (["loss.target=mine.py:GoodFocal", "+loss.params.gamma=nan"], "loss.params.gamma"),
+    ],
+)
+def test_bad_custom_configs_fail_validation_naming_the_key(workdir, monkeypatch, overrides, key):
+    monkeypatch.chdir(workdir)
+    with pytest.raises(ConfigError) as info:
+        compose(["loss=custom", *overrides])
+    assert info.value.key == key
+
+
+@pytest.mark.slow
+def test_an_unknown_parameter_is_one_line_naming_it(workdir):
+    run = workdir / "run"
+    proc = lossbench("loss=custom", "loss.target=mine.py:GoodFocal", "+loss.params.beta=1",
+                     *TINY, f"hydra.run.dir={run}", cwd=workdir)  # fmt: skip
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("lossbench: error: invalid value for `loss.params.beta`")
+    assert "gamma" in line and "Traceback" not in proc.stderr
