@@ -238,7 +238,7 @@ class Checker:
                 f"{eager.ravel()[:3]}...",
                 "no Python-side decisions on tensor values, no NumPy conversions inside call",
             )  # fmt: skip
-        return Result("compiled", "pass", f"{name} equals eager")
+        return Result("compiled", "pass", "the compiled call (XLA) equals eager")
 
     def live_variables(self) -> Result:
         variables = _loss_variables(self.loss)

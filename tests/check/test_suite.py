@@ -80,3 +80,9 @@ def test_every_built_in_variant_passes(name):
     results = Checker(_variant_subject(name)).results()
     failed = [(r.id, r.message) for r in results if r.status == "fail"]
     assert not failed
+
+
+def test_the_readme_example_fails_only_at_the_extremes():
+    target = f"{Path(__file__).parents[2] / 'examples' / 'my_losses.py'}:WeightedBCE"
+    results = Checker(user_subject(target, "binary", {"pos_weight": 3})).results()
+    assert [r.id for r in results if r.status == "fail"] == ["finite-gradients"]
