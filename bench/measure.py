@@ -142,7 +142,8 @@ def variant_rows(backend: str, repeats: int, quick: bool) -> list[dict[str, Any]
         base_cfg = compose([*overrides, "data.nan_rate=0"])
         fns = {}
         for which in ("variant", "baseline"):
-            base = BinaryCrossentropy() if cfg.loss.training_task() is Task.binary else MeanSquaredError()
+            binary = cfg.loss.training_task() is Task.binary
+            base = BinaryCrossentropy() if binary else MeanSquaredError()
             if which == "variant":
                 exp = build_experiment(cfg)
             else:
