@@ -21,6 +21,7 @@ def make_cases(seed: int = 0) -> dict[str, tuple[Any, np.ndarray, np.ndarray]]:
     """name -> (loss, packed y_true, y_pred), float32, from NumPy only."""
     from lossbench import losses as L
     from lossbench.losses.context import mask_pattern
+    from lossbench.userloss import build_user_loss
 
     rng = np.random.default_rng(seed)
     groups = rng.integers(0, 3, size=BATCH)  # unsorted; group 3 of 4 is empty
@@ -96,6 +97,12 @@ def make_cases(seed: int = 0) -> dict[str, tuple[Any, np.ndarray, np.ndarray]]:
         "class_balanced": case(L.ClassBalancedLoss([0.4, 1.6], gamma=1.0), labels, probs),
         "logit_adjusted": case(L.LogitAdjustedLoss([0.9, 0.1], tau=1.0), labels, probs),
         "group_dro": case(L.GroupDROLoss(4, step_size=2.0), reg_y, reg_p, groups),
+        "custom": case(
+            build_user_loss("tests.check.example_losses:GoodGroupScaled", {"epsilon": 0.01}),
+            reg_y,
+            reg_p,
+            groups,
+        ),
         "group_dro_onehot": case(
             L.GroupDROLoss(4, step_size=2.0, membership="onehot"), reg_y, reg_p, groups
         ),

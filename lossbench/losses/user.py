@@ -11,6 +11,7 @@ import numpy as np
 from lossbench.losses.base import LossbenchLoss
 
 
+@keras.saving.register_keras_serializable(package="lossbench")
 class UserLoss(LossbenchLoss):
     """Wraps a user's `keras.losses.Loss` (its `call`) or function `fn(y_true, y_pred)`.
 
@@ -40,8 +41,15 @@ class UserLoss(LossbenchLoss):
         self._call = loss.call if isinstance(loss, keras.losses.Loss) else loss
 
     def get_config(self) -> dict[str, Any]:
-        # Identifies the loss (the runner cache keys on it); the user's class saves itself.
         return {**super().get_config(), "target": self.target, "params": self.params}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> UserLoss:
+        """Load the target again (it must be importable where the model is loaded)."""
+        from lossbench.userloss import build_user_loss
+
+        keep = {k: config[k] for k in ("name", "reduction", "dtype") if k in config}
+        return build_user_loss(config["target"], config.get("params") or {}, **keep)
 
     def pack_targets(self, y: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
         y = np.asarray(y, dtype="float32")

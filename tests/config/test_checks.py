@@ -121,8 +121,12 @@ def test_a_scaled_base_takes_only_its_own_parameters(overrides, key):
 
 @pytest.mark.parametrize("base", [n for n in variants() if n != "scaled"])
 def test_scaled_wraps_every_other_variant_with_its_task(base):
-    cfg = compose(["loss=scaled", f"loss.base={base}"])
-    assert cfg.loss.training_task() is compose([f"loss={base}"]).loss.training_task()
+    # custom needs a target: an importable module path
+    needs = ["loss.target=tests.check.example_losses:good_mse"] if base == "custom" else []
+    cfg = compose(
+        ["loss=scaled", f"loss.base={base}", *(f"+loss.base_params.{o[5:]}" for o in needs)]
+    )
+    assert cfg.loss.training_task() is compose([f"loss={base}", *needs]).loss.training_task()
 
 
 @pytest.mark.parametrize("option", ["../../tmp/x", "/etc/passwd", "a/b", "bce,../x"])
