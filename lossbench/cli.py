@@ -121,22 +121,27 @@ def print_or_drop(fn: Any, *args: Any) -> None:
         os.dup2(devnull, sys.stdout.fileno())
 
 
-def report_sweep(sweep: Path) -> int:
+def report_sweep(sweep: Path, baseline: str | None = None) -> int:
     """Aggregate a finished sweep from its folders, print the comparison, name failed jobs.
 
     Returns:
         The exit status: EXIT_SWEEP_FAILED when any job did not finish, else 0.
     """
-    from lossbench.console import print_comparison
-    from lossbench.sweeps import aggregate, failed_jobs, variant_keys
+    from lossbench.console import headline_metrics, print_comparison
+    from lossbench.sweeps import aggregate, describe_verdicts, failed_jobs, variant_keys
 
     if not sweep.is_dir():
         return 0
-    summary, comparison = aggregate(sweep)
+    summary, comparison, verdicts = aggregate(sweep, baseline)
     if summary.empty:
         return 0
     print_or_drop(print_comparison, comparison, variant_keys(summary), f"lossbench sweep: {sweep}")
-    print_or_drop(print, f"tables: {sweep / 'summary.csv'}, {sweep / 'comparison.csv'}")
+    for sentence in describe_verdicts(verdicts, headline_metrics(list(comparison.columns))):
+        print_or_drop(print, sentence)
+    tables = ", ".join(
+        str(sweep / name) for name in ("summary.csv", "comparison.csv", "verdicts.csv")
+    )
+    print_or_drop(print, f"tables: {tables}")
     failed = failed_jobs(summary)
     if failed.empty:
         return 0
@@ -211,6 +216,7 @@ def main() -> None:
     code = 0
     failure = ""
     sweep: Path | None = None
+    baseline: str | None = None
     lock = None
     help_overrides = _help_overrides(argv)
     try:
@@ -223,6 +229,7 @@ def main() -> None:
                 chosen = plan(overrides, _multirun(argv))
                 lock = claim(chosen)
                 sweep = chosen.folder if _multirun(argv) else None
+                baseline = chosen.baseline
                 sys.argv = [sys.argv[0], *argv, chosen.pinned]
             run()
     except SystemExit as stop:  # single runs: their status is decided in `run`
@@ -245,7 +252,7 @@ def main() -> None:
             lock.close()
     # A sweep's own verdict (some jobs did not finish) replaces a plain error or success; an
     # interruption keeps its 130/143.
-    sweep_code = report_sweep(sweep) if sweep is not None else 0
+    sweep_code = report_sweep(sweep, baseline) if sweep is not None else 0
     if failure and not sweep_code:  # a sweep's failed jobs are named by its report instead
         print(failure, file=sys.stderr)
     if sweep_code and code in (0, EXIT_ERROR):

@@ -79,23 +79,19 @@ def headline_metrics(columns: list[str]) -> list[str]:
 
 
 def print_comparison(comparison: Any, keys: list[str], title: str) -> None:
-    """Print the per-variant comparison: mean ± standard deviation across seeds."""
+    """Print the per-variant comparison, one row per (variant, metric): mean and 95% bootstrap
+    interval across seeds (long format, so it fits an 80-column terminal)."""
     table = Table(title=title, title_justify="left")
-    for key in keys:
-        table.add_column(key)
-    table.add_column("ok/jobs", justify="right")
+    for name, justify in (("variant", "left"), ("metric", "left"), ("mean", "right"),
+                          ("95% CI", "right"), ("n", "right")):  # fmt: skip
+        table.add_column(name, justify=justify, overflow="fold")
     metrics = headline_metrics(list(comparison.columns))
-    for m in metrics:
-        table.add_column(m, justify="right")
     for _, row in comparison.iterrows():
-        cells = [str(row[k]) for k in keys] + [f"{row['ok']}/{row['jobs']}"]
-        for m in metrics:
-            mean, std = row[f"{m}_mean"], row[f"{m}_std"]
-            if mean != mean:  # NaN: no finished job
-                cells.append("-")
-            elif std == std:
-                cells.append(f"{mean:.4g} ± {std:.2g}")
-            else:
-                cells.append(f"{mean:.4g}")
-        table.add_row(*cells)
+        label = ", ".join([str(row[keys[0]])] + [f"{k}={row[k]}" for k in keys[1:]])
+        for i, m in enumerate(metrics):
+            mean, low, high = row[f"{m}_mean"], row.get(f"{m}_ci_low"), row.get(f"{m}_ci_high")
+            ci = "-" if low is None or low != low else f"[{low:.3g}, {high:.3g}]"
+            cells = [label if i == 0 else "", m, "-" if mean != mean else f"{mean:.4g}", ci]
+            table.add_row(*cells, f"{row['ok']}/{row['jobs']}" if i == 0 else "")
+        table.add_section()
     console.print(table)

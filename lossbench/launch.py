@@ -34,6 +34,7 @@ class Plan:
     folder: Path
     key: str  # hydra.run.dir or hydra.sweep.dir
     jobs: list[list[str]] = field(default_factory=list)
+    baseline: str | None = None  # report.baseline
 
     @property
     def pinned(self) -> str:
@@ -98,7 +99,8 @@ def plan(overrides: list[str], multirun: bool) -> Plan:
             validate(cfg)
         except Exception as error:  # any way a job's config is wrong
             raise SweepJobError(job, error) from error
-    return Plan(Path(str(base.hydra.sweep.dir)), "hydra.sweep.dir", jobs)
+    baseline = base.report.baseline
+    return Plan(Path(str(base.hydra.sweep.dir)), "hydra.sweep.dir", jobs, baseline)
 
 
 def in_use(folder: Path) -> bool:

@@ -18,7 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lossbench.sweeps import comparison_frame, failed_jobs, summary_frame, variant_keys
+from lossbench.sweeps import (
+    comparison_frame,
+    describe_verdicts,
+    failed_jobs,
+    summary_frame,
+    variant_keys,
+    verdict_frame,
+)
 
 HEATMAP_BINS = 60
 
@@ -146,15 +153,21 @@ def plot_layer_heatmap(curves: dict[str, dict[str, Any]], path: Path) -> None:
 
     fig, axes = plt.subplots(len(curves), 1, figsize=(8, 1.2 + 0.9 * len(curves) * 1.6),
                              squeeze=False)  # fmt: skip
-    for ax, (label, entry) in zip(axes[:, 0], curves.items(), strict=True):
+    grids = {}
+    for label, entry in curves.items():
         mean = np.nanmean(entry["per_layer"], axis=0)  # (steps, layers)
         bins = np.array_split(np.arange(len(mean)), min(HEATMAP_BINS, len(mean)))
-        grid = np.stack([np.nanmean(mean[b], axis=0) for b in bins], axis=1)
         with np.errstate(divide="ignore"):
-            image = ax.imshow(
-                np.log10(grid), aspect="auto", cmap="viridis", interpolation="nearest",
-                extent=(0, len(mean), len(entry["layers"]) - 0.5, -0.5),
-            )  # fmt: skip
+            grids[label] = np.log10(np.stack([np.nanmean(mean[b], axis=0) for b in bins], axis=1))
+    # One colour scale for every variant, so that equal colours mean equal norms.
+    finite = np.concatenate([g[np.isfinite(g)] for g in grids.values()] or [np.zeros(1)])
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    for ax, (label, entry) in zip(axes[:, 0], curves.items(), strict=True):
+        steps = entry["per_layer"].shape[1]
+        image = ax.imshow(
+            grids[label], aspect="auto", cmap="viridis", interpolation="nearest",
+            extent=(0, steps, len(entry["layers"]) - 0.5, -0.5), vmin=low, vmax=high,
+        )  # fmt: skip
         ax.set_yticks(range(len(entry["layers"])), entry["layers"])
         ax.set_title(label, fontsize="medium")
         ax.set_xlabel("optimizer step")
@@ -166,15 +179,18 @@ def plot_layer_heatmap(curves: dict[str, dict[str, Any]], path: Path) -> None:
 
 def plot_metric_bars(comparison: pd.DataFrame, keys: list[str], metrics: list[str],
                      path: Path) -> None:  # fmt: skip
-    """One panel per metric: the mean across seeds per variant, error bar = standard deviation."""
+    """One panel per metric: the mean across seeds per variant, error bar = its 95% bootstrap
+    interval (it stays within the values the seeds reached, so a recall never dips below 0)."""
     import matplotlib.pyplot as plt
 
     labels = [variant_label(row, keys) for _, row in comparison.iterrows()]
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.8), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         mean = comparison[f"{metric}_mean"].to_numpy(dtype="float64")
-        std = np.nan_to_num(comparison[f"{metric}_std"].to_numpy(dtype="float64"))
-        ax.bar(range(len(labels)), mean, yerr=std, capsize=3, color="tab:blue", alpha=0.8)
+        low = comparison[f"{metric}_ci_low"].to_numpy(dtype="float64")
+        high = comparison[f"{metric}_ci_high"].to_numpy(dtype="float64")
+        err = np.nan_to_num(np.stack([mean - low, high - mean]).clip(min=0))
+        ax.bar(range(len(labels)), mean, yerr=err, capsize=3, color="tab:blue", alpha=0.8)
         ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize="small")
         ax.set_title(metric)
         ax.set_ylabel(metric)
@@ -197,14 +213,16 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 
 def comparison_markdown(comparison: pd.DataFrame, keys: list[str], metrics: list[str]) -> str:
-    """The comparison as a markdown table of mean ± std cells."""
+    """The comparison as a markdown table of "mean [95% CI]" cells."""
     table = comparison[[*keys, "ok", "jobs"]].copy()
     for metric in metrics:
-        mean, std = comparison[f"{metric}_mean"], comparison[f"{metric}_std"]
+        cells = zip(comparison[f"{metric}_mean"], comparison[f"{metric}_ci_low"],
+                    comparison[f"{metric}_ci_high"], strict=True)  # fmt: skip
         table[metric] = [
-            "-" if np.isnan(m) else (f"{m:.4g} ± {s:.2g}" if not np.isnan(s) else f"{m:.4g}")
-            for m, s in zip(mean, std, strict=True)
-        ]
+            "-" if np.isnan(m) else (f"{m:.4g} [{lo:.3g}, {hi:.3g}]" if not np.isnan(lo)
+                                     else f"{m:.4g}")
+            for m, lo, hi in cells
+        ]  # fmt: skip
     return _markdown(table)
 
 
@@ -212,8 +230,10 @@ class ReportError(Exception):
     """Nothing can be reported: one line for the user."""
 
 
-def write_report(root: Path, quiet: bool = False, problems: list[str] | None = None) -> Path:
-    """Aggregate `root`, draw the plots, write report.md; return its path.
+def write_report(
+    root: Path, quiet: bool = False, problems: list[str] | None = None, baseline: str | None = None
+) -> tuple[Path, pd.DataFrame]:
+    """Aggregate `root`, draw the plots, write report.md; return its path and the verdicts.
 
     Jobs whose tables cannot be read are left out of the plots; each reason goes to `problems`.
 
@@ -234,19 +254,35 @@ def write_report(root: Path, quiet: bool = False, problems: list[str] | None = N
     if summary.empty:
         raise ReportError(f"no run folders (summary.json) under {root}")
     comparison = comparison_frame(summary)
+    verdicts = verdict_frame(summary, baseline)
     keys = variant_keys(summary)
     metrics = headline_metrics(list(comparison.columns))
+    sentences = describe_verdicts(verdicts, metrics)
     if not quiet:
         print_comparison(comparison, keys, f"lossbench report: {root}")
+        for sentence in sentences:
+            print(sentence)
     from lossbench.tables import write_csv
 
     write_csv(summary, root / "summary.csv")
     write_csv(comparison, root / "comparison.csv")
+    write_csv(verdicts, root / "verdicts.csv")
+    against = verdicts["baseline"].iloc[0] if len(verdicts) else None
+    says = [f"- {s}" for s in sentences] or [
+        "- No verdicts: "
+        + ("the sweep has a single variant." if against is None and len(comparison) < 2
+           else "name the loss to compare with: `report.baseline=NAME` or `--baseline NAME`.")
+    ]  # fmt: skip
     lines = [f"# lossbench report: `{root.name}`", "",
+             "## What this sweep says", "",
+             f"Each variant against `{against}` with the same other settings, paired by seed "
+             "(95% bootstrap intervals of the difference; `verdicts.csv` has every metric):"
+             if against else "", "", *says, "",
              f"{len(summary)} jobs, {int((summary['status'] == 'ok').sum())} finished. Tables: "
-             "`summary.csv` (one row per job), `comparison.csv` (per variant, mean and standard "
-             "deviation across seeds). Regenerate with `lossbench-report " f"{root}`.", "",
-             "## Comparison (mean ± standard deviation across seeds, finished jobs)", "",
+             "`summary.csv` (one row per job), `comparison.csv` (per variant: mean, standard "
+             "deviation and 95% bootstrap interval across seeds), `verdicts.csv`. Regenerate "
+             f"with `lossbench-report {root}`.", "",
+             "## Comparison (mean [95% bootstrap interval] across seeds, finished jobs)", "",
              comparison_markdown(comparison, keys, metrics), ""]  # fmt: skip
     failed = failed_jobs(summary)
     if not failed.empty:
@@ -271,13 +307,45 @@ def write_report(root: Path, quiet: bool = False, problems: list[str] | None = N
                   *(f"- `{problem}`" for problem in problems), ""]  # fmt: skip
     if metrics and len(comparison):
         plot_metric_bars(comparison, keys, metrics, root / "metrics.png")
-        lines += ["## Final metrics", "", "Error bars: standard deviation across seeds.", "",
+        lines += ["## Final metrics", "", "Error bars: 95% bootstrap interval across seeds.", "",
                   "![final metrics](metrics.png)", ""]  # fmt: skip
     from lossbench.tables import atomic_write_text
 
     path = root / "report.md"
     atomic_write_text(path, "\n".join(lines))
-    return path
+    return path, verdicts
+
+
+def unmet_expectations(verdicts: pd.DataFrame, expectations: list[str]) -> list[str]:
+    """The `VARIANT:METRIC:VERDICT` expectations that the verdicts do not meet, as sentences.
+
+    VARIANT matches a verdict's variant label, or its loss when the label adds settings.
+
+    Raises:
+        ReportError: an expectation is not of that form.
+    """
+    unmet = []
+    for expectation in expectations:
+        parts = expectation.split(":")
+        if len(parts) != 3 or parts[2] not in ("better", "worse", "unclear"):
+            raise ReportError(
+                f"--expect takes VARIANT:METRIC:better|worse|unclear, received {expectation!r}"
+            )
+        variant, metric, wanted = parts
+        rows = verdicts[
+            ((verdicts["variant"] == variant) | verdicts["variant"].str.startswith(f"{variant},"))
+            & (verdicts["metric"] == metric)
+        ] if len(verdicts) else verdicts  # fmt: skip
+        if rows.empty:
+            unmet.append(f"{expectation}: no verdict for {variant} on {metric}")
+        for row in rows.itertuples():
+            if row.verdict != wanted:
+                unmet.append(
+                    f"{expectation}: `{row.variant}` is {row.verdict} than `{row.baseline}` on "
+                    f"{metric} (difference {row.diff_mean:+.3g}, 95% CI {row.diff_ci_low:+.3g} "
+                    f"to {row.diff_ci_high:+.3g})"
+                )
+    return unmet
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -288,13 +356,19 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("folder", type=Path, help="a run folder, a sweep folder, or a parent")
     parser.add_argument("--quiet", action="store_true", help="do not print the table")
+    parser.add_argument("--baseline", help="the loss to compare with (default: bce or mse)")
+    parser.add_argument(
+        "--expect", action="append", default=[], metavar="VARIANT:METRIC:better",
+        help="exit 1 unless this verdict holds (repeatable): a loss-regression gate",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if not args.folder.is_dir():
         print(f"lossbench-report: error: {args.folder} is not a folder", file=sys.stderr)
         raise SystemExit(2)
     problems: list[str] = []
     try:
-        path = write_report(args.folder, quiet=args.quiet, problems=problems)
+        path, verdicts = write_report(args.folder, args.quiet, problems, args.baseline)
+        unmet = unmet_expectations(verdicts, args.expect)
     except ReportError as error:
         print(f"lossbench-report: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -308,5 +382,7 @@ def main(argv: list[str] | None = None) -> None:
         for problem in problems:
             print(f"lossbench-report: left out of the plots: {problem}", file=sys.stderr)
     print(f"report: {path}")
-    if problems:
+    for line in unmet:
+        print(f"lossbench-report: expectation not met: {line}", file=sys.stderr)
+    if problems or unmet:
         raise SystemExit(1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -105,9 +106,12 @@ def variant_keys(frame: pd.DataFrame) -> list[str]:
 
 
 def comparison_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per variant: jobs, finished jobs, and mean and standard deviation across seeds of the
-    final loss, steps/s and every metric (finished jobs only)."""
+    """Per variant: jobs, finished jobs, `n` (finished jobs) and, for the final loss, steps/s and
+    every metric, the mean, standard deviation and 95% bootstrap interval of the mean across
+    seeds (finished jobs only; see `lossbench.stats`)."""
     import pandas as pd
+
+    from lossbench.stats import bootstrap_ci
 
     if frame.empty:
         return pd.DataFrame(columns=["loss", "jobs", "ok"])
@@ -124,24 +128,135 @@ def comparison_frame(frame: pd.DataFrame) -> pd.DataFrame:
         values = values if isinstance(values, tuple) else (values,)
         row: dict[str, Any] = dict(zip(keys, values, strict=True))
         ok = group[group["status"] == "ok"]
-        row["jobs"], row["ok"] = len(group), len(ok)
+        row["jobs"], row["ok"], row["n"] = len(group), len(ok), len(ok)
         for col in numeric:
             vals = pd.to_numeric(ok[col], errors="coerce")
             row[f"{col}_mean"] = vals.mean()
             row[f"{col}_std"] = vals.std(ddof=1) if vals.count() > 1 else float("nan")
+            row[f"{col}_ci_low"], row[f"{col}_ci_high"] = bootstrap_ci(vals.to_numpy())
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def aggregate(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Write summary.csv and comparison.csv into `root`; return both tables."""
+# Columns that are no verdict's business: bookkeeping, speed, and each variant's own objective
+# (a loss value measures a different thing for every variant).
+NOT_COMPARED = re.compile(
+    r"^(final_loss|train_loss|val_loss.*|steps|epochs|steps_per_second|train_seconds)$"
+)
+VERDICT_COLUMNS = [
+    "variant", "baseline", "metric", "n", "diff_mean", "diff_ci_low", "diff_ci_high",
+    "p_improvement", "verdict", "seeds_needed",
+]  # fmt: skip
+# A task's plain loss, the default baseline (the first of these in the sweep).
+PLAIN_LOSSES = ("bce", "mse")
+
+
+def compared_metrics(frame: pd.DataFrame) -> list[str]:
+    """The quality metrics of a summary frame (what verdicts compare)."""
+    import pandas as pd
+
+    _, results = _override_and_result_columns(frame)
+    return [
+        c
+        for c in results
+        if c != "message"
+        and not NOT_COMPARED.match(c)
+        and pd.to_numeric(frame[c], errors="coerce").notna().any()
+    ]
+
+
+def default_baseline(frame: pd.DataFrame) -> str | None:
+    """The task's plain loss when the sweep ran it (bce, mse), else None."""
+    present = set(frame["loss"].astype(str)) if "loss" in frame else set()
+    return next((name for name in PLAIN_LOSSES if name in present), None)
+
+
+def verdict_frame(frame: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
+    """One row per (variant, metric): the variant against the baseline loss with the same other
+    settings, paired by seed (see `lossbench.stats.compare`)."""
+    import pandas as pd
+
+    from lossbench.stats import compare
+
+    baseline = baseline or (default_baseline(frame) if not frame.empty else None)
+    if frame.empty or baseline is None:
+        return pd.DataFrame(columns=VERDICT_COLUMNS)
+    keys = variant_keys(frame)
+    others = [k for k in keys if k != "loss"]
+    ok = frame[frame["status"] == "ok"]
+    metrics = compared_metrics(frame)
+    rows = []
+    for values, group in ok.groupby(keys, sort=False, dropna=False):
+        values = values if isinstance(values, tuple) else (values,)
+        setting = dict(zip(keys, values, strict=True))
+        if str(setting["loss"]) == baseline:
+            continue
+        base = ok[ok["loss"].astype(str) == baseline]
+        for k in others:
+            base = base[(base[k] == setting[k]) | (base[k].isna() & pd.isna(setting[k]))]
+        if base.empty:
+            continue
+        label = ", ".join([str(setting["loss"])] + [f"{k}={setting[k]}" for k in others])
+        for metric in metrics:
+            mine = _by_seed(group, metric)
+            theirs = _by_seed(base, metric)
+            verdict = compare(mine, theirs, metric)
+            if verdict is None:
+                continue
+            rows.append({"variant": label, "baseline": baseline, "metric": metric,
+                         **verdict.__dict__})  # fmt: skip
+    return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.3g}"
+
+
+def describe_verdicts(verdicts: pd.DataFrame, metrics: list[str] | None = None) -> list[str]:
+    """One sentence per verdict on `metrics` (all when None): clear ones first, then the
+    unclear ones with the seeds a clear answer would likely need."""
+    if verdicts.empty:
+        return []
+    rows = verdicts if metrics is None else verdicts[verdicts["metric"].isin(metrics)]
+    clear, unclear = [], []
+    for r in rows.itertuples():
+        ci = f"95% CI {_signed(r.diff_ci_low)} to {_signed(r.diff_ci_high)}"
+        pairs = f"{r.n} paired seeds" if r.n else "unpaired"
+        numbers = f"{_signed(r.diff_mean)}, {ci}, {pairs}, P(improvement) {r.p_improvement:.2f}"
+        if r.verdict in ("better", "worse"):
+            clear.append(f"`{r.variant}` is {r.verdict} than `{r.baseline}` on {r.metric} "
+                         f"({numbers}).")  # fmt: skip
+        else:
+            needed = r.seeds_needed
+            more = (f" about {int(needed)} seeds would likely settle it."
+                    if needed == needed and needed is not None else
+                    " no difference to resolve.")  # fmt: skip
+            unclear.append(f"`{r.variant}` vs `{r.baseline}` on {r.metric}: unclear "
+                           f"({numbers});{more}")  # fmt: skip
+    return clear + unclear
+
+
+def _by_seed(group: pd.DataFrame, metric: str) -> dict[int, float]:
+    import pandas as pd
+
+    values = pd.to_numeric(group[metric], errors="coerce")
+    seeds = pd.to_numeric(group[SEED_KEY], errors="coerce")
+    return {int(s): float(v) for s, v in zip(seeds, values, strict=True) if s == s}
+
+
+def aggregate(
+    root: Path, baseline: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Write summary.csv, comparison.csv and verdicts.csv into `root`; return the three."""
     from lossbench.tables import write_csv
 
     summary = summary_frame(root)
     comparison = comparison_frame(summary)
+    verdicts = verdict_frame(summary, baseline)
     write_csv(summary, root / "summary.csv")
     write_csv(comparison, root / "comparison.csv")
-    return summary, comparison
+    write_csv(verdicts, root / "verdicts.csv")
+    return summary, comparison, verdicts
 
 
 def failed_jobs(summary: pd.DataFrame) -> pd.DataFrame:

@@ -120,12 +120,20 @@ class ScaleConfig:
 
 
 @dataclass
+class ReportConfig:
+    # The loss every variant of a sweep is compared with (verdicts.csv); null: the task's plain
+    # loss (bce, mse) when the sweep ran it.
+    baseline: str | None = None
+
+
+@dataclass
 class Config:
     loss: Any = MISSING
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     scale: ScaleConfig = field(default_factory=ScaleConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     seed: int = 0
     backend: Backend = Backend.tensorflow
     debug: bool = False
