@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -78,6 +79,11 @@ def run(cfg: DictConfig) -> float:
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         typed = validate(cfg)
+        if multirun and typed.resume:
+            kept = finished_result(out_dir, cfg)
+            if kept is not None:
+                return kept  # a finished job of the same config: its files stay as they are
+            write_job_record(out_dir, cfg)
         with progress_bar(f"{typed.loss.name} seed {typed.seed}", typed.trainer.progress) as bar:
             summary = run_experiment(typed, out_dir, bar)
     except Interrupted as stop:
@@ -119,6 +125,43 @@ def print_or_drop(fn: Any, *args: Any) -> None:
         # Python would report the closed pipe again when it flushes stdout at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+
+
+def _result_config(cfg: DictConfig) -> dict[str, Any]:
+    from lossbench.sweeps import NOT_PART_OF_THE_RESULT
+
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(plain, dict)
+    return {k: v for k, v in plain.items() if k not in NOT_PART_OF_THE_RESULT and k != "hydra"}
+
+
+def finished_result(job: Path, cfg: DictConfig) -> float | None:
+    """The final loss of a job folder that finished with this config, else None."""
+    import json
+
+    try:
+        summary = json.loads((job / "summary.json").read_text())
+        saved = OmegaConf.load(job / ".hydra" / "config.yaml")
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    if not isinstance(summary, dict) or summary.get("status") != "ok":
+        return None
+    if _result_config(saved) != _result_config(cfg):  # type: ignore[arg-type]
+        return None
+    final = summary.get("final_loss")
+    return float("nan") if final is None else float(final)
+
+
+def write_job_record(job: Path, cfg: DictConfig) -> None:
+    """The job's config and overrides in .hydra/, as Hydra writes them (a resumed sweep tells
+    Hydra not to, so that finished jobs' files stay untouched)."""
+    from lossbench.tables import atomic_write_text
+
+    record = job / ".hydra"
+    record.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(record / "config.yaml", OmegaConf.to_yaml(cfg))
+    overrides = list(HydraConfig.get().overrides.task)
+    atomic_write_text(record / "overrides.yaml", yaml.safe_dump(overrides))
 
 
 def report_sweep(sweep: Path, baseline: str | None = None) -> int:
@@ -230,7 +273,7 @@ def main() -> None:
                 lock = claim(chosen)
                 sweep = chosen.folder if _multirun(argv) else None
                 baseline = chosen.baseline
-                sys.argv = [sys.argv[0], *argv, chosen.pinned]
+                sys.argv = [sys.argv[0], *argv, *chosen.pinned]
             run()
     except SystemExit as stop:  # single runs: their status is decided in `run`
         code = stop.code if isinstance(stop.code, int) else EXIT_ERROR

@@ -35,12 +35,15 @@ class Plan:
     key: str  # hydra.run.dir or hydra.sweep.dir
     jobs: list[list[str]] = field(default_factory=list)
     baseline: str | None = None  # report.baseline
+    resume: bool = False
 
     @property
-    def pinned(self) -> str:
-        """The override that makes Hydra use exactly this folder."""
+    def pinned(self) -> list[str]:
+        """The overrides that make Hydra use exactly this folder (and, when resuming, leave the
+        job folders' .hydra files to lossbench, which writes them only for jobs that run)."""
         escaped = str(self.folder).replace("\\", "\\\\").replace("'", "\\'")
-        return f"{self.key}='{escaped}'"
+        pins = [f"{self.key}='{escaped}'"]
+        return [*pins, "hydra.output_subdir=null"] if self.resume else pins
 
 
 def _hydra_compose(overrides: list[str], multirun: bool):
@@ -99,8 +102,8 @@ def plan(overrides: list[str], multirun: bool) -> Plan:
             validate(cfg)
         except Exception as error:  # any way a job's config is wrong
             raise SweepJobError(job, error) from error
-    baseline = base.report.baseline
-    return Plan(Path(str(base.hydra.sweep.dir)), "hydra.sweep.dir", jobs, baseline)
+    folder = Path(str(base.hydra.sweep.dir))
+    return Plan(folder, "hydra.sweep.dir", jobs, base.report.baseline, bool(base.resume))
 
 
 def in_use(folder: Path) -> bool:
@@ -141,7 +144,7 @@ def claim(plan: Plan) -> IO[str]:
     """
     folder = plan.folder
     taken = [name for name in RUN_FILES if (folder / name).exists()]
-    if plan.key == "hydra.sweep.dir" and folder.is_dir():
+    if plan.key == "hydra.sweep.dir" and folder.is_dir() and not plan.resume:
         found = next(folder.rglob("summary.json"), None)
         taken += [str(found.parent.relative_to(folder))] if found else []
     if taken:

@@ -21,6 +21,9 @@ if TYPE_CHECKING:  # pandas is imported where tables are built: `lossbench --hel
     import pandas as pd
 
 JOB_COLUMNS = ["job", "status", "message"]
+# Keys that do not change what a job computes: not a variant's setting, and a resumed sweep
+# ignores them when it compares a job's config with the one its folder finished with.
+NOT_PART_OF_THE_RESULT = ("resume", "debug")
 RESULT_COLUMNS = ["final_loss", "steps", "epochs", "steps_per_second", "train_seconds"]
 SEED_KEY = "seed"
 
@@ -44,7 +47,8 @@ def _overrides(job: Path) -> dict[str, str]:
     out = {}
     for item in yaml.safe_load(path.read_text()) or []:
         key, _, value = str(item).partition("=")
-        out[key.lstrip("+~")] = value
+        if key.lstrip("+~") not in NOT_PART_OF_THE_RESULT:
+            out[key.lstrip("+~")] = value
     return out
 
 

@@ -189,3 +189,32 @@ def test_experiment_presets_ship_with_the_package():
         text = (ROOT / "experiments" / f"{study}.yaml").read_text()
         assert text.startswith("# @package _global_")
         assert yaml.safe_load(text)["hydra"]["sweeper"]["params"]["seed"] == "0,1,2"
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")
+            if p.is_file()}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_resume_reruns_only_unfinished_or_changed_jobs_and_keeps_the_others(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["-m", "loss=mse", "seed=0,1,2", *TINY, "trainer.epochs=1", f"hydra.sweep.dir={sweep}"]
+    first = lossbench(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    # Job 1 was killed: its folder says "running".
+    killed = sweep / "1_mse_seed1" / "summary.json"
+    killed.write_text(json.dumps({**json.loads(killed.read_text()), "status": "running"}))
+    kept = {name: _mtimes(sweep / name) for name in ("0_mse_seed0", "2_mse_seed2")}
+    again = lossbench(*args, "resume=true", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert {name: _mtimes(sweep / name) for name in kept} == kept
+    assert json.loads(killed.read_text())["status"] == "ok"
+    table = pd.read_csv(sweep / "summary.csv")
+    assert list(table["job"]) == ["0_mse_seed0", "1_mse_seed1", "2_mse_seed2"]
+    assert "resume" not in table.columns and (table["status"] == "ok").all()
+    # A changed config reruns every job.
+    changed = lossbench(*args, "trainer.learning_rate=0.01", "resume=true", cwd=tmp_path)
+    assert changed.returncode == 0, changed.stderr
+    assert all(_mtimes(sweep / name) != kept[name] for name in kept)
+    assert (pd.read_csv(sweep / "summary.csv")["trainer.learning_rate"] == 0.01).all()

@@ -137,3 +137,6 @@ class Config:
     seed: int = 0
     backend: Backend = Backend.tensorflow
     debug: bool = False
+    # Sweeps: keep the jobs of this sweep's folder that finished with the same config, run the
+    # rest, and aggregate all.
+    resume: bool = False
