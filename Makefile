@@ -10,7 +10,7 @@ ARGS   ?=
 TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-load lint format bench sweep study studies clean
+.PHONY: help install run test test-load lint format bench sweep study studies gate clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,8 +49,15 @@ studies: $(STAMP) ## Every study, with its report copied into experiments/result
 		rm -rf experiments/results/$$name; mkdir -p experiments/results/$$name; \
 		cp outputs/studies/$$name/report.md outputs/studies/$$name/*.png \
 			outputs/studies/$$name/comparison.csv outputs/studies/$$name/summary.csv \
+			outputs/studies/$$name/verdicts.csv \
 			experiments/results/$$name/; \
 	done
+
+# The loss-regression gate: fails unless every verdict in EXPECT holds in the sweep folder DIR.
+DIR ?= outputs/sweeps/make-sweep
+EXPECT ?= logit_adjusted:minority_recall:better
+gate: $(STAMP) ## Fail unless verdicts hold (DIR=sweep folder, EXPECT="loss:metric:better ...")
+	$(BIN)/lossbench-report $(DIR) --quiet $(foreach e,$(EXPECT),--expect $(e))
 
 test-load: $(STAMP) ## The load test: 200 runs in one sweep, memory bounded (about a minute)
 	$(BIN)/python -m pytest -q -s -m load $(ARGS)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lossbench.plots import plot_curves, plot_layer_heatmap, plot_metric_bars, variant_label
 from lossbench.sweeps import (
     comparison_frame,
     describe_verdicts,
@@ -26,14 +27,6 @@ from lossbench.sweeps import (
     variant_keys,
     verdict_frame,
 )
-
-HEATMAP_BINS = 60
-
-
-def variant_label(row: pd.Series, keys: list[str]) -> str:
-    """A short name for a variant: its loss, then any other varying override."""
-    parts = [str(row["loss"])] + [f"{k}={row[k]}" for k in keys if k != "loss"]
-    return ", ".join(parts)
 
 
 def _job_dir(root: Path, job: str) -> Path:
@@ -104,100 +97,6 @@ def load_curves(
         for key in ("loss", "grad_norm", "per_layer"):
             entry[key] = np.stack([a[:n] for a in entry[key]])
     return curves
-
-
-def _smooth(values: np.ndarray, window: int) -> np.ndarray:
-    """Rolling mean along the last axis (NaN-aware, same length)."""
-    if window <= 1:
-        return values
-    frame = pd.DataFrame(values.T)
-    return frame.rolling(window, min_periods=1).mean().to_numpy().T
-
-
-def _spans_decades(values: np.ndarray) -> bool:
-    finite = values[np.isfinite(values) & (values > 0)]
-    return finite.size > 0 and finite.max() / finite.min() > 30
-
-
-def plot_curves(curves: dict[str, dict[str, Any]], key: str, ylabel: str, path: Path) -> int:
-    """Mean across seeds (line) and min-max band per variant; returns the smoothing window."""
-    import matplotlib.pyplot as plt
-
-    steps = max(v[key].shape[1] for v in curves.values())
-    window = max(1, steps // 100)
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for label, entry in curves.items():
-        smooth = _smooth(entry[key], window)
-        x = np.arange(smooth.shape[1])
-        line = ax.plot(x, np.nanmean(smooth, axis=0), label=f"{label} ({len(smooth)} seeds)")[0]
-        if len(smooth) > 1:
-            ax.fill_between(x, np.nanmin(smooth, axis=0), np.nanmax(smooth, axis=0),
-                            color=line.get_color(), alpha=0.2, linewidth=0)  # fmt: skip
-    if _spans_decades(np.concatenate([e[key].ravel() for e in curves.values()])):
-        ax.set_yscale("log")
-    ax.set_xlabel("optimizer step")
-    suffix = f", rolling mean over {window} steps" if window > 1 else ""
-    ax.set_ylabel(f"{ylabel}{suffix}")
-    ax.set_title(f"{ylabel}: mean across seeds, band = min to max")
-    ax.legend(fontsize="small")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return window
-
-
-def plot_layer_heatmap(curves: dict[str, dict[str, Any]], path: Path) -> None:
-    """log10 of the per-layer gradient norm (mean across seeds) over binned steps."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(curves), 1, figsize=(8, 1.2 + 0.9 * len(curves) * 1.6),
-                             squeeze=False)  # fmt: skip
-    grids = {}
-    for label, entry in curves.items():
-        mean = np.nanmean(entry["per_layer"], axis=0)  # (steps, layers)
-        bins = np.array_split(np.arange(len(mean)), min(HEATMAP_BINS, len(mean)))
-        with np.errstate(divide="ignore"):
-            grids[label] = np.log10(np.stack([np.nanmean(mean[b], axis=0) for b in bins], axis=1))
-    # One colour scale for every variant, so that equal colours mean equal norms.
-    finite = np.concatenate([g[np.isfinite(g)] for g in grids.values()] or [np.zeros(1)])
-    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    for ax, (label, entry) in zip(axes[:, 0], curves.items(), strict=True):
-        steps = entry["per_layer"].shape[1]
-        image = ax.imshow(
-            grids[label], aspect="auto", cmap="viridis", interpolation="nearest",
-            extent=(0, steps, len(entry["layers"]) - 0.5, -0.5), vmin=low, vmax=high,
-        )  # fmt: skip
-        ax.set_yticks(range(len(entry["layers"])), entry["layers"])
-        ax.set_title(label, fontsize="medium")
-        ax.set_xlabel("optimizer step")
-        fig.colorbar(image, ax=ax, label="log10 grad norm")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_metric_bars(comparison: pd.DataFrame, keys: list[str], metrics: list[str],
-                     path: Path) -> None:  # fmt: skip
-    """One panel per metric: the mean across seeds per variant, error bar = its 95% bootstrap
-    interval (it stays within the values the seeds reached, so a recall never dips below 0)."""
-    import matplotlib.pyplot as plt
-
-    labels = [variant_label(row, keys) for _, row in comparison.iterrows()]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.8), squeeze=False)
-    for ax, metric in zip(axes[0], metrics, strict=True):
-        mean = comparison[f"{metric}_mean"].to_numpy(dtype="float64")
-        low = comparison[f"{metric}_ci_low"].to_numpy(dtype="float64")
-        high = comparison[f"{metric}_ci_high"].to_numpy(dtype="float64")
-        err = np.nan_to_num(np.stack([mean - low, high - mean]).clip(min=0))
-        ax.bar(range(len(labels)), mean, yerr=err, capsize=3, color="tab:blue", alpha=0.8)
-        ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize="small")
-        ax.set_title(metric)
-        ax.set_ylabel(metric)
-        ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _markdown(frame: pd.DataFrame) -> str:
@@ -316,6 +215,18 @@ def write_report(
     return path, verdicts
 
 
+def sweep_baseline(folder: Path) -> str | None:
+    """The `report.baseline` the sweep in `folder` ran with (from Hydra's multirun.yaml)."""
+    import yaml
+
+    try:
+        saved = yaml.safe_load((folder / "multirun.yaml").read_text())
+        baseline = saved["report"]["baseline"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
+    return str(baseline) if baseline else None
+
+
 def unmet_expectations(verdicts: pd.DataFrame, expectations: list[str]) -> list[str]:
     """The `VARIANT:METRIC:VERDICT` expectations that the verdicts do not meet, as sentences.
 
@@ -366,8 +277,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"lossbench-report: error: {args.folder} is not a folder", file=sys.stderr)
         raise SystemExit(2)
     problems: list[str] = []
+    baseline = args.baseline or sweep_baseline(args.folder)
     try:
-        path, verdicts = write_report(args.folder, args.quiet, problems, args.baseline)
+        path, verdicts = write_report(args.folder, args.quiet, problems, baseline)
         unmet = unmet_expectations(verdicts, args.expect)
     except ReportError as error:
         print(f"lossbench-report: error: {error}", file=sys.stderr)

@@ -175,9 +175,23 @@ def default_baseline(frame: pd.DataFrame) -> str | None:
     return next((name for name in PLAIN_LOSSES if name in present), None)
 
 
+def _same(a: object, b: object) -> bool:
+    """Equal settings, numbers compared as numbers ("1" and "1.0" are the same temperature)."""
+    if str(a) == str(b):
+        return True
+    try:
+        return float(str(a)) == float(str(b))
+    except ValueError:
+        return False
+
+
 def verdict_frame(frame: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
-    """One row per (variant, metric): the variant against the baseline loss with the same other
-    settings, paired by seed (see `lossbench.stats.compare`)."""
+    """One row per (variant, metric): the variant against the baseline with the same other
+    settings, paired by seed (see `lossbench.stats.compare`).
+
+    `baseline` is a loss name (`bce`) or a setting (`loss.temperature=1.0`); None: the task's
+    plain loss when the sweep ran it.
+    """
     import pandas as pd
 
     from lossbench.stats import compare
@@ -185,29 +199,36 @@ def verdict_frame(frame: pd.DataFrame, baseline: str | None = None) -> pd.DataFr
     baseline = baseline or (default_baseline(frame) if not frame.empty else None)
     if frame.empty or baseline is None:
         return pd.DataFrame(columns=VERDICT_COLUMNS)
+    key, _, wanted = baseline.partition("=") if "=" in baseline else ("loss", "", baseline)
     keys = variant_keys(frame)
-    others = [k for k in keys if k != "loss"]
+    if key not in frame.columns:
+        return pd.DataFrame(columns=VERDICT_COLUMNS)
+    others = [k for k in keys if k != key]
     ok = frame[frame["status"] == "ok"]
     metrics = compared_metrics(frame)
     rows = []
     for values, group in ok.groupby(keys, sort=False, dropna=False):
         values = values if isinstance(values, tuple) else (values,)
         setting = dict(zip(keys, values, strict=True))
-        if str(setting["loss"]) == baseline:
+        if _same(group[key].iloc[0], wanted):
             continue
-        base = ok[ok["loss"].astype(str) == baseline]
+        base = ok[[_same(v, wanted) for v in ok[key]]]
         for k in others:
-            base = base[(base[k] == setting[k]) | (base[k].isna() & pd.isna(setting[k]))]
+            base = base[[_same(v, setting[k]) or (pd.isna(v) and pd.isna(setting[k]))
+                         for v in base[k]]]  # fmt: skip
         if base.empty:
             continue
-        label = ", ".join([str(setting["loss"])] + [f"{k}={setting[k]}" for k in others])
+        label = ", ".join(
+            [str(setting["loss"])] + [f"{k}={setting[k]}" for k in keys if k != "loss"]
+        )
         for metric in metrics:
             mine = _by_seed(group, metric)
             theirs = _by_seed(base, metric)
             verdict = compare(mine, theirs, metric)
             if verdict is None:
                 continue
-            rows.append({"variant": label, "baseline": baseline, "metric": metric,
+            rows.append({"variant": label, "baseline": wanted if key == "loss" else baseline,
+                         "metric": metric,
                          **verdict.__dict__})  # fmt: skip
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 

@@ -159,3 +159,28 @@ def test_the_console_comparison_fits_80_columns(tmp_path):
     text = buffer.getvalue()
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "…" not in text and "minority_recall" in text and "class_balanced" in text
+
+
+def test_a_setting_as_baseline_read_from_the_sweeps_own_config(tmp_path):
+    for k, (t, seed) in enumerate((t, s) for t in ("0.5", "1.0", "2.0") for s in range(3)):
+        job = tmp_path / f"{k}_temperature_seed{seed}"
+        (job / ".hydra").mkdir(parents=True)
+        overrides = ["loss=temperature", f"loss.temperature={t}", f"seed={seed}"]
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+        ece = {"0.5": 0.20, "1.0": 0.05, "2.0": 0.10}[t] + 0.001 * seed
+        summary = {"status": "ok", "loss": "temperature", "seed": seed,
+                   "metrics": {"ece": ece, "accuracy": 0.8}}  # fmt: skip
+        (job / "summary.json").write_text(json.dumps(summary))
+        (job / "steps.csv").write_text("step,epoch,loss,grad_norm\n0,0,0.5,1.0\n")
+        (job / "grad_norms.csv").write_text("step,layer,grad_norm\n0,head,1.0\n")
+    (tmp_path / "multirun.yaml").write_text(
+        yaml.safe_dump({"report": {"baseline": "loss.temperature=1"}})
+    )
+    proc = subprocess.run([*REPORT, str(tmp_path), "--quiet", "--expect",
+                           "temperature:ece:worse"], capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    verdicts = pd.read_csv(tmp_path / "verdicts.csv")
+    ece = verdicts[verdicts["metric"] == "ece"]
+    assert list(ece["variant"]) == ["temperature, loss.temperature=0.5",
+                                    "temperature, loss.temperature=2.0"]  # fmt: skip
+    assert set(ece["verdict"]) == {"worse"} and set(ece["baseline"]) == {"loss.temperature=1"}
