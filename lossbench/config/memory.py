@@ -85,9 +85,18 @@ def footprint(cfg: Config, task: Task) -> int:
     return data + records + n_parameters(cfg, task) * _BYTES_PER_PARAMETER
 
 
+def _get(cfg: Config, key: str) -> int:
+    """A size key's value; the grid counts as its number of cells."""
+    if key == "data.grid":
+        return cfg.data.grid[0] * cfg.data.grid[1] if len(cfg.data.grid) == 2 else 1
+    section, name = key.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
 def _with(cfg: Config, key: str, value: int) -> Config:
     section, name = key.split(".")
-    part = dataclasses.replace(getattr(cfg, section), **{name: value})
+    value_or_grid = [value, 1] if key == "data.grid" else value
+    part = dataclasses.replace(getattr(cfg, section), **{name: value_or_grid})
     return dataclasses.replace(cfg, **{section: part})
 
 
@@ -109,6 +118,7 @@ def _size_keys(task: Task) -> list[str]:
         Task.multiclass: ["data.n_classes"],
         Task.multitask: ["data.n_classes"],
         Task.graph: ["data.embedding_dim"],
+        Task.grid: ["data.grid"],
     }.get(task, [])
     return keys
 
@@ -129,24 +139,21 @@ def memory_problems(cfg: Config, task: Task) -> Iterator[Problem]:
     )
     worst: tuple[float, Problem] | None = None
     for key in _size_keys(task):
-        section, name = key.split(".")
-        value = getattr(getattr(cfg, section), name)
+        value = _get(cfg, key)
         limit = _largest(lambda v, k=key: footprint(_with(cfg, k, v), task) <= budget, value)
-        if limit < value:
-            ratio = value / getattr(type(getattr(cfg, section))(), name)
-            problem = (key, f"an integer <= {limit} ({why})", value)
+        if 1 <= limit < value:  # a key that cannot fit even at 1 is not the cause
+            ratio = value / _get(Config(loss=None), key)
+            expected = f"a grid of at most {limit} cells" if key == "data.grid" else (
+                f"an integer <= {limit}"
+            )  # fmt: skip
+            received = list(cfg.data.grid) if key == "data.grid" else value
+            problem = (key, f"{expected} ({why})", received)
             if worst is None or ratio > worst[0]:
                 worst = (ratio, problem)
     if worst is not None:
         yield worst[1]
         return
-    # Only list-valued keys remain: the layer widths or the grid.
-    if n_parameters(cfg, task) * _BYTES_PER_PARAMETER > budget:
-        most = budget // _BYTES_PER_PARAMETER
-        yield (
-            "model.hidden",
-            f"layer widths with at most {most} parameters ({why})",
-            list(cfg.model.hidden),
-        )
-    else:
-        yield "data.grid", f"a smaller grid ({why})", list(cfg.data.grid)
+    # No single size key fits the run: the layer widths (their parameters) are what is left.
+    most = budget // _BYTES_PER_PARAMETER
+    expected = f"layer widths with at most {most} parameters ({why})"
+    yield "model.hidden", expected, list(cfg.model.hidden)

@@ -134,3 +134,16 @@ def test_group_options_are_names_not_paths(option):
     with pytest.raises(ConfigError) as info:
         compose([f"loss={option}"])
     assert info.value.key == "loss" and "not a path" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "detail"),
+    [
+        (["loss=context_mask", "data.grid=[20000,20000]"], "data.grid", "cells"),
+        (["model.hidden=[100000,100000]"], "model.hidden", "parameters"),
+    ],
+)
+def test_list_keys_that_size_memory_are_named_too(overrides, key, detail):
+    with pytest.raises(ConfigError) as info:
+        compose(overrides)
+    assert info.value.key == key and detail in str(info.value)
