@@ -151,6 +151,8 @@ VERDICT_COLUMNS = [
     "variant", "baseline", "metric", "n", "diff_mean", "diff_ci_low", "diff_ci_high",
     "p_improvement", "verdict", "seeds_needed",
 ]  # fmt: skip
+# Beyond this many seeds an unclear verdict is reported as practically unresolvable.
+MAX_SEEDS_WORTH_RUNNING = 1000
 # A task's plain loss, the default baseline (the first of these in the sweep).
 PLAIN_LOSSES = ("bce", "mse")
 
@@ -251,11 +253,16 @@ def describe_verdicts(verdicts: pd.DataFrame, metrics: list[str] | None = None) 
         if r.verdict in ("better", "worse"):
             clear.append(f"`{r.variant}` is {r.verdict} than `{r.baseline}` on {r.metric} "
                          f"({numbers}).")  # fmt: skip
+        elif r.diff_ci_low == r.diff_ci_high == 0:
+            unclear.append(f"`{r.variant}` and `{r.baseline}` give the same {r.metric} on every "
+                           f"seed ({pairs}).")  # fmt: skip
         else:
             needed = r.seeds_needed
-            more = (f" about {int(needed)} seeds would likely settle it."
-                    if needed == needed and needed is not None else
-                    " no difference to resolve.")  # fmt: skip
+            if needed != needed or needed is None or needed > MAX_SEEDS_WORTH_RUNNING:
+                more = (" no practical number of seeds would settle it (the difference is "
+                        "small next to the spread between seeds).")  # fmt: skip
+            else:
+                more = f" about {int(needed)} seeds would likely settle it."
             unclear.append(f"`{r.variant}` vs `{r.baseline}` on {r.metric}: unclear "
                            f"({numbers});{more}")  # fmt: skip
     return clear + unclear
