@@ -19,14 +19,11 @@ from typing import Any
 
 import yaml
 
+from lossbench.check import CHECK_IDS
 from lossbench.userloss import target_problems
 
 TASKS = ("binary", "multiclass", "grouped")
 BACKENDS = ("tensorflow", "jax")
-CHECK_ORDER = (
-    "per-sample", "batch-shapes", "sample-weight", "finite-gradients", "order-invariance",
-    "compiled", "live-variables", "parameter-effect", "serialization", "gradient", "backends",
-)  # fmt: skip
 
 
 class BadInput(Exception):
@@ -87,7 +84,7 @@ def run_workers(spec: dict[str, Any], backends: list[str], debug: bool) -> dict[
 def merge(outputs: dict[str, Any]) -> list[dict[str, str]]:
     """One row per check across backends: a failure on any backend fails it, naming where."""
     rows = []
-    for check_id in CHECK_ORDER[:-1]:
+    for check_id in CHECK_IDS[:-1]:
         per = {b: next(r for r in o["results"] if r["id"] == check_id) for b, o in outputs.items()}
         failed = {b: r for b, r in per.items() if r["status"] == "fail"}
         if failed:

@@ -18,13 +18,18 @@ from typing import Any
 import keras
 import numpy as np
 
-from lossbench.check import inputs
+from lossbench.check import CHECK_IDS, inputs
 from lossbench.check.inputs import Batch
-
-CHECK_IDS = (
-    "per-sample", "batch-shapes", "sample-weight", "finite-gradients", "order-invariance",
-    "compiled", "live-variables", "parameter-effect", "serialization", "gradient", "backends",
-)  # fmt: skip
+from lossbench.check.keras_tools import (
+    features,
+    keras_loss,
+    loss_variables,
+    np_array,
+    reduce_weighted,
+    tensor,
+    tiny_model,
+    value_and_grad,
+)
 
 
 @dataclass
@@ -57,46 +62,6 @@ class Subject:
     n_nodes: int = 0
 
 
-class FunctionLoss(keras.losses.Loss):
-    """A loss function as a `Loss` with Keras's default reduction (what `compile` makes)."""
-
-    def __init__(self, fn: Callable[[Any, Any], Any]) -> None:
-        super().__init__(name=getattr(fn, "__name__", "loss"))
-        self.fn = fn
-
-    def call(self, y_true: Any, y_pred: Any) -> Any:
-        return self.fn(y_true, y_pred)
-
-
-def keras_loss(loss: Any) -> keras.losses.Loss:
-    """The object `model.compile(loss=...)` would use."""
-    return loss if isinstance(loss, keras.losses.Loss) else FunctionLoss(loss)
-
-
-def _np(x: Any) -> np.ndarray:
-    return np.asarray(keras.ops.convert_to_numpy(x))
-
-
-def _t(x: np.ndarray) -> Any:
-    return keras.ops.convert_to_tensor(x)
-
-
-def value_and_grad(fn: Callable[[Any], Any], pred: np.ndarray) -> tuple[float, np.ndarray]:
-    """fn(pred) (a scalar) and its gradient with respect to pred, on this backend."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        p = tf.Variable(pred)
-        with tf.GradientTape() as tape:
-            value = fn(p)
-        return float(_np(value)), _np(tape.gradient(value, p))
-    import jax
-
-    value, grad = jax.value_and_grad(fn)(jax.numpy.asarray(pred))
-    return float(value), np.asarray(grad)
-
-
 class Checker:
     """Runs the checks on one subject; `results()` gives them in order."""
 
@@ -112,7 +77,7 @@ class Checker:
 
     def values(self, batch: Batch, adapted: Any = None) -> np.ndarray:
         adapted = adapted or self.adapted
-        return _np(adapted.call(_t(self.y_true(batch, adapted)), _t(batch.pred)))
+        return np_array(adapted.call(tensor(self.y_true(batch, adapted)), tensor(batch.pred)))
 
     # --- the checks ---------------------------------------------------------------------------
 
@@ -156,15 +121,17 @@ class Checker:
         reduction = getattr(loss, "reduction", "sum_over_batch_size")
         if reduction not in ("sum", "sum_over_batch_size", "mean", "mean_with_sample_weight"):
             return Result("sample-weight", "skip", f"reduction {reduction!r} has no reference")
-        yt, pred = _t(self.y_true(self.batch)), _t(self.batch.pred)
+        yt, pred = tensor(self.y_true(self.batch)), tensor(self.batch.pred)
         v = self.values(self.batch).astype("float64")
         w = np.random.default_rng(3).uniform(0.0, 2.0, len(v))
         given = {"scalar weight 2": 2.0, "per-sample weights": w, "zero weights": np.zeros_like(w)}
         wrong = []
         for name, weight in given.items():
             shaped = np.asarray(weight, "float64").reshape(-1, *([1] * (v.ndim - 1)))
-            expected = _reduce(v, np.broadcast_to(shaped, v.shape), reduction)
-            got = float(_np(loss(yt, pred, sample_weight=_t(np.asarray(weight, "float32")))))
+            expected = reduce_weighted(v, np.broadcast_to(shaped, v.shape), reduction)
+            got = float(
+                np_array(loss(yt, pred, sample_weight=tensor(np.asarray(weight, "float32"))))
+            )
             if not math.isclose(got, expected, rel_tol=1e-4, abs_tol=1e-6):
                 wrong.append(f"{name}: {got:.6g}, expected {expected:.6g}")
         if wrong:
@@ -178,7 +145,7 @@ class Checker:
     def finite_gradients(self) -> Result:
         wrong = []
         for name, batch in inputs.extremes(self.s.task, self.s.n_nodes).items():
-            yt = _t(self.y_true(batch))
+            yt = tensor(self.y_true(batch))
             try:
                 value, grad = value_and_grad(
                     lambda p, yt=yt: keras.ops.mean(self.adapted.call(yt, p)), batch.pred
@@ -220,8 +187,8 @@ class Checker:
         return Result("order-invariance", "pass", "shuffled samples keep their values")
 
     def compiled(self) -> Result:
-        yt, pred = _t(self.y_true(self.batch)), _t(self.batch.pred)
-        eager = _np(self.adapted.call(yt, pred))
+        yt, pred = tensor(self.y_true(self.batch)), tensor(self.batch.pred)
+        eager = np_array(self.adapted.call(yt, pred))
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
@@ -231,7 +198,7 @@ class Checker:
             import jax
 
             fn, name = jax.jit(lambda a, b: self.adapted.call(a, b)), "jax.jit"
-        compiled = _np(fn(yt, pred))
+        compiled = np_array(fn(yt, pred))
         if compiled.shape != eager.shape or not np.allclose(compiled, eager, 1e-4, 1e-6):
             return Result(
                 "compiled", "fail", f"{name} gives {compiled.ravel()[:3]}..., eager "
@@ -241,21 +208,21 @@ class Checker:
         return Result("compiled", "pass", "the compiled call (XLA) equals eager")
 
     def live_variables(self) -> Result:
-        variables = _loss_variables(self.loss)
+        variables = loss_variables(self.loss)
         if not variables:
             return Result("live-variables", "skip", "the loss holds no keras.Variable")
         loss = keras_loss(self.loss)
         frozen = []
         for variable in variables:
-            model = _tiny_model(self.s.task, self.batch)
+            model = tiny_model(self.s.task, self.batch)
             model.compile(optimizer=keras.optimizers.SGD(0.0), loss=self.adapted)
-            x, yt = _features(self.batch), self.y_true(self.batch)
+            x, yt = features(self.batch), self.y_true(self.batch)
             model.train_on_batch(x, yt)
-            old = _np(variable.value)
+            old = np_array(variable.value)
             variable.assign((old * 3.0 + 1.0).astype(old.dtype))
             model.reset_metrics()
             after = float(np.asarray(model.train_on_batch(x, yt)))
-            eager = float(_np(self.adapted(_t(yt), _t(_np(model(x))))))
+            eager = float(np_array(self.adapted(tensor(yt), tensor(np_array(model(x))))))
             variable.assign(old)
             if not math.isclose(after, eager, rel_tol=1e-3, abs_tol=1e-6):
                 frozen.append(f"{variable.path}: train step gives {after:.6g}, eager {eager:.6g}")
@@ -273,7 +240,7 @@ class Checker:
     def parameter_effect(self) -> Result:
         if not self.s.tunable:
             return Result("parameter-effect", "skip", "no numeric parameter to change")
-        yt = _t(self.y_true(self.batch))
+        yt = tensor(self.y_true(self.batch))
         base_v, base_g = value_and_grad(
             lambda p: keras.ops.sum(self.adapted.call(yt, p)), self.batch.pred
         )
@@ -284,7 +251,7 @@ class Checker:
                 continue
             new_value, loss = changed
             adapted = self.s.adapt(loss)
-            yt2 = _t(self.y_true(self.batch, adapted))
+            yt2 = tensor(self.y_true(self.batch, adapted))
             v, g = value_and_grad(lambda p, a=adapted, y=yt2: keras.ops.sum(a.call(y, p)),
                                   self.batch.pred)  # fmt: skip
             if v == base_v and np.array_equal(g, base_g):
@@ -311,8 +278,8 @@ class Checker:
             if changed is not None:
                 params[name] = changed[0]
         loss = self.s.make(params)
-        yt, pred = _t(self.y_true(self.batch)), _t(self.batch.pred)
-        want = _np(loss(yt, pred))
+        yt, pred = tensor(self.y_true(self.batch)), tensor(self.batch.pred)
+        want = np_array(loss(yt, pred))
         try:
             again = type(loss).from_config(loss.get_config())
         except Exception as error:
@@ -321,7 +288,7 @@ class Checker:
                 f"{type(error).__name__}: {_short(error)}",
                 "list every constructor argument in get_config",
             )  # fmt: skip
-        got = _np(again(yt, pred))
+        got = np_array(again(yt, pred))
         if not np.allclose(got, want, rtol=1e-6, atol=1e-7):
             return Result(
                 "serialization", "fail",
@@ -329,14 +296,14 @@ class Checker:
                 "list every constructor argument in get_config (Keras's lists only name and "
                 "reduction)",
             )  # fmt: skip
-        model = _tiny_model(self.s.task, self.batch)
+        model = tiny_model(self.s.task, self.batch)
         model.compile(optimizer="sgd", loss=loss)
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "model.keras"
             try:
                 model.save(path)
                 loaded = keras.saving.load_model(path)
-                got = _np(loaded.loss(yt, pred))
+                got = np_array(loaded.loss(yt, pred))
             except Exception as error:
                 return Result(
                     "serialization", "fail",
@@ -350,7 +317,7 @@ class Checker:
         return Result("serialization", "pass", "config round trip and .keras save/load")
 
     def gradient(self) -> Result:
-        yt = _t(self.y_true(self.batch))
+        yt = tensor(self.y_true(self.batch))
 
         def total(p: Any) -> Any:
             return keras.ops.sum(self.adapted.call(yt, p))
@@ -365,8 +332,8 @@ class Checker:
             up, down = flat.copy(), flat.copy()
             up[k] += h
             down[k] -= h
-            f_up = float(_np(total(_t(up.reshape(self.batch.pred.shape)))))
-            f_down = float(_np(total(_t(down.reshape(self.batch.pred.shape)))))
+            f_up = float(np_array(total(tensor(up.reshape(self.batch.pred.shape)))))
+            f_down = float(np_array(total(tensor(down.reshape(self.batch.pred.shape)))))
             numeric.append((f_up - f_down) / (2 * h))
         auto_k = auto.reshape(-1)[picks].astype("float64")
         numeric_k = np.asarray(numeric)
@@ -398,19 +365,9 @@ class Checker:
 
     def fingerprint(self) -> dict[str, list[float]]:
         """Values and gradient at the standard batch, for comparing backends."""
-        yt = _t(self.y_true(self.batch))
+        yt = tensor(self.y_true(self.batch))
         _, grad = value_and_grad(lambda p: keras.ops.sum(self.adapted.call(yt, p)), self.batch.pred)
         return {"values": self.values(self.batch).ravel().tolist(), "grad": grad.ravel().tolist()}
-
-
-def _reduce(values: np.ndarray, weights: np.ndarray, reduction: str) -> float:
-    """Keras's documented reductions of weighted values, in float64."""
-    total = float(np.sum(values * weights))
-    if reduction == "sum":
-        return total
-    if reduction == "mean_with_sample_weight":
-        return total / float(np.sum(weights)) if np.sum(weights) else 0.0
-    return total / values.size
 
 
 def _short(error: BaseException) -> str:
@@ -431,30 +388,3 @@ def _changed_loss(subject: Subject, name: str) -> tuple[Any, Any] | None:
         except Exception:
             continue
     return None
-
-
-def _loss_variables(loss: Any) -> list[Any]:
-    found, seen = [], set()
-    for value in vars(loss).values() if hasattr(loss, "__dict__") else ():
-        items = value if isinstance(value, list | tuple) else [value]
-        for item in items:
-            if isinstance(item, keras.Variable) and id(item) not in seen:
-                seen.add(id(item))
-                found.append(item)
-    return found
-
-
-def _features(batch: Batch) -> np.ndarray:
-    return np.random.default_rng(9).normal(size=(len(batch), 5)).astype("float32")
-
-
-def _tiny_model(task: str, batch: Batch) -> keras.Model:
-    """A linear model whose output has the batch's prediction shape."""
-    shape = batch.pred.shape[1:]
-    activation = "sigmoid" if task in ("binary", "grid") else None
-    model = keras.Sequential([
-        keras.Input((5,)),
-        keras.layers.Dense(int(np.prod(shape)), activation=activation),
-        keras.layers.Reshape(shape),
-    ])  # fmt: skip
-    return model
