@@ -38,13 +38,13 @@ sweep: $(STAMP) ## A small study on 2 parallel workers (joblib); prints the comp
 		data.n_samples=4000 trainer.epochs=3 trainer.progress=false \
 		hydra/launcher=joblib hydra.launcher.n_jobs=2 hydra.sweep.dir=outputs/sweeps/make-sweep $(ARGS)
 
-study: $(STAMP) ## One study from experiments/ (NAME=imbalance|groups|calibration|multitask)
+study: $(STAMP) ## One study from experiments/ (NAME=imbalance|groups|calibration|multitask|breast_cancer)
 	rm -rf outputs/studies/$(NAME)
 	$(BIN)/lossbench -m +experiment=$(NAME) hydra.sweep.dir=outputs/studies/$(NAME) $(ARGS)
 	$(BIN)/lossbench-report outputs/studies/$(NAME) --quiet
 
 studies: $(STAMP) ## Every study, with its report copied into experiments/results/ (minutes)
-	for name in imbalance groups calibration multitask; do \
+	for name in imbalance groups calibration multitask breast_cancer; do \
 		$(MAKE) --no-print-directory study NAME=$$name || exit 1; \
 		rm -rf experiments/results/$$name; mkdir -p experiments/results/$$name; \
 		cp outputs/studies/$$name/report.md outputs/studies/$$name/*.png \

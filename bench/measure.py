@@ -290,6 +290,43 @@ def startup_rows(repeats: int, quick: bool, tmp: Path, backend: str) -> list[dic
     return rows
 
 
+TABLE_ROWS, TABLE_COLUMNS = 1_000_000, 50
+
+
+def table_rows(tmp: Path) -> list[dict[str, Any]]:
+    """A CSV of 1,000,000 rows x 50 columns (49 features, a regression target): loading it
+    into a Dataset alone, and a whole one-epoch run on it, each with wall time and peak RSS."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((TABLE_ROWS, TABLE_COLUMNS - 1)).astype("float32")
+    frame = pd.DataFrame(x, columns=[f"f{j}" for j in range(TABLE_COLUMNS - 1)])
+    frame["y"] = x[:, :5].sum(axis=1) + 0.1 * rng.standard_normal(TABLE_ROWS).astype("float32")
+    path = tmp / "table.csv"
+    frame.to_csv(path, index=False, float_format="%.6g")
+    del frame, x
+    data = ["data=table", f"data.path={path}", "data.target=y", "loss=mse"]
+    load = (
+        "import sys; from lossbench.config import compose; from lossbench.data import "
+        "make_dataset; cfg = compose(sys.argv[1:]); "
+        "make_dataset(cfg.loss.training_task(), cfg.data, 0)"
+    )
+    exe = [sys.executable, "-c", "from lossbench.cli import main; main()"]
+    cases = [
+        ("load the CSV into a Dataset (no framework)", [sys.executable, "-c", load, *data]),
+        ("lossbench data=table ... loss=mse trainer.epochs=1",
+         [*exe, *data, "trainer.epochs=1", "trainer.progress=false",
+          f"hydra.run.dir={tmp / 'table_run'}"]),
+    ]  # fmt: skip
+    size = path.stat().st_size / 2**20
+    rows = []
+    for label, cmd in cases:
+        wall, peak, _ = _run_measured(cmd, tmp)
+        rows.append({"command": label, "seconds": wall, "peak_rss_mib": peak, "csv_mib": size})
+    return rows
+
+
 def anchor_rows(tmp: Path, anchors: Path, backends: list[str]) -> list[dict[str, Any]]:
     """The reference scripts for the benchmarked backends, run now on this machine (they print
     their own steps/s)."""

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from measure import ANCHORS, ROOT, anchor_rows, machine, startup_rows, worker
+from measure import ANCHORS, ROOT, anchor_rows, machine, startup_rows, table_rows, worker
 from report import report
 
 
@@ -70,6 +70,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results["startup"] = startup_rows(args.repeats, args.quick, Path(tmp), backends[0])
         results["anchors"] = [] if args.quick else anchor_rows(Path(tmp), args.anchors, backends)
+        results["table"] = [] if args.quick else table_rows(Path(tmp))
     text = report(results, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

@@ -128,13 +128,17 @@ def make_dataset(task: Task, cfg: DataConfig, seed: int) -> Dataset:
     """Make the arrays for `task` from `cfg`, deterministically from `seed`.
 
     Args:
-        task: which targets to make.
+        task: which targets to make (real data, `cfg.source` table or sklearn, has its own).
         cfg: sizes, rates and group settings.
         seed: the only source of randomness.
 
     Returns:
         A `Dataset` with float32 features and targets and int32 group ids.
     """
+    if cfg.source.value != "synthetic":
+        from lossbench.realdata import make_real_dataset
+
+        return make_real_dataset(cfg, seed)
     rng = np.random.default_rng(seed)
     n = cfg.n_nodes if task is Task.graph else cfg.n_samples
     f, g = cfg.n_features, cfg.n_groups
@@ -191,7 +195,7 @@ def check_dataset(data: Dataset, cfg: DataConfig) -> None:
         positives = int(data.train.y.round().sum())
         if not 0 < positives < len(data.train):
             raise ConfigError(
-                "data.positive_rate",
+                "data.positive_rate" if cfg.source.value == "synthetic" else "data.target",
                 "a rate that gives the training split both classes",
                 f"{cfg.positive_rate} ({positives} positives in {len(data.train)} samples)",
             )

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lossbench.config import Config, Task
-from lossbench.errors import LossbenchError
+from lossbench.errors import ConfigError, LossbenchError
 
 
 def select_backend(backend: str) -> None:
@@ -157,6 +157,19 @@ def build_experiment(cfg: Config, loss: Any = None) -> Experiment:
     task = cfg.loss.training_task()
     data = make_dataset(task, cfg.data, cfg.seed)
     check_dataset(data, cfg.data)
+    if data.task is not task:
+        raise ConfigError(
+            "loss",
+            f"a loss for the {data.task.value} task this data has (see `lossbench --help`; "
+            f"data.task sets the task)",
+            f"{cfg.loss.name} (trains on the {task.value} task)",
+        )
+    if cfg.trainer.batch_size > len(data.train):
+        raise ConfigError(
+            "trainer.batch_size",
+            f"an integer in [1, {len(data.train)}] (the training split's size)",
+            cfg.trainer.batch_size,
+        )
 
     select_backend(cfg.backend.value)
     import keras
@@ -176,8 +189,8 @@ def build_experiment(cfg: Config, loss: Any = None) -> Experiment:
         ctx = BuildContext(
             data=data,
             epsilon=cfg.scale.epsilon,
-            n_outputs=cfg.data.n_outputs,
-            n_classes=cfg.data.n_classes,
+            n_outputs=data.train.y.shape[1] if task is Task.grouped else cfg.data.n_outputs,
+            n_classes=data.train.y.shape[1] if task is Task.multiclass else cfg.data.n_classes,
             grid=(cfg.data.grid[0], cfg.data.grid[1]),
         )
         loss = cfg.loss.build(ctx)

@@ -95,6 +95,9 @@ def compare(variant: dict[int, float], baseline: dict[int, float], metric: str) 
         low, high = _unpaired_ci(x_all, y_all)
         n, mean = 0, float(x_all.mean() - y_all.mean())
         d = np.array([])
+    # Sums of float metrics leave round-off (-1e-17 for a difference of 0): not evidence.
+    tiny = 1e-9 * max(float(np.max(np.abs(x_all))), float(np.max(np.abs(y_all))), 1.0)
+    low, high = (0.0 if abs(b) < tiny else b for b in (low, high))
     if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 <= high:
         verdict = "unclear"
     elif (high < 0) == lower:

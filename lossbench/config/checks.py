@@ -21,7 +21,17 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from lossbench.config.memory import memory_problems
-from lossbench.config.schema import Config, DataConfig, LossConfig, Problem, Task
+from lossbench.config.schema import (
+    SKLEARN_DATASETS,
+    TABLE_SUFFIXES,
+    TABLE_TASKS,
+    Config,
+    DataConfig,
+    DataSource,
+    LossConfig,
+    Problem,
+    Task,
+)
 from lossbench.errors import ConfigError
 from lossbench.limits import MAX_GRAPH_NODES
 
@@ -156,6 +166,31 @@ def _data_problems(d: DataConfig) -> Iterator[Problem]:
     yield from in_range("data.nan_rate", d.nan_rate, ge=0, lt=1)
 
 
+def _real_data_problems(d: DataConfig) -> Iterator[Problem]:
+    """A table or bundled dataset: what can be checked before the file is read."""
+    from pathlib import Path
+
+    if d.source is DataSource.table:
+        if not d.path:
+            yield "data.path", f"a {', '.join(TABLE_SUFFIXES)} file", d.path
+            return
+        path = Path(d.path).expanduser()
+        if path.suffix not in TABLE_SUFFIXES:
+            yield "data.path", f"a {', '.join(TABLE_SUFFIXES)} file", d.path
+        elif not path.is_file():
+            yield "data.path", "an existing file", f"{d.path} (no such file)"
+        if d.target is None:
+            yield "data.target", "the target column (or a list of columns)", None
+    elif d.source is DataSource.sklearn:
+        yield from one_of("data.name", d.name, SKLEARN_DATASETS)
+    targets = d.target if isinstance(d.target, list) else [d.target]
+    if d.target is not None and not all(isinstance(t, str | int) for t in targets):
+        yield "data.target", "a column name or a list of column names", d.target
+    yield from in_range("data.positive_fraction", d.positive_fraction, gt=0, lt=1, optional=True)
+    if d.task is not None and d.task.value not in TABLE_TASKS:
+        yield "data.task", f"one of {', '.join(TABLE_TASKS)} (or null: inferred)", d.task.value
+
+
 def _split_problems(d: DataConfig, task: Task) -> Iterator[Problem]:
     n = d.n_nodes if task is Task.graph else d.n_samples
     if n_train_samples(d, task) < 1:
@@ -186,8 +221,11 @@ def _trainer_problems(cfg: Config) -> Iterator[Problem]:
             "false, or the tensorboard package installed (pip install 'lossbench[tensorboard]')",
             True,
         )
-    n_train = n_train_samples(cfg.data, cfg.loss.training_task())
-    yield from in_range("trainer.batch_size", t.batch_size, ge=1, le=max(n_train, 1), integer=True)
+    if cfg.data.source is DataSource.synthetic:
+        n_train = max(n_train_samples(cfg.data, cfg.loss.training_task()), 1)
+        yield from in_range("trainer.batch_size", t.batch_size, ge=1, le=n_train, integer=True)
+    else:  # the training split's size is known once the table is read
+        yield from in_range("trainer.batch_size", t.batch_size, ge=1, integer=True)
     yield from in_range("trainer.learning_rate", t.learning_rate, gt=0)
     yield from in_range("trainer.steps_per_chunk", t.steps_per_chunk, ge=1, integer=True)
 
@@ -203,11 +241,16 @@ def problems(cfg: Config) -> Iterator[Problem]:
         )
     yield from in_range("scale.epsilon", cfg.scale.epsilon, ge=0)
     yield from _data_problems(cfg.data)
+    synthetic = cfg.data.source is DataSource.synthetic
+    if not synthetic:
+        yield from _real_data_problems(cfg.data)
     yield from loss_problems(cfg.loss, cfg.data)
     task = cfg.loss.training_task()  # the loss's checks make sure its task is decidable
-    yield from _split_problems(cfg.data, task)
+    if synthetic:  # real data: sizes and splits are checked once the table is read
+        yield from _split_problems(cfg.data, task)
     yield from _trainer_problems(cfg)
-    yield from memory_problems(cfg, task)
+    if synthetic:
+        yield from memory_problems(cfg, task)
 
 
 def _identity_problems(cfg: DictConfig | Config, obj: Config) -> Iterator[Problem]:

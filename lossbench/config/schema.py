@@ -39,6 +39,28 @@ class Task(StrEnum):
     multitask = "multitask"
 
 
+class DataSource(StrEnum):
+    """Where the data comes from: lossbench's generator, a user's table, scikit-learn."""
+
+    synthetic = "synthetic"
+    table = "table"
+    sklearn = "sklearn"
+
+
+class NanPolicy(StrEnum):
+    """What to do with rows whose features or targets are NaN or infinite."""
+
+    refuse = "refuse"
+    drop = "drop"
+
+
+# Real data: the files a table may be, and scikit-learn's bundled datasets (nothing downloads).
+TABLE_SUFFIXES = (".csv", ".parquet", ".npz")
+SKLEARN_DATASETS = ("breast_cancer", "wine", "digits", "iris", "diabetes", "linnerud")
+# The tasks a table can have (lossbench's grouped task is regression, with or without groups).
+TABLE_TASKS = ("binary", "multiclass", "grouped")
+
+
 class Optimizer(StrEnum):
     adam = "adam"
     sgd = "sgd"
@@ -75,6 +97,20 @@ class LossConfig:
 
 @dataclass
 class DataConfig:
+    source: DataSource = DataSource.synthetic
+    # Real data (source table or sklearn); see lossbench/realdata.py.
+    path: str | None = None  # table: a .csv, .parquet or .npz file
+    name: str | None = None  # sklearn: one of SKLEARN_DATASETS
+    target: Any = None  # a column name or a list of them (sklearn: the dataset's target)
+    features: list[str] | None = None  # null: every numeric column but target, group, split
+    group: str | None = None  # a column whose values are the groups
+    task: Task | None = None  # null: inferred from the target
+    split: str | None = None  # a column of train/val values; null: a split by seed
+    nan_policy: NanPolicy = NanPolicy.refuse
+    # Binary tables: keep a random subset of the positives (label 1) so that they make up this
+    # fraction of the rows (an imbalance study on real data); null: all rows.
+    positive_fraction: float | None = None
+    # Synthetic data.
     n_samples: int = 16384
     n_features: int = 32
     val_fraction: float = 0.2

@@ -9,6 +9,7 @@ from typing import Any
 
 from lossbench.config.checks import all_in_range
 from lossbench.config.schema import DataConfig, LossConfig, Problem, Task
+from lossbench.errors import ConfigError
 from lossbench.registry import BuildContext, register_variant
 
 
@@ -49,7 +50,8 @@ class GroupedConfig(LossConfig):
     def check(self, data: DataConfig) -> Iterator[Problem]:
         if self.scales is None:
             return
-        if len(self.scales) != data.n_groups:
+        # Real data's groups are known once it is read: `build` checks the length then.
+        if data.source.value == "synthetic" and len(self.scales) != data.n_groups:
             yield (
                 "scales",
                 f"a list of data.n_groups={data.n_groups} numbers",
@@ -61,6 +63,9 @@ class GroupedConfig(LossConfig):
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.losses import GroupedScaleLoss
 
+        if self.scales is not None and len(self.scales) != ctx.data.n_groups:
+            raise ConfigError(ctx.key("scales"), f"a list of {ctx.data.n_groups} numbers (one "
+                              "per group of the data)", list(self.scales))  # fmt: skip
         scales = ctx.data.group_scales.tolist() if self.scales is None else list(self.scales)
         return GroupedScaleLoss(scales=scales, membership=self.membership.value)
 

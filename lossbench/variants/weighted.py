@@ -9,6 +9,7 @@ from typing import Any
 
 from lossbench.config.checks import all_in_range, one_of
 from lossbench.config.schema import DataConfig, LossConfig, Problem, Task
+from lossbench.errors import ConfigError
 from lossbench.registry import BuildContext, get_variant, register_variant
 
 # What a per-sample weight is looked up by. OmegaConf matches enum members by name, and `class`
@@ -61,7 +62,7 @@ class SampleWeightsConfig(LossConfig):
             yield "by", "group (classes exist only for base bce)", self.by.value
         elif self.by is WeightBy["class"]:
             yield from weights_problems("weights", self.weights, 2, "one per class")
-        else:
+        elif data.source.value == "synthetic":  # real data's groups are checked in `build`
             yield from weights_problems("weights", self.weights, data.n_groups, "groups")
 
     def build(self, ctx: BuildContext) -> Any:
@@ -69,6 +70,11 @@ class SampleWeightsConfig(LossConfig):
         from lossbench.losses.weighted import inverse_frequency
 
         weights = self.weights
+        if weights is not None and self.by is WeightBy["group"]:
+            for problem in weights_problems(
+                ctx.key("weights"), weights, ctx.data.n_groups, "groups"
+            ):
+                raise ConfigError(*problem)
         if weights is None:
             train = ctx.data.train
             if self.by is WeightBy["class"]:
@@ -94,9 +100,10 @@ class OutputWeightsConfig(LossConfig):
     weight_seed: int = 0
 
     def check(self, data: DataConfig) -> Iterator[Problem]:
-        yield from weights_problems(
-            "output_weights", self.output_weights, data.n_outputs, "one per output"
-        )
+        if data.source.value == "synthetic":  # real data's outputs are checked in `build`
+            yield from weights_problems(
+                "output_weights", self.output_weights, data.n_outputs, "one per output"
+            )
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.losses import OutputWeightedLoss
@@ -104,6 +111,9 @@ class OutputWeightsConfig(LossConfig):
         return self._build(OutputWeightedLoss, ctx)
 
     def _build(self, cls: Any, ctx: BuildContext) -> Any:
+        key = ctx.key("output_weights")
+        for problem in weights_problems(key, self.output_weights, ctx.n_outputs, "one per output"):
+            raise ConfigError(*problem)
         weights = [1.0] * ctx.n_outputs if self.output_weights is None else self.output_weights
         return cls(
             output_weights=list(weights),

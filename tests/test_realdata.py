@@ -1,0 +1,174 @@
+"""Real data: tables (CSV, Parquet, .npz) and scikit-learn's bundled datasets."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from lossbench.config import Task, compose
+from lossbench.data import make_dataset
+from lossbench.errors import ConfigError
+from lossbench.realdata import infer_task
+from tests.conftest import TINY
+from tests.test_cli import lossbench
+
+
+def _table(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "a": rng.normal(size=n), "b": rng.normal(size=n) * 5 + 3,
+        "city": rng.choice(["paris", "lyon", "nice"], size=n),
+        "label": (rng.random(n) < 0.3).astype(int),
+        "price": rng.normal(size=n) * 10,
+        "kind": rng.integers(0, 4, size=n),
+    })  # fmt: skip
+    return frame
+
+
+def _data(overrides):
+    cfg = compose(overrides)
+    return cfg, make_dataset(cfg.loss.training_task(), cfg.data, cfg.seed)
+
+
+def test_breast_cancer_is_binary_standardised_on_train_and_split_stratified():
+    _, data = _data(["data=sklearn", "data.name=breast_cancer"])
+    bunch = load_breast_cancer()
+    assert data.task is Task.binary and data.train.x.shape[1] == bunch.data.shape[1]
+    assert len(data.train) + len(data.val) == len(bunch.target)
+    np.testing.assert_allclose(data.train.x.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(data.train.x.std(axis=0), 1, atol=1e-4)
+    rate = bunch.target.mean()
+    assert data.train.y.mean() == pytest.approx(rate, abs=0.01)
+    assert data.val.y.mean() == pytest.approx(rate, abs=0.02)
+    _, again = _data(["data=sklearn", "data.name=breast_cancer"])
+    np.testing.assert_array_equal(data.val.ids, again.val.ids)  # deterministic by seed
+    _, other = _data(["data=sklearn", "data.name=breast_cancer", "seed=1"])
+    assert not np.array_equal(data.val.ids, other.val.ids)
+
+
+def test_a_feature_can_be_the_group_and_linnerud_is_vector_regression():
+    _, data = _data(["data=sklearn", "data.name=diabetes", "data.group=sex", "loss=mse"])
+    assert data.task is Task.grouped and data.n_groups == 2
+    assert data.train.x.shape[1] == 9  # sex is the group, not a feature
+    _, data = _data(["data=sklearn", "data.name=linnerud", "loss=mse"])
+    assert data.task is Task.grouped and data.train.y.shape[1] == 3
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".npz"])
+def test_tables_of_every_format_give_the_same_dataset(tmp_path, suffix):
+    frame = _table().drop(columns=["city"])
+    path = tmp_path / f"t{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif suffix == ".parquet":
+        frame.to_parquet(path)
+    else:
+        np.savez(path, **{c: frame[c].to_numpy() for c in frame.columns})
+    _, data = _data(["data=table", f"data.path={path}", "data.target=label",
+                     "data.features=[a,b]"])  # fmt: skip
+    assert data.task is Task.binary and data.train.x.shape[1] == 2
+    x = frame[["a", "b"]].to_numpy()
+    train = x[data.train.ids]
+    expected = (x[data.val.ids] - train.mean(axis=0)) / train.std(axis=0)
+    np.testing.assert_allclose(data.val.x, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_groups_from_strings_a_split_column_and_default_features(tmp_path):
+    frame = _table()
+    frame["part"] = np.where(np.arange(len(frame)) % 4 == 0, "val", "train")
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    _, data = _data(["data=table", f"data.path={path}", "data.target=price",
+                     "data.group=city", "data.split=part", "loss=mse"])  # fmt: skip
+    assert data.task is Task.grouped and data.n_groups == 3
+    assert data.train.x.shape[1] == 4  # a, b, label, kind: numeric, not target/group/split
+    np.testing.assert_array_equal(data.val.ids, np.arange(0, len(frame), 4))
+    cities = sorted(set(frame["city"]))
+    np.testing.assert_array_equal(
+        data.val.groups, [cities.index(c) for c in frame["city"][data.val.ids]]
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "task"),
+    [([0, 1, 1, 0], Task.binary), ([0, 3, 2, 1, 4], Task.multiclass),
+     ([0.5, 1.2, 3.3], Task.grouped), (["a", "b"], Task.multiclass)],
+)  # fmt: skip
+def test_the_task_is_inferred_from_the_target(values, task):
+    assert infer_task(pd.DataFrame({"y": values})) is task
+    assert infer_task(pd.DataFrame({"y": [1.0, 2.0], "z": [0.0, 1.0]})) is Task.grouped
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "detail"),
+    [
+        (["data.path=missing.csv", "data.target=label"], "data.path", "no such file"),
+        (["data.target=nope"], "data.target", "a, b, city, label"),
+        (["data.target=label", "data.features=[a,city]"], "data.features", "city"),
+        (["data.target=label", "data.group=zone"], "data.group", "price"),
+    ],
+)
+def test_bad_tables_are_refused_naming_the_key(tmp_path, monkeypatch, overrides, key, detail):
+    monkeypatch.chdir(tmp_path)
+    _table().to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(ConfigError) as info:
+        _data(["data=table", "data.path=t.csv", *overrides])
+    assert info.value.key == key and detail in str(info.value)
+
+
+def test_non_finite_values_are_counted_or_dropped(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    frame = _table()
+    frame.loc[[3, 7, 9], "b"] = np.nan
+    frame.loc[11, "a"] = np.inf
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    base = ["data=table", "data.path=t.csv", "data.target=label", "data.features=[a,b]"]
+    with pytest.raises(ConfigError) as info:
+        _data(base)
+    assert info.value.key == "data.nan_policy"
+    assert "4 rows" in str(info.value) and "3 in column 'b'" in str(info.value)
+    _, data = _data([*base, "data.nan_policy=drop"])
+    assert len(data.train) + len(data.val) == len(frame) - 4
+
+
+def test_a_class_too_small_to_split_and_an_unknown_dataset(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    frame = _table()
+    frame["kind"] = 0
+    frame.loc[0, "kind"] = 1  # one row of class 1
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(ConfigError) as info:
+        _data(["data=table", "data.path=t.csv", "data.target=kind", "loss=temperature"])
+    assert info.value.key == "data.val_fraction" and "class 1 has 1 rows" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        compose(["data=sklearn", "data.name=mnist"])
+    assert info.value.key == "data.name" and "breast_cancer" in str(info.value)
+
+
+def test_positives_subsampled_to_a_fraction():
+    _, data = _data(["data=sklearn", "data.name=breast_cancer", "data.positive_fraction=0.1"])
+    y = np.concatenate([data.train.y, data.val.y])
+    assert y.mean() == pytest.approx(0.1, abs=0.005)
+    assert (y == 0).sum() == (load_breast_cancer().target == 0).sum()
+
+
+@pytest.mark.slow
+def test_a_table_trains_end_to_end_and_a_task_mismatch_is_one_line(tmp_path):
+    _table(n=400).to_csv(tmp_path / "t.csv", index=False)
+    run = tmp_path / "run"
+    proc = lossbench("data=table", "data.path=t.csv", "data.target=label", "loss=focal",
+                     *TINY, f"hydra.run.dir={run}", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "ok" and summary["task"] == "binary"
+    assert {"roc_auc", "minority_recall"} <= set(summary["metrics"])
+    bad = lossbench("data=sklearn", "data.name=breast_cancer", "loss=grouped",
+                    f"hydra.run.dir={tmp_path / 'bad'}", cwd=tmp_path)  # fmt: skip
+    assert bad.returncode == 2
+    (line,) = bad.stderr.strip().splitlines()
+    assert line.startswith("lossbench: error: invalid value for `loss`")
+    assert "binary" in line and "grouped" in line
