@@ -131,7 +131,7 @@ def variant_rows(backend: str, repeats: int, quick: bool) -> list[dict[str, Any]
     from lossbench.registry import variants
 
     for name in variants():
-        if name in ("bce", "mse"):
+        if name in ("bce", "mse", "custom"):  # custom needs a user target
             continue
         overrides = [f"loss={name}", f"backend={backend}", "trainer.progress=false"]
         if quick:
