@@ -71,10 +71,10 @@ def standard(task: str, size: int = BATCH, seed: int = 0, n_nodes: int = 0) -> B
     return Batch(_f32(y), _f32(pred), groups.astype("int32"))
 
 
-def extremes(task: str, n_nodes: int = 0) -> dict[str, Batch]:
+def extremes(task: str, n_nodes: int = 0, size: int = BATCH) -> dict[str, Batch]:
     """Valid but extreme batches, by name: where unguarded logs, divisions and square roots
     turn into NaN or infinite values and gradients."""
-    base = standard(task, n_nodes=n_nodes)
+    base = standard(task, size=size, n_nodes=n_nodes)
     y, pred, ids = base.y, base.pred, base.extra
     cases = {
         "perfect predictions": replace(base, pred=y.copy()),

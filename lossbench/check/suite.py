@@ -69,8 +69,22 @@ class Checker:
         self.s = subject
         self.loss = subject.make(dict(subject.params))
         self.adapted = subject.adapt(self.loss)
-        self.batch = inputs.standard(subject.task, n_nodes=subject.n_nodes)
+        self.batch = inputs.standard(
+            subject.task, size=self._working_size(), n_nodes=subject.n_nodes
+        )
         self.per_sample_ok = False
+
+    def _working_size(self) -> int:
+        """The standard batch size, or, when the loss fails on it, the first size it runs on:
+        a loss sized to one batch when it was built then fails `batch-shapes` alone."""
+        for size in (inputs.BATCH, 32, 128, 16, 256, 8):
+            batch = inputs.standard(self.s.task, size=size, n_nodes=self.s.n_nodes)
+            try:
+                self.values(batch)
+            except Exception:
+                continue
+            return size
+        return inputs.BATCH
 
     def y_true(self, batch: Batch, adapted: Any = None) -> np.ndarray:
         return (adapted or self.adapted).pack_targets(batch.y, batch.extra).astype("float32")
@@ -85,7 +99,8 @@ class Checker:
         shape = self.values(self.batch).shape
         if len(shape) >= 1 and shape[0] == len(self.batch):
             self.per_sample_ok = True
-            return Result("per-sample", "pass", f"call returns shape {shape} for a batch of 64")
+            size = len(self.batch)
+            return Result("per-sample", "pass", f"call returns shape {shape} for a batch of {size}")
         return Result(
             "per-sample", "fail",
             f"call returns shape {shape} for a batch of {len(self.batch)}; expected "
@@ -95,7 +110,8 @@ class Checker:
         )  # fmt: skip
 
     def batch_shapes(self) -> Result:
-        sizes = (1, 7, 13, 600 % inputs.BATCH)  # the last: a partial last batch of 600 samples
+        # The last two: a partial last batch of 600 samples, and lossbench's default batch.
+        sizes = (1, 7, 13, 600 % inputs.BATCH, inputs.BATCH)
         wrong = []
         for size in sizes:
             batch = inputs.standard(self.s.task, size=size, seed=1, n_nodes=self.s.n_nodes)
@@ -144,7 +160,8 @@ class Checker:
 
     def finite_gradients(self) -> Result:
         wrong = []
-        for name, batch in inputs.extremes(self.s.task, self.s.n_nodes).items():
+        extremes = inputs.extremes(self.s.task, self.s.n_nodes, size=len(self.batch))
+        for name, batch in extremes.items():
             yt = tensor(self.y_true(batch))
             try:
                 value, grad = value_and_grad(
@@ -240,21 +257,37 @@ class Checker:
     def parameter_effect(self) -> Result:
         if not self.s.tunable:
             return Result("parameter-effect", "skip", "no numeric parameter to change")
-        yt = tensor(self.y_true(self.batch))
-        base_v, base_g = value_and_grad(
-            lambda p: keras.ops.sum(self.adapted.call(yt, p)), self.batch.pred
-        )
+        # The standard batch and the extremes: a guard (a clip, a floor) acts only at the latter.
+        batches = [
+            self.batch,
+            *inputs.extremes(self.s.task, self.s.n_nodes, len(self.batch)).values(),
+        ]
+
+        def fingerprints(adapted: Any) -> list[tuple[float, np.ndarray]]:
+            out = []
+            for batch in batches:
+                yt = tensor(self.y_true(batch, adapted))
+                try:
+                    out.append(value_and_grad(
+                        lambda p, a=adapted, y=yt: keras.ops.sum(a.call(y, p)), batch.pred
+                    ))  # fmt: skip
+                except Exception:
+                    out.append((math.nan, np.full(batch.pred.shape, np.nan)))
+            return out
+
+        base = fingerprints(self.adapted)
         dead = []
         for name in self.s.tunable:
             changed = _changed_loss(self.s, name)
             if changed is None:
                 continue
             new_value, loss = changed
-            adapted = self.s.adapt(loss)
-            yt2 = tensor(self.y_true(self.batch, adapted))
-            v, g = value_and_grad(lambda p, a=adapted, y=yt2: keras.ops.sum(a.call(y, p)),
-                                  self.batch.pred)  # fmt: skip
-            if v == base_v and np.array_equal(g, base_g):
+            after = fingerprints(self.s.adapt(loss))
+            same = all(
+                v0 == v1 and np.array_equal(g0, g1)
+                for (v0, g0), (v1, g1) in zip(base, after, strict=True)
+            )
+            if same:
                 dead.append(f"{name}: {self.s.params[name]} -> {new_value}")
         if dead:
             return Result(

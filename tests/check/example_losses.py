@@ -87,6 +87,18 @@ class CapturedBatch(keras.losses.Loss):
 
 
 @register
+class CapturedOtherBatch(keras.losses.Loss):
+    """batch-shapes: sized to a batch of 32, so it fails on lossbench's default batch too."""
+
+    def __init__(self, name="captured_other_batch", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.weights_ = ops.ones((32,))
+
+    def call(self, y_true, y_pred):
+        return _bce(y_true, y_pred) * self.weights_
+
+
+@register
 class IgnoresSampleWeight(keras.losses.Loss):
     """sample-weight: overrides __call__ and drops the weights."""
 

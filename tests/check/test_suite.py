@@ -23,6 +23,7 @@ CASES = {
     "GoodGroupScaled": ("grouped", None),
     "ScalarReturn": ("binary", "per-sample"),
     "CapturedBatch": ("binary", "batch-shapes"),
+    "CapturedOtherBatch": ("binary", "batch-shapes"),
     "IgnoresSampleWeight": ("binary", "sample-weight"),
     "NanThroughWhere": ("binary", "finite-gradients"),
     "SortedIds": ("grouped", "order-invariance"),
