@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,36 +28,7 @@ from lossbench.check.keras_tools import (
     tiny_model,
     value_and_grad,
 )
-
-
-@dataclass
-class Result:
-    id: str
-    status: str  # pass | fail | skip
-    message: str
-    hint: str = ""
-
-
-@dataclass
-class Subject:
-    """What the checks examine.
-
-    Args:
-        task: binary, multiclass, grouped (or a built-in variant's task).
-        make: builds the loss users hand Keras from parameter values.
-        params: the parameter values to check with.
-        adapt: the loss as lossbench's trainer sees it (packs targets; `call` gives per-sample
-            values).
-        tunable: parameters whose effect is checked (numeric, from `params`).
-        n_nodes: graph task: the graph's size.
-    """
-
-    task: str
-    make: Callable[[dict[str, Any]], Any]
-    params: dict[str, Any]
-    adapt: Callable[[Any], Any]
-    tunable: list[str] = field(default_factory=list)
-    n_nodes: int = 0
+from lossbench.check.subject import Result, Subject, changed_loss, short
 
 
 class Checker:
@@ -118,7 +87,7 @@ class Checker:
             try:
                 shape = self.values(batch).shape
             except Exception as error:
-                wrong.append(f"batch {size}: {type(error).__name__}: {_short(error)}")
+                wrong.append(f"batch {size}: {type(error).__name__}: {short(error)}")
                 continue
             if self.per_sample_ok and (len(shape) < 1 or shape[0] != size):
                 wrong.append(f"batch {size}: shape {shape}")
@@ -168,7 +137,7 @@ class Checker:
                     lambda p, yt=yt: keras.ops.mean(self.adapted.call(yt, p)), batch.pred
                 )
             except Exception as error:
-                wrong.append(f"{name}: {type(error).__name__}: {_short(error)}")
+                wrong.append(f"{name}: {type(error).__name__}: {short(error)}")
                 continue
             if not math.isfinite(value):
                 wrong.append(f"{name}: value {value}")
@@ -195,7 +164,7 @@ class Checker:
         try:
             after = self.values(self.batch.take(perm))
         except Exception as error:
-            found = f"shuffled samples raise {type(error).__name__}: {_short(error)}"
+            found = f"shuffled samples raise {type(error).__name__}: {short(error)}"
             return Result("order-invariance", "fail", found, hint)
         if not np.allclose(before, after, rtol=1e-4, atol=1e-6):
             worst = float(np.max(np.abs(before - after)))
@@ -278,7 +247,7 @@ class Checker:
         base = fingerprints(self.adapted)
         dead = []
         for name in self.s.tunable:
-            changed = _changed_loss(self.s, name)
+            changed = changed_loss(self.s, name)
             if changed is None:
                 continue
             new_value, loss = changed
@@ -307,7 +276,7 @@ class Checker:
             )
         params = dict(self.s.params)
         for name in self.s.tunable:
-            changed = _changed_loss(self.s, name)
+            changed = changed_loss(self.s, name)
             if changed is not None:
                 params[name] = changed[0]
         loss = self.s.make(params)
@@ -318,7 +287,7 @@ class Checker:
         except Exception as error:
             return Result(
                 "serialization", "fail", f"from_config(get_config()) raises "
-                f"{type(error).__name__}: {_short(error)}",
+                f"{type(error).__name__}: {short(error)}",
                 "list every constructor argument in get_config",
             )  # fmt: skip
         got = np_array(again(yt, pred))
@@ -341,7 +310,7 @@ class Checker:
                 return Result(
                     "serialization", "fail",
                     f"a model compiled with the loss does not load again: {type(error).__name__}"
-                    f": {_short(error)}",
+                    f": {short(error)}",
                     "register the class: @keras.saving.register_keras_serializable()",
                 )  # fmt: skip
         if not np.allclose(got, want, rtol=1e-6, atol=1e-7):
@@ -393,7 +362,7 @@ class Checker:
                 out.append(check())
             except Exception as error:
                 out.append(Result(check_id, "fail", f"raises {type(error).__name__}: "
-                                  f"{_short(error)}"))  # fmt: skip
+                                  f"{short(error)}"))  # fmt: skip
         return out
 
     def fingerprint(self) -> dict[str, list[float]]:
@@ -401,23 +370,3 @@ class Checker:
         yt = tensor(self.y_true(self.batch))
         _, grad = value_and_grad(lambda p: keras.ops.sum(self.adapted.call(yt, p)), self.batch.pred)
         return {"values": self.values(self.batch).ravel().tolist(), "grad": grad.ravel().tolist()}
-
-
-def _short(error: BaseException) -> str:
-    text = " ".join(str(error).split()).split(". ")[0]
-    return text[:160] + ("..." if len(text) > 160 else "")
-
-
-def _changed_loss(subject: Subject, name: str) -> tuple[Any, Any] | None:
-    """A new value of parameter `name` that the loss accepts, and the loss built with it."""
-    value = subject.params[name]
-    candidates = [value * 2, value / 2, value + 1] if value else [1, 0.5]
-    for new in candidates:
-        new = type(value)(new) if isinstance(value, int) else float(new)
-        if new == value:
-            continue
-        try:
-            return new, subject.make({**subject.params, name: new})
-        except Exception:
-            continue
-    return None

@@ -29,7 +29,7 @@ def tunable(params: dict[str, Any], given: set[str]) -> list[str]:
 
 def user_subject(target: str, task: str, params: dict[str, Any]) -> Any:
     """The subject of a user's loss: built from its target with `params`."""
-    from lossbench.check.suite import Subject
+    from lossbench.check.subject import Subject
     from lossbench.losses.user import UserLoss
     from lossbench.userloss import extras_of, instantiate, load_target, parameters
 

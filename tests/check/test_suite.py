@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lossbench.check.suite import Checker, Subject
+from lossbench.check.subject import Subject
+from lossbench.check.suite import Checker
 from lossbench.check.worker import GUARDS, user_subject
 from lossbench.config import DataConfig
 from lossbench.data import make_dataset

@@ -1,0 +1,58 @@
+"""What `lossbench-check` examines (a `Subject`), what each check finds (a `Result`), and the
+small helpers the checks share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Result:
+    id: str
+    status: str  # pass | fail | skip
+    message: str
+    hint: str = ""
+
+
+@dataclass
+class Subject:
+    """What the checks examine.
+
+    Args:
+        task: binary, multiclass, grouped (or a built-in variant's task).
+        make: builds the loss users hand Keras from parameter values.
+        params: the parameter values to check with.
+        adapt: the loss as lossbench's trainer sees it (packs targets; `call` gives per-sample
+            values).
+        tunable: parameters whose effect is checked (numeric, from `params`).
+        n_nodes: graph task: the graph's size.
+    """
+
+    task: str
+    make: Callable[[dict[str, Any]], Any]
+    params: dict[str, Any]
+    adapt: Callable[[Any], Any]
+    tunable: list[str] = field(default_factory=list)
+    n_nodes: int = 0
+
+
+def short(error: BaseException) -> str:
+    text = " ".join(str(error).split()).split(". ")[0]
+    return text[:160] + ("..." if len(text) > 160 else "")
+
+
+def changed_loss(subject: Subject, name: str) -> tuple[Any, Any] | None:
+    """A new value of parameter `name` that the loss accepts, and the loss built with it."""
+    value = subject.params[name]
+    candidates = [value * 2, value / 2, value + 1] if value else [1, 0.5]
+    for new in candidates:
+        new = type(value)(new) if isinstance(value, int) else float(new)
+        if new == value:
+            continue
+        try:
+            return new, subject.make({**subject.params, name: new})
+        except Exception:
+            continue
+    return None
