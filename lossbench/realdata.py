@@ -93,11 +93,14 @@ def _column(frame: pd.DataFrame, name: str, key: str) -> pd.Series:
 
 
 def infer_task(y: pd.DataFrame) -> Task:
-    """binary for one 0/1 column, multiclass for one column of few integers, else regression
-    (lossbench's grouped task; several columns: vector regression)."""
+    """binary for one column of two values (0/1, yes/no, -1/1, ...), multiclass for one column of
+    few integers or strings, else regression (lossbench's grouped task; several columns: vector
+    regression)."""
     if y.shape[1] > 1:
         return Task.grouped
     values = y.iloc[:, 0]
+    if values.nunique(dropna=True) == 2:
+        return Task.binary
     if not pd.api.types.is_numeric_dtype(values):
         return Task.multiclass
     unique = np.unique(values.to_numpy(dtype="float64"))
@@ -159,7 +162,8 @@ def make_real_dataset(cfg: DataConfig, seed: int) -> Dataset:
         if not pd.api.types.is_numeric_dtype(frame[name]):
             raise ConfigError("data.features", "numeric columns", f"{name} ({frame[name].dtype})")
     task = Task(cfg.task.value) if cfg.task is not None else infer_task(frame[targets])
-    numeric_targets = targets if task is not Task.multiclass else []
+    # Labels may be strings; a numeric target must be finite.
+    numeric_targets = [t for t in targets if pd.api.types.is_numeric_dtype(frame[t])]
     frame = _drop_non_finite(frame, features + numeric_targets, cfg.nan_policy.value)
     return _build(frame, features, targets, group_column, split_column, task, cfg, seed)
 
@@ -170,11 +174,14 @@ def _targets(frame: pd.DataFrame, targets: list[str], task: Task) -> tuple[np.nd
             raise ConfigError("data.target", "one label column for the multiclass task", targets)
         labels, classes = pd.factorize(frame[targets[0]], sort=True)
         return np.eye(len(classes), dtype="float32")[labels], len(classes)
-    y = frame[targets].apply(pd.to_numeric, errors="coerce").to_numpy(dtype="float64")
     if task is Task.binary:
-        if len(targets) != 1 or not set(np.unique(y)) <= {0.0, 1.0}:
-            raise ConfigError("data.task", "binary only for one column of 0/1 labels", targets)
-        return y.astype("float32"), 2
+        values = frame[targets[0]] if len(targets) == 1 else None
+        if values is None or values.nunique(dropna=True) > 2:
+            raise ConfigError("data.task", "binary only for one column of two values", targets)
+        # Two values become 0 and 1 in sorted order (no/yes, -1/1, 0/1 stay as they read).
+        labels, _ = pd.factorize(values, sort=True)
+        return labels.astype("float32")[:, None], 2
+    y = frame[targets].apply(pd.to_numeric, errors="coerce").to_numpy(dtype="float64")
     return y.astype("float32"), 0
 
 

@@ -96,7 +96,8 @@ def test_groups_from_strings_a_split_column_and_default_features(tmp_path):
 @pytest.mark.parametrize(
     ("values", "task"),
     [([0, 1, 1, 0], Task.binary), ([0, 3, 2, 1, 4], Task.multiclass),
-     ([0.5, 1.2, 3.3], Task.grouped), (["a", "b"], Task.multiclass)],
+     ([0.5, 1.2, 3.3], Task.grouped), (["a", "b", "c"], Task.multiclass),
+     (["a", "b"], Task.binary)],
 )  # fmt: skip
 def test_the_task_is_inferred_from_the_target(values, task):
     assert infer_task(pd.DataFrame({"y": values})) is task
@@ -172,3 +173,17 @@ def test_a_table_trains_end_to_end_and_a_task_mismatch_is_one_line(tmp_path):
     (line,) = bad.stderr.strip().splitlines()
     assert line.startswith("lossbench: error: invalid value for `loss`")
     assert "binary" in line and "grouped" in line
+
+
+@pytest.mark.parametrize("labels", [["no", "yes"], [-1, 1], [1, 2]])
+def test_a_two_valued_target_is_binary_with_the_larger_value_as_1(tmp_path, monkeypatch, labels):
+    monkeypatch.chdir(tmp_path)
+    frame = _table()
+    frame["answer"] = np.where(frame["label"] == 1, labels[1], labels[0])
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    _, data = _data(["data=table", "data.path=t.csv", "data.target=answer",
+                     "data.features=[a,b]"])  # fmt: skip
+    assert data.task is Task.binary
+    y = np.concatenate([data.train.y, data.val.y])[:, 0]
+    ids = np.concatenate([data.train.ids, data.val.ids])
+    np.testing.assert_array_equal(y, frame["label"].to_numpy()[ids])
