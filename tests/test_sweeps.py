@@ -201,7 +201,9 @@ def _mtimes(folder: Path) -> dict[str, int]:
 @pytest.mark.slow
 def test_resume_reruns_only_unfinished_or_changed_jobs_and_keeps_the_others(tmp_path):
     sweep = tmp_path / "sweep"
-    args = ["-m", "loss=mse", "seed=0,1,2", *TINY, "trainer.epochs=1", f"hydra.sweep.dir={sweep}"]
+    # JAX: a quicker start than TensorFlow for these three short sweeps.
+    args = ["-m", "loss=mse", "seed=0,1,2", *TINY, "trainer.epochs=1", "backend=jax",
+            f"hydra.sweep.dir={sweep}"]  # fmt: skip
     first = lossbench(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     # Job 1 was killed: its folder says "running".
