@@ -170,7 +170,7 @@ def report_sweep(sweep: Path, baseline: str | None = None) -> int:
     Returns:
         The exit status: EXIT_SWEEP_FAILED when any job did not finish, else 0.
     """
-    from lossbench.console import headline_metrics, print_comparison
+    from lossbench.console import headline_metrics, print_sweep
     from lossbench.sweeps import aggregate, describe_verdicts, failed_jobs, variant_keys
 
     if not sweep.is_dir():
@@ -178,9 +178,9 @@ def report_sweep(sweep: Path, baseline: str | None = None) -> int:
     summary, comparison, verdicts = aggregate(sweep, baseline)
     if summary.empty:
         return 0
-    print_or_drop(print_comparison, comparison, variant_keys(summary), f"lossbench sweep: {sweep}")
-    for sentence in describe_verdicts(verdicts, headline_metrics(list(comparison.columns))):
-        print_or_drop(print, sentence)
+    sentences = describe_verdicts(verdicts, headline_metrics(list(comparison.columns)))
+    title = f"lossbench sweep: {sweep}"
+    print_or_drop(print_sweep, comparison, variant_keys(summary), sentences, title)
     tables = ", ".join(
         str(sweep / name) for name in ("summary.csv", "comparison.csv", "verdicts.csv")
     )

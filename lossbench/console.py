@@ -95,3 +95,10 @@ def print_comparison(comparison: Any, keys: list[str], title: str) -> None:
             table.add_row(*cells, f"{row['ok']}/{row['jobs']}" if i == 0 else "")
         table.add_section()
     console.print(table)
+
+
+def print_sweep(comparison: Any, keys: list[str], sentences: list[str], title: str) -> None:
+    """The comparison table, then one line per verdict sentence."""
+    print_comparison(comparison, keys, title)
+    for sentence in sentences:
+        console.print(sentence, markup=False, highlight=False, soft_wrap=True)

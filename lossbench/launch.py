@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import yaml
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 from lossbench.config.checks import validate
-from lossbench.config.compose import check_group_options, compose_raw, register_configs
+from lossbench.config.compose import compose_raw
 from lossbench.errors import ConfigError, LossbenchError, SweepJobError
 
 LOCK_NAME = ".lossbench.lock"
@@ -46,24 +46,6 @@ class Plan:
         return [*pins, "hydra.output_subdir=null"] if self.resume else pins
 
 
-def _hydra_compose(overrides: list[str], multirun: bool):
-    from hydra import initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.types import RunMode
-
-    register_configs()
-    GlobalHydra.instance().clear()
-    with initialize_config_module(config_module="lossbench.conf", version_base="1.3"):
-        hydra = GlobalHydra.instance().hydra
-        assert hydra is not None
-        return hydra.compose_config(
-            config_name="config",
-            overrides=overrides,
-            run_mode=RunMode.MULTIRUN if multirun else RunMode.RUN,
-            with_log_configuration=False,
-        )
-
-
 def sweep_jobs(overrides: list[str], params: dict[str, str]) -> list[list[str]]:
     """Each job's overrides, as Hydra's basic sweeper expands them (sweeper params first)."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -80,11 +62,13 @@ def plan(overrides: list[str], multirun: bool) -> Plan:
     Raises:
         ConfigError, LossbenchError: the first bad job, as one line (a sweep's names the job).
     """
-    check_group_options(overrides)
-    base = _hydra_compose(overrides, multirun)
+    base = compose_raw(overrides, with_hydra=True, multirun=multirun)
     if not multirun:
-        validate(compose_raw(overrides))
-        return Plan(Path(str(base.hydra.run.dir)), "hydra.run.dir")
+        folder = Path(str(base.hydra.run.dir))
+        with open_dict(base):
+            del base["hydra"]
+        validate(base)
+        return Plan(folder, "hydra.run.dir")
     params = {str(k): str(v) for k, v in (base.hydra.sweeper.get("params") or {}).items()}
     jobs = sweep_jobs(overrides, params)
     composed: dict[tuple[str, ...], Any] = {}
@@ -93,8 +77,7 @@ def plan(overrides: list[str], multirun: bool) -> Plan:
         rest = tuple(o for o in job if not o.startswith("seed="))
         seeds = [o.partition("=")[2] for o in job if o.startswith("seed=")]
         try:
-            check_group_options(job)
-            if rest not in composed:
+            if rest not in composed:  # compose_raw checks the group options too
                 composed[rest] = compose_raw(list(rest))
             cfg = composed[rest].copy()
             for seed in seeds:
@@ -120,12 +103,17 @@ def in_use(folder: Path) -> bool:
     return False
 
 
+def _temporaries(folder: Path) -> list[Path]:
+    """The hidden temporary files of table writes (`lossbench.tables.atomic_write_text`)."""
+    return [p for p in folder.glob(".*.tmp") if p.is_file()]
+
+
 def remove_leftovers(folder: Path) -> list[Path]:
     """Remove what a killed process left in `folder` when no process holds it: the hidden
     temporary files of interrupted table writes and a stale lock file. Returns them."""
     if in_use(folder):
         return []
-    found = [p for p in folder.glob(".*.tmp") if p.is_file()]
+    found = _temporaries(folder)
     found += [folder / LOCK_NAME] if (folder / LOCK_NAME).is_file() else []
     for path in found:
         path.unlink(missing_ok=True)
@@ -171,6 +159,6 @@ def claim(plan: Plan) -> IO[str]:
         ) from None
     lock.write(f"{os.getpid()}\n")
     lock.flush()
-    for stale in folder.glob(".*.tmp"):  # left by a process killed in this folder before
+    for stale in _temporaries(folder):  # left by a process killed in this folder before
         stale.unlink(missing_ok=True)
     return lock

@@ -20,12 +20,11 @@ import pandas as pd
 
 from lossbench.plots import plot_curves, plot_layer_heatmap, plot_metric_bars, variant_label
 from lossbench.sweeps import (
-    comparison_frame,
     describe_verdicts,
     failed_jobs,
-    summary_frame,
+    sweep_tables,
     variant_keys,
-    verdict_frame,
+    write_sweep_tables,
 )
 
 
@@ -143,29 +142,21 @@ def write_report(
     import matplotlib
 
     matplotlib.use("Agg")
-    from lossbench.console import headline_metrics, print_comparison
+    from lossbench.console import headline_metrics, print_sweep
     from lossbench.launch import remove_leftovers
     from lossbench.sweeps import job_folders
 
     for folder in {root, *job_folders(root)}:
         remove_leftovers(folder)
-    summary = summary_frame(root)
+    summary, comparison, verdicts = sweep_tables(root, baseline)
     if summary.empty:
         raise ReportError(f"no run folders (summary.json) under {root}")
-    comparison = comparison_frame(summary)
-    verdicts = verdict_frame(summary, baseline)
     keys = variant_keys(summary)
     metrics = headline_metrics(list(comparison.columns))
     sentences = describe_verdicts(verdicts, metrics)
-    if not quiet:
-        print_comparison(comparison, keys, f"lossbench report: {root}")
-        for sentence in sentences:
-            print(sentence)
-    from lossbench.tables import write_csv
-
-    write_csv(summary, root / "summary.csv")
-    write_csv(comparison, root / "comparison.csv")
-    write_csv(verdicts, root / "verdicts.csv")
+    if not quiet:  # before writing: a folder that cannot be written still gets its comparison
+        print_sweep(comparison, keys, sentences, f"lossbench report: {root}")
+    write_sweep_tables(root, summary, comparison, verdicts)
     against = verdicts["baseline"].iloc[0] if len(verdicts) else None
     says = [f"- {s}" for s in sentences] or [
         "- No verdicts: "

@@ -276,19 +276,31 @@ def _by_seed(group: pd.DataFrame, metric: str) -> dict[int, float]:
     return {int(s): float(v) for s, v in zip(seeds, values, strict=True) if s == s}
 
 
+def sweep_tables(
+    root: Path, baseline: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The summary, comparison and verdicts of the job folders under `root` (nothing written)."""
+    summary = summary_frame(root)
+    return summary, comparison_frame(summary), verdict_frame(summary, baseline)
+
+
+def write_sweep_tables(root: Path, summary: pd.DataFrame, comparison: pd.DataFrame,
+                       verdicts: pd.DataFrame) -> None:  # fmt: skip
+    """Write summary.csv, comparison.csv and verdicts.csv into `root`."""
+    from lossbench.tables import write_csv
+
+    write_csv(summary, root / "summary.csv")
+    write_csv(comparison, root / "comparison.csv")
+    write_csv(verdicts, root / "verdicts.csv")
+
+
 def aggregate(
     root: Path, baseline: str | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Write summary.csv, comparison.csv and verdicts.csv into `root`; return the three."""
-    from lossbench.tables import write_csv
-
-    summary = summary_frame(root)
-    comparison = comparison_frame(summary)
-    verdicts = verdict_frame(summary, baseline)
-    write_csv(summary, root / "summary.csv")
-    write_csv(comparison, root / "comparison.csv")
-    write_csv(verdicts, root / "verdicts.csv")
-    return summary, comparison, verdicts
+    tables = sweep_tables(root, baseline)
+    write_sweep_tables(root, *tables)
+    return tables
 
 
 def failed_jobs(summary: pd.DataFrame) -> pd.DataFrame:

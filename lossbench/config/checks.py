@@ -253,7 +253,7 @@ def problems(cfg: Config) -> Iterator[Problem]:
         yield from memory_problems(cfg, task)
 
 
-def _identity_problems(cfg: DictConfig | Config, obj: Config) -> Iterator[Problem]:
+def _identity_problems(obj: Config) -> Iterator[Problem]:
     """The loss config must be a registered variant's schema, and `loss.name` its name."""
     from lossbench.registry import variant_name, variants
 
@@ -286,7 +286,7 @@ def validate(cfg: DictConfig | Config) -> Config:
         for key, allowed in _unknown_keys(cfg):
             raise ConfigError(key, f"one of the keys {allowed}", cfg_value(cfg, key))
     obj = OmegaConf.to_object(cfg) if isinstance(cfg, DictConfig) else cfg
-    for key, expected, received in _identity_problems(cfg, obj):
+    for key, expected, received in _identity_problems(obj):
         raise ConfigError(key, expected, received)
     for key, expected, received in problems(obj):
         raise ConfigError(key, expected, received)

@@ -58,21 +58,37 @@ def check_group_options(overrides: Iterable[str]) -> None:
                 )
 
 
-def compose_raw(overrides: list[str] | None = None, with_hydra: bool = False) -> DictConfig:
-    """Compose conf/config.yaml with command-line style `overrides`, unvalidated; `with_hydra`
-    keeps Hydra's own `hydra` node (help template, sweeper parameters)."""
+def compose_raw(
+    overrides: list[str] | None = None, with_hydra: bool = False, multirun: bool = False
+) -> DictConfig:
+    """Compose conf/config.yaml with command-line style `overrides`, unvalidated.
+
+    Args:
+        overrides: as on the command line.
+        with_hydra: keep Hydra's own `hydra` node (folders, help template, sweeper parameters).
+        multirun: compose as a sweep's base config, as Hydra does: sweep overrides
+            (`seed=0,1`) are left to the jobs (implies `with_hydra`).
+    """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
 
     overrides = list(overrides or [])
     check_group_options(overrides)
     register_configs()
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module="lossbench.conf", version_base="1.3"):
-        return hydra_compose(
-            config_name="config", overrides=overrides, return_hydra_config=with_hydra
-        )
+        if not multirun:
+            return hydra_compose(
+                config_name="config", overrides=overrides, return_hydra_config=with_hydra
+            )
+        hydra = GlobalHydra.instance().hydra
+        assert hydra is not None
+        return hydra.compose_config(
+            config_name="config", overrides=overrides, run_mode=RunMode.MULTIRUN,
+            with_log_configuration=False,
+        )  # fmt: skip
 
 
 def compose(overrides: list[str] | None = None) -> Config:
