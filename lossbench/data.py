@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lossbench.config.schema import DataConfig, Task
+from lossbench.config.schema import DataConfig, DataSource, Task
 from lossbench.errors import ConfigError
 
 
@@ -135,7 +135,7 @@ def make_dataset(task: Task, cfg: DataConfig, seed: int) -> Dataset:
     Returns:
         A `Dataset` with float32 features and targets and int32 group ids.
     """
-    if cfg.source.value != "synthetic":
+    if cfg.source is not DataSource.synthetic:
         from lossbench.realdata import make_real_dataset
 
         return make_real_dataset(cfg, seed)
@@ -195,7 +195,7 @@ def check_dataset(data: Dataset, cfg: DataConfig) -> None:
         positives = int(data.train.y.round().sum())
         if not 0 < positives < len(data.train):
             raise ConfigError(
-                "data.positive_rate" if cfg.source.value == "synthetic" else "data.target",
+                "data.positive_rate" if cfg.source is DataSource.synthetic else "data.target",
                 "a rate that gives the training split both classes",
                 f"{cfg.positive_rate} ({positives} positives in {len(data.train)} samples)",
             )

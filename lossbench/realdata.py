@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lossbench.config.schema import DataConfig, Task
+from lossbench.config.schema import DataConfig, DataSource, Task
 from lossbench.data import Dataset, Split
 from lossbench.errors import ConfigError
 
@@ -27,7 +27,7 @@ TRAIN_VALUES = {"train", "training", "0", "false"}
 
 def read_table(cfg: DataConfig) -> tuple[pd.DataFrame, list[str]]:
     """The raw table and its default target columns (sklearn: the dataset's targets)."""
-    if cfg.source.value == "sklearn":
+    if cfg.source is DataSource.sklearn:
         return _sklearn_frame(str(cfg.name))
     path = Path(str(cfg.path)).expanduser()
     if not path.is_file():
