@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import re
@@ -222,6 +223,51 @@ def graph_row(backend: str, repeats: int) -> dict[str, Any]:
     return {"backend": backend, "ms": 1e3 * statistics.median(times)}
 
 
+def train_flops(hidden: list[int], batch: int) -> float:
+    """Floating-point operations of one training step of the MLP on `batch` samples: its matrix
+    multiplies, 2 * batch * fan-in * fan-out each, three times over (forward, and the two
+    products of the backward pass). Element-wise work (activations, Adam) is left out, so this
+    is a lower bound of the work done."""
+    sizes = [N_FEATURES, *hidden, 1]
+    return 3 * sum(2 * batch * a * b for a, b in itertools.pairwise(sizes))
+
+
+MATMUL_N = 2048
+
+
+def matmul_row(backend: str, repeats: int) -> dict[str, Any]:
+    """A large float32 matrix multiply (2048 x 2048) in the backend, compiled, with its default
+    threads: the throughput this machine reaches on dense work (the roofline's ceiling)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((MATMUL_N, MATMUL_N), dtype=np.float32) for _ in range(2))
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        ta, tb = tf.constant(a), tf.constant(b)
+        fn = tf.function(lambda x, y: tf.linalg.matmul(x, y), jit_compile=True)
+
+        def call() -> None:
+            fn(ta, tb).numpy()
+    else:
+        import jax
+
+        ja, jb = jax.numpy.asarray(a), jax.numpy.asarray(b)
+        jfn = jax.jit(lambda x, y: x @ y)
+
+        def call() -> None:
+            jax.block_until_ready(jfn(ja, jb))
+
+    call()
+    times = []
+    for _ in range(max(repeats, 5) * 2):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return {"backend": backend, "n": MATMUL_N, "gflops": 2 * MATMUL_N**3 / min(times) / 1e9}
+
+
 def worker(backend: str, repeats: int, quick: bool) -> dict[str, Any]:
     os.environ["KERAS_BACKEND"] = backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -236,6 +282,7 @@ def worker(backend: str, repeats: int, quick: bool) -> dict[str, Any]:
         "core": core_rows(backend, repeats, quick),
         "variants": variant_rows(backend, repeats, quick),
         "graph": graph_row(backend, repeats),
+        "matmul": matmul_row(backend, repeats),
     }
     if backend == "jax":
         from lossbench.trainer.jax_backend import device_name
@@ -327,29 +374,77 @@ def table_rows(tmp: Path) -> list[dict[str, Any]]:
     return rows
 
 
+SWEEP = ["-m", "seed=range(8)", "trainer.progress=false"]
+# The launcher the README recommends for a machine like this one (its default size).
+RECOMMENDED = ["hydra/launcher=lossbench"]
+SWEEP_TABLES = ("steps.csv", "grad_norms.csv", "epochs.csv")
+
+
+def sweep_rows(tmp: Path, repeats: int) -> dict[str, Any]:
+    """An 8-seed sweep of the default run, with Hydra's basic launcher (jobs one after another
+    in one process) and with the recommended launcher, timed in interleaved rounds; and
+    whether every job's tables are the same bytes under both."""
+    exe = [sys.executable, "-c", "from lossbench.cli import main; main()"]
+    launchers = {"basic": [], "recommended": RECOMMENDED}
+    walls: dict[str, list[float]] = {name: [] for name in launchers}
+    same = True
+    for k in range(repeats):
+        folders = {}
+        for name, extra in launchers.items():
+            folders[name] = tmp / f"sweep_{name}_{k}"
+            wall, _, _ = _run_measured(
+                [*exe, *SWEEP, *extra, f"hydra.sweep.dir={folders[name]}"], tmp
+            )
+            walls[name].append(wall)
+        jobs = sorted(p.name for p in folders["basic"].iterdir() if p.is_dir())
+        same = (
+            same
+            and len(jobs) == 8
+            and all(
+                (folders["basic"] / job / t).read_bytes()
+                == (folders["recommended"] / job / t).read_bytes()
+                for job in jobs
+                for t in SWEEP_TABLES
+            )
+        )
+    pairs = zip(walls["recommended"], walls["basic"], strict=True)
+    return {
+        "command": " ".join(["lossbench", *SWEEP]),
+        "recommended": " ".join(RECOMMENDED),
+        "basic_seconds": statistics.median(walls["basic"]),
+        "recommended_seconds": statistics.median(walls["recommended"]),
+        "ratio": statistics.median(r / b for r, b in pairs),
+        "same_tables": same,
+        "rounds": repeats,
+    }
+
+
+ANCHOR_ROUNDS = 3  # the hand-fused anchors are the target's reference: a median of 3 runs
+
+
 def anchor_rows(tmp: Path, anchors: Path, backends: list[str]) -> list[dict[str, Any]]:
     """The reference scripts for the benchmarked backends, run now on this machine (they print
-    their own steps/s)."""
-    rows = []
+    their own steps/s); each hand-fused anchor's figure is the median of ANCHOR_ROUNDS runs."""
     scripts = {"tensorflow": "fused_tf.py", "jax": "fused_jax.py"}
-    for script, args in [
-        item for b in backends for item in (("keras_fit.py", [b]), (scripts[b], []))
-    ]:
+    found: dict[str, list[int]] = {}
+    for script, args, rounds in [
+        item for b in backends
+        for item in (("keras_fit.py", [b], 1), (scripts[b], [], ANCHOR_ROUNDS))
+    ]:  # fmt: skip
         path = anchors / script
         if not path.exists():
             continue
-        env_cmd = [sys.executable, str(path), *args]
-        _, _, out = _run_measured(env_cmd, tmp)
-        for line in out.splitlines():
-            match = re.search(r"steps/s=(\d+)", line)
-            if match and ("bs=" in line or "jit=" in line):
-                rows.append(
-                    {
-                        "anchor": f"{script} {line.split(' steps/s')[0]}",
-                        "steps_per_s": int(match[1]),
-                    }
-                )
-    return rows
+        for _ in range(rounds):
+            _, _, out = _run_measured([sys.executable, str(path), *args], tmp)
+            for line in out.splitlines():
+                match = re.search(r"steps/s=(\d+)", line)
+                if match and ("bs=" in line or "jit=" in line):
+                    label = f"{script} {line.split(' steps/s')[0]}"
+                    found.setdefault(label, []).append(int(match[1]))
+    return [
+        {"anchor": label, "steps_per_s": int(statistics.median(v)), "runs": len(v)}
+        for label, v in found.items()
+    ]
 
 
 def machine() -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from measure import ANCHOR_MODEL, PAIRED_ROUNDS
+from measure import ANCHOR_MODEL, MODELS, PAIRED_ROUNDS, train_flops
 
 
 def _f(x: float) -> str:
@@ -57,6 +57,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
                 f"| {r['backend']} | {r['loss']} | {r['task']} | {_f(r['variant'])} | "
                 f"{_f(r['baseline'])} | {r['time_ratio']:.2f} |"
             )
+    lines += _roofline(results)
     lines += ["", "Graph loss plus its gradient, 1,024 nodes x 64 dimensions, compiled "
               "(target: under 5 ms):", "", "| backend | ms |", "| --- | ---: |"]  # fmt: skip
     lines += [f"| {w['graph']['backend']} | {w['graph']['ms']:.2f} |" for w in results["workers"]]
@@ -66,6 +67,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         f"| `{r['command']}` | {r['seconds']:.2f} | {r['peak_rss_mib']:.0f} |"
         for r in results["startup"]
     ]
+    lines += _sweep(results)
     if results.get("table"):
         mib = results["table"][0]["csv_mib"]
         lines += ["", f"Real data: a CSV of 1,000,000 rows x 50 columns ({mib:.0f} MiB), loaded "
@@ -99,10 +101,59 @@ def _anchor_comparison(results: dict[str, Any]) -> list[str]:
         core = [r for r in w["core"] if (r["model"], r["batch"]) == (ANCHOR_MODEL, 64)]
         if fused and core:
             c = core[0]["lossbench"]
-            rows.append(f"| {w['backend']} | {_f(c)} | {_f(fused)} | {c / fused:.2f}x |")
+            gflops = train_flops(MODELS[ANCHOR_MODEL], 64) / 1e9
+            rows.append(
+                f"| {w['backend']} | {_f(c)} | {_f(fused)} | {c / fused:.2f}x | "
+                f"{c * gflops:.1f} | {fused * gflops:.1f} |"
+            )
     if not rows:
         return []
     return ["", "lossbench (c) against the hand-fused anchor of the same backend (MLP 32-64-64-1, "
             "batch 64; lossbench also shuffles each epoch):", "",
-            "| backend | lossbench (c) steps/s | fused anchor steps/s | ratio |",
-            "| --- | ---: | ---: | ---: |", *rows]  # fmt: skip
+            "| backend | lossbench (c) steps/s | fused anchor steps/s | ratio | "
+            "lossbench GFLOP/s | anchor GFLOP/s |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |", *rows]  # fmt: skip
+
+
+def _roofline(results: dict[str, Any]) -> list[str]:
+    """Each (c) configuration's achieved GFLOP/s against a large matrix multiply's."""
+    lines = [
+        "",
+        "Roofline: the matrix-multiply work of a training step (3 x 2 x batch x fan-in x fan-out "
+        "per layer; element-wise work left out, so a lower bound) times (c)'s steps/s, against a "
+        "2048 x 2048 float32 matrix multiply compiled by the same backend in the same sitting "
+        "(its best of 10 runs, default threads): the distance to this machine's dense limit.",
+        "",
+        "| backend | model | batch | GFLOP/step | (c) GFLOP/s | matmul GFLOP/s | fraction |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for w in results["workers"]:
+        peak = w["matmul"]["gflops"]
+        for r in w["core"]:
+            flops = train_flops(MODELS[r["model"]], r["batch"]) / 1e9
+            achieved = flops * r["lossbench"]
+            lines.append(
+                f"| {r['backend']} | {r['model']} | {r['batch']} | {flops:.4f} | "
+                f"{achieved:.1f} | {peak:.0f} | {achieved / peak:.0%} |"
+            )
+    return lines
+
+
+def _sweep(results: dict[str, Any]) -> list[str]:
+    """The 8-seed sweep with the basic launcher and with the recommended one."""
+    s = results.get("sweep")
+    if not s:
+        return []
+    same = "yes" if s["same_tables"] else "NO"
+    return [
+        "",
+        f"Sweeps: `{s['command']}` (the default run over 8 seeds), whole process, with Hydra's "
+        f"basic launcher and with the launcher the README recommends for this machine "
+        f"(`{s['recommended']}`), in {s['rounds']} interleaved rounds; the ratio is the median "
+        "of the per-round ratios (target: at most 0.6).",
+        "",
+        "| basic launcher s | recommended s | ratio | every job's tables the same bytes |",
+        "| ---: | ---: | ---: | --- |",
+        f"| {s['basic_seconds']:.2f} | {s['recommended_seconds']:.2f} | {s['ratio']:.2f} | "
+        f"{same} |",
+    ]

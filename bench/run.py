@@ -27,7 +27,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from measure import ANCHORS, ROOT, anchor_rows, machine, startup_rows, table_rows, worker
+from measure import (
+    ANCHORS,
+    ROOT,
+    anchor_rows,
+    machine,
+    startup_rows,
+    sweep_rows,
+    table_rows,
+    worker,
+)
 from report import report
 
 
@@ -71,6 +80,7 @@ def main() -> None:
         results["startup"] = startup_rows(args.repeats, args.quick, Path(tmp), backends[0])
         results["anchors"] = [] if args.quick else anchor_rows(Path(tmp), args.anchors, backends)
         results["table"] = [] if args.quick else table_rows(Path(tmp))
+        results["sweep"] = sweep_rows(Path(tmp), 1 if args.quick else max(3, args.repeats // 2))
     text = report(results, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

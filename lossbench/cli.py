@@ -246,8 +246,10 @@ def _plain_overrides(argv: list[str]) -> list[str] | None:
 
 def main() -> None:
     """Console entry point of `lossbench`."""
+    from lossbench import pool
     from lossbench.launch import claim, plan
     from lossbench.signals import Interrupted, raise_on_signals
+    from lossbench.sweeps import preload
 
     raise_on_signals()
     argv = sys.argv[1:]
@@ -271,6 +273,8 @@ def main() -> None:
                 # The folder is decided (and every job checked) here, then pinned for Hydra.
                 chosen = plan(overrides, _multirun(argv))
                 lock = claim(chosen)
+                if chosen.pool is not None:  # its workers import the framework meanwhile
+                    pool.prestart(chosen.pool, chosen.backend, meanwhile=preload)
                 sweep = chosen.folder if _multirun(argv) else None
                 baseline = chosen.baseline
                 sys.argv = [sys.argv[0], *argv, *chosen.pinned]
@@ -290,6 +294,7 @@ def main() -> None:
         failure = f"lossbench: error: {one_line(error)}"
         code = EXIT_ERROR
     finally:
+        pool.shutdown()
         if lock is not None:
             Path(lock.name).unlink(missing_ok=True)
             lock.close()

@@ -13,6 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 console = Console()
+# Off in processes that share a terminal with others (parallel sweep workers).
+PROGRESS_BARS = True
 err_console = Console(stderr=True)
 
 
@@ -26,7 +28,7 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int, floa
         TextColumn("steps  loss {task.fields[loss]}"),
         TimeElapsedColumn(),
         console=console,
-        disable=not (enabled and console.is_terminal),
+        disable=not (enabled and PROGRESS_BARS and console.is_terminal),
         transient=True,
     )
     task_id = progress.add_task(label, total=None, loss="-")

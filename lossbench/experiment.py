@@ -42,8 +42,26 @@ def select_backend(backend: str) -> None:
     # Setting the level below 2 asks for TensorFlow's notes, and then they are shown.
     level = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     quiet = not (level.isdigit() and int(level) < 2)
-    with _stderr_silenced(quiet):
+    with _stderr_silenced(quiet), _without_unused_jax(backend):
         import keras
+
+
+@contextmanager
+def _without_unused_jax(backend: str) -> Iterator[None]:
+    """Keep TensorFlow's import from loading JAX when JAX is installed but not the backend.
+
+    TensorFlow's TFLite helpers import JAX if they can, which adds about half a second to every
+    start; JAX stays importable afterwards for code that wants it.
+    """
+    if backend == "jax" or "jax" in sys.modules:
+        yield
+        return
+    sys.modules["jax"] = None  # type: ignore[assignment]  # makes `import jax` fail
+    try:
+        yield
+    finally:
+        if sys.modules.get("jax", 0) is None:
+            del sys.modules["jax"]
 
 
 @contextmanager

@@ -21,6 +21,8 @@ from omegaconf import OmegaConf, open_dict
 from lossbench.config.checks import validate
 from lossbench.config.compose import compose_raw
 from lossbench.errors import ConfigError, LossbenchError, SweepJobError
+from lossbench.pool import TARGET as POOL_TARGET
+from lossbench.pool import pool_size
 
 LOCK_NAME = ".lossbench.lock"
 # Files that make a folder another run's: a run's summary or tables, a sweep's tables.
@@ -36,6 +38,8 @@ class Plan:
     jobs: list[list[str]] = field(default_factory=list)
     baseline: str | None = None  # report.baseline
     resume: bool = False
+    pool: dict[str, Any] | None = None  # hydra.launcher, when it is lossbench's worker pool
+    backend: str = ""  # the first job's
 
     @property
     def pinned(self) -> list[str]:
@@ -86,7 +90,15 @@ def plan(overrides: list[str], multirun: bool) -> Plan:
         except Exception as error:  # any way a job's config is wrong
             raise SweepJobError(job, error) from error
     folder = Path(str(base.hydra.sweep.dir))
-    return Plan(folder, "hydra.sweep.dir", jobs, base.report.baseline, bool(base.resume))
+    launcher = base.hydra.launcher
+    pool = None
+    if launcher.get("_target_") == POOL_TARGET:
+        pool_size(launcher)  # a bad size is one line before anything starts
+        pool = OmegaConf.to_container(launcher)
+    backend = str(composed[next(iter(composed))].backend) if composed else ""
+    return Plan(
+        folder, "hydra.sweep.dir", jobs, base.report.baseline, bool(base.resume), pool, backend
+    )
 
 
 def in_use(folder: Path) -> bool:

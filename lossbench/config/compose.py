@@ -19,7 +19,10 @@ _OPTION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 def register_configs() -> None:
     """Store the schemas so YAML files can extend them (`- /schema/loss/<name>@_here_`)."""
     from hydra.core.config_store import ConfigStore
+    from hydra.core.plugins import Plugins
 
+    from hydra_plugins.lossbench_launcher import PoolLauncher
+    from lossbench.pool import PoolLauncherConf
     from lossbench.registry import variants
 
     cs = ConfigStore.instance()
@@ -29,6 +32,9 @@ def register_configs() -> None:
     cs.store(group="schema/data", name="synthetic", node=DataConfig)
     cs.store(group="schema/model", name="mlp", node=ModelConfig)
     cs.store(group="schema/trainer", name="default", node=TrainerConfig)
+    cs.store(group="hydra/launcher", name="lossbench", node=PoolLauncherConf, provider="lossbench")
+    # An editable install puts the launcher where Hydra's plugin scan does not look.
+    Plugins.instance().register(PoolLauncher)
 
 
 def _sweep_values(value: str) -> list[str]:

@@ -1,0 +1,53 @@
+"""`hydra/launcher=lossbench`: the launcher over `lossbench.pool`'s worker processes.
+
+Hydra only instantiates launcher classes defined under `hydra_plugins`, so the class lives here;
+the pool it drives is `lossbench.pool`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.plugins.launcher import Launcher
+from omegaconf import DictConfig
+
+from lossbench.pool import take
+
+
+class PoolLauncher(Launcher):
+    """Hydra's launcher interface over a `Pool` (see the module docstring)."""
+
+    def __init__(self, n_jobs: int = 0, threads: int = 0) -> None:
+        self.options = {"n_jobs": n_jobs, "threads": threads}
+        self.config: DictConfig | None = None
+        self.hydra_context: Any = None
+        self.task_function: Any = None
+
+    def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
+        self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Any:
+        from hydra.core.utils import configure_log, setup_globals
+        from omegaconf import open_dict
+
+        setup_globals()
+        assert self.config is not None and self.task_function is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        pool = take(self.options, str(self.config.backend))
+        try:
+            configs = []
+            for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
+                config = self.hydra_context.config_loader.load_sweep_config(
+                    self.config, list(overrides)
+                )
+                with open_dict(config):
+                    config.hydra.job.id = idx
+                    config.hydra.job.num = idx
+                configs.append(config)
+            task = f"{self.task_function.__module__}:{self.task_function.__name__}"
+            return pool.run(self.hydra_context, task, configs, pool.meanwhile)
+        finally:
+            pool.close()

@@ -1,0 +1,374 @@
+"""Parallel sweeps on one machine: `hydra/launcher=lossbench`.
+
+Each worker is a forked process that imports its Keras backend once, as soon as it starts, and
+then runs jobs one after another, keeping its compiled trainer between jobs that differ only in
+the seed (as the basic launcher does in its one process). The parent never imports a framework:
+it composes the jobs, hands each to the next idle worker and collects what Hydra's `run_job`
+returns. Started early by the CLI (`prestart`), the workers import TensorFlow or JAX while the
+parent is still composing the sweep.
+
+Workers run in their own process group, so a terminal's Ctrl-C reaches only the parent, which
+passes each signal on to the workers that are running a job: the first one stops them
+gracefully (tables through the last step), a second one ends them at once, as for a single run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib
+import multiprocessing
+import multiprocessing.connection
+import os
+import pickle
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from lossbench.errors import ConfigError
+
+TARGET = "hydra_plugins.lossbench_launcher.PoolLauncher"
+
+
+@dataclass
+class PoolLauncherConf:
+    """`hydra/launcher=lossbench`: its options, as `hydra.launcher.<key>=...`."""
+
+    _target_: str = TARGET
+    n_jobs: int = 0  # worker processes; 0: one per two usable cores (at least one)
+    threads: int = 0  # framework threads per worker; 0: usable cores / n_jobs (at least 1)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def pool_size(launcher: Any) -> tuple[int, int]:
+    """Workers and threads per worker for a `hydra.launcher` node of this launcher.
+
+    Raises:
+        ConfigError: naming `hydra.launcher.n_jobs` or `hydra.launcher.threads`.
+    """
+    cores = usable_cores()
+    sizes = {}
+    for key in ("n_jobs", "threads"):
+        value = launcher.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1024:
+            raise ConfigError(f"hydra.launcher.{key}", "an integer in [0, 1024]", value)
+        sizes[key] = value
+    # One worker per two cores by default: a small model's step already keeps about two cores
+    # busy, so more workers add start-up (import, compile) without adding throughput
+    # (docs/benchmarks.md, "Sweeps").
+    n_jobs = sizes["n_jobs"] or max(1, cores // 2)
+    return n_jobs, sizes["threads"] or max(1, cores // n_jobs)
+
+
+def thread_environment(threads: int) -> dict[str, str]:
+    """Environment variables that size TensorFlow's and OpenMP's thread pools to `threads`.
+
+    XLA's own switch to one thread (`--xla_cpu_multi_thread_eigen=false`) is not used: it
+    changes which matrix-multiply kernel runs, and with it the last bits of the tables.
+    """
+    return {
+        "TF_NUM_INTRAOP_THREADS": str(threads),
+        "TF_NUM_INTEROP_THREADS": str(threads),
+        "OMP_NUM_THREADS": str(threads),
+    }
+
+
+def core_slots(n_jobs: int, threads: int) -> list[set[int] | None]:
+    """The cores each worker is pinned to: disjoint sets of `threads` cores when they fit, so
+    that JAX, which sizes its pool from the cores it may use, gets `threads` too; else None
+    (no pinning)."""
+    try:
+        cores = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return [None] * n_jobs
+    if n_jobs * threads > len(cores):
+        return [None] * n_jobs
+    return [set(cores[i * threads : (i + 1) * threads]) for i in range(n_jobs)]
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send this process SIGTERM when its parent dies (a graceful stop)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _worker(
+    conn: multiprocessing.connection.Connection, threads: int, cores: set[int] | None, backend: str
+) -> None:
+    """A worker process's life: import the backend, then run jobs until told to stop."""
+    from lossbench import console
+    from lossbench.signals import Interrupted
+
+    os.setpgrp()  # the parent decides which signals reach a running job
+    _die_with_parent()
+    os.environ.update(thread_environment(threads))
+    if cores is not None:
+        os.sched_setaffinity(0, cores)
+    console.PROGRESS_BARS = False  # several workers share one terminal
+    code = 0
+    try:
+        if backend:
+            _warm_up(backend)
+        while (message := conn.recv()) is not None:
+            conn.send(_run_one(*message))
+    except Interrupted as stop:  # signalled while idle: nothing of a job to keep
+        code = stop.exit_code
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):  # the parent has gone
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    # Skip the interpreter's teardown: unloading TensorFlow takes a second and changes nothing.
+    os._exit(code)
+
+
+def _warm_up(backend: str) -> None:
+    """Import the backend now, while the parent composes; a failure is left to the job."""
+    from lossbench.experiment import select_backend
+
+    with contextlib.suppress(Exception):
+        select_backend(backend)
+
+
+def _run_one(context: bytes, task: str, config: DictConfig) -> tuple[str, Any]:
+    """Run one job as Hydra's basic launcher would; return what happened, picklable."""
+    from hydra.core.utils import run_job, setup_globals
+
+    from lossbench.signals import Interrupted
+
+    setup_globals()
+    hydra_context = pickle.loads(context)
+    module, _, name = task.partition(":")
+    function = getattr(importlib.import_module(module), name)
+    function = getattr(function, "__wrapped__", function)  # the task under @hydra.main
+    try:
+        ret = run_job(
+            hydra_context=hydra_context,
+            task_function=function,
+            config=config,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
+    except Interrupted as stop:
+        return "interrupted", (stop.signum, stop.reported)
+    try:
+        pickle.dumps(ret._return_value)
+    except Exception:  # an exception that cannot travel: keep its one-line message
+        from lossbench.errors import LossbenchError, one_line
+
+        ret._return_value = LossbenchError(one_line(ret._return_value))
+    return "done", ret
+
+
+class _Worker:
+    def __init__(self, threads: int, cores: set[int] | None, backend: str) -> None:
+        context = multiprocessing.get_context("fork")
+        self.conn, child = context.Pipe()
+        args = (child, threads, cores, backend)
+        self.process = context.Process(target=_worker, args=args, daemon=True)
+        self.process.start()
+        child.close()
+        self.threads, self.cores, self.backend = threads, cores, backend
+        self.job: int | None = None  # the job it runs now
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send(None)
+        self.conn.close()
+
+
+class Pool:
+    """Worker processes, each bound to one Keras backend once it has run a job."""
+
+    def __init__(self, n_jobs: int, threads: int, backend: str = "") -> None:
+        self.meanwhile: Callable[[], None] | None = None  # see `run`
+        if any(name in sys.modules for name in ("tensorflow", "jax", "keras")):
+            # Forking a process whose framework already runs threads can deadlock the child.
+            raise RuntimeError("the worker pool must start before any framework is imported")
+        slots = core_slots(n_jobs, threads)
+        self.workers = [_Worker(threads, cores, backend) for cores in slots]
+
+    def run(
+        self,
+        context: Any,
+        task: str,
+        configs: Sequence[DictConfig],
+        meanwhile: Callable[[], None] | None = None,
+    ) -> list[Any]:
+        """Run every job; returns each job's Hydra `JobReturn`, in order. `meanwhile` is called
+        once the first jobs are handed out (this process is idle until they end).
+
+        Raises:
+            Interrupted: after the running jobs have stopped and written their tables.
+        """
+        from lossbench.signals import Interrupted
+
+        packed = pickle.dumps(context)
+        pending = list(range(len(configs)))
+        results: list[Any] = [None] * len(configs)
+        try:
+            while pending or self._busy():
+                for worker in self._idle():
+                    job = self._next_for(worker, pending, configs)
+                    if job is None:
+                        break
+                    worker = self._bound(worker, configs[job].backend)
+                    worker.job = job
+                    worker.conn.send((packed, task, configs[job]))
+                if meanwhile is not None:
+                    meanwhile, later = None, meanwhile
+                    later()
+                self._collect(results, configs)
+        except Interrupted as stop:
+            self._drain(stop.signum, results, configs)
+            raise
+        return results
+
+    def _busy(self) -> list[_Worker]:
+        return [w for w in self.workers if w.job is not None]
+
+    def _idle(self) -> list[_Worker]:
+        return [w for w in self.workers if w.job is None]
+
+    @staticmethod
+    def _next_for(worker: _Worker, pending: list[int], configs: Sequence[Any]) -> int | None:
+        """The next job, preferring one on the backend the worker already runs."""
+        if not pending:
+            return None
+        same = [j for j in pending if str(configs[j].backend) == worker.backend]
+        job = same[0] if same else pending[0]
+        pending.remove(job)
+        return job
+
+    def _bound(self, worker: _Worker, backend: str) -> _Worker:
+        """A worker for `backend`: `worker`, or its replacement when it runs another backend
+        (Keras picks its backend once per process)."""
+        backend = str(backend)
+        if worker.backend in ("", backend):
+            worker.backend = backend
+            return worker
+        worker.stop()
+        fresh = _Worker(worker.threads, worker.cores, backend)
+        self.workers[self.workers.index(worker)] = fresh
+        return fresh
+
+    def _collect(self, results: list[Any], configs: Sequence[DictConfig]) -> None:
+        """Wait for at least one running job to end and record its outcome."""
+        from lossbench.signals import Interrupted
+
+        busy = {w.conn: w for w in self._busy()}
+        for conn in multiprocessing.connection.wait(list(busy)):
+            worker = busy[conn]  # type: ignore[index]
+            job = worker.job
+            assert job is not None
+            try:
+                kind, value = worker.conn.recv()
+            except (EOFError, OSError):
+                results[job] = _lost(configs[job], worker.process)
+                self._replace(worker)
+                continue
+            worker.job = None
+            if kind == "interrupted":
+                signum, reported = value
+                stop = Interrupted(signum)
+                stop.reported = reported
+                raise stop
+            results[job] = value
+
+    def _replace(self, worker: _Worker) -> None:
+        worker.process.join(timeout=5)
+        worker.conn.close()
+        fresh = _Worker(worker.threads, worker.cores, worker.backend)
+        self.workers[self.workers.index(worker)] = fresh
+
+    def _drain(self, signum: int, results: list[Any], configs: Sequence[DictConfig]) -> None:
+        """Pass the signal on to running jobs and wait until they have written their tables;
+        a further signal is passed on too (and ends them at once)."""
+        from lossbench.signals import Interrupted
+
+        for worker in self._busy():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.process.pid, signum)  # type: ignore[arg-type]
+        while self._busy():
+            try:
+                self._collect(results, configs)
+            except Interrupted as again:
+                if not again.reported:  # a new signal to this process, not a job's report
+                    for worker in self._busy():
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(worker.process.pid, again.signum)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """Let every worker finish and exit."""
+        for worker in self.workers:
+            worker.stop()
+        for worker in self.workers:
+            worker.process.join(timeout=10)
+            if worker.process.is_alive():
+                worker.process.kill()
+        self.workers = []
+
+
+def _lost(config: DictConfig, process: Any) -> Any:
+    """The result of a job whose worker died: its folder says so, and the sweep goes on."""
+    from hydra.core.utils import JobReturn, JobStatus
+
+    from lossbench.tables import write_summary
+
+    process.join(timeout=5)
+    out = Path(str(config.hydra.sweep.dir)) / str(config.hydra.sweep.subdir)
+    message = f"its worker process ended (exit status {process.exitcode}) before the job finished"
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {"status": "error", "error_type": "WorkerLost", "message": message}
+    for key in ("loss.name", "seed"):
+        value = OmegaConf.select(config, key, default=None, throw_on_resolution_failure=False)
+        if isinstance(value, str | int):
+            summary[key.split(".")[0]] = value
+    write_summary(out / "summary.json", summary)
+    ret = JobReturn()
+    ret.status = JobStatus.COMPLETED  # the sweep reports it from the folder, like other errors
+    ret.return_value = float("nan")
+    return ret
+
+
+_STARTED: Pool | None = None
+
+
+def prestart(launcher: Any, backend: str, meanwhile: Callable[[], None] | None = None) -> None:
+    """Start the workers now, before Hydra composes the sweep (the launcher takes them over);
+    `meanwhile` is what this process does while they run the jobs."""
+    global _STARTED
+    n_jobs, threads = pool_size(launcher)
+    _STARTED = Pool(n_jobs, threads, backend)
+    _STARTED.meanwhile = meanwhile
+
+
+def take(launcher: Any, backend: str) -> Pool:
+    """The pool started by `prestart`, else a new one."""
+    global _STARTED
+    pool, _STARTED = _STARTED, None
+    if pool is None:
+        n_jobs, threads = pool_size(launcher)
+        pool = Pool(n_jobs, threads, backend)
+    return pool
+
+
+def shutdown() -> None:
+    """Stop a prestarted pool that no launcher took (the sweep never started)."""
+    global _STARTED
+    if _STARTED is not None:
+        _STARTED.close()
+        _STARTED = None

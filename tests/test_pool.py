@@ -1,0 +1,138 @@
+"""`hydra/launcher=lossbench`: sweeps in worker processes write what the basic launcher writes,
+and a job's failure, a lost worker and an interruption each leave the folders saying so."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pandas as pd
+import pytest
+
+from lossbench.errors import ConfigError
+from lossbench.pool import core_slots, pool_size, thread_environment
+from tests.conftest import TINY
+from tests.test_cli import LOSSBENCH, lossbench
+
+POOL = ["hydra/launcher=lossbench", "hydra.launcher.n_jobs=2"]
+TABLES = ("steps.csv", "grad_norms.csv", "epochs.csv")
+
+
+def test_pool_sizes_default_to_one_worker_per_two_cores_and_refuse_bad_values(monkeypatch):
+    monkeypatch.setattr("lossbench.pool.usable_cores", lambda: 8)
+    assert pool_size({"n_jobs": 0, "threads": 0}) == (4, 2)
+    assert pool_size({"n_jobs": 3, "threads": 0}) == (3, 2)
+    assert pool_size({"n_jobs": 16, "threads": 0}) == (16, 1)
+    assert pool_size({"n_jobs": 2, "threads": 3}) == (2, 3)
+    monkeypatch.setattr("lossbench.pool.usable_cores", lambda: 1)
+    assert pool_size({"n_jobs": 0, "threads": 0}) == (1, 1)
+    for key, value in (("n_jobs", -1), ("threads", 2.5), ("n_jobs", True), ("n_jobs", 10**6)):
+        with pytest.raises(ConfigError) as info:
+            pool_size({"n_jobs": 0, "threads": 0, key: value})
+        assert info.value.key == f"hydra.launcher.{key}"
+
+
+def test_workers_get_disjoint_cores_when_they_fit(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3, 6})
+    assert core_slots(2, 2) == [{0, 1}, {2, 3}]
+    assert core_slots(5, 1) == [{0}, {1}, {2}, {3}, {6}]
+    assert core_slots(3, 2) == [None, None, None]  # more threads than cores: no pinning
+    assert thread_environment(3)["TF_NUM_INTRAOP_THREADS"] == "3"
+
+
+def test_a_bad_pool_size_is_one_line_before_anything_starts(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = lossbench("-m", "seed=0,1", "hydra/launcher=lossbench", "hydra.launcher.n_jobs=-2",
+                     f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "lossbench: error: invalid value for `hydra.launcher.n_jobs`: expected an integer in "
+        "[0, 1024], received -2"
+    )
+    assert not sweep.exists()
+
+
+@pytest.mark.slow
+def test_workers_write_the_bytes_of_separate_runs_on_either_backend(tmp_path):
+    """A sweep over both backends: Keras binds one backend per process, so the pool gives each
+    its own workers; every job's tables equal a single run's of the same config."""
+    sweep = tmp_path / "sweep"
+    proc = lossbench("-m", *TINY, "backend=tensorflow,jax", "seed=0,1", *POOL,
+                     f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(sweep / "summary.csv")
+    assert (table["status"] == "ok").all() and len(table) == 4
+    for backend, seed in (("tensorflow", 1), ("jax", 0)):
+        run = tmp_path / f"{backend}{seed}"
+        single = lossbench(*TINY, f"backend={backend}", f"seed={seed}",
+                           f"hydra.run.dir={run}", cwd=tmp_path)  # fmt: skip
+        assert single.returncode == 0, single.stderr
+        job = table[(table["backend"] == backend) & (table["seed"] == seed)]["job"].item()
+        for name in TABLES:
+            assert (sweep / job / name).read_bytes() == (run / name).read_bytes(), name
+        config = (sweep / job / ".hydra" / "config.yaml").read_text()
+        assert f"backend: {backend}" in config and f"seed: {seed}" in config
+
+
+LOSS_FILE = """
+import os
+import signal
+
+import keras
+
+
+class DiesOnSeedOne(keras.losses.BinaryCrossentropy):
+    def __init__(self, die=False, **kwargs):
+        super().__init__(**kwargs)
+        if die:  # a crash no Python handler sees, like the kernel's OOM killer
+            os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.slow
+def test_a_lost_worker_fails_its_job_and_the_sweep_goes_on(tmp_path):
+    (tmp_path / "dying.py").write_text(LOSS_FILE)
+    sweep = tmp_path / "sweep"
+    target = f"loss.target={tmp_path / 'dying.py'}:DiesOnSeedOne"
+    proc = lossbench("-m", *TINY, "loss=custom", target,
+                     "loss.task=binary", "+loss.params.die=false,true,false", *POOL,
+                     f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    table = pd.read_csv(sweep / "summary.csv")
+    assert table["status"].tolist() == ["ok", "error", "ok"]
+    assert "1 of 3 jobs did not finish: 1_custom_seed0 (error: its worker process ended" in (
+        proc.stderr
+    )
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_an_interrupted_pool_sweep_stops_its_jobs_gracefully(tmp_path):
+    """Ctrl-C reaches the parent only (workers have their own process group); it passes the
+    signal on, the running jobs write their tables and say so, and the sweep exits 130."""
+    sweep = tmp_path / "sweep"
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    proc = subprocess.Popen(
+        [*LOSSBENCH, "-m", "seed=0,1,2,3", "trainer.epochs=4000", "data.n_samples=4000",
+         "trainer.steps_per_chunk=8", "trainer.progress=false", *POOL,
+         f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while len(list(sweep.glob("*/summary.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(2.0)  # both jobs are training
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    statuses = {
+        p.parent.name: json.loads(p.read_text())["status"] for p in sweep.glob("*/summary.json")
+    }
+    assert set(statuses) == {"0_bce_seed0", "1_bce_seed1"}
+    assert set(statuses.values()) == {"interrupted"}
+    assert err.count("tables written through the last completed step") == 2
