@@ -387,8 +387,13 @@ def sweep_rows(tmp: Path, repeats: int) -> dict[str, Any]:
     exe = [sys.executable, "-c", "from lossbench.cli import main; main()"]
     launchers = {"basic": [], "recommended": RECOMMENDED}
     walls: dict[str, list[float]] = {name: [] for name in launchers}
+    one_job: list[float] = []  # the same sweep over one seed: what does not depend on the jobs
     same = True
     for k in range(repeats):
+        wall, _, _ = _run_measured(
+            [*exe, "-m", "seed=0", *SWEEP[2:], f"hydra.sweep.dir={tmp / f'sweep_one_{k}'}"], tmp
+        )
+        one_job.append(wall)
         folders = {}
         for name, extra in launchers.items():
             folders[name] = tmp / f"sweep_{name}_{k}"
@@ -412,6 +417,7 @@ def sweep_rows(tmp: Path, repeats: int) -> dict[str, Any]:
         "command": " ".join(["lossbench", *SWEEP]),
         "recommended": " ".join(RECOMMENDED),
         "basic_seconds": statistics.median(walls["basic"]),
+        "basic_one_job_seconds": statistics.median(one_job),
         "recommended_seconds": statistics.median(walls["recommended"]),
         "ratio": statistics.median(r / b for r, b in pairs),
         "same_tables": same,

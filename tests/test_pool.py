@@ -60,12 +60,12 @@ def test_workers_write_the_bytes_of_separate_runs_on_either_backend(tmp_path):
     """A sweep over both backends: Keras binds one backend per process, so the pool gives each
     its own workers; every job's tables equal a single run's of the same config."""
     sweep = tmp_path / "sweep"
-    proc = lossbench("-m", *TINY, "backend=tensorflow,jax", "seed=0,1", *POOL,
+    proc = lossbench("-m", *TINY, "backend=tensorflow,jax", "seed=1", *POOL,
                      f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(sweep / "summary.csv")
-    assert (table["status"] == "ok").all() and len(table) == 4
-    for backend, seed in (("tensorflow", 1), ("jax", 0)):
+    assert (table["status"] == "ok").all() and len(table) == 2
+    for backend, seed in (("tensorflow", 1), ("jax", 1)):
         run = tmp_path / f"{backend}{seed}"
         single = lossbench(*TINY, f"backend={backend}", f"seed={seed}",
                            f"hydra.run.dir={run}", cwd=tmp_path)  # fmt: skip
@@ -98,12 +98,12 @@ def test_a_lost_worker_fails_its_job_and_the_sweep_goes_on(tmp_path):
     sweep = tmp_path / "sweep"
     target = f"loss.target={tmp_path / 'dying.py'}:DiesOnSeedOne"
     proc = lossbench("-m", *TINY, "loss=custom", target,
-                     "loss.task=binary", "+loss.params.die=false,true,false", *POOL,
+                     "loss.task=binary", "+loss.params.die=true,false", *POOL,
                      f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 1, proc.stderr
     table = pd.read_csv(sweep / "summary.csv")
-    assert table["status"].tolist() == ["ok", "error", "ok"]
-    assert "1 of 3 jobs did not finish: 1_custom_seed0 (error: its worker process ended" in (
+    assert table["status"].tolist() == ["error", "ok"]
+    assert "1 of 2 jobs did not finish: 0_custom_seed0 (error: its worker process ended" in (
         proc.stderr
     )
     assert "Traceback" not in proc.stderr
