@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--anchors", type=Path, default=ANCHORS, help="reference scripts' folder")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.anchors = args.anchors.resolve()  # the measurements run in a temporary folder
     if args.worker:
         print(json.dumps(worker(args.worker, args.repeats, args.quick)))
         return
