@@ -20,6 +20,8 @@ from omegaconf import OmegaConf, open_dict
 
 from lossbench.config.checks import validate
 from lossbench.config.compose import compose_raw
+from lossbench.config.memory import footprint, workers_problem, workers_that_fit
+from lossbench.config.schema import DataSource
 from lossbench.errors import ConfigError, LossbenchError, SweepJobError
 from lossbench.pool import TARGET as POOL_TARGET
 from lossbench.pool import pool_size
@@ -39,6 +41,7 @@ class Plan:
     baseline: str | None = None  # report.baseline
     resume: bool = False
     pool: dict[str, Any] | None = None  # hydra.launcher, when it is lossbench's worker pool
+    fit: int = 1  # the workers the memory budget holds for this sweep's largest job
     backend: str = ""  # the first job's
 
     @property
@@ -76,6 +79,7 @@ def plan(overrides: list[str], multirun: bool) -> Plan:
     params = {str(k): str(v) for k, v in (base.hydra.sweeper.get("params") or {}).items()}
     jobs = sweep_jobs(overrides, params)
     composed: dict[tuple[str, ...], Any] = {}
+    largest = 0  # the estimated peak bytes of the largest job (synthetic data)
     for job in jobs:
         # Composing takes about 0.1 s; jobs that differ only in their seed share one.
         rest = tuple(o for o in job if not o.startswith("seed="))
@@ -86,19 +90,42 @@ def plan(overrides: list[str], multirun: bool) -> Plan:
             cfg = composed[rest].copy()
             for seed in seeds:
                 OmegaConf.update(cfg, "seed", yaml.safe_load(seed))
-            validate(cfg)
+            typed = validate(cfg)
         except Exception as error:  # any way a job's config is wrong
             raise SweepJobError(job, error) from error
+        if typed.data.source is DataSource.synthetic:
+            largest = max(largest, footprint(typed, typed.loss.training_task()))
     folder = Path(str(base.hydra.sweep.dir))
     launcher = base.hydra.launcher
     pool = None
     if launcher.get("_target_") == POOL_TARGET:
-        pool_size(launcher)  # a bad size is one line before anything starts
+        _check_pool(launcher, largest)
         pool = OmegaConf.to_container(launcher)
+    fit = workers_that_fit(largest)
     backend = str(composed[next(iter(composed))].backend) if composed else ""
     return Plan(
-        folder, "hydra.sweep.dir", jobs, base.report.baseline, bool(base.resume), pool, backend
+        folder,
+        "hydra.sweep.dir",
+        jobs,
+        base.report.baseline,
+        bool(base.resume),
+        pool,
+        fit,
+        backend,
     )
+
+
+def _check_pool(launcher: Any, run_bytes: int) -> None:
+    """Refuse a worker pool that cannot run (bad sizes) or would not fit in memory (a default
+    count is kept within the budget instead).
+
+    Raises:
+        ConfigError: naming `hydra.launcher.n_jobs` or `hydra.launcher.threads`.
+    """
+    pool_size(launcher)
+    problem = workers_problem(launcher.get("n_jobs"), run_bytes)
+    if problem is not None:
+        raise ConfigError(*problem)
 
 
 def in_use(folder: Path) -> bool:

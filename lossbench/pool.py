@@ -52,8 +52,11 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def pool_size(launcher: Any) -> tuple[int, int]:
+def pool_size(launcher: Any, jobs: int | None = None, fit: int | None = None) -> tuple[int, int]:
     """Workers and threads per worker for a `hydra.launcher` node of this launcher.
+
+    Never more workers than `jobs`; the default count also stays within `fit` (the workers the
+    memory budget holds; an explicit count above it is refused when the sweep is planned).
 
     Raises:
         ConfigError: naming `hydra.launcher.n_jobs` or `hydra.launcher.threads`.
@@ -68,7 +71,8 @@ def pool_size(launcher: Any) -> tuple[int, int]:
     # One worker per two cores by default: a small model's step already keeps about two cores
     # busy, so more workers add start-up (import, compile) without adding throughput
     # (docs/benchmarks.md, "Sweeps").
-    n_jobs = sizes["n_jobs"] or max(1, cores // 2)
+    n_jobs = sizes["n_jobs"] or min(max(1, cores // 2), fit or cores)
+    n_jobs = min(n_jobs, jobs or n_jobs)
     return n_jobs, sizes["threads"] or max(1, cores // n_jobs)
 
 
@@ -347,21 +351,23 @@ def _lost(config: DictConfig, process: Any) -> Any:
 _STARTED: Pool | None = None
 
 
-def prestart(launcher: Any, backend: str, meanwhile: Callable[[], None] | None = None) -> None:
-    """Start the workers now, before Hydra composes the sweep (the launcher takes them over);
-    `meanwhile` is what this process does while they run the jobs."""
+def prestart(
+    launcher: Any, backend: str, jobs: int, fit: int, meanwhile: Callable[[], None] | None = None
+) -> None:
+    """Start the workers for `jobs` jobs now, before Hydra composes the sweep (the launcher
+    takes them over); `meanwhile` is what this process does while they run the jobs."""
     global _STARTED
-    n_jobs, threads = pool_size(launcher)
+    n_jobs, threads = pool_size(launcher, jobs, fit)
     _STARTED = Pool(n_jobs, threads, backend)
     _STARTED.meanwhile = meanwhile
 
 
-def take(launcher: Any, backend: str) -> Pool:
-    """The pool started by `prestart`, else a new one."""
+def take(launcher: Any, backend: str, jobs: int) -> Pool:
+    """The pool started by `prestart`, else a new one for `jobs` jobs."""
     global _STARTED
     pool, _STARTED = _STARTED, None
     if pool is None:
-        n_jobs, threads = pool_size(launcher)
+        n_jobs, threads = pool_size(launcher, jobs)
         pool = Pool(n_jobs, threads, backend)
     return pool
 

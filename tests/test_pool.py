@@ -27,6 +27,9 @@ def test_pool_sizes_default_to_one_worker_per_two_cores_and_refuse_bad_values(mo
     assert pool_size({"n_jobs": 3, "threads": 0}) == (3, 2)
     assert pool_size({"n_jobs": 16, "threads": 0}) == (16, 1)
     assert pool_size({"n_jobs": 2, "threads": 3}) == (2, 3)
+    assert pool_size({"n_jobs": 0, "threads": 0}, jobs=3) == (3, 2)  # no idle workers
+    assert pool_size({"n_jobs": 6, "threads": 0}, jobs=2) == (2, 4)
+    assert pool_size({"n_jobs": 0, "threads": 0}, fit=2) == (2, 4)  # within the memory budget
     monkeypatch.setattr("lossbench.pool.usable_cores", lambda: 1)
     assert pool_size({"n_jobs": 0, "threads": 0}) == (1, 1)
     for key, value in (("n_jobs", -1), ("threads", 2.5), ("n_jobs", True), ("n_jobs", 10**6)):
@@ -53,6 +56,19 @@ def test_a_bad_pool_size_is_one_line_before_anything_starts(tmp_path):
         "[0, 1024], received -2"
     )
     assert not sweep.exists()
+
+
+def test_more_workers_than_memory_holds_are_refused_by_name(monkeypatch):
+    from lossbench.config.memory import GIB
+    from lossbench.launch import plan
+
+    monkeypatch.setattr("lossbench.config.memory.memory_budget", lambda: 3 * GIB)
+    with pytest.raises(ConfigError) as info:
+        plan(["seed=0,1,2,3", "hydra/launcher=lossbench", "hydra.launcher.n_jobs=4"], True)
+    assert info.value.key == "hydra.launcher.n_jobs"
+    assert info.value.expected.startswith("an integer <= 2 (this machine's memory budget is 3.0")
+    chosen = plan(["seed=0,1,2,3", "hydra/launcher=lossbench"], True)  # the default fits itself
+    assert chosen.pool is not None and chosen.fit == 2
 
 
 @pytest.mark.slow

@@ -36,7 +36,7 @@ class PoolLauncher(Launcher):
         assert self.config is not None and self.task_function is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        pool = take(self.options, str(self.config.backend))
+        pool = take(self.options, str(self.config.backend), len(job_overrides))
         try:
             configs = []
             for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
