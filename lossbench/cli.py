@@ -248,6 +248,7 @@ def main() -> None:
     """Console entry point of `lossbench`."""
     from lossbench import pool
     from lossbench.launch import claim, plan
+    from lossbench.process import exit_now
     from lossbench.signals import Interrupted, raise_on_signals
     from lossbench.sweeps import preload
 
@@ -306,4 +307,4 @@ def main() -> None:
         print(failure, file=sys.stderr)
     if sweep_code and code in (0, EXIT_ERROR):
         code = sweep_code
-    sys.exit(code)
+    exit_now(code)

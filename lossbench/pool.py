@@ -135,8 +135,7 @@ def _worker(
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
-    # Skip the interpreter's teardown: unloading TensorFlow takes a second and changes nothing.
-    os._exit(code)
+    os._exit(code)  # a forked child: never the parent's exit handlers
 
 
 def _warm_up(backend: str) -> None:

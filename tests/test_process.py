@@ -1,0 +1,34 @@
+"""A process that loaded a framework ends without the interpreter's teardown, its output flushed
+and its exit status kept; without a framework it exits normally."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = """
+import atexit, logging, sys
+from lossbench.process import exit_now
+if {loaded}:
+    sys.modules["jax"] = type(sys)("jax")  # stands for a loaded framework
+atexit.register(lambda: print("teardown ran"))
+logging.basicConfig(filename=sys.argv[1], level=logging.INFO)
+logging.info("logged")
+print("written", end="")  # still in the buffer when exit_now is called
+exit_now(3)
+"""
+
+
+@pytest.mark.parametrize("loaded", [True, False])
+def test_exit_now_keeps_the_status_and_flushes_output_and_logs(tmp_path, loaded):
+    log = tmp_path / "run.log"
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT.format(loaded=loaded), str(log)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout.startswith("written")
+    assert ("teardown ran" in proc.stdout) is not loaded
+    assert "logged" in log.read_text()
