@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import platform
 import re
@@ -425,17 +426,64 @@ def sweep_rows(tmp: Path, repeats: int) -> dict[str, Any]:
     }
 
 
-ANCHOR_ROUNDS = 3  # the hand-fused anchors are the target's reference: a median of 3 runs
+ANCHOR_ROUNDS = 5  # rounds of each hand-fused anchor against its lossbench twin
+# Each fused anchor's own timing: one warm-up epoch, then this many timed epochs.
+ANCHOR_EPOCHS = {"tensorflow": 3, "jax": 5}
+FUSED_SCRIPTS = {"tensorflow": "fused_tf.py", "jax": "fused_jax.py"}
+
+
+def twin(backend: str) -> dict[str, Any]:
+    """lossbench's trainer timed the way the backend's fused anchor times itself (same model,
+    data, batch; one warm-up epoch, then the anchor's number of epochs), in a fresh process."""
+    os.environ["KERAS_BACKEND"] = backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.path.insert(0, str(ROOT))
+    from lossbench.losses import BinaryCrossentropy
+
+    x, y = _anchor_data(N_SAMPLES)
+    fn = _trainer_fn(_mlp(MODELS[ANCHOR_MODEL]), BinaryCrossentropy(), x, y, 64, True, backend)
+    fn()
+    epochs = ANCHOR_EPOCHS[backend]
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        fn()
+    steps = epochs * (N_SAMPLES // 64)
+    return {"backend": backend, "steps_per_s": steps / (time.perf_counter() - t0)}
+
+
+def paired_anchor_rows(tmp: Path, anchors: Path, backends: list[str]) -> list[dict[str, Any]]:
+    """Each fused anchor and lossbench's twin of it, in alternating fresh processes, so that a
+    slow spell of the machine hits both: the ratio is the median of the per-round ratios."""
+    rows = []
+    for backend in backends:
+        path = anchors / FUSED_SCRIPTS[backend]
+        if not path.exists():
+            continue
+        ours, theirs = [], []
+        for _ in range(ANCHOR_ROUNDS):
+            _, _, out = _run_measured([sys.executable, str(path)], tmp)
+            rates = [int(m[1]) for m in re.finditer(r"(?:jit=True|bs=64) steps/s=(\d+)", out)]
+            theirs.append(rates[-1])
+            cmd = [sys.executable, str(ROOT / "bench" / "run.py"), "--twin", backend]
+            _, _, out = _run_measured(cmd, tmp)
+            ours.append(json.loads(out.strip().splitlines()[-1])["steps_per_s"])
+        rows.append({
+            "backend": backend,
+            "lossbench": statistics.median(ours),
+            "anchor": statistics.median(theirs),
+            "ratio": statistics.median(o / t for o, t in zip(ours, theirs, strict=True)),
+            "rounds": ANCHOR_ROUNDS,
+        })  # fmt: skip
+    return rows
 
 
 def anchor_rows(tmp: Path, anchors: Path, backends: list[str]) -> list[dict[str, Any]]:
     """The reference scripts for the benchmarked backends, run now on this machine (they print
-    their own steps/s); each hand-fused anchor's figure is the median of ANCHOR_ROUNDS runs."""
+    their own steps/s), once each."""
     scripts = {"tensorflow": "fused_tf.py", "jax": "fused_jax.py"}
     found: dict[str, list[int]] = {}
     for script, args, rounds in [
-        item for b in backends
-        for item in (("keras_fit.py", [b], 1), (scripts[b], [], ANCHOR_ROUNDS))
+        item for b in backends for item in (("keras_fit.py", [b], 1), (scripts[b], [], 1))
     ]:  # fmt: skip
         path = anchors / script
         if not path.exists():

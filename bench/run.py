@@ -32,9 +32,11 @@ from measure import (
     ROOT,
     anchor_rows,
     machine,
+    paired_anchor_rows,
     startup_rows,
     sweep_rows,
     table_rows,
+    twin,
     worker,
 )
 from report import report
@@ -48,8 +50,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--anchors", type=Path, default=ANCHORS, help="reference scripts' folder")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--twin", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.anchors = args.anchors.resolve()  # the measurements run in a temporary folder
+    if args.twin:
+        print(json.dumps(twin(args.twin)))
+        return
     if args.worker:
         print(json.dumps(worker(args.worker, args.repeats, args.quick)))
         return
@@ -80,6 +86,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results["startup"] = startup_rows(args.repeats, args.quick, Path(tmp), backends[0])
         results["anchors"] = [] if args.quick else anchor_rows(Path(tmp), args.anchors, backends)
+        results["paired"] = (
+            [] if args.quick else paired_anchor_rows(Path(tmp), args.anchors, backends)
+        )
         results["table"] = [] if args.quick else table_rows(Path(tmp))
         results["sweep"] = sweep_rows(Path(tmp), 1 if args.quick else max(3, args.repeats // 2))
     text = report(results, args)
