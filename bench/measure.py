@@ -42,6 +42,17 @@ def _interleaved(fns: dict[str, Any], steps: int, repeats: int) -> dict[str, lis
     return rates
 
 
+def _call_times(call: Any, n: int) -> list[float]:
+    """Seconds of each of `n` calls of `call`, after one warm-up call."""
+    call()
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def _anchor_data(n: int) -> tuple[Any, Any]:
     import numpy as np
 
@@ -215,12 +226,7 @@ def graph_row(backend: str, repeats: int) -> dict[str, Any]:
         def call() -> None:
             jax.block_until_ready(fn(e))
 
-    call()
-    times = []
-    for _ in range(max(repeats, 5) * 10):
-        t0 = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t0)
+    times = _call_times(call, max(repeats, 5) * 10)
     return {"backend": backend, "ms": 1e3 * statistics.median(times)}
 
 
@@ -260,12 +266,7 @@ def matmul_row(backend: str, repeats: int) -> dict[str, Any]:
         def call() -> None:
             jax.block_until_ready(jfn(ja, jb))
 
-    call()
-    times = []
-    for _ in range(max(repeats, 5) * 2):
-        t0 = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t0)
+    times = _call_times(call, max(repeats, 5) * 2)
     return {"backend": backend, "n": MATMUL_N, "gflops": 2 * MATMUL_N**3 / min(times) / 1e9}
 
 

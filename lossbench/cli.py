@@ -55,25 +55,13 @@ def _loss_help() -> str:
     return "\n".join(f"  {name:<{width}}  {text}" for name, text in catalog.items())
 
 
-def _write_error_summary(out_dir: Path, error: BaseException, cfg: DictConfig) -> None:
-    from lossbench.tables import write_summary
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    summary = {"status": "error", "error_type": type(error).__name__, "message": one_line(error)}
-    # Which job it was, where the config says so (the sweep's tables name failed jobs by it).
-    for key, path in (("loss", "loss.name"), ("seed", "seed")):
-        value = OmegaConf.select(cfg, path, default=None, throw_on_resolution_failure=False)
-        if isinstance(value, str | int):
-            summary[key] = value
-    write_summary(out_dir / "summary.json", summary)
-
-
 @hydra.main(version_base="1.3", config_path="pkg://lossbench.conf", config_name="config")
 def run(cfg: DictConfig) -> float:
     """Hydra task function: validate, train, write tables, print the summary."""
     from lossbench.console import print_summary, progress_bar
     from lossbench.experiment import run_experiment
     from lossbench.signals import Interrupted, ignore_signals
+    from lossbench.tables import write_error_summary
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
@@ -95,7 +83,7 @@ def run(cfg: DictConfig) -> float:
         raise
     except Exception as error:
         # The folder must not look like a success: it says what went wrong instead.
-        _write_error_summary(out_dir, error, cfg)
+        write_error_summary(out_dir, error, cfg)
         if cfg.debug:
             raise
         if multirun:

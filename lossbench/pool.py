@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from lossbench.errors import ConfigError
+from lossbench.errors import ConfigError, LossbenchError
 
 TARGET = "hydra_plugins.lossbench_launcher.PoolLauncher"
 
@@ -325,22 +325,22 @@ class Pool:
         self.workers = []
 
 
+class WorkerLost(LossbenchError):
+    """A job's worker process ended before the job did (killed, out of memory)."""
+
+
 def _lost(config: DictConfig, process: Any) -> Any:
     """The result of a job whose worker died: its folder says so, and the sweep goes on."""
     from hydra.core.utils import JobReturn, JobStatus
 
-    from lossbench.tables import write_summary
+    from lossbench.tables import write_error_summary
 
     process.join(timeout=5)
     out = Path(str(config.hydra.sweep.dir)) / str(config.hydra.sweep.subdir)
-    message = f"its worker process ended (exit status {process.exitcode}) before the job finished"
-    out.mkdir(parents=True, exist_ok=True)
-    summary = {"status": "error", "error_type": "WorkerLost", "message": message}
-    for key in ("loss.name", "seed"):
-        value = OmegaConf.select(config, key, default=None, throw_on_resolution_failure=False)
-        if isinstance(value, str | int):
-            summary[key.split(".")[0]] = value
-    write_summary(out / "summary.json", summary)
+    lost = WorkerLost(
+        f"its worker process ended (exit status {process.exitcode}) before the job finished"
+    )
+    write_error_summary(out, lost, config)
     ret = JobReturn()
     ret.status = JobStatus.COMPLETED  # the sweep reports it from the folder, like other errors
     ret.return_value = float("nan")

@@ -95,6 +95,22 @@ def write_summary(path: Path, summary: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(_jsonable(summary), indent=2) + "\n")
 
 
+def write_error_summary(out_dir: Path, error: BaseException, cfg: Any) -> None:
+    """Make a job's folder say what went wrong (status "error"), naming the job's loss and seed
+    where its config (a DictConfig) has them: a sweep's tables name failed jobs by them."""
+    from omegaconf import OmegaConf
+
+    from lossbench.errors import one_line
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = {"status": "error", "error_type": type(error).__name__, "message": one_line(error)}
+    for key, path in (("loss", "loss.name"), ("seed", "seed")):
+        value = OmegaConf.select(cfg, path, default=None, throw_on_resolution_failure=False)
+        if isinstance(value, str | int):
+            summary[key] = value
+    write_summary(out_dir / "summary.json", summary)
+
+
 def write_run_tables(
     out_dir: Path,
     records: StepRecords,
