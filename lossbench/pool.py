@@ -170,7 +170,7 @@ def _run_one(context: bytes, task: str, config: DictConfig) -> tuple[str, Any]:
     try:
         pickle.dumps(ret._return_value)
     except Exception:  # an exception that cannot travel: keep its one-line message
-        from lossbench.errors import LossbenchError, one_line
+        from lossbench.errors import one_line
 
         ret._return_value = LossbenchError(one_line(ret._return_value))
     return "done", ret
