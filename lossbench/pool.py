@@ -69,8 +69,7 @@ def pool_size(launcher: Any, jobs: int | None = None, fit: int | None = None) ->
             raise ConfigError(f"hydra.launcher.{key}", "an integer in [0, 1024]", value)
         sizes[key] = value
     # One worker per two cores by default: a small model's step already keeps about two cores
-    # busy, so more workers add start-up (import, compile) without adding throughput
-    # (docs/benchmarks.md, "Sweeps").
+    # busy, so more workers add start-up (import, compile) without adding throughput.
     n_jobs = sizes["n_jobs"] or min(max(1, cores // 2), fit or cores)
     n_jobs = min(n_jobs, jobs or n_jobs)
     return n_jobs, sizes["threads"] or max(1, cores // n_jobs)
