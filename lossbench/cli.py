@@ -263,8 +263,7 @@ def main() -> None:
                 chosen = plan(overrides, _multirun(argv))
                 lock = claim(chosen)
                 if chosen.pool is not None:  # its workers import the framework meanwhile
-                    n_jobs = len(chosen.jobs)
-                    pool.prestart(chosen.pool, chosen.backend, n_jobs, chosen.fit, preload)
+                    pool.prestart(*chosen.pool, chosen.backend, meanwhile=preload)
                 sweep = chosen.folder if _multirun(argv) else None
                 baseline = chosen.baseline
                 sys.argv = [sys.argv[0], *argv, *chosen.pinned]

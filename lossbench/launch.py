@@ -40,8 +40,7 @@ class Plan:
     jobs: list[list[str]] = field(default_factory=list)
     baseline: str | None = None  # report.baseline
     resume: bool = False
-    pool: dict[str, Any] | None = None  # hydra.launcher, when it is lossbench's worker pool
-    fit: int = 1  # the workers the memory budget holds for this sweep's largest job
+    pool: tuple[int, int] | None = None  # workers and threads, for hydra/launcher=lossbench
     backend: str = ""  # the first job's
 
     @property
@@ -99,33 +98,26 @@ def plan(overrides: list[str], multirun: bool) -> Plan:
     launcher = base.hydra.launcher
     pool = None
     if launcher.get("_target_") == POOL_TARGET:
-        _check_pool(launcher, largest)
-        pool = OmegaConf.to_container(launcher)
-    fit = workers_that_fit(largest)
+        pool = _pool_size(launcher, len(jobs), largest)
     backend = str(composed[next(iter(composed))].backend) if composed else ""
     return Plan(
-        folder,
-        "hydra.sweep.dir",
-        jobs,
-        base.report.baseline,
-        bool(base.resume),
-        pool,
-        fit,
-        backend,
+        folder, "hydra.sweep.dir", jobs, base.report.baseline, bool(base.resume), pool, backend
     )
 
 
-def _check_pool(launcher: Any, run_bytes: int) -> None:
-    """Refuse a worker pool that cannot run (bad sizes) or would not fit in memory (a default
-    count is kept within the budget instead).
+def _pool_size(launcher: Any, jobs: int, run_bytes: int) -> tuple[int, int]:
+    """The worker pool's workers and threads for `jobs` jobs of up to `run_bytes`.
 
     Raises:
-        ConfigError: naming `hydra.launcher.n_jobs` or `hydra.launcher.threads`.
+        ConfigError: a bad `hydra.launcher.n_jobs` or `threads`, or more workers than the memory
+            budget holds (a default count is kept within the budget instead).
     """
-    pool_size(launcher)
-    problem = workers_problem(launcher.get("n_jobs"), run_bytes)
+    n_jobs, threads = pool_size(launcher, jobs, workers_that_fit(run_bytes))
+    problem = workers_problem(n_jobs, run_bytes)
     if problem is not None:
-        raise ConfigError(*problem)
+        key, expected, _ = problem
+        raise ConfigError(key, expected, launcher.get("n_jobs"))
+    return n_jobs, threads
 
 
 def in_use(folder: Path) -> bool:

@@ -203,15 +203,9 @@ class Pool:
         slots = core_slots(n_jobs, threads)
         self.workers = [_Worker(threads, cores, backend) for cores in slots]
 
-    def run(
-        self,
-        context: Any,
-        task: str,
-        configs: Sequence[DictConfig],
-        meanwhile: Callable[[], None] | None = None,
-    ) -> list[Any]:
-        """Run every job; returns each job's Hydra `JobReturn`, in order. `meanwhile` is called
-        once the first jobs are handed out (this process is idle until they end).
+    def run(self, context: Any, task: str, configs: Sequence[DictConfig]) -> list[Any]:
+        """Run every job; returns each job's Hydra `JobReturn`, in order. `self.meanwhile` is
+        called once the first jobs are handed out (this process is idle until they end).
 
         Raises:
             Interrupted: after the running jobs have stopped and written their tables.
@@ -230,10 +224,10 @@ class Pool:
                     worker = self._bound(worker, configs[job].backend)
                     worker.job = job
                     worker.conn.send((packed, task, configs[job]))
-                if meanwhile is not None:
-                    meanwhile, later = None, meanwhile
+                if self.meanwhile is not None:
+                    later, self.meanwhile = self.meanwhile, None
                     later()
-                self._collect(results, configs)
+                self._collect(results, configs, replace=bool(pending))
         except Interrupted as stop:
             self._drain(stop.signum, results, configs)
             raise
@@ -267,8 +261,11 @@ class Pool:
         self.workers[self.workers.index(worker)] = fresh
         return fresh
 
-    def _collect(self, results: list[Any], configs: Sequence[DictConfig]) -> None:
-        """Wait for at least one running job to end and record its outcome."""
+    def _collect(
+        self, results: list[Any], configs: Sequence[DictConfig], replace: bool = False
+    ) -> None:
+        """Wait for at least one running job to end and record its outcome; a worker that died
+        is replaced when `replace` (jobs are waiting), else dropped."""
         from lossbench.signals import Interrupted
 
         busy = {w.conn: w for w in self._busy()}
@@ -280,7 +277,7 @@ class Pool:
                 kind, value = worker.conn.recv()
             except (EOFError, OSError):
                 results[job] = _lost(configs[job], worker.process)
-                self._replace(worker)
+                self._drop(worker, replace)
                 continue
             worker.job = None
             if kind == "interrupted":
@@ -290,11 +287,13 @@ class Pool:
                 raise stop
             results[job] = value
 
-    def _replace(self, worker: _Worker) -> None:
-        worker.process.join(timeout=5)
+    def _drop(self, worker: _Worker, replace: bool) -> None:
         worker.conn.close()
-        fresh = _Worker(worker.threads, worker.cores, worker.backend)
-        self.workers[self.workers.index(worker)] = fresh
+        index = self.workers.index(worker)
+        if replace:
+            self.workers[index] = _Worker(worker.threads, worker.cores, worker.backend)
+        else:
+            del self.workers[index]
 
     def _drain(self, signum: int, results: list[Any], configs: Sequence[DictConfig]) -> None:
         """Pass the signal on to running jobs and wait until they have written their tables;
@@ -350,12 +349,11 @@ _STARTED: Pool | None = None
 
 
 def prestart(
-    launcher: Any, backend: str, jobs: int, fit: int, meanwhile: Callable[[], None] | None = None
+    n_jobs: int, threads: int, backend: str, meanwhile: Callable[[], None] | None = None
 ) -> None:
-    """Start the workers for `jobs` jobs now, before Hydra composes the sweep (the launcher
-    takes them over); `meanwhile` is what this process does while they run the jobs."""
+    """Start the workers now, before Hydra composes the sweep (the launcher takes them over);
+    `meanwhile` is what this process does while they run the jobs."""
     global _STARTED
-    n_jobs, threads = pool_size(launcher, jobs, fit)
     _STARTED = Pool(n_jobs, threads, backend)
     _STARTED.meanwhile = meanwhile
 

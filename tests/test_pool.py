@@ -67,8 +67,12 @@ def test_more_workers_than_memory_holds_are_refused_by_name(monkeypatch):
         plan(["seed=0,1,2,3", "hydra/launcher=lossbench", "hydra.launcher.n_jobs=4"], True)
     assert info.value.key == "hydra.launcher.n_jobs"
     assert info.value.expected.startswith("an integer <= 2 (this machine's memory budget is 3.0")
+    monkeypatch.setattr("lossbench.pool.usable_cores", lambda: 8)
     chosen = plan(["seed=0,1,2,3", "hydra/launcher=lossbench"], True)  # the default fits itself
-    assert chosen.pool is not None and chosen.fit == 2
+    assert chosen.pool == (2, 4)
+    # Only as many workers start as there are jobs, and only those must fit.
+    chosen = plan(["seed=0,1", "hydra/launcher=lossbench", "hydra.launcher.n_jobs=100"], True)
+    assert chosen.pool == (2, 4)
 
 
 @pytest.mark.slow

@@ -48,6 +48,6 @@ class PoolLauncher(Launcher):
                     config.hydra.job.num = idx
                 configs.append(config)
             task = f"{self.task_function.__module__}:{self.task_function.__name__}"
-            return pool.run(self.hydra_context, task, configs, pool.meanwhile)
+            return pool.run(self.hydra_context, task, configs)
         finally:
             pool.close()
