@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from lossbench.config import compose_raw, register_configs, validate
+from lossbench.config import Config, compose_raw, register_configs, validate
 from lossbench.errors import one_line
 from lossbench.registry import variants
 
@@ -58,40 +58,71 @@ def _loss_help() -> str:
 @hydra.main(version_base="1.3", config_path="pkg://lossbench.conf", config_name="config")
 def run(cfg: DictConfig) -> float:
     """Hydra task function: validate, train, write tables, print the summary."""
-    from lossbench.console import print_summary, progress_bar
-    from lossbench.experiment import run_experiment
-    from lossbench.signals import Interrupted, ignore_signals
-    from lossbench.tables import write_error_summary
+    from lossbench.console import progress_bar
+    from lossbench.runs import run_experiment
+    from lossbench.signals import Interrupted
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        typed = validate(cfg)
-        if multirun and typed.resume:
-            kept = finished_result(out_dir, cfg)
-            if kept is not None:
-                return kept  # a finished job of the same config: its files stay as they are
-            write_job_record(out_dir, cfg)
+        typed = start_job(cfg, out_dir, multirun)
+        if not isinstance(typed, Config):
+            return typed
         with progress_bar(f"{typed.loss.name} seed {typed.seed}", typed.trainer.progress) as bar:
             summary = run_experiment(typed, out_dir, bar)
     except Interrupted as stop:
+        report_interrupted(stop, [out_dir])
+        raise
+    except Exception as error:
+        return job_failed(error, cfg, out_dir, multirun)
+    return job_finished(summary, out_dir, multirun)
+
+
+def start_job(cfg: DictConfig, out_dir: Path, multirun: bool) -> Config | float:
+    """The job's validated config, or, when a resumed sweep already holds this job's finished
+    result in `out_dir`, its final loss (the folder is left as it is)."""
+    typed = validate(cfg)
+    if multirun and typed.resume:
+        kept = finished_result(out_dir, cfg)
+        if kept is not None:
+            return kept
+        write_job_record(out_dir, cfg)
+    return typed
+
+
+def report_interrupted(stop: BaseException, out_dirs: list[Path]) -> None:
+    """Say where an interrupted job's tables are (once: the CLI does not repeat it)."""
+    for out_dir in out_dirs:
         print(
             f"lossbench: {stop}: tables written through the last completed step in {out_dir}",
             file=sys.stderr,
         )
-        stop.reported = True
-        raise
-    except Exception as error:
-        # The folder must not look like a success: it says what went wrong instead.
-        write_error_summary(out_dir, error, cfg)
-        if cfg.debug:
-            raise
-        if multirun:
-            # The folder says what went wrong; the sweep goes on with its other jobs and the
-            # CLI names the failed ones from their folders at the end.
-            return float("nan")
-        print(f"lossbench: error: {one_line(error)}", file=sys.stderr)
-        sys.exit(EXIT_ERROR)
+    stop.reported = True  # type: ignore[attr-defined]
+
+
+def job_failed(error: Exception, cfg: DictConfig, out_dir: Path, multirun: bool) -> float:
+    """Make the folder say what went wrong; a sweep goes on (NaN), a single run exits 2 with one
+    line, and `debug=true` re-raises."""
+    from lossbench.tables import write_error_summary
+
+    # The folder must not look like a success: it says what went wrong instead.
+    write_error_summary(out_dir, error, cfg)
+    if cfg.debug:
+        raise error
+    if multirun:
+        # The folder says what went wrong; the sweep goes on with its other jobs and the
+        # CLI names the failed ones from their folders at the end.
+        return float("nan")
+    print(f"lossbench: error: {one_line(error)}", file=sys.stderr)
+    sys.exit(EXIT_ERROR)
+
+
+def job_finished(summary: dict[str, Any], out_dir: Path, multirun: bool) -> float:
+    """Print a trained job's summary; a single run that diverged exits 3. Returns the final
+    loss (NaN when no step finished)."""
+    from lossbench.console import print_summary
+    from lossbench.signals import ignore_signals
+
     if not multirun:
         ignore_signals()  # the folder holds the outcome; the exit status must follow it
     print_or_drop(print_summary, summary, out_dir)

@@ -1,7 +1,7 @@
-"""One experiment from a validated config: data -> model and loss -> trainer -> tables.
+"""One experiment built from a validated config: data, loss, model, optimizer and runner.
 
-Nothing here knows Hydra; tests call `run_experiment` with a `Config` built in Python. The
-framework is imported inside `run_experiment`, after the backend is chosen.
+Nothing here knows Hydra; `lossbench.runs` trains what is built here and writes the tables. The
+framework is imported inside `build_experiment`, after the backend is chosen.
 """
 
 from __future__ import annotations
@@ -12,13 +12,11 @@ import json
 import os
 import platform
 import sys
-import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 from lossbench.config import Config, Task
@@ -246,138 +244,3 @@ def build_experiment(cfg: Config, loss: Any = None) -> Experiment:
         while len(_RUNNERS) > MAX_CACHED_RUNNERS:
             _RUNNERS.popitem(last=False)
     return Experiment(cfg, data, loss, model, runner, device, names)
-
-
-def run_experiment(
-    cfg: Config,
-    out_dir: Path,
-    on_progress: Callable[[int, int, float], None] | None = None,
-) -> dict[str, Any]:
-    """Train the configured model and write the run tables into `out_dir`.
-
-    summary.json says "running" from the start, so a folder whose process was killed never looks
-    finished. A run that diverges or is interrupted (SIGINT/SIGTERM, see `lossbench.signals`)
-    still writes every table through its last good step, with that status in the summary.
-
-    Args:
-        cfg: a validated config.
-        out_dir: the run folder (exists).
-        on_progress: forwarded to the trainer.
-
-    Returns:
-        The summary that was written to summary.json.
-
-    Raises:
-        Interrupted: after the tables are written, when a signal stopped training.
-    """
-    from lossbench import tables
-    from lossbench.signals import Interrupted, stop_on_signals
-
-    t_start = time.perf_counter()
-    with stop_on_signals() as stop_requested:
-        tables.write_summary(
-            out_dir / "summary.json",
-            {"status": "running", "loss": cfg.loss.name, "seed": cfg.seed},
-        )
-        exp = build_experiment(cfg)
-        summary = _train_and_write(exp, out_dir, on_progress, stop_requested)
-        # From here on the outcome is fixed: a later signal cannot make the exit status and
-        # summary.json disagree.
-        signum = stop_requested.close()
-        if signum is not None and summary["status"] == "ok":
-            # Arrived after the last step, while the tables were written: they are complete.
-            summary["status"] = "interrupted"
-            summary["stopped"] = {"step": summary["steps"], "epoch": summary["epochs"] - 1}
-        summary["wall_seconds"] = time.perf_counter() - t_start
-        tables.write_summary(out_dir / "summary.json", summary)
-    if signum is not None:
-        raise Interrupted(signum)
-    return summary
-
-
-def _train_and_write(
-    exp: Experiment,
-    out_dir: Path,
-    on_progress: Callable[[int, int, float], None] | None,
-    should_stop: Callable[[], bool],
-) -> dict[str, Any]:
-    import keras
-
-    from lossbench import tables
-    from lossbench.metrics import task_metrics
-    from lossbench.trainer import train
-
-    cfg, data, loss = exp.cfg, exp.data, exp.loss
-    val_targets = loss.pack_targets(data.val.y, exp.extra(data.val))
-
-    def evaluate(r: Any) -> dict[str, float]:
-        pred = r.predict(data.val.x)
-        row = {"val_loss": float(loss(val_targets, pred))}
-        for name, part in zip(
-            loss.component_names, loss.components(val_targets, pred), strict=True
-        ):
-            row[f"val_loss_{name}"] = float(keras.ops.mean(part))
-        scored = loss.effective_prediction(pred, exp.extra(data.val))
-        row.update(task_metrics(data, data.val, scored))
-        return row
-
-    result = train(
-        exp.runner,
-        len(data.train),
-        exp.layer_names,
-        cfg.trainer,
-        cfg.seed,
-        evaluate,
-        on_progress,
-        schedule=loss.schedule_multiplier if getattr(loss, "scheduled", False) else None,
-        should_stop=should_stop,
-    )
-    step_columns = {
-        f"loss_{name}": result.records.components[:, k]
-        for k, name in enumerate(loss.component_names)
-    }
-    if hasattr(loss, "step_columns"):
-        step_columns.update(loss.step_columns(result.records.multiplier))
-    tables.write_run_tables(
-        out_dir, result.records, result.layer_names, result.epochs, step_columns
-    )
-    if cfg.trainer.tensorboard:
-        from lossbench.tensorboard import write_events
-
-        weights = {v.path: keras.ops.convert_to_numpy(v) for v in exp.model.weights}
-        write_events(out_dir, result.records, result.layer_names, result.epochs, weights)
-    final = result.epochs[-1] if result.epochs else {}
-    summary: dict[str, Any] = {
-        "status": result.status,
-        "loss": cfg.loss.name,
-        "task": data.task.value,
-        "description": type(cfg.loss).description,
-        "seed": cfg.seed,
-        "steps": result.steps,
-        "epochs": len(result.epochs),
-        "final_loss": float(result.records.loss[-1]) if result.steps else None,
-        "train_seconds": result.train_seconds,
-        "compile_seconds": result.compile_seconds,
-        "steps_per_second": result.steps_per_second,
-        "device": exp.device,
-        "backend": cfg.backend.value,
-        "versions": versions(),
-        "metrics": {k: v for k, v in final.items() if k not in ("epoch", "step")},
-    }
-    if result.stop is not None:
-        summary["stopped"] = result.stop
-    if result.status == "diverged":
-        summary["message"] = divergence_message(result.stop or {})
-    return summary
-
-
-def divergence_message(stop: dict[str, Any]) -> str:
-    """One line saying where training diverged and which layer's gradient went first."""
-    text = f"diverged at step {stop['step']} (epoch {stop['epoch']}): loss {stop['loss']}"
-    layers = stop.get("non_finite_layers")
-    if layers is None:
-        return text + "; gradient norms not recorded (trainer.record=false)"
-    if not layers:
-        return text + "; every layer's gradient was finite"
-    text += f"; non-finite gradient first in layer {layers[0]}"
-    return text + (f" (also {', '.join(layers[1:])})" if layers[1:] else "")

@@ -24,7 +24,7 @@ from lossbench.config.memory import footprint, workers_problem, workers_that_fit
 from lossbench.config.schema import DataSource
 from lossbench.errors import ConfigError, LossbenchError, SweepJobError
 from lossbench.pool import TARGET as POOL_TARGET
-from lossbench.pool import pool_size
+from lossbench.pool import job_units, pool_size
 
 LOCK_NAME = ".lossbench.lock"
 # Files that make a folder another run's: a run's summary or tables, a sweep's tables.
@@ -78,6 +78,7 @@ def plan(overrides: list[str], multirun: bool) -> Plan:
     params = {str(k): str(v) for k, v in (base.hydra.sweeper.get("params") or {}).items()}
     jobs = sweep_jobs(overrides, params)
     composed: dict[tuple[str, ...], Any] = {}
+    backends = []
     largest = 0  # the estimated peak bytes of the largest job (synthetic data)
     for job in jobs:
         # Composing takes about 0.1 s; jobs that differ only in their seed share one.
@@ -92,13 +93,16 @@ def plan(overrides: list[str], multirun: bool) -> Plan:
             typed = validate(cfg)
         except Exception as error:  # any way a job's config is wrong
             raise SweepJobError(job, error) from error
+        backends.append(typed.backend.value)
         if typed.data.source is DataSource.synthetic:
             largest = max(largest, footprint(typed, typed.loss.training_task()))
     folder = Path(str(base.hydra.sweep.dir))
     launcher = base.hydra.launcher
     pool = None
     if launcher.get("_target_") == POOL_TARGET:
-        pool = _pool_size(launcher, len(jobs), largest)
+        units = job_units(jobs, backends, launcher)
+        together = max(len(unit) for unit in units) if units else 1
+        pool = _pool_size(launcher, len(units), largest * together)
     backend = str(composed[next(iter(composed))].backend) if composed else ""
     return Plan(
         folder, "hydra.sweep.dir", jobs, base.report.baseline, bool(base.resume), pool, backend
@@ -106,7 +110,7 @@ def plan(overrides: list[str], multirun: bool) -> Plan:
 
 
 def _pool_size(launcher: Any, jobs: int, run_bytes: int) -> tuple[int, int]:
-    """The worker pool's workers and threads for `jobs` jobs of up to `run_bytes`.
+    """The worker pool's workers and threads for `jobs` units of jobs of up to `run_bytes`.
 
     Raises:
         ConfigError: a bad `hydra.launcher.n_jobs` or `threads`, or more workers than the memory

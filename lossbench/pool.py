@@ -42,6 +42,9 @@ class PoolLauncherConf:
     _target_: str = TARGET
     n_jobs: int = 0  # worker processes; 0: one per two usable cores (at least one)
     threads: int = 0  # framework threads per worker; 0: usable cores / n_jobs (at least 1)
+    # JAX jobs that differ only in their seed train together, up to this many in one compiled
+    # program (`lossbench.trainer.jax_lanes`); 1: every job on its own.
+    vectorize: int = 1
 
 
 def usable_cores() -> int:
@@ -62,17 +65,63 @@ def pool_size(launcher: Any, jobs: int | None = None, fit: int | None = None) ->
         ConfigError: naming `hydra.launcher.n_jobs` or `hydra.launcher.threads`.
     """
     cores = usable_cores()
-    sizes = {}
-    for key in ("n_jobs", "threads"):
-        value = launcher.get(key, 0)
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1024:
-            raise ConfigError(f"hydra.launcher.{key}", "an integer in [0, 1024]", value)
-        sizes[key] = value
+    sizes = {key: _option(launcher, key) for key in ("n_jobs", "threads")}
     # One worker per two cores by default: a small model's step already keeps about two cores
     # busy, so more workers add start-up (import, compile) without adding throughput.
     n_jobs = sizes["n_jobs"] or min(max(1, cores // 2), fit or cores)
     n_jobs = min(n_jobs, jobs or n_jobs)
     return n_jobs, sizes["threads"] or max(1, cores // n_jobs)
+
+
+def _option(launcher: Any, key: str) -> int:
+    """A launcher option's integer value; `vectorize` counts from 1, the others from 0 (the
+    default size).
+
+    Raises:
+        ConfigError: naming `hydra.launcher.<key>`.
+    """
+    low = 1 if key == "vectorize" else 0
+    value = launcher.get(key, low)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 1024:
+        raise ConfigError(f"hydra.launcher.{key}", f"an integer in [{low}, 1024]", value)
+    return value
+
+
+def _seed_free(overrides: Sequence[str]) -> tuple[str, ...]:
+    """A job's overrides without its seed: jobs with the same ones differ only in the seed."""
+    return tuple(o for o in overrides if o.lstrip("+").partition("=")[0] != "seed")
+
+
+def job_units(
+    overrides: Sequence[Sequence[str]], backends: Sequence[str], launcher: Any
+) -> list[list[int]]:
+    """The sweep's jobs in the units a worker runs at once, in order of each unit's first job:
+    with `hydra.launcher.vectorize` V > 1, JAX jobs that differ only in their seed go together,
+    up to V per unit; every other job alone.
+
+    Raises:
+        ConfigError: a bad `vectorize`, or V > 1 for a sweep without JAX jobs (it would be
+            silently ignored).
+    """
+    size = _option(launcher, "vectorize")
+    if size > 1 and "jax" not in backends:
+        raise ConfigError(
+            "hydra.launcher.vectorize",
+            "1 for a sweep without backend=jax jobs (seeds train together only on JAX)",
+            size,
+        )
+    units: list[list[int]] = []
+    open_units: dict[tuple[str, ...], list[int]] = {}
+    for job, (job_overrides, backend) in enumerate(zip(overrides, backends, strict=True)):
+        key = _seed_free(job_overrides)
+        unit = open_units.get(key) if size > 1 and backend == "jax" else None
+        if unit is None or len(unit) >= size:
+            unit = []
+            units.append(unit)
+            if size > 1 and backend == "jax":
+                open_units[key] = unit
+        unit.append(job)
+    return units
 
 
 def thread_environment(threads: int) -> dict[str, str]:
@@ -126,7 +175,7 @@ def _worker(
         if backend:
             _warm_up(backend)
         while (message := conn.recv()) is not None:
-            conn.send(_run_one(*message))
+            conn.send(_run_unit(*message))
     except Interrupted as stop:  # signalled while idle: nothing of a job to keep
         code = stop.exit_code
     except (EOFError, BrokenPipeError, KeyboardInterrupt):  # the parent has gone
@@ -145,34 +194,94 @@ def _warm_up(backend: str) -> None:
         select_backend(backend)
 
 
-def _run_one(context: bytes, task: str, config: DictConfig) -> tuple[str, Any]:
-    """Run one job as Hydra's basic launcher would; return what happened, picklable."""
-    from hydra.core.utils import run_job, setup_globals
+def _run_unit(context: bytes, task: str, configs: list[DictConfig]) -> tuple[str, Any]:
+    """Run a unit of jobs (see `job_units`); return what happened, picklable: ("done", each
+    job's `JobReturn`) or ("interrupted", (signal, reported))."""
+    from hydra.core.utils import setup_globals
 
     from lossbench.signals import Interrupted
 
     setup_globals()
     hydra_context = pickle.loads(context)
-    module, _, name = task.partition(":")
-    function = getattr(importlib.import_module(module), name)
-    function = getattr(function, "__wrapped__", function)  # the task under @hydra.main
     try:
-        ret = run_job(
-            hydra_context=hydra_context,
-            task_function=function,
-            config=config,
-            job_dir_key="hydra.sweep.dir",
-            job_subdir_key="hydra.sweep.subdir",
-        )
+        if len(configs) == 1:
+            module, _, name = task.partition(":")
+            function = getattr(importlib.import_module(module), name)
+            function = getattr(function, "__wrapped__", function)  # the task under @hydra.main
+            rets = [_hydra_job(hydra_context, function, configs[0])]
+        else:
+            rets = _run_together(hydra_context, configs)
     except Interrupted as stop:
         return "interrupted", (stop.signum, stop.reported)
-    try:
-        pickle.dumps(ret._return_value)
-    except Exception:  # an exception that cannot travel: keep its one-line message
-        from lossbench.errors import one_line
+    for ret in rets:
+        try:
+            pickle.dumps(ret._return_value)
+        except Exception:  # an exception that cannot travel: keep its one-line message
+            from lossbench.errors import one_line
 
-        ret._return_value = LossbenchError(one_line(ret._return_value))
-    return "done", ret
+            ret._return_value = LossbenchError(one_line(ret._return_value))
+    return "done", rets
+
+
+def _hydra_job(
+    hydra_context: Any, function: Callable[[DictConfig], Any], config: DictConfig
+) -> Any:
+    """One job as Hydra's basic launcher runs it: its folder, .hydra files, logging, and
+    `function` called with its config."""
+    from hydra.core.utils import run_job
+
+    return run_job(
+        hydra_context=hydra_context,
+        task_function=function,
+        config=config,
+        job_dir_key="hydra.sweep.dir",
+        job_subdir_key="hydra.sweep.subdir",
+    )
+
+
+def _run_together(hydra_context: Any, configs: list[DictConfig]) -> list[Any]:
+    """Jobs that differ only in their seed, trained as lanes of one program: each is set up by
+    Hydra as its own job (folder, .hydra files, a resumed job's finished result kept), then
+    they train together and each job's outcome goes into its `JobReturn`."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.utils import JobStatus
+
+    from lossbench import cli
+    from lossbench.runs import run_experiments
+    from lossbench.signals import Interrupted
+
+    def start(cfg: DictConfig) -> float:
+        out_dir = Path(HydraConfig.get().runtime.output_dir)
+        try:
+            typed = cli.start_job(cfg, out_dir, multirun=True)
+        except Exception as error:
+            return cli.job_failed(error, cfg, out_dir, multirun=True)
+        if isinstance(typed, float):
+            return typed
+        jobs.append((len(done), cfg, out_dir, typed))
+        return float("nan")  # until it has trained
+
+    jobs: list[tuple[int, DictConfig, Path, Any]] = []  # those that train, by index in `done`
+    done: list[Any] = []
+    for config in configs:
+        done.append(_hydra_job(hydra_context, start, config))
+    try:
+        outcomes = run_experiments(
+            [typed for *_, typed in jobs], [out_dir for _, _, out_dir, _ in jobs], vectorize=True
+        )
+    except Interrupted as stop:
+        cli.report_interrupted(stop, [out_dir for _, _, out_dir, _ in jobs])
+        raise
+    for (index, cfg, out_dir, _), outcome in zip(jobs, outcomes, strict=True):
+        ret = done[index]
+        try:
+            if isinstance(outcome, Exception):
+                ret.return_value = cli.job_failed(outcome, cfg, out_dir, multirun=True)
+            else:
+                ret.return_value = cli.job_finished(outcome, out_dir, multirun=True)
+        except Exception as error:  # debug=true re-raises: the job fails as in Hydra's run_job
+            ret.return_value, ret.status = error, JobStatus.FAILED
+    return done
 
 
 class _Worker:
@@ -184,7 +293,7 @@ class _Worker:
         self.process.start()
         child.close()
         self.threads, self.cores, self.backend = threads, cores, backend
-        self.job: int | None = None  # the job it runs now
+        self.job: list[int] | None = None  # the unit of jobs it runs now
 
     def stop(self) -> None:
         with contextlib.suppress(OSError):
@@ -203,9 +312,16 @@ class Pool:
         slots = core_slots(n_jobs, threads)
         self.workers = [_Worker(threads, cores, backend) for cores in slots]
 
-    def run(self, context: Any, task: str, configs: Sequence[DictConfig]) -> list[Any]:
-        """Run every job; returns each job's Hydra `JobReturn`, in order. `self.meanwhile` is
-        called once the first jobs are handed out (this process is idle until they end).
+    def run(
+        self,
+        context: Any,
+        task: str,
+        configs: Sequence[DictConfig],
+        units: list[list[int]] | None = None,
+    ) -> list[Any]:
+        """Run every job; returns each job's Hydra `JobReturn`, in order. `units` are the jobs a
+        worker runs at once (see `job_units`; default: one by one). `self.meanwhile` is called
+        once the first jobs are handed out (this process is idle until they end).
 
         Raises:
             Interrupted: after the running jobs have stopped and written their tables.
@@ -213,17 +329,18 @@ class Pool:
         from lossbench.signals import Interrupted
 
         packed = pickle.dumps(context)
-        pending = list(range(len(configs)))
+        pending = units if units is not None else [[job] for job in range(len(configs))]
+        pending = list(pending)
         results: list[Any] = [None] * len(configs)
         try:
             while pending or self._busy():
                 for worker in self._idle():
-                    job = self._next_for(worker, pending, configs)
-                    if job is None:
+                    unit = self._next_for(worker, pending, configs)
+                    if unit is None:
                         break
-                    worker = self._bound(worker, configs[job].backend)
-                    worker.job = job
-                    worker.conn.send((packed, task, configs[job]))
+                    worker = self._bound(worker, configs[unit[0]].backend)
+                    worker.job = unit
+                    worker.conn.send((packed, task, [configs[job] for job in unit]))
                 if self.meanwhile is not None:
                     later, self.meanwhile = self.meanwhile, None
                     later()
@@ -240,14 +357,16 @@ class Pool:
         return [w for w in self.workers if w.job is None]
 
     @staticmethod
-    def _next_for(worker: _Worker, pending: list[int], configs: Sequence[Any]) -> int | None:
-        """The next job, preferring one on the backend the worker already runs."""
+    def _next_for(
+        worker: _Worker, pending: list[list[int]], configs: Sequence[Any]
+    ) -> list[int] | None:
+        """The next unit of jobs, preferring one on the backend the worker already runs."""
         if not pending:
             return None
-        same = [j for j in pending if str(configs[j].backend) == worker.backend]
-        job = same[0] if same else pending[0]
-        pending.remove(job)
-        return job
+        same = [u for u in pending if str(configs[u[0]].backend) == worker.backend]
+        unit = same[0] if same else pending[0]
+        pending.remove(unit)
+        return unit
 
     def _bound(self, worker: _Worker, backend: str) -> _Worker:
         """A worker for `backend`: `worker`, or its replacement when it runs another backend
@@ -271,12 +390,13 @@ class Pool:
         busy = {w.conn: w for w in self._busy()}
         for conn in multiprocessing.connection.wait(list(busy)):
             worker = busy[conn]  # type: ignore[index]
-            job = worker.job
-            assert job is not None
+            unit = worker.job
+            assert unit is not None
             try:
                 kind, value = worker.conn.recv()
             except (EOFError, OSError):
-                results[job] = _lost(configs[job], worker.process)
+                for job in unit:
+                    results[job] = _lost(configs[job], worker.process)
                 self._drop(worker, replace)
                 continue
             worker.job = None
@@ -285,7 +405,8 @@ class Pool:
                 stop = Interrupted(signum)
                 stop.reported = reported
                 raise stop
-            results[job] = value
+            for job, ret in zip(unit, value, strict=True):
+                results[job] = ret
 
     def _drop(self, worker: _Worker, replace: bool) -> None:
         worker.conn.close()

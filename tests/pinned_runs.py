@@ -35,7 +35,7 @@ FILES = ("steps.csv", "grad_norms.csv", "epochs.csv")
 def table_hashes(backend: str) -> dict[str, dict[str, str]]:
     """Train each pinned run of `backend` in this process; return its tables' hashes."""
     from lossbench.config import compose
-    from lossbench.experiment import run_experiment
+    from lossbench.runs import run_experiment
 
     out = {}
     for run in RUNS[backend]:

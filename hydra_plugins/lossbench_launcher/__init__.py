@@ -13,14 +13,14 @@ from typing import Any
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig
 
-from lossbench.pool import take
+from lossbench.pool import job_units, take
 
 
 class PoolLauncher(Launcher):
     """Hydra's launcher interface over a `Pool` (see the module docstring)."""
 
-    def __init__(self, n_jobs: int = 0, threads: int = 0) -> None:
-        self.options = {"n_jobs": n_jobs, "threads": threads}
+    def __init__(self, n_jobs: int = 0, threads: int = 0, vectorize: int = 1) -> None:
+        self.options = {"n_jobs": n_jobs, "threads": threads, "vectorize": vectorize}
         self.config: DictConfig | None = None
         self.hydra_context: Any = None
         self.task_function: Any = None
@@ -36,18 +36,20 @@ class PoolLauncher(Launcher):
         assert self.config is not None and self.task_function is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        pool = take(self.options, str(self.config.backend), len(job_overrides))
+        configs = []
+        for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
+            config = self.hydra_context.config_loader.load_sweep_config(
+                self.config, list(overrides)
+            )
+            with open_dict(config):
+                config.hydra.job.id = idx
+                config.hydra.job.num = idx
+            configs.append(config)
+        backends = [str(config.backend) for config in configs]
+        units = job_units(job_overrides, backends, self.options)
+        pool = take(self.options, str(self.config.backend), len(units))
         try:
-            configs = []
-            for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
-                config = self.hydra_context.config_loader.load_sweep_config(
-                    self.config, list(overrides)
-                )
-                with open_dict(config):
-                    config.hydra.job.id = idx
-                    config.hydra.job.num = idx
-                configs.append(config)
             task = f"{self.task_function.__module__}:{self.task_function.__name__}"
-            return pool.run(self.hydra_context, task, configs)
+            return pool.run(self.hydra_context, task, configs, units)
         finally:
             pool.close()

@@ -2,17 +2,18 @@
 
 `train` is backend-neutral: it shuffles (NumPy, seeded), plans each epoch as full batches in
 chunks of `steps_per_chunk` plus one partial last batch, hands the index matrices to a backend
-runner, and copies what comes back into preallocated columnar buffers. Nothing here imports a
-framework.
+runner, and copies what comes back into preallocated columnar buffers. `train_lanes` does the
+same for several seeds trained in lockstep by one program (`lossbench.trainer.jax_lanes`). Nothing
+here imports a framework.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -62,6 +63,63 @@ def plan_epoch(
     return plan
 
 
+class Lanes(Protocol):
+    """Several runs of one model structure trained in lockstep, one lane per seed.
+
+    `run` takes one index matrix per lane and returns one record dict per lane; `freeze(k)`
+    keeps lane k's weights as they are now (it stopped early); `lane(k)` is a `Runner` view of
+    lane k for evaluation; `sync` writes the weights back to the Keras variables.
+    """
+
+    component_names: tuple[str, ...]
+
+    def run(
+        self, idx: list[np.ndarray], n_steps: int, multiplier: np.ndarray
+    ) -> list[dict[str, np.ndarray]]: ...
+
+    def freeze(self, lane: int) -> None: ...
+
+    def lane(self, lane: int) -> Runner: ...
+
+    def sync(self) -> None: ...
+
+
+class OneLane:
+    """A single runner as `Lanes` of one: the same calls with the same arrays, so a single run's
+    records are exactly those of the runner alone."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.component_names = runner.component_names
+
+    def run(
+        self, idx: list[np.ndarray], n_steps: int, multiplier: np.ndarray
+    ) -> list[dict[str, np.ndarray]]:
+        return [self.runner.run(idx[0], n_steps, multiplier)]
+
+    def freeze(self, lane: int) -> None:
+        """Nothing to keep: a single run ends when its lane stops."""
+
+    def lane(self, lane: int) -> Runner:
+        return self.runner
+
+    def sync(self) -> None:
+        self.runner.sync()
+
+
+@dataclass
+class _Lane:
+    """One seed's progress through training."""
+
+    seed: int
+    rng: np.random.Generator
+    records: StepRecords
+    done: int = 0
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "ok"
+    stop: dict[str, Any] | None = None
+
+
 def train(
     runner: Runner,
     n_train: int,
@@ -94,87 +152,160 @@ def train(
     Returns:
         The step records, the per-epoch rows, timings and the status.
     """
+    (result,) = train_lanes(
+        OneLane(runner), n_train, layer_names, cfg, [seed], [evaluate],
+        on_progress, schedule, should_stop,
+    )  # fmt: skip
+    return result
+
+
+def train_lanes(
+    lanes: Lanes,
+    n_train: int,
+    layer_names: list[str],
+    cfg: TrainerConfig,
+    seeds: Sequence[int],
+    evaluators: Sequence[Callable[[Runner], dict[str, float]]],
+    on_progress: Callable[[int, int, float], None] | None = None,
+    schedule: Callable[[float], float] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[TrainResult]:
+    """`train` for several seeds at once: lane k shuffles with `seeds[k]` and is evaluated by
+    `evaluators[k]`, exactly as its own run would be. A lane that diverges stops recording (its
+    weights are frozen) while the others go on; an interruption stops them all. Progress
+    reports the first lane still training; timings are shared (each lane's steps per second).
+    """
     per_epoch = steps_per_epoch(n_train, cfg.batch_size)
     total = per_epoch * cfg.epochs
-    records = StepRecords.allocate(total, len(layer_names), len(runner.component_names))
-    rng = shuffle_rng(seed)
+    n_parts = len(lanes.component_names)
+    runs = [
+        _Lane(seed, shuffle_rng(seed), StepRecords.allocate(total, len(layer_names), n_parts))
+        for seed in seeds
+    ]
     # A chunk buffer is padded to one fixed shape so that the tail chunk reuses its shape.
     capacity = min(cfg.steps_per_chunk, max(n_train // cfg.batch_size, 1))
     # XLA on TensorFlow compiles one program per (index shape, step count): at most a full chunk,
     # an epoch's tail and a partial batch. Their first calls count as compilation.
     seen: set[tuple[tuple[int, ...], int]] = set()
-    epochs: list[dict[str, Any]] = []
-    done, steady_steps, steady_seconds, compile_seconds = 0, 0, 0.0, 0.0
+    steady_steps, steady_seconds, compile_seconds = 0, 0.0, 0.0
     start = time.perf_counter()
-    status, stop = "ok", None
     for epoch in range(cfg.epochs):
-        for idx in plan_epoch(rng, n_train, cfg.batch_size, capacity):
-            n = len(idx)
-            if idx.shape[1] == cfg.batch_size and n < capacity:
-                idx = np.concatenate([idx, np.zeros((capacity - n, cfg.batch_size), "int32")])
-            multiplier = np.ones(len(idx), dtype="float32")
+        # Every lane draws its epoch's order, as its own run would; stopped lanes are padding.
+        plans = [plan_epoch(run.rng, n_train, cfg.batch_size, capacity) for run in runs]
+        position = 0  # steps into the epoch, the same in every lane still training
+        for c, first_plan in enumerate(plans[0]):
+            n = len(first_plan)
+            idx = [_padded(plan[c], n, capacity, cfg.batch_size) for plan in plans]
+            multiplier = np.ones(len(idx[0]), dtype="float32")
             if schedule is not None:
-                first = done - epoch * per_epoch
                 for k in range(n):
-                    multiplier[k] = schedule(epoch + (first + k) / per_epoch)
+                    multiplier[k] = schedule(epoch + (position + k) / per_epoch)
+            position += n
             t0 = time.perf_counter()
-            out = runner.run(idx, n, multiplier)
+            outs = lanes.run(idx, n, multiplier)
             dt = time.perf_counter() - t0
-            if (idx.shape, n) in seen:
+            if (idx[0].shape, n) in seen:
                 steady_steps, steady_seconds = steady_steps + n, steady_seconds + dt
             else:
-                seen.add((idx.shape, n))
+                seen.add((idx[0].shape, n))
                 compile_seconds += dt
-            bad = first_non_finite(out["loss"], out["layer_sq"])
-            kept = n if bad is None else bad
-            rows = slice(done, done + kept)
-            layer_sq = out["layer_sq"][:kept]
-            records.epoch[rows] = epoch
-            records.batch_size[rows] = idx.shape[1]
-            records.loss[rows] = out["loss"][:kept]
-            records.layer_grad_norms[rows] = np.sqrt(layer_sq)
-            records.grad_norm[rows] = np.sqrt(layer_sq.sum(axis=1))
-            records.multiplier[rows] = multiplier[:kept]
-            records.components[rows] = out["components"][:kept]
-            done += kept
-            if bad is not None:
-                stop = _divergence(done, epoch, out, bad, layer_names, cfg.record)
-                status = "diverged"
+            for k, (run, out) in enumerate(zip(runs, outs, strict=True)):
+                if run.status == "ok":
+                    _record(run, out, epoch, idx[k].shape[1], multiplier, n, layer_names, cfg)
+                    if run.status != "ok":
+                        lanes.freeze(k)
+            active = [run for run in runs if run.status == "ok"]
+            if not active:
                 break
             if on_progress is not None:
-                on_progress(done, total, float(out["loss"][-1]))
+                on_progress(active[0].done, total, float(outs[runs.index(active[0])]["loss"][-1]))
             if should_stop is not None and should_stop():
-                status, stop = "interrupted", {"step": done, "epoch": epoch}
+                for run in active:
+                    run.status, run.stop = "interrupted", {"step": run.done, "epoch": epoch}
                 break
-        if status != "ok":
+        if all(run.status != "ok" for run in runs):
             break
-        ep = slice(done - per_epoch, done)
-        train_loss = float(
-            np.average(records.loss[ep], weights=records.batch_size[ep].astype("float64"))
-        )
-        row = {"epoch": epoch, "step": done, "train_loss": train_loss}
-        # No wall time here: epochs.csv stays byte-identical between identical runs.
-        row.update(evaluate(runner))
-        epochs.append(row)
-    runner.sync()
-    if not cfg.record:
-        records.grad_norm[:] = np.nan
-        records.layer_grad_norms[:] = np.nan
+        for k, run in enumerate(runs):
+            if run.status == "ok":
+                run.epochs.append(_epoch_row(run, epoch, per_epoch, evaluators[k](lanes.lane(k))))
+    lanes.sync()
     elapsed = time.perf_counter() - start
     # Steady state excludes each program's first call (its compilation); a run too short to have
     # one falls back to all chunk time, compilation included.
+    done = max(run.done for run in runs)
     rate = steady_steps / steady_seconds if steady_seconds > 0 else done / compile_seconds
-    return TrainResult(
-        records=records.truncated(done),
-        layer_names=layer_names,
-        epochs=epochs,
-        steps=done,
-        train_seconds=elapsed,
-        steps_per_second=rate,
-        compile_seconds=compile_seconds,
-        status=status,
-        stop=stop,
+    results = []
+    for run in runs:
+        records = run.records.truncated(run.done)
+        if not cfg.record:
+            records.grad_norm[:] = np.nan
+            records.layer_grad_norms[:] = np.nan
+        results.append(
+            TrainResult(
+                records=records,
+                layer_names=layer_names,
+                epochs=run.epochs,
+                steps=run.done,
+                train_seconds=elapsed,
+                steps_per_second=rate,
+                compile_seconds=compile_seconds,
+                status=run.status,
+                stop=run.stop,
+            )
+        )
+    return results
+
+
+def _padded(idx: np.ndarray, n: int, capacity: int, batch_size: int) -> np.ndarray:
+    """A chunk of full batches padded to `capacity` rows (one compiled shape for every chunk)."""
+    if idx.shape[1] == batch_size and n < capacity:
+        return np.concatenate([idx, np.zeros((capacity - n, batch_size), "int32")])
+    return idx
+
+
+def _record(
+    run: _Lane,
+    out: dict[str, np.ndarray],
+    epoch: int,
+    batch_size: int,
+    multiplier: np.ndarray,
+    n: int,
+    layer_names: list[str],
+    cfg: TrainerConfig,
+) -> None:
+    """Copy one chunk's values into a lane's records, up to its first non-finite step (which
+    ends the lane as diverged)."""
+    bad = first_non_finite(out["loss"], out["layer_sq"])
+    kept = n if bad is None else bad
+    rows = slice(run.done, run.done + kept)
+    layer_sq = out["layer_sq"][:kept]
+    records = run.records
+    records.epoch[rows] = epoch
+    records.batch_size[rows] = batch_size
+    records.loss[rows] = out["loss"][:kept]
+    records.layer_grad_norms[rows] = np.sqrt(layer_sq)
+    records.grad_norm[rows] = np.sqrt(layer_sq.sum(axis=1))
+    records.multiplier[rows] = multiplier[:kept]
+    records.components[rows] = out["components"][:kept]
+    run.done += kept
+    if bad is not None:
+        run.status = "diverged"
+        run.stop = _divergence(run.done, epoch, out, bad, layer_names, cfg.record)
+
+
+def _epoch_row(
+    run: _Lane, epoch: int, per_epoch: int, evaluated: dict[str, float]
+) -> dict[str, Any]:
+    """An epoch's row: the batch-size-weighted mean training loss and the evaluation."""
+    ep = slice(run.done - per_epoch, run.done)
+    records = run.records
+    train_loss = float(
+        np.average(records.loss[ep], weights=records.batch_size[ep].astype("float64"))
     )
+    row = {"epoch": epoch, "step": run.done, "train_loss": train_loss}
+    # No wall time here: epochs.csv stays byte-identical between identical runs.
+    row.update(evaluated)
+    return row
 
 
 def _divergence(

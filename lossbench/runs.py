@@ -1,0 +1,264 @@
+"""Training built experiments and writing their tables: one run, or several seeds at once.
+
+`run_experiment` trains one config into its folder. `run_experiments` takes jobs that differ
+only in their seed: on JAX, those that build the same runner (same structure and loss
+configuration) train as lanes of one compiled program (`lossbench.trainer.jax_lanes`); any
+other job trains on its own. Either way each job's folder gets the tables and summary its own
+run would write. Nothing here knows Hydra.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from lossbench.config import Config
+from lossbench.experiment import Experiment, build_experiment
+
+Progress = Callable[[int, int, float], None]
+
+
+def run_experiment(
+    cfg: Config, out_dir: Path, on_progress: Progress | None = None
+) -> dict[str, Any]:
+    """Train the configured model and write the run tables into `out_dir`.
+
+    summary.json says "running" from the start, so a folder whose process was killed never looks
+    finished. A run that diverges or is interrupted (SIGINT/SIGTERM, see `lossbench.signals`)
+    still writes every table through its last good step, with that status in the summary.
+
+    Args:
+        cfg: a validated config.
+        out_dir: the run folder (exists).
+        on_progress: forwarded to the trainer.
+
+    Returns:
+        The summary that was written to summary.json.
+
+    Raises:
+        Interrupted: after the tables are written, when a signal stopped training.
+    """
+    (outcome,) = run_experiments([cfg], [out_dir], on_progress)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def run_experiments(
+    cfgs: Sequence[Config],
+    out_dirs: Sequence[Path],
+    on_progress: Progress | None = None,
+    vectorize: bool = False,
+) -> list[dict[str, Any] | Exception]:
+    """Train each config into its folder; with `vectorize`, JAX jobs that share a runner train
+    in lockstep as one program (their configs must differ only in the seed).
+
+    Returns:
+        Each job's summary, or the exception that ended it (its folder still says "running";
+        the caller writes the error).
+
+    Raises:
+        Interrupted: after every job's tables are written, when a signal stopped training.
+    """
+    from lossbench import tables
+    from lossbench.signals import Interrupted, stop_on_signals
+
+    t_start = time.perf_counter()
+    outcomes: list[Any] = [None] * len(cfgs)  # a summary or an exception, once a job has run
+    with stop_on_signals() as stop_requested:
+        for group in _groups(cfgs, out_dirs, outcomes, vectorize):
+            try:
+                if len(group) == 1:
+                    job, exp, _ = group[0]
+                    summaries = [_train_and_write(exp, out_dirs[job], on_progress, stop_requested)]
+                else:
+                    summaries = _train_lanes_and_write(group, out_dirs, on_progress, stop_requested)
+                for (job, _, _), summary in zip(group, summaries, strict=True):
+                    outcomes[job] = summary
+            except Exception as error:  # the group's jobs failed together
+                for job, _, _ in group:
+                    outcomes[job] = error
+            if stop_requested():
+                break
+        # From here on the outcome is fixed: a later signal cannot make the exit status and
+        # summary.json disagree.
+        signum = stop_requested.close()
+        wall = time.perf_counter() - t_start
+        for summary, out_dir in zip(outcomes, out_dirs, strict=True):
+            if summary is None:  # built, then a signal kept it from training: not counted
+                (out_dir / "summary.json").unlink(missing_ok=True)
+                continue
+            if isinstance(summary, Exception):
+                continue
+            if signum is not None and summary["status"] == "ok":
+                # Arrived after the last step, while the tables were written: they are complete.
+                summary["status"] = "interrupted"
+                summary["stopped"] = {"step": summary["steps"], "epoch": summary["epochs"] - 1}
+            summary["wall_seconds"] = wall
+            tables.write_summary(out_dir / "summary.json", summary)
+    if signum is not None:
+        raise Interrupted(signum)
+    return outcomes
+
+
+# Jobs that train together: each job's index, its experiment, and its lane's starting state
+# (weights and optimizer state, training data): a runner shared by several jobs holds only the
+# last one's.
+Group = list[tuple[int, Experiment, Any]]
+
+
+def _groups(
+    cfgs: Sequence[Config],
+    out_dirs: Sequence[Path],
+    outcomes: list[Any],
+    vectorize: bool,
+) -> Iterator[Group]:
+    """Build the jobs, in order, and yield them in groups that train together: jobs on JAX
+    whose experiments share one runner when `vectorize`, else one by one. Each folder says
+    "running" from just before its job is built, so a killed process never leaves one that
+    looks finished; a job that fails to build gets its error in `outcomes`."""
+    from lossbench import tables
+
+    pending: dict[int, Group] = {}  # by runner, the lanes built so far
+    for job, (cfg, out_dir) in enumerate(zip(cfgs, out_dirs, strict=True)):
+        tables.write_summary(
+            out_dir / "summary.json",
+            {"status": "running", "loss": cfg.loss.name, "seed": cfg.seed},
+        )
+        try:
+            exp = build_experiment(cfg)
+        except Exception as error:
+            outcomes[job] = error
+            continue
+        if not (vectorize and cfg.backend.value == "jax"):
+            yield [(job, exp, None)]
+            continue
+        lane = (exp.runner.state, exp.runner.x, exp.runner.y)
+        pending.setdefault(id(exp.runner), []).append((job, exp, lane))
+    yield from pending.values()
+
+
+def _train_lanes_and_write(
+    group: Group, out_dirs: Sequence[Path], on_progress: Progress | None, should_stop: Any
+) -> list[dict[str, Any]]:
+    """Train a group's seeds as lanes of one program; write each job's tables and summary."""
+    from lossbench.trainer.jax_lanes import JaxLanes
+    from lossbench.trainer.loop import train_lanes
+
+    exps = [exp for _, exp, _ in group]
+    first = exps[0]
+    cfg = first.cfg
+    lanes = JaxLanes(first.runner, [lane for _, _, lane in group], cfg.trainer.jit_compile)
+    results = train_lanes(
+        lanes, len(first.data.train), first.layer_names, cfg.trainer,
+        [exp.cfg.seed for exp in exps], [_evaluator(exp) for exp in exps],
+        on_progress, _schedule(first.loss), should_stop,
+    )  # fmt: skip
+    summaries = []
+    for k, ((job, exp, _), result) in enumerate(zip(group, results, strict=True)):
+        lanes.lane(k).sync()  # the Keras variables hold this seed's weights while it is written
+        summary = _write(exp, result, out_dirs[job])
+        summary["vectorized_seeds"] = len(group)
+        summaries.append(summary)
+    return summaries
+
+
+def _schedule(loss: Any) -> Callable[[float], float] | None:
+    return loss.schedule_multiplier if getattr(loss, "scheduled", False) else None
+
+
+def _evaluator(exp: Experiment) -> Callable[[Any], dict[str, float]]:
+    """Validation loss, its components and the task's metrics for a runner's current weights."""
+    import keras
+
+    from lossbench.metrics import task_metrics
+
+    data, loss = exp.data, exp.loss
+    val_targets = loss.pack_targets(data.val.y, exp.extra(data.val))
+
+    def evaluate(r: Any) -> dict[str, float]:
+        pred = r.predict(data.val.x)
+        row = {"val_loss": float(loss(val_targets, pred))}
+        for name, part in zip(
+            loss.component_names, loss.components(val_targets, pred), strict=True
+        ):
+            row[f"val_loss_{name}"] = float(keras.ops.mean(part))
+        scored = loss.effective_prediction(pred, exp.extra(data.val))
+        row.update(task_metrics(data, data.val, scored))
+        return row
+
+    return evaluate
+
+
+def _train_and_write(
+    exp: Experiment, out_dir: Path, on_progress: Progress | None, should_stop: Any
+) -> dict[str, Any]:
+    from lossbench.trainer import train
+
+    result = train(
+        exp.runner, len(exp.data.train), exp.layer_names, exp.cfg.trainer, exp.cfg.seed,
+        _evaluator(exp), on_progress, schedule=_schedule(exp.loss), should_stop=should_stop,
+    )  # fmt: skip
+    return _write(exp, result, out_dir)
+
+
+def _write(exp: Experiment, result: Any, out_dir: Path) -> dict[str, Any]:
+    """Write a trained job's tables (and TensorBoard events) and return its summary."""
+    import keras
+
+    from lossbench import tables
+    from lossbench.experiment import versions
+
+    cfg, data, loss = exp.cfg, exp.data, exp.loss
+
+    step_columns = {
+        f"loss_{name}": result.records.components[:, k]
+        for k, name in enumerate(loss.component_names)
+    }
+    if hasattr(loss, "step_columns"):
+        step_columns.update(loss.step_columns(result.records.multiplier))
+    tables.write_run_tables(
+        out_dir, result.records, result.layer_names, result.epochs, step_columns
+    )
+    if cfg.trainer.tensorboard:
+        from lossbench.tensorboard import write_events
+
+        weights = {v.path: keras.ops.convert_to_numpy(v) for v in exp.model.weights}
+        write_events(out_dir, result.records, result.layer_names, result.epochs, weights)
+    final = result.epochs[-1] if result.epochs else {}
+    summary: dict[str, Any] = {
+        "status": result.status,
+        "loss": cfg.loss.name,
+        "task": data.task.value,
+        "description": type(cfg.loss).description,
+        "seed": cfg.seed,
+        "steps": result.steps,
+        "epochs": len(result.epochs),
+        "final_loss": float(result.records.loss[-1]) if result.steps else None,
+        "train_seconds": result.train_seconds,
+        "compile_seconds": result.compile_seconds,
+        "steps_per_second": result.steps_per_second,
+        "device": exp.device,
+        "backend": cfg.backend.value,
+        "versions": versions(),
+        "metrics": {k: v for k, v in final.items() if k not in ("epoch", "step")},
+    }
+    if result.stop is not None:
+        summary["stopped"] = result.stop
+    if result.status == "diverged":
+        summary["message"] = divergence_message(result.stop or {})
+    return summary
+
+
+def divergence_message(stop: dict[str, Any]) -> str:
+    """One line saying where training diverged and which layer's gradient went first."""
+    text = f"diverged at step {stop['step']} (epoch {stop['epoch']}): loss {stop['loss']}"
+    layers = stop.get("non_finite_layers")
+    if layers is None:
+        return text + "; gradient norms not recorded (trainer.record=false)"
+    if not layers:
+        return text + "; every layer's gradient was finite"
+    text += f"; non-finite gradient first in layer {layers[0]}"
+    return text + (f" (also {', '.join(layers[1:])})" if layers[1:] else "")

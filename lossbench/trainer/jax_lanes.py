@@ -1,0 +1,101 @@
+"""Several seeds of one JAX runner trained as one compiled program: `jax.vmap` over lanes.
+
+Every lane has its own weights, optimizer state, training data and batch order, stacked along a
+leading axis; the chunk program is the single runner's (`JaxRunner._chunk_steps`) mapped over
+that axis, so one launch advances every seed by a chunk of steps. On a GPU a small model's step
+is bound by launches, and S seeds cost little more than one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lossbench.trainer.jax_backend import JaxRunner
+from lossbench.trainer.records import split_records
+
+
+def _stack(trees: Sequence[Any]) -> Any:
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+def _take(tree: Any, lane: int) -> Any:
+    return jax.tree.map(lambda leaf: leaf[lane], tree)
+
+
+class JaxLanes:
+    """`lossbench.trainer.loop.Lanes` over one `JaxRunner`'s model, loss and optimizer.
+
+    Args:
+        runner: the runner whose compiled step every lane runs (its own state is not used).
+        lanes: each lane's (state, x, y): initial weights and optimizer state as `runner.state`
+            holds them, and its training data, all of one shape across lanes.
+        jit_compile: compile the chunk with XLA (as the runner does).
+    """
+
+    def __init__(
+        self, runner: JaxRunner, lanes: Sequence[tuple[Any, Any, Any]], jit_compile: bool
+    ) -> None:
+        self.runner = runner
+        self.component_names = runner.component_names
+        self.state = _stack([state for state, _, _ in lanes])
+        self.x = jnp.stack([x for _, x, _ in lanes])
+        self.y = jnp.stack([y for _, _, y in lanes])
+        self.size = len(lanes)
+        self._frozen: dict[int, Any] = {}
+        # Lanes differ in state, data and batch order; the step count and the loss schedule's
+        # multipliers are the same for all.
+        chunk = jax.vmap(runner._chunk_steps, in_axes=(0, 0, 0, 0, None, None))
+        self._chunk = jax.jit(chunk, donate_argnums=(0,)) if jit_compile else chunk
+
+    def run(
+        self, idx: list[np.ndarray], n_steps: int, multiplier: np.ndarray
+    ) -> list[dict[str, np.ndarray]]:
+        """Run `n_steps` steps in every lane; lane k's batches are the rows of `idx[k]`."""
+        self.state, packed = self._chunk(
+            self.state,
+            self.x,
+            self.y,
+            jnp.asarray(np.stack(idx)),
+            jnp.asarray(n_steps, jnp.int32),
+            jnp.asarray(multiplier, jnp.float32),
+        )
+        packed = np.asarray(packed)
+        n_layers, record = len(self.runner.layer_slices), self.runner.record
+        return [split_records(rows, n_steps, n_layers, record) for rows in packed]
+
+    def freeze(self, lane: int) -> None:
+        """Keep lane `lane`'s weights as they are now; later chunks still compute it (a lane
+        cannot leave a compiled program) but its result is what a run stopped here holds."""
+        self._frozen[lane] = _take(self.state, lane)
+
+    def lane_state(self, lane: int) -> Any:
+        """Lane `lane`'s (trainable, non-trainable, optimizer) arrays."""
+        return self._frozen[lane] if lane in self._frozen else _take(self.state, lane)
+
+    def lane(self, lane: int) -> _LaneView:
+        """A runner-like view of one lane: `predict` with its weights, `sync` to its weights."""
+        return _LaneView(self, lane)
+
+    def sync(self) -> None:
+        """Nothing here: each lane's weights are written back by its view's `sync`."""
+
+
+class _LaneView:
+    def __init__(self, lanes: JaxLanes, lane: int) -> None:
+        self.lanes, self.index = lanes, lane
+        self.component_names = lanes.component_names
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Model outputs for `x` (inference mode) with this lane's current weights."""
+        trainable, non_trainable, _ = self.lanes.lane_state(self.index)
+        return np.asarray(self.lanes.runner._forward(trainable, non_trainable, jnp.asarray(x)))
+
+    def sync(self) -> None:
+        """Write this lane's weights and optimizer state into the shared Keras variables."""
+        self.lanes.runner.state = self.lanes.lane_state(self.index)
+        self.lanes.runner.sync()
