@@ -137,7 +137,21 @@ def _groups(
             continue
         lane = (exp.runner.state, exp.runner.x, exp.runner.y)
         pending.setdefault(id(exp.runner), []).append((job, exp, lane))
+    if len(pending) > 1:
+        _say_split(cfgs[0].loss.name, [len(group) for group in pending.values()])
     yield from pending.values()
+
+
+def _say_split(loss: str, sizes: list[int]) -> None:
+    """Tell the user that seeds asked to train together could not (not silently slower)."""
+    import sys
+
+    how = "one at a time" if max(sizes) == 1 else f"in {len(sizes)} programs, not one"
+    print(
+        f"lossbench: {loss}: its seeds train {how}: its configuration or data shapes depend on "
+        "the seed (a loss built from the data's statistics)",
+        file=sys.stderr,
+    )
 
 
 def _train_lanes_and_write(

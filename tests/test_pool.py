@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from lossbench.errors import ConfigError
-from lossbench.pool import core_slots, pool_size, thread_environment
+from lossbench.pool import core_slots, job_units, pool_size, thread_environment
 from tests.conftest import TINY
 from tests.test_cli import LOSSBENCH, lossbench
 
@@ -73,6 +73,63 @@ def test_more_workers_than_memory_holds_are_refused_by_name(monkeypatch):
     # Only as many workers start as there are jobs, and only those must fit.
     chosen = plan(["seed=0,1", "hydra/launcher=lossbench", "hydra.launcher.n_jobs=100"], True)
     assert chosen.pool == (2, 4)
+
+
+def test_vectorize_groups_jax_jobs_that_differ_only_in_their_seed():
+    jobs = [["loss=bce", "seed=0"], ["loss=bce", "seed=1"], ["loss=mse", "seed=0"],
+            ["loss=bce", "++seed=2"], ["loss=bce", "seed=3"], ["loss=mse", "seed=1"]]  # fmt: skip
+    jax = ["jax"] * len(jobs)
+    assert job_units(jobs, jax, {"vectorize": 3}) == [[0, 1, 3], [2, 5], [4]]
+    assert job_units(jobs, jax, {"vectorize": 1}) == [[j] for j in range(6)]
+    assert job_units(jobs, jax, {}) == [[j] for j in range(6)]  # the default: one by one
+    mixed = ["jax", "tensorflow", "jax", "jax", "jax", "tensorflow"]
+    assert job_units(jobs, mixed, {"vectorize": 8}) == [[0, 3, 4], [1], [2], [5]]
+    with pytest.raises(ConfigError) as info:  # it would do nothing: said, not ignored
+        job_units(jobs, ["tensorflow"] * len(jobs), {"vectorize": 4})
+    assert info.value.key == "hydra.launcher.vectorize"
+    assert "backend=jax" in info.value.expected
+    for bad in (0, -3, 2.0, True, 5000):
+        with pytest.raises(ConfigError) as info:
+            job_units(jobs, jax, {"vectorize": bad})
+        assert info.value.key == "hydra.launcher.vectorize"
+
+
+VARIANTS = "loss=bce,multitask,grouped_dynamic,logit_adjusted"
+
+
+@pytest.mark.slow
+def test_vectorized_seeds_write_the_tables_of_separate_runs_within_float32_round_off(tmp_path):
+    """Three seeds with vectorize=2: a unit of two lanes in one program and one job alone. Every
+    job's folder holds the tables the basic launcher's separate runs write, equal to float32
+    round-off; a loss whose configuration depends on the seed's data (logit_adjusted's class
+    priors) trains one job at a time and matches exactly."""
+    args = ["-m", *TINY, "backend=jax", VARIANTS, "seed=0,1,2"]
+    vec, sep = tmp_path / "vec", tmp_path / "sep"
+    proc = lossbench(*args, "hydra/launcher=lossbench", "hydra.launcher.vectorize=2",
+                     f"hydra.sweep.dir={vec}", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "logit_adjusted: its seeds train one at a time" in proc.stderr
+    proc = lossbench(*args, f"hydra.sweep.dir={sep}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    jobs = sorted(p.name for p in sep.iterdir() if (p / "summary.json").exists())
+    assert len(jobs) == 12
+    assert jobs == sorted(p.name for p in vec.iterdir() if (p / "summary.json").exists())
+    for job in jobs:
+        summary = json.loads((vec / job / "summary.json").read_text())
+        together = summary.get("vectorized_seeds")
+        if "logit_adjusted" in job or job.endswith("seed2"):
+            assert together is None, job
+        else:
+            assert together == 2, job
+        for name in TABLES:
+            got, want = pd.read_csv(vec / job / name), pd.read_csv(sep / job / name)
+            assert list(got.columns) == list(want.columns)
+            pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-5, atol=1e-6)
+            if together is None:
+                assert (vec / job / name).read_bytes() == (sep / job / name).read_bytes(), job
+        alone = json.loads((sep / job / "summary.json").read_text())
+        assert summary["status"] == alone["status"] == "ok"
+        assert summary["steps"] == alone["steps"]
 
 
 @pytest.mark.slow
@@ -155,4 +212,33 @@ def test_an_interrupted_pool_sweep_stops_its_jobs_gracefully(tmp_path):
     }
     assert set(statuses) == {"0_bce_seed0", "1_bce_seed1"}
     assert set(statuses.values()) == {"interrupted"}
+    assert err.count("tables written through the last completed step") == 2
+
+
+@pytest.mark.slow
+def test_an_interrupted_vectorized_unit_writes_every_lane_and_starts_no_other(tmp_path):
+    sweep = tmp_path / "sweep"
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    proc = subprocess.Popen(
+        [*LOSSBENCH, "-m", "backend=jax", "seed=0,1,2,3", "trainer.epochs=4000",
+         "data.n_samples=4000", "trainer.steps_per_chunk=8", "trainer.progress=false",
+         "hydra/launcher=lossbench", "hydra.launcher.n_jobs=1", "hydra.launcher.vectorize=2",
+         f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while len(list(sweep.glob("*/summary.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(3.0)  # both lanes are training
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    summaries = {p.parent.name: json.loads(p.read_text()) for p in sweep.glob("*/summary.json")}
+    assert set(summaries) == {"0_bce_seed0", "1_bce_seed1"}
+    for job, summary in summaries.items():
+        assert summary["status"] == "interrupted" and summary["vectorized_seeds"] == 2
+        steps = pd.read_csv(sweep / job / "steps.csv")
+        assert len(steps) == summary["steps"] > 0
     assert err.count("tables written through the last completed step") == 2

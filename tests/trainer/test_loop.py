@@ -167,3 +167,82 @@ def test_a_reused_runner_trains_exactly_like_a_fresh_one(tiny_config):
     np.testing.assert_array_equal(again.records.loss, fresh.records.loss)
     np.testing.assert_array_equal(again.records.layer_grad_norms, fresh.records.layer_grad_norms)
     assert again.epochs == fresh.epochs
+
+
+class _ScalarRunner:
+    """A NumPy stand-in for a backend runner: one weight w, loss = w * mean(x[batch]) per step,
+    then w -= 0.1 * loss (a NaN in x makes that step's loss NaN)."""
+
+    component_names = ("half",)
+
+    def __init__(self, x):
+        self.x, self.w = x, 1.0
+
+    def run(self, idx, n_steps, multiplier):
+        rows = []
+        for i in range(n_steps):
+            loss = self.w * float(np.mean(self.x[idx[i]])) * multiplier[i]
+            self.w -= 0.1 * loss
+            rows.append([loss, loss**2, 2 * loss**2, loss / 2])
+        return split_records(np.array(rows, dtype="float32").reshape(-1, 4), n_steps, 2, True)
+
+    def predict(self, x):
+        return self.w * x
+
+    def sync(self):
+        pass
+
+
+class _ScalarLanes:
+    def __init__(self, runners):
+        self.runners, self.frozen = runners, []
+        self.component_names = _ScalarRunner.component_names
+
+    def run(self, idx, n_steps, multiplier):
+        return [r.run(i, n_steps, multiplier) for r, i in zip(self.runners, idx, strict=True)]
+
+    def freeze(self, lane):
+        self.frozen.append(lane)
+
+    def lane(self, lane):
+        return self.runners[lane]
+
+    def sync(self):
+        pass
+
+
+def test_lanes_in_lockstep_record_what_separate_runs_do_and_a_diverging_lane_stops_alone():
+    """`train_lanes` (the vectorized seeds' loop) against `train` run once per seed: the same
+    records, epochs and status per lane, a lane with a NaN sample stops at that step while the
+    others go on, and the loss schedule reaches every lane's steps."""
+    from lossbench.trainer.loop import train_lanes
+
+    n = 103
+    datasets = [np.random.default_rng(s).normal(size=n).astype("float32") for s in range(3)]
+    datasets[1][57] = np.nan  # lane 1 diverges in its first epoch, at the batch holding 57
+    cfg = TrainerConfig(epochs=3, batch_size=10, steps_per_chunk=4, learning_rate=1.0)
+    seeds = [4, 5, 6]
+
+    def schedule(t):
+        return 1.0 + t
+
+    def evaluator(data):
+        return lambda r: {"val": float(np.sum(r.predict(data)))}
+
+    names = ["layer_a", "layer_b"]
+    lanes = _ScalarLanes([_ScalarRunner(x) for x in datasets])
+    together = train_lanes(lanes, n, names, cfg, seeds, [evaluator(x) for x in datasets],
+                           schedule=schedule)  # fmt: skip
+    for x, seed, got in zip(datasets, seeds, together, strict=True):
+        alone = train(_ScalarRunner(x), n, names, cfg, seed, evaluator(x), schedule=schedule)
+        assert got.status == alone.status and str(got.stop) == str(alone.stop)  # NaN loss
+        assert got.steps == alone.steps and got.epochs == alone.epochs
+        for field in ("epoch", "batch_size", "loss", "grad_norm", "layer_grad_norms",
+                      "multiplier", "components"):  # fmt: skip
+            np.testing.assert_array_equal(getattr(got.records, field),
+                                          getattr(alone.records, field), err_msg=field)  # fmt: skip
+    assert [r.status for r in together] == ["ok", "diverged", "ok"]
+    assert lanes.frozen == [1]
+    assert together[1].steps < steps_per_epoch(n, 10) and not together[1].epochs
+    assert together[0].steps == 3 * steps_per_epoch(n, 10) and len(together[0].epochs) == 3
+    assert together[0].records.multiplier[-1] == np.float32(1.0 + 2 + 10 / 11)
