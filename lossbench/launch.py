@@ -20,7 +20,12 @@ from omegaconf import OmegaConf, open_dict
 
 from lossbench.config.checks import validate
 from lossbench.config.compose import compose_raw
-from lossbench.config.memory import footprint, workers_problem, workers_that_fit
+from lossbench.config.memory import (
+    footprint,
+    lanes_that_fit,
+    workers_problem,
+    workers_that_fit,
+)
 from lossbench.config.schema import DataSource
 from lossbench.errors import ConfigError, LossbenchError, SweepJobError
 from lossbench.pool import TARGET as POOL_TARGET
@@ -102,6 +107,13 @@ def plan(overrides: list[str], multirun: bool) -> Plan:
     if launcher.get("_target_") == POOL_TARGET:
         units = job_units(jobs, backends, launcher)
         together = max(len(unit) for unit in units) if units else 1
+        if together > lanes_that_fit(largest):
+            raise ConfigError(
+                "hydra.launcher.vectorize",
+                f"an integer <= {lanes_that_fit(largest)} (seeds trained together share one "
+                "process's memory budget)",
+                launcher.get("vectorize"),
+            )
         pool = _pool_size(launcher, len(units), largest * together)
     backend = str(composed[next(iter(composed))].backend) if composed else ""
     return Plan(

@@ -73,6 +73,14 @@ def test_more_workers_than_memory_holds_are_refused_by_name(monkeypatch):
     # Only as many workers start as there are jobs, and only those must fit.
     chosen = plan(["seed=0,1", "hydra/launcher=lossbench", "hydra.launcher.n_jobs=100"], True)
     assert chosen.pool == (2, 4)
+    # Seeds trained together share one worker's memory: too many is refused by name.
+    many = ["backend=jax", "seed=range(64)", "data.n_samples=1000000", "hydra/launcher=lossbench"]
+    with pytest.raises(ConfigError) as info:
+        plan([*many, "hydra.launcher.vectorize=64"], True)
+    assert info.value.key == "hydra.launcher.vectorize"
+    assert info.value.expected.startswith("an integer <= ")
+    # Two lanes fit; the default worker count keeps their units within the budget too.
+    assert plan([*many, "hydra.launcher.vectorize=2"], True).pool == (1, 8)
 
 
 def test_vectorize_groups_jax_jobs_that_differ_only_in_their_seed():

@@ -95,6 +95,11 @@ def workers_that_fit(run_bytes: int) -> int:
     return max(memory_budget() // (PROCESS_BYTES + run_bytes), 1)
 
 
+def lanes_that_fit(run_bytes: int) -> int:
+    """How many seeds of `run_bytes` one process can train together within the budget."""
+    return max((memory_budget() - PROCESS_BYTES) // max(run_bytes, 1), 1)
+
+
 def workers_problem(n_jobs: int, run_bytes: int) -> Problem | None:
     """`hydra.launcher.n_jobs` when that many workers of `run_bytes` jobs exceed the budget."""
     fit = workers_that_fit(run_bytes)
