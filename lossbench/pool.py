@@ -137,6 +137,11 @@ def thread_environment(threads: int) -> dict[str, str]:
     }
 
 
+# JAX and TensorFlow each claim most of a GPU's memory when they start; several workers on one
+# GPU must allocate as they go instead (the forked workers inherit these; a user's value wins).
+SHARED_DEVICE = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+
+
 def core_slots(n_jobs: int, threads: int) -> list[set[int] | None]:
     """The cores each worker is pinned to: disjoint sets of `threads` cores when they fit, so
     that JAX, which sizes its pool from the cores it may use, gets `threads` too; else None
@@ -309,6 +314,8 @@ class Pool:
         if any(name in sys.modules for name in ("tensorflow", "jax", "keras")):
             # Forking a process whose framework already runs threads can deadlock the child.
             raise RuntimeError("the worker pool must start before any framework is imported")
+        if n_jobs > 1:  # workers share the accelerator: each takes memory as it needs it
+            os.environ.update({k: v for k, v in SHARED_DEVICE.items() if k not in os.environ})
         slots = core_slots(n_jobs, threads)
         self.workers = [_Worker(threads, cores, backend) for cores in slots]
 

@@ -224,6 +224,7 @@ def _write(exp: Experiment, result: Any, out_dir: Path) -> dict[str, Any]:
 
     from lossbench import tables
     from lossbench.experiment import versions
+    from lossbench.trainer.runner import device_peak_bytes
 
     cfg, data, loss = exp.cfg, exp.data, exp.loss
 
@@ -259,6 +260,9 @@ def _write(exp: Experiment, result: Any, out_dir: Path) -> dict[str, Any]:
         "versions": versions(),
         "metrics": {k: v for k, v in final.items() if k not in ("epoch", "step")},
     }
+    peak = device_peak_bytes(cfg.backend.value)
+    if peak is not None:
+        summary["device_peak_bytes"] = peak  # this process's peak so far (a sweep's jobs share it)
     if result.stop is not None:
         summary["stopped"] = result.stop
     if result.status == "diverged":

@@ -46,6 +46,35 @@ def test_workers_get_disjoint_cores_when_they_fit(monkeypatch):
     assert thread_environment(3)["TF_NUM_INTRAOP_THREADS"] == "3"
 
 
+def test_workers_sharing_an_accelerator_allocate_its_memory_as_they_go(monkeypatch):
+    """JAX takes 75% of a GPU when it starts: two workers would not both fit. With more than one
+    worker the pool tells both frameworks to allocate on demand (a user's own setting wins)."""
+    import sys
+
+    from lossbench import pool
+
+    seen = []
+
+    class Recorder:
+        def __init__(self, threads, cores, backend):
+            seen.append({k: os.environ.get(k) for k in pool.SHARED_DEVICE})
+
+    monkeypatch.setattr(pool, "_Worker", Recorder)
+    for name in ("tensorflow", "jax", "keras"):  # the check only reads sys.modules
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    for key in pool.SHARED_DEVICE:  # unset, and restored after the test whatever Pool sets
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
+    pool.Pool(1, 1)
+    assert seen[-1] == dict.fromkeys(pool.SHARED_DEVICE)  # one worker: the frameworks' defaults
+    monkeypatch.setenv("TF_FORCE_GPU_ALLOW_GROWTH", "false")
+    pool.Pool(2, 1)
+    assert seen[-1] == {
+        "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+        "TF_FORCE_GPU_ALLOW_GROWTH": "false",
+    }
+
+
 def test_a_bad_pool_size_is_one_line_before_anything_starts(tmp_path):
     sweep = tmp_path / "sweep"
     proc = lossbench("-m", "seed=0,1", "hydra/launcher=lossbench", "hydra.launcher.n_jobs=-2",

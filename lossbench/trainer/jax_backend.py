@@ -27,6 +27,13 @@ def device_name() -> str:
     return f"{device.platform.upper()}:{device.id} ({device.device_kind})"
 
 
+def peak_bytes() -> int | None:
+    """Peak bytes in use on the first device, when it reports them (GPUs do, the CPU not)."""
+    stats = jax.devices()[0].memory_stats()
+    peak = (stats or {}).get("peak_bytes_in_use")
+    return int(peak) if peak is not None else None
+
+
 class JaxRunner(RunnerBase):
     """Runs chunks of training steps for one model, loss and optimizer (see `RunnerBase`)."""
 

@@ -99,3 +99,17 @@ def make_runner(backend: str, **kwargs: Any) -> tuple[Runner, str]:
     raise LossbenchError(
         f"invalid value for `backend`: the trainer runs on tensorflow and jax, received {backend!r}"
     )
+
+
+def device_peak_bytes(backend: str) -> int | None:
+    """The accelerator's peak memory in use by this process so far, in bytes; None on a CPU
+    (which reports none: a run's host memory is measured from outside, by `make bench`)."""
+    if backend == "tensorflow":
+        from lossbench.trainer import tensorflow_backend
+
+        return tensorflow_backend.peak_bytes()
+    if backend == "jax":
+        from lossbench.trainer import jax_backend
+
+        return jax_backend.peak_bytes()
+    return None

@@ -29,6 +29,13 @@ def device_name() -> str:
     return "CPU"
 
 
+def peak_bytes() -> int | None:
+    """Peak bytes in use on the first GPU; None without one."""
+    if not tf.config.list_logical_devices("GPU"):
+        return None
+    return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+
+
 class TensorFlowRunner(RunnerBase):
     """Runs chunks of training steps for one model, loss and optimizer (see `RunnerBase`)."""
 
