@@ -65,6 +65,9 @@ test-load: $(STAMP) ## The load test: 200 runs in one sweep, memory bounded (abo
 bench: $(STAMP) ## Benchmarks against plain Keras (minutes); writes docs/benchmarks.md
 	$(BIN)/python bench/run.py $(ARGS)
 
+bench-gpu: $(STAMP) ## lossbench with JAX on this machine's accelerator; writes docs/benchmarks-gpu.md
+	$(BIN)/python bench/gpu.py $(ARGS)
+
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
