@@ -51,6 +51,13 @@ class JaxLanes:
         # multipliers are the same for all.
         chunk = jax.vmap(runner._chunk_steps, in_axes=(0, 0, 0, 0, None, None))
         self._chunk = jax.jit(chunk, donate_argnums=(0,)) if jit_compile else chunk
+        # One program picks a lane's weights and runs the forward pass: evaluating S lanes costs
+        # S calls, not S calls plus one slicing call per weight array.
+        self._forward_lane = jax.jit(
+            lambda trainable, non_trainable, lane, x: runner._forward_fn(
+                _take(trainable, lane), _take(non_trainable, lane), x
+            )
+        )
 
     def run(
         self, idx: list[np.ndarray], n_steps: int, multiplier: np.ndarray
@@ -92,8 +99,13 @@ class _LaneView:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Model outputs for `x` (inference mode) with this lane's current weights."""
-        trainable, non_trainable, _ = self.lanes.lane_state(self.index)
-        return np.asarray(self.lanes.runner._forward(trainable, non_trainable, jnp.asarray(x)))
+        lanes = self.lanes
+        if self.index in lanes._frozen:
+            trainable, non_trainable, _ = lanes._frozen[self.index]
+            return np.asarray(lanes.runner._forward(trainable, non_trainable, jnp.asarray(x)))
+        trainable, non_trainable, _ = lanes.state
+        lane = jnp.asarray(self.index, jnp.int32)
+        return np.asarray(lanes._forward_lane(trainable, non_trainable, lane, jnp.asarray(x)))
 
     def sync(self) -> None:
         """Write this lane's weights and optimizer state into the shared Keras variables."""
