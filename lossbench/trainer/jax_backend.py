@@ -45,11 +45,13 @@ class JaxRunner(RunnerBase):
     def reset(self, x: np.ndarray, y: np.ndarray) -> None:
         """Start over on new data from the model's current weights and a fresh optimizer state
         (see `TensorFlowRunner.reset`)."""
-        self.x, self.y = jnp.asarray(x), jnp.asarray(y)
+        # Fresh device buffers (the chunk donates them, and the Keras variables keep theirs),
+        # put from the host: copying or converting on the device compiles a program per shape.
+        self.x, self.y = jax.device_put(x), jax.device_put(y)
         self.state = (
-            [jnp.array(v.value) for v in self.model.trainable_variables],
-            [jnp.array(v.value) for v in self.model.non_trainable_variables],
-            [jnp.asarray(value) for value in self._fresh_optimizer],
+            [jax.device_put(np.asarray(v.value)) for v in self.model.trainable_variables],
+            [jax.device_put(np.asarray(v.value)) for v in self.model.non_trainable_variables],
+            [jax.device_put(value) for value in self._fresh_optimizer],
         )
 
     def _loss_fn(self, trainable: Any, non_trainable: Any, xb: Any, yb: Any, m: Any):

@@ -18,12 +18,17 @@ import numpy as np
 from lossbench.trainer.jax_backend import JaxRunner
 from lossbench.trainer.records import split_records
 
+# Stacking and slicing happen on the host: on the device each would compile a program for
+# every array shape (a second or more for a small model), and these arrays are small.
+
 
 def _stack(trees: Sequence[Any]) -> Any:
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+    return jax.tree.map(
+        lambda *leaves: jax.device_put(np.stack([np.asarray(a) for a in leaves])), *trees
+    )
 
 
-def _take(tree: Any, lane: int) -> Any:
+def _take(tree: Any, lane: Any) -> Any:
     return jax.tree.map(lambda leaf: leaf[lane], tree)
 
 
@@ -42,9 +47,7 @@ class JaxLanes:
     ) -> None:
         self.runner = runner
         self.component_names = runner.component_names
-        self.state = _stack([state for state, _, _ in lanes])
-        self.x = jnp.stack([x for _, x, _ in lanes])
-        self.y = jnp.stack([y for _, _, y in lanes])
+        self.state, self.x, self.y = _stack(lanes)
         self.size = len(lanes)
         self._frozen: dict[int, Any] = {}
         # Lanes differ in state, data and batch order; the step count and the loss schedule's
@@ -78,11 +81,13 @@ class JaxLanes:
     def freeze(self, lane: int) -> None:
         """Keep lane `lane`'s weights as they are now; later chunks still compute it (a lane
         cannot leave a compiled program) but its result is what a run stopped here holds."""
-        self._frozen[lane] = _take(self.state, lane)
+        self._frozen[lane] = _take(jax.device_get(self.state), lane)
 
     def lane_state(self, lane: int) -> Any:
-        """Lane `lane`'s (trainable, non-trainable, optimizer) arrays."""
-        return self._frozen[lane] if lane in self._frozen else _take(self.state, lane)
+        """Lane `lane`'s (trainable, non-trainable, optimizer) arrays, on the host."""
+        if lane in self._frozen:
+            return self._frozen[lane]
+        return _take(jax.device_get(self.state), lane)
 
     def lane(self, lane: int) -> _LaneView:
         """A runner-like view of one lane: `predict` with its weights, `sync` to its weights."""
@@ -101,7 +106,7 @@ class _LaneView:
         """Model outputs for `x` (inference mode) with this lane's current weights."""
         lanes = self.lanes
         if self.index in lanes._frozen:
-            trainable, non_trainable, _ = lanes._frozen[self.index]
+            trainable, non_trainable, _ = jax.device_put(lanes._frozen[self.index])
             return np.asarray(lanes.runner._forward(trainable, non_trainable, jnp.asarray(x)))
         trainable, non_trainable, _ = lanes.state
         lane = jnp.asarray(self.index, jnp.int32)
