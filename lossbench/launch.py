@@ -29,7 +29,7 @@ from lossbench.config.memory import (
 from lossbench.config.schema import DataSource
 from lossbench.errors import ConfigError, LossbenchError, SweepJobError
 from lossbench.pool import TARGET as POOL_TARGET
-from lossbench.pool import job_units, pool_size
+from lossbench.pool import job_units, pool_size, seed_free
 
 LOCK_NAME = ".lossbench.lock"
 # Files that make a folder another run's: a run's summary or tables, a sweep's tables.
@@ -87,8 +87,8 @@ def plan(overrides: list[str], multirun: bool) -> Plan:
     largest = 0  # the estimated peak bytes of the largest job (synthetic data)
     for job in jobs:
         # Composing takes about 0.1 s; jobs that differ only in their seed share one.
-        rest = tuple(o for o in job if not o.startswith("seed="))
-        seeds = [o.partition("=")[2] for o in job if o.startswith("seed=")]
+        rest = seed_free(job)
+        seeds = [o.partition("=")[2] for o in job if o not in rest]
         try:
             if rest not in composed:  # compose_raw checks the group options too
                 composed[rest] = compose_raw(list(rest))

@@ -87,7 +87,7 @@ def _option(launcher: Any, key: str) -> int:
     return value
 
 
-def _seed_free(overrides: Sequence[str]) -> tuple[str, ...]:
+def seed_free(overrides: Sequence[str]) -> tuple[str, ...]:
     """A job's overrides without its seed: jobs with the same ones differ only in the seed."""
     return tuple(o for o in overrides if o.lstrip("+").partition("=")[0] != "seed")
 
@@ -113,12 +113,13 @@ def job_units(
     units: list[list[int]] = []
     open_units: dict[tuple[str, ...], list[int]] = {}
     for job, (job_overrides, backend) in enumerate(zip(overrides, backends, strict=True)):
-        key = _seed_free(job_overrides)
-        unit = open_units.get(key) if size > 1 and backend == "jax" else None
+        together = size > 1 and backend == "jax"
+        key = seed_free(job_overrides)
+        unit = open_units.get(key) if together else None
         if unit is None or len(unit) >= size:
             unit = []
             units.append(unit)
-            if size > 1 and backend == "jax":
+            if together:
                 open_units[key] = unit
         unit.append(job)
     return units
@@ -255,6 +256,9 @@ def _run_together(hydra_context: Any, configs: list[DictConfig]) -> list[Any]:
     from lossbench.runs import run_experiments
     from lossbench.signals import Interrupted
 
+    jobs: list[tuple[int, DictConfig, Path, Any]] = []  # those that train, by index in `done`
+    done: list[Any] = []  # each job's JobReturn
+
     def start(cfg: DictConfig) -> float:
         out_dir = Path(HydraConfig.get().runtime.output_dir)
         try:
@@ -266,8 +270,6 @@ def _run_together(hydra_context: Any, configs: list[DictConfig]) -> list[Any]:
         jobs.append((len(done), cfg, out_dir, typed))
         return float("nan")  # until it has trained
 
-    jobs: list[tuple[int, DictConfig, Path, Any]] = []  # those that train, by index in `done`
-    done: list[Any] = []
     for config in configs:
         done.append(_hydra_job(hydra_context, start, config))
     try:
