@@ -111,7 +111,6 @@ class OneLane:
 class _Lane:
     """One seed's progress through training."""
 
-    seed: int
     rng: np.random.Generator
     records: StepRecords
     done: int = 0
@@ -179,7 +178,7 @@ def train_lanes(
     total = per_epoch * cfg.epochs
     n_parts = len(lanes.component_names)
     runs = [
-        _Lane(seed, shuffle_rng(seed), StepRecords.allocate(total, len(layer_names), n_parts))
+        _Lane(shuffle_rng(seed), StepRecords.allocate(total, len(layer_names), n_parts))
         for seed in seeds
     ]
     # A chunk buffer is padded to one fixed shape so that the tail chunk reuses its shape.
@@ -214,13 +213,14 @@ def train_lanes(
                     _record(run, out, epoch, idx[k].shape[1], multiplier, n, layer_names, cfg)
                     if run.status != "ok":
                         lanes.freeze(k)
-            active = [run for run in runs if run.status == "ok"]
+            active = [k for k, run in enumerate(runs) if run.status == "ok"]
             if not active:
                 break
             if on_progress is not None:
-                on_progress(active[0].done, total, float(outs[runs.index(active[0])]["loss"][-1]))
+                first = active[0]
+                on_progress(runs[first].done, total, float(outs[first]["loss"][-1]))
             if should_stop is not None and should_stop():
-                for run in active:
+                for run in (runs[k] for k in active):
                     run.status, run.stop = "interrupted", {"step": run.done, "epoch": epoch}
                 break
         if all(run.status != "ok" for run in runs):
