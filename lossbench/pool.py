@@ -31,6 +31,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from lossbench.errors import ConfigError, LossbenchError
+from lossbench.process import framework_loaded
 
 TARGET = "hydra_plugins.lossbench_launcher.PoolLauncher"
 
@@ -313,7 +314,7 @@ class Pool:
 
     def __init__(self, n_jobs: int, threads: int, backend: str = "") -> None:
         self.meanwhile: Callable[[], None] | None = None  # see `run`
-        if any(name in sys.modules for name in ("tensorflow", "jax", "keras")):
+        if framework_loaded():
             # Forking a process whose framework already runs threads can deadlock the child.
             raise RuntimeError("the worker pool must start before any framework is imported")
         if n_jobs > 1:  # workers share the accelerator: each takes memory as it needs it

@@ -8,7 +8,13 @@ import os
 import sys
 from typing import NoReturn
 
-FRAMEWORKS = ("tensorflow", "jax")
+FRAMEWORKS = ("tensorflow", "jax", "keras")
+
+
+def framework_loaded() -> bool:
+    """Whether this process has imported TensorFlow, JAX or Keras (a module blocked by a None
+    entry in `sys.modules`, as `experiment.select_backend` does for JAX, is not loaded)."""
+    return any(sys.modules.get(name) is not None for name in FRAMEWORKS)
 
 
 def exit_now(code: int) -> NoReturn:
@@ -18,7 +24,7 @@ def exit_now(code: int) -> NoReturn:
     (tables are written atomically and TensorBoard's writer is closed by the run): the streams and
     logging handlers are flushed here, then the process ends. Without a framework, a normal exit.
     """
-    if not any(name in sys.modules for name in FRAMEWORKS):
+    if not framework_loaded():
         sys.exit(code)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a reader that has gone; a closed stream

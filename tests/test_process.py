@@ -32,3 +32,15 @@ def test_exit_now_keeps_the_status_and_flushes_output_and_logs(tmp_path, loaded)
     assert proc.stdout.startswith("written")
     assert ("teardown ran" in proc.stdout) is not loaded
     assert "logged" in log.read_text()
+
+
+def test_a_framework_blocked_in_sys_modules_does_not_count_as_loaded(monkeypatch):
+    """`import jax` made to fail (a None entry, as a TensorFlow process does for JAX, or a
+    machine without TensorFlow) is not a loaded framework: a worker pool may still fork."""
+    from lossbench.process import FRAMEWORKS, framework_loaded
+
+    for name in FRAMEWORKS:
+        monkeypatch.setitem(sys.modules, name, None)
+    assert not framework_loaded()
+    monkeypatch.setitem(sys.modules, "keras", type(sys)("keras"))
+    assert framework_loaded()
