@@ -170,6 +170,31 @@ def test_vectorized_seeds_write_the_tables_of_separate_runs_within_float32_round
 
 
 @pytest.mark.slow
+def test_a_diverging_lane_stops_where_its_own_run_does_and_the_others_go_on(tmp_path):
+    """A few NaN targets (data.nan_rate) make seeds 1 and 3 diverge in their first epoch while 0
+    and 2 train on: each lane's folder says what its own run's does, step for step."""
+    args = ["-m", *TINY, "backend=jax", "loss=mse", "data.nan_rate=0.0003", "seed=range(4)"]
+    vec, sep = tmp_path / "vec", tmp_path / "sep"
+    proc = lossbench(*args, "hydra/launcher=lossbench", "hydra.launcher.vectorize=4",
+                     f"hydra.sweep.dir={vec}", cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 1 and "2 of 4 jobs did not finish" in proc.stderr, proc.stderr
+    assert lossbench(*args, f"hydra.sweep.dir={sep}", cwd=tmp_path).returncode == 1
+    statuses = []
+    for job in sorted(p.name for p in sep.iterdir() if p.is_dir()):
+        got = json.loads((vec / job / "summary.json").read_text())
+        want = json.loads((sep / job / "summary.json").read_text())
+        assert got["vectorized_seeds"] == 4
+        assert (got["status"], got["steps"], got["epochs"]) == (
+            want["status"], want["steps"], want["epochs"])  # fmt: skip
+        assert got.get("message") == want.get("message")
+        statuses.append(got["status"])
+        for name in TABLES:
+            got_table, want_table = pd.read_csv(vec / job / name), pd.read_csv(sep / job / name)
+            pd.testing.assert_frame_equal(got_table, want_table, rtol=1e-5, atol=1e-6)
+    assert statuses == ["ok", "diverged", "ok", "diverged"]
+
+
+@pytest.mark.slow
 def test_workers_write_the_bytes_of_separate_runs_on_either_backend(tmp_path):
     """A sweep over both backends: Keras binds one backend per process, so the pool gives each
     its own workers; every job's tables equal a single run's of the same config."""
