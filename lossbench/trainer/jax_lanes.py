@@ -48,8 +48,8 @@ class JaxLanes:
         self.runner = runner
         self.component_names = runner.component_names
         self.state, self.x, self.y = _stack(lanes)
-        self.size = len(lanes)
         self._frozen: dict[int, Any] = {}
+        self._host: Any = None  # the state on the host, fetched once after each chunk
         # Lanes differ in state, data and batch order; the step count and the loss schedule's
         # multipliers are the same for all.
         chunk = jax.vmap(runner._chunk_steps, in_axes=(0, 0, 0, 0, None, None))
@@ -75,19 +75,23 @@ class JaxLanes:
             jnp.asarray(multiplier, jnp.float32),
         )
         packed = np.asarray(packed)
+        self._host = None
         n_layers, record = len(self.runner.layer_slices), self.runner.record
         return [split_records(rows, n_steps, n_layers, record) for rows in packed]
 
     def freeze(self, lane: int) -> None:
         """Keep lane `lane`'s weights as they are now; later chunks still compute it (a lane
         cannot leave a compiled program) but its result is what a run stopped here holds."""
-        self._frozen[lane] = _take(jax.device_get(self.state), lane)
+        # A copy: the host view of a CPU buffer may share memory that the next chunk reuses.
+        self._frozen[lane] = jax.tree.map(np.array, self.lane_state(lane))
 
     def lane_state(self, lane: int) -> Any:
         """Lane `lane`'s (trainable, non-trainable, optimizer) arrays, on the host."""
         if lane in self._frozen:
             return self._frozen[lane]
-        return _take(jax.device_get(self.state), lane)
+        if self._host is None:
+            self._host = jax.device_get(self.state)
+        return _take(self._host, lane)
 
     def lane(self, lane: int) -> _LaneView:
         """A runner-like view of one lane: `predict` with its weights, `sync` to its weights."""
