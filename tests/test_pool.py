@@ -248,27 +248,34 @@ def test_a_lost_worker_fails_its_job_and_the_sweep_goes_on(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.slow
-def test_an_interrupted_pool_sweep_stops_its_jobs_gracefully(tmp_path):
-    """Ctrl-C reaches the parent only (workers have their own process group); it passes the
-    signal on, the running jobs write their tables and say so, and the sweep exits 130."""
-    sweep = tmp_path / "sweep"
+def _interrupt_long_sweep(tmp_path, sweep, extra, settle):
+    """Start a 4-seed sweep of long runs, send SIGINT once two jobs have started and `settle`
+    seconds have passed, and return its stderr after checking it exited 130 cleanly."""
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
     env.pop("HYDRA_FULL_ERROR", None)
     proc = subprocess.Popen(
         [*LOSSBENCH, "-m", "seed=0,1,2,3", "trainer.epochs=4000", "data.n_samples=4000",
-         "trainer.steps_per_chunk=8", "trainer.progress=false", *POOL,
+         "trainer.steps_per_chunk=8", "trainer.progress=false", *extra,
          f"hydra.sweep.dir={sweep}"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 120
     while len(list(sweep.glob("*/summary.json"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
-    time.sleep(2.0)  # both jobs are training
+    time.sleep(settle)  # the two jobs are training
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
+    return err
+
+
+@pytest.mark.slow
+def test_an_interrupted_pool_sweep_stops_its_jobs_gracefully(tmp_path):
+    """Ctrl-C reaches the parent only (workers have their own process group); it passes the
+    signal on, the running jobs write their tables and say so, and the sweep exits 130."""
+    sweep = tmp_path / "sweep"
+    err = _interrupt_long_sweep(tmp_path, sweep, POOL, settle=2.0)
     statuses = {
         p.parent.name: json.loads(p.read_text())["status"] for p in sweep.glob("*/summary.json")
     }
@@ -280,23 +287,9 @@ def test_an_interrupted_pool_sweep_stops_its_jobs_gracefully(tmp_path):
 @pytest.mark.slow
 def test_an_interrupted_vectorized_unit_writes_every_lane_and_starts_no_other(tmp_path):
     sweep = tmp_path / "sweep"
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-    env.pop("HYDRA_FULL_ERROR", None)
-    proc = subprocess.Popen(
-        [*LOSSBENCH, "-m", "backend=jax", "seed=0,1,2,3", "trainer.epochs=4000",
-         "data.n_samples=4000", "trainer.steps_per_chunk=8", "trainer.progress=false",
-         "hydra/launcher=lossbench", "hydra.launcher.n_jobs=1", "hydra.launcher.vectorize=2",
-         f"hydra.sweep.dir={sweep}"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while len(list(sweep.glob("*/summary.json"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(3.0)  # both lanes are training
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err
+    together = ["backend=jax", "hydra/launcher=lossbench", "hydra.launcher.n_jobs=1",
+                "hydra.launcher.vectorize=2"]  # fmt: skip
+    err = _interrupt_long_sweep(tmp_path, sweep, together, settle=3.0)
     summaries = {p.parent.name: json.loads(p.read_text()) for p in sweep.glob("*/summary.json")}
     assert set(summaries) == {"0_bce_seed0", "1_bce_seed1"}
     for job, summary in summaries.items():
