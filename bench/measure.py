@@ -16,6 +16,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 ANCHORS = ROOT.parent / "shared" / "anchors"
+# The lossbench command, run with this interpreter (no console script needed).
+LOSSBENCH = [sys.executable, "-c", "from lossbench.cli import main; main()"]
 N_SAMPLES, N_FEATURES = 65536, 32
 ANCHOR_MODEL = "MLP 32-64-64-1"  # the anchors' model
 MODELS = {ANCHOR_MODEL: [64, 64], "wide 32-512-512-1": [512, 512]}
@@ -312,7 +314,6 @@ def _run_measured(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
 def startup_rows(repeats: int, quick: bool, tmp: Path, backend: str) -> list[dict[str, Any]]:
     """`lossbench --help`, the default run and a 1,000,000-sample run, on `backend` (the default
     backend, TensorFlow, is named in the table only when it is not the one used)."""
-    exe = [sys.executable, "-c", "from lossbench.cli import main; main()"]
     on = [] if backend == "tensorflow" else [f"backend={backend}"]
     name = " ".join(["lossbench", *on])
     quiet = [*on, "trainer.progress=false"]
@@ -330,7 +331,7 @@ def startup_rows(repeats: int, quick: bool, tmp: Path, backend: str) -> list[dic
         walls, rss = [], []
         for k in range(n):
             run_dir = tmp / f"run_{len(rows)}_{k}"
-            wall, peak, _ = _run_measured([*exe, *args, f"hydra.run.dir={run_dir}"], tmp)
+            wall, peak, _ = _run_measured([*LOSSBENCH, *args, f"hydra.run.dir={run_dir}"], tmp)
             walls.append(wall)
             rss.append(peak)
         rows.append(
@@ -361,11 +362,10 @@ def table_rows(tmp: Path) -> list[dict[str, Any]]:
         "make_dataset; cfg = compose(sys.argv[1:]); "
         "make_dataset(cfg.loss.training_task(), cfg.data, 0)"
     )
-    exe = [sys.executable, "-c", "from lossbench.cli import main; main()"]
     cases = [
         ("load the CSV into a Dataset (no framework)", [sys.executable, "-c", load, *data]),
         ("lossbench data=table ... loss=mse trainer.epochs=1",
-         [*exe, *data, "trainer.epochs=1", "trainer.progress=false",
+         [*LOSSBENCH, *data, "trainer.epochs=1", "trainer.progress=false",
           f"hydra.run.dir={tmp / 'table_run'}"]),
     ]  # fmt: skip
     size = path.stat().st_size / 2**20
@@ -386,21 +386,21 @@ def sweep_rows(tmp: Path, repeats: int) -> dict[str, Any]:
     """An 8-seed sweep of the default run, with Hydra's basic launcher (jobs one after another
     in one process) and with the recommended launcher, timed in interleaved rounds; and
     whether every job's tables are the same bytes under both."""
-    exe = [sys.executable, "-c", "from lossbench.cli import main; main()"]
     launchers = {"basic": [], "recommended": RECOMMENDED}
     walls: dict[str, list[float]] = {name: [] for name in launchers}
     one_job: list[float] = []  # the same sweep over one seed: what does not depend on the jobs
     same = True
     for k in range(repeats):
+        one = tmp / f"sweep_one_{k}"
         wall, _, _ = _run_measured(
-            [*exe, "-m", "seed=0", *SWEEP[2:], f"hydra.sweep.dir={tmp / f'sweep_one_{k}'}"], tmp
+            [*LOSSBENCH, "-m", "seed=0", *SWEEP[2:], f"hydra.sweep.dir={one}"], tmp
         )
         one_job.append(wall)
         folders = {}
         for name, extra in launchers.items():
             folders[name] = tmp / f"sweep_{name}_{k}"
             wall, _, _ = _run_measured(
-                [*exe, *SWEEP, *extra, f"hydra.sweep.dir={folders[name]}"], tmp
+                [*LOSSBENCH, *SWEEP, *extra, f"hydra.sweep.dir={folders[name]}"], tmp
             )
             walls[name].append(wall)
         jobs = sorted(p.name for p in folders["basic"].iterdir() if p.is_dir())

@@ -65,10 +65,11 @@ def run_experiments(
     from lossbench import tables
     from lossbench.signals import Interrupted, stop_on_signals
 
-    t_start = time.perf_counter()
     outcomes: list[Any] = [None] * len(cfgs)  # a summary or an exception, once a job has run
+    # Each job's wall time runs from its build to the end of its group's writes.
+    started, ended = [0.0] * len(cfgs), [0.0] * len(cfgs)
     with stop_on_signals() as stop_requested:
-        for group in _groups(cfgs, out_dirs, outcomes, vectorize):
+        for group in _groups(cfgs, out_dirs, outcomes, vectorize, started):
             try:
                 if len(group) == 1:
                     job, exp, _ = group[0]
@@ -80,13 +81,14 @@ def run_experiments(
             except Exception as error:  # the group's jobs failed together
                 for job, _, _ in group:
                     outcomes[job] = error
+            for job, _, _ in group:
+                ended[job] = time.perf_counter()
             if stop_requested():
                 break
         # From here on the outcome is fixed: a later signal cannot make the exit status and
         # summary.json disagree.
         signum = stop_requested.close()
-        wall = time.perf_counter() - t_start
-        for summary, out_dir in zip(outcomes, out_dirs, strict=True):
+        for job, (summary, out_dir) in enumerate(zip(outcomes, out_dirs, strict=True)):
             if summary is None:  # built, then a signal kept it from training: not counted
                 (out_dir / "summary.json").unlink(missing_ok=True)
                 continue
@@ -96,7 +98,7 @@ def run_experiments(
                 # Arrived after the last step, while the tables were written: they are complete.
                 summary["status"] = "interrupted"
                 summary["stopped"] = {"step": summary["steps"], "epoch": summary["epochs"] - 1}
-            summary["wall_seconds"] = wall
+            summary["wall_seconds"] = ended[job] - started[job]
             tables.write_summary(out_dir / "summary.json", summary)
     if signum is not None:
         raise Interrupted(signum)
@@ -114,15 +116,18 @@ def _groups(
     out_dirs: Sequence[Path],
     outcomes: list[Any],
     vectorize: bool,
+    started: list[float],
 ) -> Iterator[Group]:
     """Build the jobs, in order, and yield them in groups that train together: jobs on JAX
     whose experiments share one runner when `vectorize`, else one by one. Each folder says
     "running" from just before its job is built, so a killed process never leaves one that
-    looks finished; a job that fails to build gets its error in `outcomes`."""
+    looks finished; a job that fails to build gets its error in `outcomes`. `started` gets
+    each job's build start time."""
     from lossbench import tables
 
     pending: dict[int, Group] = {}  # by runner, the lanes built so far
     for job, (cfg, out_dir) in enumerate(zip(cfgs, out_dirs, strict=True)):
+        started[job] = time.perf_counter()
         tables.write_summary(
             out_dir / "summary.json",
             {"status": "running", "loss": cfg.loss.name, "seed": cfg.seed},

@@ -167,6 +167,8 @@ def test_vectorized_seeds_write_the_tables_of_separate_runs_within_float32_round
         alone = json.loads((sep / job / "summary.json").read_text())
         assert summary["status"] == alone["status"] == "ok"
         assert summary["steps"] == alone["steps"]
+        # Its own wall time: from its build to its group's writes, training included.
+        assert summary["wall_seconds"] >= summary["train_seconds"] > 0
 
 
 @pytest.mark.slow
