@@ -40,26 +40,31 @@ def select_backend(backend: str) -> None:
     # Setting the level below 2 asks for TensorFlow's notes, and then they are shown.
     level = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     quiet = not (level.isdigit() and int(level) < 2)
-    with _stderr_silenced(quiet), _without_unused_jax(backend):
+    with _stderr_silenced(quiet), _without_unused_imports(backend):
         import keras
 
 
-@contextmanager
-def _without_unused_jax(backend: str) -> Iterator[None]:
-    """Keep TensorFlow's import from loading JAX when JAX is installed but not the backend.
+# Packages that Keras or TensorFlow import when they can, which no lossbench run uses: JAX (from
+# TensorFlow's TFLite helpers, about 0.5 s) unless it is the backend, and matplotlib (from Keras's
+# image-gallery helper, about 0.35 s). Keras then leaves those optional helpers off.
+def unused_imports(backend: str) -> list[str]:
+    """The optional packages to keep from loading while Keras imports the `backend`."""
+    return [name for name in ("jax", "matplotlib") if name != backend]
 
-    TensorFlow's TFLite helpers import JAX if they can, which adds about half a second to every
-    start; JAX stays importable afterwards for code that wants it.
-    """
-    if backend == "jax" or "jax" in sys.modules:
-        yield
-        return
-    sys.modules["jax"] = None  # type: ignore[assignment]  # makes `import jax` fail
+
+@contextmanager
+def _without_unused_imports(backend: str) -> Iterator[None]:
+    """Keep Keras's and TensorFlow's import from loading the packages `unused_imports` names,
+    when nothing has loaded them yet; they stay importable afterwards for code that wants them."""
+    blocked = [name for name in unused_imports(backend) if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` fail
     try:
         yield
     finally:
-        if sys.modules.get("jax", 0) is None:
-            del sys.modules["jax"]
+        for name in blocked:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
 
 
 @contextmanager
