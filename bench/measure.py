@@ -312,31 +312,46 @@ def _run_measured(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
 
 
 def startup_rows(repeats: int, quick: bool, tmp: Path, backend: str) -> list[dict[str, Any]]:
-    """`lossbench --help`, the default run and a 1,000,000-sample run, on `backend` (the default
-    backend, TensorFlow, is named in the table only when it is not the one used)."""
+    """`lossbench --help`, importing Keras on `backend` as a run does (and nothing else), the
+    default run and a 1,000,000-sample run, on `backend` (the default backend, TensorFlow, is
+    named in the table only when it is not the one used). A run's row also gives its summary's
+    `compile_seconds` (its programs' first calls), so start-up is split into its parts."""
     on = [] if backend == "tensorflow" else [f"backend={backend}"]
     name = " ".join(["lossbench", *on])
     quiet = [*on, "trainer.progress=false"]
+    import_only = (
+        f"import os; from lossbench.experiment import select_backend; "
+        f"select_backend({backend!r}); os._exit(0)"  # without teardown, as a run ends
+    )
     cases = [
-        ("lossbench --help", ["--help"], max(repeats, 3)),
-        (f"{name} (default run)", quiet, 1 if quick else repeats),
-    ]
+        ("lossbench --help", [*LOSSBENCH, "--help"], max(repeats, 3)),
+        (f"import Keras on {backend} (select_backend)", [sys.executable, "-c", import_only],
+         max(repeats, 3)),
+        (f"{name} (default run)", [*LOSSBENCH, *quiet], 1 if quick else repeats),
+    ]  # fmt: skip
     if not quick:
         cases.append(
             (f"{name} data.n_samples=1000000 trainer.epochs=1",
-             [*quiet, "data.n_samples=1000000", "trainer.epochs=1"], 1)
+             [*LOSSBENCH, *quiet, "data.n_samples=1000000", "trainer.epochs=1"], 1)
         )  # fmt: skip
     rows = []
-    for label, args, n in cases:
-        walls, rss = [], []
+    for label, cmd, n in cases:
+        walls, rss, compiles = [], [], []
         for k in range(n):
             run_dir = tmp / f"run_{len(rows)}_{k}"
-            wall, peak, _ = _run_measured([*LOSSBENCH, *args, f"hydra.run.dir={run_dir}"], tmp)
+            run = cmd[: len(LOSSBENCH)] == LOSSBENCH
+            wall, peak, _ = _run_measured([*cmd, f"hydra.run.dir={run_dir}"] if run else cmd, tmp)
             walls.append(wall)
             rss.append(peak)
-        rows.append(
-            {"command": label, "seconds": statistics.median(walls), "peak_rss_mib": max(rss)}
-        )
+            if (run_dir / "summary.json").exists():
+                summary = json.loads((run_dir / "summary.json").read_text())
+                compiles.append(summary["compile_seconds"])
+        rows.append({
+            "command": label,
+            "seconds": statistics.median(walls),
+            "peak_rss_mib": max(rss),
+            "compile_seconds": statistics.median(compiles) if compiles else None,
+        })  # fmt: skip
     return rows
 
 

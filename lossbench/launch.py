@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -32,6 +33,8 @@ from lossbench.pool import TARGET as POOL_TARGET
 from lossbench.pool import job_units, pool_size, seed_free
 
 LOCK_NAME = ".lossbench.lock"
+# The jobs `plan` composed and validated in this process (Hydra's sweeper need not again).
+_PLANNED: set[tuple[str, ...]] = set()
 # Files that make a folder another run's: a run's summary or tables, a sweep's tables.
 RUN_FILES = ("summary.json", "steps.csv", "epochs.csv", "grad_norms.csv")
 
@@ -99,6 +102,7 @@ def plan(overrides: list[str], multirun: bool) -> Plan:
         except Exception as error:  # any way a job's config is wrong
             raise SweepJobError(job, error) from error
         backends.append(typed.backend.value)
+        _PLANNED.add(_without_hydra(job))
         if typed.data.source is DataSource.synthetic:
             largest = max(largest, footprint(typed, typed.loss.training_task()))
     folder = Path(str(base.hydra.sweep.dir))
@@ -119,6 +123,19 @@ def plan(overrides: list[str], multirun: bool) -> Plan:
     return Plan(
         folder, "hydra.sweep.dir", jobs, base.report.baseline, bool(base.resume), pool, backend
     )
+
+
+def was_planned(job: Sequence[str]) -> bool:
+    """Whether `plan` composed and validated this job's overrides in this process (Hydra's
+    sweeper hands a job over without the `hydra.*` overrides it has applied to every job)."""
+    return _without_hydra(job) in _PLANNED
+
+
+def _without_hydra(job: Sequence[str]) -> tuple[str, ...]:
+    def key(override: str) -> str:
+        return override.lstrip("+~").partition("=")[0]
+
+    return tuple(o for o in job if not key(o).startswith(("hydra.", "hydra/")))
 
 
 def _pool_size(launcher: Any, jobs: int, run_bytes: int) -> tuple[int, int]:

@@ -1,7 +1,7 @@
 """`hydra/launcher=lossbench`: the launcher over `lossbench.pool`'s worker processes.
 
 Hydra only instantiates launcher classes defined under `hydra_plugins`, so the class lives here;
-the pool it drives is `lossbench.pool`.
+the pool it drives is `lossbench.pool`. lossbench's sweeper, the default, is in `sweeper.py`.
 """
 
 from __future__ import annotations

@@ -22,9 +22,11 @@ def register_configs() -> None:
     from hydra.core.plugins import Plugins
 
     from hydra_plugins.lossbench_launcher import PoolLauncher
+    from hydra_plugins.lossbench_launcher.sweeper import PlannedSweeper, PlannedSweeperConf
     from lossbench.pool import PoolLauncherConf
     from lossbench.registry import variants
 
+    plugins = Plugins.instance()
     cs = ConfigStore.instance()
     cs.store(name="lossbench_schema", node=Config)
     for name, schema in variants().items():
@@ -33,8 +35,10 @@ def register_configs() -> None:
     cs.store(group="schema/model", name="mlp", node=ModelConfig)
     cs.store(group="schema/trainer", name="default", node=TrainerConfig)
     cs.store(group="hydra/launcher", name="lossbench", node=PoolLauncherConf, provider="lossbench")
-    # An editable install puts the launcher where Hydra's plugin scan does not look.
-    Plugins.instance().register(PoolLauncher)
+    cs.store(group="hydra/sweeper", name="lossbench", node=PlannedSweeperConf, provider="lossbench")
+    # An editable install puts the plugins where Hydra's plugin scan does not look.
+    plugins.register(PoolLauncher)
+    plugins.register(PlannedSweeper)
 
 
 def _sweep_values(value: str) -> list[str]:
