@@ -7,6 +7,7 @@ framework is imported inside `build_experiment`, after the backend is chosen.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -84,15 +85,21 @@ def _stderr_silenced(active: bool) -> Iterator[None]:
         os.close(devnull)
 
 
-def versions() -> dict[str, str]:
-    """Versions of Python and the packages that decide the numbers."""
-    out = {"python": platform.python_version()}
+@functools.cache
+def _versions() -> tuple[tuple[str, str], ...]:
+    out = [("python", platform.python_version())]
     for pkg in ("lossbench", "keras", "tensorflow", "jax", "numpy", "hydra-core"):
         try:
-            out[pkg] = metadata.version(pkg)
+            out.append((pkg, metadata.version(pkg)))
         except metadata.PackageNotFoundError:
             continue
-    return out
+    return tuple(out)
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the packages that decide the numbers (looked up once per process:
+    each lookup scans the installed packages)."""
+    return dict(_versions())
 
 
 def layer_groups(model: Any) -> tuple[list[str], list[list[int]]]:
