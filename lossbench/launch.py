@@ -33,7 +33,7 @@ from lossbench.pool import TARGET as POOL_TARGET
 from lossbench.pool import job_units, pool_size, seed_free
 
 LOCK_NAME = ".lossbench.lock"
-# The jobs `plan` composed and validated in this process (Hydra's sweeper need not again).
+# The jobs of the sweep `plan` last composed and validated (Hydra's sweeper need not again).
 _PLANNED: set[tuple[str, ...]] = set()
 # Files that make a folder another run's: a run's summary or tables, a sweep's tables.
 RUN_FILES = ("summary.json", "steps.csv", "epochs.csv", "grad_norms.csv")
@@ -85,6 +85,7 @@ def plan(overrides: list[str], multirun: bool) -> Plan:
         return Plan(folder, "hydra.run.dir")
     params = {str(k): str(v) for k, v in (base.hydra.sweeper.get("params") or {}).items()}
     jobs = sweep_jobs(overrides, params)
+    _PLANNED.clear()  # only this sweep's jobs count as checked
     composed: dict[tuple[str, ...], Any] = {}
     backends = []
     largest = 0  # the estimated peak bytes of the largest job (synthetic data)

@@ -23,6 +23,10 @@ def test_plan_records_each_job_without_the_hydra_overrides_that_the_sweeper_drop
     assert launch.was_planned(["seed=0", "loss=bce", "hydra.job.chdir=false"])
     assert not launch.was_planned(["seed=2", "loss=focal"])
     assert not launch.was_planned(["seed=1", "loss=focal", "trainer.epochs=3"])
+    # Only the last planned sweep's jobs count.
+    launch.plan(["seed=5", f"hydra.sweep.dir={tmp_path / 't'}"], multirun=True)
+    assert launch.was_planned(["seed=5"])
+    assert not launch.was_planned(["seed=1", "loss=focal"])
 
 
 def test_only_batches_with_an_unplanned_job_are_checked_again(monkeypatch):
