@@ -30,7 +30,7 @@ from lossbench.config.memory import (
 from lossbench.config.schema import DataSource
 from lossbench.errors import ConfigError, LossbenchError, SweepJobError
 from lossbench.pool import TARGET as POOL_TARGET
-from lossbench.pool import job_units, pool_size, seed_free
+from lossbench.pool import job_units, override_key, pool_size, seed_free
 
 LOCK_NAME = ".lossbench.lock"
 # The jobs of the sweep `plan` last composed and validated (Hydra's sweeper need not again).
@@ -133,10 +133,7 @@ def was_planned(job: Sequence[str]) -> bool:
 
 
 def _without_hydra(job: Sequence[str]) -> tuple[str, ...]:
-    def key(override: str) -> str:
-        return override.lstrip("+~").partition("=")[0]
-
-    return tuple(o for o in job if not key(o).startswith(("hydra.", "hydra/")))
+    return tuple(o for o in job if not override_key(o).startswith(("hydra.", "hydra/")))
 
 
 def _pool_size(launcher: Any, jobs: int, run_bytes: int) -> tuple[int, int]:

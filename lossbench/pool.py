@@ -88,9 +88,14 @@ def _option(launcher: Any, key: str) -> int:
     return value
 
 
+def override_key(override: str) -> str:
+    """The key (or config group) an override sets: `+seed=3` and `seed=3` both set `seed`."""
+    return override.lstrip("+~").partition("=")[0]
+
+
 def seed_free(overrides: Sequence[str]) -> tuple[str, ...]:
     """A job's overrides without its seed: jobs with the same ones differ only in the seed."""
-    return tuple(o for o in overrides if o.lstrip("+").partition("=")[0] != "seed")
+    return tuple(o for o in overrides if override_key(o) != "seed")
 
 
 def job_units(

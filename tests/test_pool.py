@@ -13,7 +13,14 @@ import pandas as pd
 import pytest
 
 from lossbench.errors import ConfigError
-from lossbench.pool import core_slots, job_units, pool_size, thread_environment
+from lossbench.pool import (
+    core_slots,
+    job_units,
+    override_key,
+    pool_size,
+    seed_free,
+    thread_environment,
+)
 from tests.conftest import TINY
 from tests.test_cli import LOSSBENCH, lossbench
 
@@ -299,3 +306,10 @@ def test_an_interrupted_vectorized_unit_writes_every_lane_and_starts_no_other(tm
         steps = pd.read_csv(sweep / job / "steps.csv")
         assert len(steps) == summary["steps"] > 0
     assert err.count("tables written through the last completed step") == 2
+
+
+def test_override_key_names_what_an_override_sets_and_seed_free_drops_only_the_seed():
+    assert override_key("seed=3") == override_key("+seed=3") == "seed"
+    assert override_key("~trainer.epochs") == "trainer.epochs"
+    assert override_key("hydra/launcher=lossbench") == "hydra/launcher"
+    assert seed_free(["loss=bce", "+seed=2", "seed_offset=1"]) == ("loss=bce", "seed_offset=1")

@@ -38,7 +38,7 @@ class PlannedSweeper(Sweeper):
     def __init__(
         self,
         max_batch_size: int | None = None,
-        params: Optional[dict[str, str]] = None,  # noqa: UP045
+        params: dict[str, str] | None = None,
     ) -> None:
         from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
