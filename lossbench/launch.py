@@ -33,8 +33,9 @@ from lossbench.pool import TARGET as POOL_TARGET
 from lossbench.pool import job_units, override_key, pool_size, seed_free
 
 LOCK_NAME = ".lossbench.lock"
-# The jobs of the sweep `plan` last composed and validated (Hydra's sweeper need not again).
-_PLANNED: set[tuple[str, ...]] = set()
+# The jobs of the sweep `plan` last composed and validated (Hydra's sweeper need not again), each
+# with its backend (the pool hands jobs to workers by backend before composing them).
+_PLANNED: dict[tuple[str, ...], str] = {}
 # Files that make a folder another run's: a run's summary or tables, a sweep's tables.
 RUN_FILES = ("summary.json", "steps.csv", "epochs.csv", "grad_norms.csv")
 
@@ -103,7 +104,7 @@ def plan(overrides: list[str], multirun: bool) -> Plan:
         except Exception as error:  # any way a job's config is wrong
             raise SweepJobError(job, error) from error
         backends.append(typed.backend.value)
-        _PLANNED.add(_without_hydra(job))
+        _PLANNED[_without_hydra(job)] = typed.backend.value
         if typed.data.source is DataSource.synthetic:
             largest = max(largest, footprint(typed, typed.loss.training_task()))
     folder = Path(str(base.hydra.sweep.dir))
@@ -130,6 +131,11 @@ def was_planned(job: Sequence[str]) -> bool:
     """Whether `plan` composed and validated this job's overrides in this process (Hydra's
     sweeper hands a job over without the `hydra.*` overrides it has applied to every job)."""
     return _without_hydra(job) in _PLANNED
+
+
+def planned_backend(job: Sequence[str]) -> str | None:
+    """The backend of a job `plan` validated in this process; None for any other job."""
+    return _PLANNED.get(_without_hydra(job))
 
 
 def _without_hydra(job: Sequence[str]) -> tuple[str, ...]:

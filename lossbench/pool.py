@@ -3,9 +3,9 @@
 Each worker is a forked process that imports its Keras backend once, as soon as it starts, and
 then runs jobs one after another, keeping its compiled trainer between jobs that differ only in
 the seed (as the basic launcher does in its one process). The parent never imports a framework:
-it composes the jobs, hands each to the next idle worker and collects what Hydra's `run_job`
-returns. Started early by the CLI (`prestart`), the workers import TensorFlow or JAX while the
-parent is still composing the sweep.
+it composes each job (while the workers run the ones before it), hands it to the next idle
+worker and collects what Hydra's `run_job` returns. Started early by the CLI (`prestart`), the
+workers import TensorFlow or JAX while the parent is still composing the sweep.
 
 Workers run in their own process group, so a terminal's Ctrl-C reaches only the parent, which
 passes each signal on to the workers that are running a job: the first one stops them
@@ -332,11 +332,14 @@ class Pool:
         context: Any,
         task: str,
         configs: Sequence[DictConfig],
+        backends: Sequence[str],
         units: list[list[int]] | None = None,
     ) -> list[Any]:
-        """Run every job; returns each job's Hydra `JobReturn`, in order. `units` are the jobs a
-        worker runs at once (see `job_units`; default: one by one). `self.meanwhile` is called
-        once the first jobs are handed out (this process is idle until they end).
+        """Run every job; returns each job's Hydra `JobReturn`, in order. `backends` are the
+        jobs' backends; `units` the jobs a worker runs at once (see `job_units`; default: one by
+        one). `self.meanwhile` is called once the first jobs are handed out (this process is
+        idle until they end). While workers run, the next unit's configs are read from
+        `configs` (a `LazyConfigs` composes them then, instead of all before the first job).
 
         Raises:
             Interrupted: after the running jobs have stopped and written their tables.
@@ -350,15 +353,17 @@ class Pool:
         try:
             while pending or self._busy():
                 for worker in self._idle():
-                    unit = self._next_for(worker, pending, configs)
+                    unit = self._next_for(worker, pending, backends)
                     if unit is None:
                         break
-                    worker = self._bound(worker, configs[unit[0]].backend)
+                    worker = self._bound(worker, backends[unit[0]])
                     worker.job = unit
                     worker.conn.send((packed, task, [configs[job] for job in unit]))
                 if self.meanwhile is not None:
                     later, self.meanwhile = self.meanwhile, None
                     later()
+                for job in pending[0] if pending else []:
+                    configs[job]  # the next unit's, composed while the workers run
                 self._collect(results, configs, replace=bool(pending))
         except Interrupted as stop:
             self._drain(stop.signum, results, configs)
@@ -373,12 +378,12 @@ class Pool:
 
     @staticmethod
     def _next_for(
-        worker: _Worker, pending: list[list[int]], configs: Sequence[Any]
+        worker: _Worker, pending: list[list[int]], backends: Sequence[str]
     ) -> list[int] | None:
         """The next unit of jobs, preferring one on the backend the worker already runs."""
         if not pending:
             return None
-        same = [u for u in pending if str(configs[u[0]].backend) == worker.backend]
+        same = [u for u in pending if backends[u[0]] == worker.backend]
         unit = same[0] if same else pending[0]
         pending.remove(unit)
         return unit
@@ -457,6 +462,26 @@ class Pool:
             if worker.process.is_alive():
                 worker.process.kill()
         self.workers = []
+
+
+class LazyConfigs(Sequence[DictConfig]):
+    """The jobs' Hydra configs, each composed by `compose(job)` when first read and kept: a
+    sweep's first job starts without waiting for every job's composition (about 0.1 s each)."""
+
+    def __init__(self, compose: Callable[[int], DictConfig], n_jobs: int) -> None:
+        self._compose = compose
+        self._n_jobs = n_jobs
+        self._composed: dict[int, DictConfig] = {}
+
+    def __len__(self) -> int:
+        return self._n_jobs
+
+    def __getitem__(self, job: int) -> DictConfig:  # type: ignore[override]  # no slices
+        if not 0 <= job < self._n_jobs:
+            raise IndexError(job)
+        if job not in self._composed:
+            self._composed[job] = self._compose(job)
+        return self._composed[job]
 
 
 class WorkerLost(LossbenchError):

@@ -313,3 +313,21 @@ def test_override_key_names_what_an_override_sets_and_seed_free_drops_only_the_s
     assert override_key("~trainer.epochs") == "trainer.epochs"
     assert override_key("hydra/launcher=lossbench") == "hydra/launcher"
     assert seed_free(["loss=bce", "+seed=2", "seed_offset=1"]) == ("loss=bce", "seed_offset=1")
+
+
+def test_lazy_configs_compose_each_job_once_when_first_read():
+    from lossbench.pool import LazyConfigs
+
+    composed: list[int] = []
+
+    def compose(job: int) -> dict:
+        composed.append(job)
+        return {"job": job}
+
+    configs = LazyConfigs(compose, 3)  # type: ignore[arg-type]
+    assert len(configs) == 3 and composed == []
+    assert configs[2] == {"job": 2} and configs[2] is configs[2]
+    assert configs[0] == {"job": 0}
+    assert composed == [2, 0]
+    with pytest.raises(IndexError):
+        configs[3]

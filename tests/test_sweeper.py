@@ -20,6 +20,8 @@ def test_plan_records_each_job_without_the_hydra_overrides_that_the_sweeper_drop
         multirun=True,
     )
     assert launch.was_planned(["seed=1", "loss=focal"])
+    assert launch.planned_backend(["seed=1", "loss=focal"]) == "tensorflow"
+    assert launch.planned_backend(["seed=2", "loss=focal"]) is None
     assert launch.was_planned(["seed=0", "loss=bce", "hydra.job.chdir=false"])
     assert not launch.was_planned(["seed=2", "loss=focal"])
     assert not launch.was_planned(["seed=1", "loss=focal", "trainer.epochs=3"])
@@ -33,7 +35,7 @@ def test_only_batches_with_an_unplanned_job_are_checked_again(monkeypatch):
     checked: list[list[list[str]]] = []
     # Hydra's check lives in its Sweeper base class (its plugin scan may reload BasicSweeper).
     monkeypatch.setattr(Sweeper, "validate_batch_is_legal", lambda _, b: checked.append(b))
-    monkeypatch.setattr(launch, "_PLANNED", {("seed=0", "loss=bce")})
+    monkeypatch.setattr(launch, "_PLANNED", {("seed=0", "loss=bce"): "tensorflow"})
     sweeper = PlannedSweeper(max_batch_size=None, params=None)
     sweeper.basic.validate_batch_is_legal([["seed=0", "loss=bce"]])
     assert checked == []

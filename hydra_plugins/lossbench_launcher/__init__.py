@@ -13,7 +13,7 @@ from typing import Any
 from hydra.plugins.launcher import Launcher
 from omegaconf import DictConfig
 
-from lossbench.pool import job_units, take
+from lossbench.pool import LazyConfigs, job_units, take
 
 
 class PoolLauncher(Launcher):
@@ -32,24 +32,32 @@ class PoolLauncher(Launcher):
         from hydra.core.utils import configure_log, setup_globals
         from omegaconf import open_dict
 
+        from lossbench.launch import planned_backend
+
         setup_globals()
         assert self.config is not None and self.task_function is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        configs = []
-        for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
+
+        def compose(job: int) -> DictConfig:
             config = self.hydra_context.config_loader.load_sweep_config(
-                self.config, list(overrides)
+                self.config, list(job_overrides[job])
             )
             with open_dict(config):
-                config.hydra.job.id = idx
-                config.hydra.job.num = idx
-            configs.append(config)
-        backends = [str(config.backend) for config in configs]
+                config.hydra.job.id = initial_job_idx + job
+                config.hydra.job.num = initial_job_idx + job
+            return config
+
+        configs = LazyConfigs(compose, len(job_overrides))
+        # A job lossbench planned has its backend known; any other is composed to learn it.
+        backends = [
+            planned_backend(overrides) or str(configs[job].backend)
+            for job, overrides in enumerate(job_overrides)
+        ]
         units = job_units(job_overrides, backends, self.options)
         pool = take(self.options, str(self.config.backend), len(units))
         try:
             task = f"{self.task_function.__module__}:{self.task_function.__name__}"
-            return pool.run(self.hydra_context, task, configs, units)
+            return pool.run(self.hydra_context, task, configs, backends, units)
         finally:
             pool.close()
