@@ -130,7 +130,7 @@ def plan(overrides: list[str], multirun: bool) -> Plan:
 def was_planned(job: Sequence[str]) -> bool:
     """Whether `plan` composed and validated this job's overrides in this process (Hydra's
     sweeper hands a job over without the `hydra.*` overrides it has applied to every job)."""
-    return _without_hydra(job) in _PLANNED
+    return planned_backend(job) is not None
 
 
 def planned_backend(job: Sequence[str]) -> str | None:

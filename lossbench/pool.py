@@ -362,8 +362,10 @@ class Pool:
                 if self.meanwhile is not None:
                     later, self.meanwhile = self.meanwhile, None
                     later()
+                # The first pending unit's configs, composed while the workers run (the next
+                # worker to finish usually takes it; see `_next_for`).
                 for job in pending[0] if pending else []:
-                    configs[job]  # the next unit's, composed while the workers run
+                    configs[job]
                 self._collect(results, configs, replace=bool(pending))
         except Interrupted as stop:
             self._drain(stop.signum, results, configs)
