@@ -1,15 +1,17 @@
-"""Runs whose tables are pinned by hash: `python -m tests.pinned_runs BACKEND` prints them.
+"""Runs whose tables are pinned: `python -m tests.pinned_runs BACKEND FOLDER` writes them.
 
-The hashes in tests/test_pinned_tables.py were taken before the registry refactor (issue 12);
-a change that alters any table byte of these runs fails that test.
+tests/pinned/<backend>/<run>/ holds the reference tables (written with
+`XLA_FLAGS=--xla_cpu_max_isa=AVX2`, what an AVX2-only x86-64 machine computes);
+tests/test_pinned_tables.py compares a fresh run's tables with them at a stated tolerance, and two
+runs on one machine byte for byte. To renew the references after a change that is meant to alter
+the tables: `XLA_FLAGS=--xla_cpu_max_isa=AVX2 python -m tests.pinned_runs BACKEND
+tests/pinned/BACKEND` (and say why in the commit).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import re
 import sys
-import tempfile
 from pathlib import Path
 
 TINY = [
@@ -32,21 +34,25 @@ RUNS = {
 FILES = ("steps.csv", "grad_norms.csv", "epochs.csv")
 
 
-def table_hashes(backend: str) -> dict[str, dict[str, str]]:
-    """Train each pinned run of `backend` in this process; return its tables' hashes."""
+def folder_name(run: str) -> str:
+    """A run's overrides as a folder name: `loss=scaled loss.base=grouped` ->
+    `loss-scaled_loss.base-grouped`."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "", run.replace("=", "-").replace(" ", "_"))
+
+
+def write_tables(backend: str, root: Path, repeats: int = 1) -> None:
+    """Train each pinned run of `backend` in this process, `repeats` times; the k-th time's
+    tables go to root/<run>/ (k = 0) or root/<run>/repeat<k>/."""
     from lossbench.config import compose
     from lossbench.runs import run_experiment
 
-    out = {}
     for run in RUNS[backend]:
-        cfg = compose([*run.split(), *TINY, f"backend={backend}"])
-        with tempfile.TemporaryDirectory() as folder:
-            run_experiment(cfg, Path(folder))
-            out[run] = {
-                f: hashlib.sha256((Path(folder) / f).read_bytes()).hexdigest()[:16] for f in FILES
-            }
-    return out
+        for k in range(repeats):
+            folder = root / folder_name(run) / (f"repeat{k}" if k else "")
+            folder.mkdir(parents=True, exist_ok=True)
+            run_experiment(compose([*run.split(), *TINY, f"backend={backend}"]), folder)
+            (folder / "summary.json").unlink()  # times and versions: not part of the pin
 
 
 if __name__ == "__main__":
-    print(json.dumps(table_hashes(sys.argv[1])))
+    write_tables(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]) if sys.argv[3:] else 1)
