@@ -32,11 +32,11 @@ run: $(STAMP) ## Run the default experiment (extra overrides: make run ARGS="los
 test: $(STAMP) ## Run the test suite (slow tests included; under 10 minutes on 2 cores)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(ARGS)
 
-sweep: $(STAMP) ## A small study with lossbench's worker pool; prints the comparison table
+sweep: $(STAMP) ## A small study (4 imbalance losses x 2 seeds); prints the comparison table
 	rm -rf outputs/sweeps/make-sweep
 	$(BIN)/lossbench -m loss=bce,focal,class_balanced,logit_adjusted seed=0,1 \
 		data.n_samples=4000 trainer.epochs=3 trainer.progress=false \
-		hydra/launcher=lossbench hydra.sweep.dir=outputs/sweeps/make-sweep $(ARGS)
+		hydra.sweep.dir=outputs/sweeps/make-sweep $(ARGS)
 
 study: $(STAMP) ## One study from experiments/ (NAME=imbalance|groups|calibration|multitask|breast_cancer)
 	rm -rf outputs/studies/$(NAME)

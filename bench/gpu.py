@@ -6,7 +6,7 @@
             the anchor's way), in alternating fresh processes (`measure.paired_anchor_rows`);
   seeds     sweeps of S seeds trained together (`hydra.launcher.vectorize=S`) for S = 1, 8, 32:
             the command's wall time and the training time, each against S = 1, and the 8 seeds
-            one after another in one worker for reference;
+            one after another for reference;
   repeat    the default run twice: how far two identical runs' tables differ.
 
 Written to docs/benchmarks-gpu.md and .json (or --out). On a machine without an accelerator it
@@ -64,8 +64,8 @@ def variant_rows(tmp: Path, extra: list[str], names: list[str]) -> list[dict[str
 
 def seed_rows(tmp: Path, extra: list[str], seeds: tuple[int, ...], rounds: int) -> dict[str, Any]:
     """S seeds trained together, for each S, in interleaved rounds; the middle S is also run
-    one seed after another in one worker, the reference vectorizing is measured by."""
-    pool = ["hydra/launcher=lossbench", "hydra.launcher.n_jobs=1"]
+    one seed after another, the reference vectorizing is measured by."""
+    launcher = ["hydra/launcher=lossbench"]
     cases = {f"{s} together": (s, s) for s in seeds}
     if len(seeds) > 2:  # the middle S, one seed after another (too slow to add to a quick run)
         cases[f"{seeds[1]} one by one"] = (seeds[1], 1)
@@ -76,7 +76,7 @@ def seed_rows(tmp: Path, extra: list[str], seeds: tuple[int, ...], rounds: int) 
         for name, (s, together) in cases.items():
             folder = tmp / f"seeds_{name.replace(' ', '_')}_{k}"
             walls[name].append(_lossbench([
-                "-m", *JAX, *extra, f"seed=range({s})", *pool,
+                "-m", *JAX, *extra, f"seed=range({s})", *launcher,
                 f"hydra.launcher.vectorize={together}", f"hydra.sweep.dir={folder}",
             ], tmp))  # fmt: skip
             done = _summaries(folder)

@@ -391,55 +391,56 @@ def table_rows(tmp: Path) -> list[dict[str, Any]]:
     return rows
 
 
-SWEEP = ["-m", "seed=range(8)", "trainer.progress=false"]
-# The launcher the README recommends for a machine like this one (its default size).
-RECOMMENDED = ["hydra/launcher=lossbench"]
+# Sweeps of the default run (short jobs: start-up dominates) and of jobs long enough for a second
+# core to pay, with Hydra's basic launcher and with its joblib launcher at 2 workers.
+SWEEPS = {
+    "default run, 8 seeds": ["seed=range(8)"],
+    "default run, 48 seeds": ["seed=range(48)"],
+    "long jobs (trainer.epochs=200), 4 seeds": ["seed=range(4)", "trainer.epochs=200"],
+}
+LAUNCHERS = {"basic": [], "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]}
 SWEEP_TABLES = ("steps.csv", "grad_norms.csv", "epochs.csv")
 
 
-def sweep_rows(tmp: Path, repeats: int) -> dict[str, Any]:
-    """An 8-seed sweep of the default run, with Hydra's basic launcher (jobs one after another
-    in one process) and with the recommended launcher, timed in interleaved rounds; and
-    whether every job's tables are the same bytes under both."""
-    launchers = {"basic": [], "recommended": RECOMMENDED}
-    walls: dict[str, list[float]] = {name: [] for name in launchers}
-    one_job: list[float] = []  # the same sweep over one seed: what does not depend on the jobs
-    same = True
-    for k in range(repeats):
-        one = tmp / f"sweep_one_{k}"
-        wall, _, _ = _run_measured(
-            [*LOSSBENCH, "-m", "seed=0", *SWEEP[2:], f"hydra.sweep.dir={one}"], tmp
-        )
-        one_job.append(wall)
-        folders = {}
-        for name, extra in launchers.items():
-            folders[name] = tmp / f"sweep_{name}_{k}"
-            wall, _, _ = _run_measured(
-                [*LOSSBENCH, *SWEEP, *extra, f"hydra.sweep.dir={folders[name]}"], tmp
-            )
-            walls[name].append(wall)
-        jobs = sorted(p.name for p in folders["basic"].iterdir() if p.is_dir())
-        same = (
-            same
-            and len(jobs) == 8
-            and all(
-                (folders["basic"] / job / t).read_bytes()
-                == (folders["recommended"] / job / t).read_bytes()
-                for job in jobs
-                for t in SWEEP_TABLES
-            )
-        )
-    pairs = zip(walls["recommended"], walls["basic"], strict=True)
-    return {
-        "command": " ".join(["lossbench", *SWEEP]),
-        "recommended": " ".join(RECOMMENDED),
-        "basic_seconds": statistics.median(walls["basic"]),
-        "basic_one_job_seconds": statistics.median(one_job),
-        "recommended_seconds": statistics.median(walls["recommended"]),
-        "ratio": statistics.median(r / b for r, b in pairs),
-        "same_tables": same,
-        "rounds": repeats,
-    }
+def sweep_rows(tmp: Path, repeats: int, quick: bool = False) -> list[dict[str, Any]]:
+    """Each sweep of SWEEPS with each launcher of LAUNCHERS, timed in interleaved rounds, and
+    whether every job's tables are the same bytes under both; plus a one-seed sweep (what any
+    launcher pays once)."""
+    cases = dict(list(SWEEPS.items())[:1]) if quick else SWEEPS
+    cases = {"default run, 1 seed": ["seed=0"], **cases}
+    rows = []
+    for label, args in cases.items():
+        launchers = {"basic": []} if args == ["seed=0"] else LAUNCHERS
+        walls: dict[str, list[float]] = {name: [] for name in launchers}
+        same = True
+        for k in range(repeats):
+            folders = {}
+            for name, extra in launchers.items():
+                folders[name] = tmp / f"sweep_{len(rows)}_{name}_{k}"
+                cmd = [*LOSSBENCH, "-m", "trainer.progress=false", *args, *extra,
+                       f"hydra.sweep.dir={folders[name]}"]  # fmt: skip
+                walls[name].append(_run_measured(cmd, tmp)[0])
+            same = same and _same_tables(list(folders.values()))
+        row: dict[str, Any] = {"sweep": label, "command": " ".join(["lossbench -m", *args]),
+                               "rounds": repeats, "same_tables": same}  # fmt: skip
+        for name in launchers:
+            row[f"{name}_seconds"] = statistics.median(walls[name])
+        if "joblib" in walls:
+            pairs = zip(walls["joblib"], walls["basic"], strict=True)
+            row["ratio"] = statistics.median(j / b for j, b in pairs)
+        rows.append(row)
+    return rows
+
+
+def _same_tables(folders: list[Path]) -> bool:
+    """Whether every job folder of the first sweep has byte-identical tables in the others."""
+    jobs = sorted(p.name for p in folders[0].iterdir() if (p / "summary.json").exists())
+    return bool(jobs) and all(
+        (folders[0] / job / t).read_bytes() == (other / job / t).read_bytes()
+        for other in folders[1:]
+        for job in jobs
+        for t in SWEEP_TABLES
+    )
 
 
 ANCHOR_ROUNDS = 5  # rounds of each hand-fused anchor against its lossbench twin

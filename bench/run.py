@@ -90,7 +90,7 @@ def main() -> None:
             [] if args.quick else paired_anchor_rows(Path(tmp), args.anchors, backends)
         )
         results["table"] = [] if args.quick else table_rows(Path(tmp))
-        results["sweep"] = sweep_rows(Path(tmp), 1 if args.quick else max(3, args.repeats // 2))
+        results["sweeps"] = sweep_rows(Path(tmp), 1 if args.quick else 2, args.quick)
     text = report(results, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

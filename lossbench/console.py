@@ -69,6 +69,13 @@ def print_summary(summary: dict[str, Any], out_dir: Path) -> None:
     console.print(f"outputs: {out_dir}")
 
 
+def job_line(summary: dict[str, Any], out_dir: Path) -> None:
+    """One line for a sweep's finished job: its folder, status, and final metrics."""
+    metrics = {k: v for k, v in summary["metrics"].items() if not k.startswith("mse_group_")}
+    shown = " ".join(f"{k}={_fmt(v)}" for k, v in list(metrics.items())[:4])
+    console.print(f"{out_dir.name}: {summary['status']} {shown}", highlight=False, soft_wrap=True)
+
+
 def headline_metrics(columns: list[str]) -> list[str]:
     """The comparison columns worth a terminal: final loss, validation loss, then the metrics
     (per-group breakdowns stay in the CSV)."""

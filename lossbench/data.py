@@ -18,41 +18,11 @@ those by +Inf). Only NumPy is used, so the same seed gives the same arrays on ev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from lossbench.config.schema import DataConfig, DataSource, Task
+from lossbench.dataset import Dataset, Split
 from lossbench.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class Split:
-    """One split: features `x` (n, f), targets `y` (n, ...), group ids and row ids (n,).
-
-    `ids` are the rows' indices before the split: on the graph task, the node ids.
-    """
-
-    x: np.ndarray
-    y: np.ndarray
-    groups: np.ndarray
-    ids: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-
-@dataclass(frozen=True)
-class Dataset:
-    task: Task
-    train: Split
-    val: Split
-    group_scales: np.ndarray
-    adjacency: np.ndarray | None = None  # graph task: (n_nodes, n_nodes), indexed by node id
-
-    @property
-    def n_groups(self) -> int:
-        return len(self.group_scales)
 
 
 def group_scales(cfg: DataConfig) -> np.ndarray:

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+# Exit statuses: 0 ok; 1 a sweep with jobs that did not finish; 2 bad input or an error;
+# 3 a single run that diverged; 128 + signal number when interrupted (130 SIGINT, 143 SIGTERM).
+EXIT_SWEEP_INCOMPLETE = 1
+EXIT_ERROR = 2
+EXIT_DIVERGED = 3
+
 
 class LossbenchError(Exception):
     """An error whose message is complete for the user: the CLI prints it as one line."""
@@ -53,3 +59,9 @@ class SweepJobError(LossbenchError):
     def __init__(self, job: list[str], cause: BaseException) -> None:
         self.job, self.cause = job, cause
         super().__init__(f"sweep job {' '.join(job)}: {cause}")
+
+
+class SweepIncomplete(LossbenchError):
+    """A sweep ran, and some of its jobs did not finish (their folders say why)."""
+
+    exit_code = EXIT_SWEEP_INCOMPLETE

@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import logging
 import os
 import platform
 import sys
@@ -43,6 +44,10 @@ def select_backend(backend: str) -> None:
     quiet = not (level.isdigit() and int(level) < 2)
     with _stderr_silenced(quiet), _without_unused_imports(backend):
         import keras
+    if quiet:
+        # A sweep builds a model per job, which TensorFlow's retracing warnings report as a
+        # possible mistake; they are notes for TensorFlow's own users, not for lossbench's.
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 # Packages that Keras or TensorFlow import when they can, which no lossbench run uses: JAX (from

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from lossbench.config.schema import DataConfig, DataSource, Task
-from lossbench.data import Dataset, Split
+from lossbench.dataset import Dataset, Split
 from lossbench.errors import ConfigError
 
 # An integer target with at most this many distinct values is a multiclass label.

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from lossbench.config.schema import LossConfig, Task
 
 if TYPE_CHECKING:
-    from lossbench.data import Dataset
+    from lossbench.dataset import Dataset
 
 _REGISTRY: dict[str, type[LossConfig]] = {}
 _BUILTINS_LOADED = False

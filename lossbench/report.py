@@ -143,7 +143,7 @@ def write_report(
 
     matplotlib.use("Agg")
     from lossbench.console import headline_metrics, print_sweep
-    from lossbench.launch import remove_leftovers
+    from lossbench.folders import remove_leftovers
     from lossbench.sweeps import job_folders
 
     for folder in {root, *job_folders(root)}:

@@ -276,13 +276,6 @@ def _by_seed(group: pd.DataFrame, metric: str) -> dict[int, float]:
     return {int(s): float(v) for s, v in zip(seeds, values, strict=True) if s == s}
 
 
-def preload() -> None:
-    """Import what aggregating a sweep needs (pandas, SciPy's bootstrap: about a second), for a
-    process that can do it while its sweep's jobs run elsewhere."""
-    import pandas  # noqa: F401
-    import scipy.stats  # noqa: F401
-
-
 def sweep_tables(
     root: Path, baseline: str | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

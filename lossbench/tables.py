@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from lossbench.signals import PENDING_FILES
-from lossbench.trainer import StepRecords
+from lossbench.trainer.records import StepRecords
 
 GRAD_NORMS_COLUMNS = ["step", "layer", "grad_norm"]
 EPOCHS_COLUMNS = ["epoch", "step", "train_loss"]  # then val_loss, metrics and seconds

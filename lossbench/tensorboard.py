@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from lossbench.trainer import StepRecords
+from lossbench.trainer.records import StepRecords
 
 
 def write_events(

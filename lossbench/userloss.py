@@ -172,16 +172,3 @@ def instantiate(obj: Any, params: dict[str, Any], key: str) -> Any:
     except Exception as error:
         received = f"{type(error).__name__}: {error}"
         raise ConfigError(key, "parameters the loss accepts", received) from None
-
-
-def build_user_loss(
-    target: str, params: dict[str, Any], key: str = "loss", **loss_kwargs: Any
-) -> Any:
-    """Load, build and adapt a user's loss for lossbench's trainer (`loss_kwargs`: Keras's
-    name, reduction, dtype of the wrapper)."""
-    obj = load_target(target, f"{key}.target")
-    loss = instantiate(obj, dict(params), f"{key}.params")
-    from lossbench.losses.user import UserLoss
-
-    extras = extras_of(obj)
-    return UserLoss(loss, extras=extras, target=target, params=dict(params), **loss_kwargs)

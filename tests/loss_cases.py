@@ -21,7 +21,7 @@ def make_cases(seed: int = 0) -> dict[str, tuple[Any, np.ndarray, np.ndarray]]:
     """name -> (loss, packed y_true, y_pred), float32, from NumPy only."""
     from lossbench import losses as L
     from lossbench.losses.context import mask_pattern
-    from lossbench.userloss import build_user_loss
+    from lossbench.losses.user import build_user_loss
 
     rng = np.random.default_rng(seed)
     groups = rng.integers(0, 3, size=BATCH)  # unsorted; group 3 of 4 is empty

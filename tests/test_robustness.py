@@ -288,7 +288,6 @@ def test_a_run_writes_only_inside_its_folder(tmp_path):
         "steps.csv",
         "grad_norms.csv",
         "epochs.csv",
-        "cli.log",
     }
 
 

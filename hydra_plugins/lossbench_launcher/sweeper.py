@@ -1,58 +1,71 @@
-"""`hydra/sweeper=lossbench` (the default): Hydra's basic sweeper without its second composition
-of every job before launching.
+"""`hydra/sweeper=lossbench` (the default): Hydra's basic sweeper, made safe for lossbench.
 
-Hydra's basic sweeper composes each job once to check it (`validate_batch_is_legal`) and the
-launcher composes it again to run it, about 0.1 s each. lossbench's CLI has already composed and
-validated every job of the sweep (`lossbench.launch.plan`, once per set of overrides besides the
-seed), so a batch made only of planned jobs is not checked again; any other batch (a sweep that
-Hydra's own flags started, without the plan) is checked as the basic sweeper does.
+Before any job starts it composes and validates every job of the sweep (the basic sweeper only
+composes them, batch by batch) and holds the sweep folder; after the last job it aggregates the
+folder into the sweep's tables and prints the comparison. A sweep with jobs that did not finish
+ends with `SweepIncomplete` (exit status 1).
 
-The sweeper wraps a `BasicSweeper` made when it is instantiated instead of subclassing it: Hydra's
-plugin scan re-executes its own plugin modules, and a subclass of the class that was there before
-the scan would no longer pass `BasicSweeper.__init__`'s `super(BasicSweeper, self)`. No
-`from __future__ import annotations` either: the scan may execute this file before it is in
-`sys.modules`, where dataclasses cannot resolve string annotations.
+The sweeper wraps a `BasicSweeper` instead of subclassing it: Hydra's plugin scan re-executes its
+own plugin modules, and a subclass of the class from before the scan would fail
+`BasicSweeper.__init__`'s `super(BasicSweeper, self)`. No `from __future__ import annotations`:
+the scan may execute this file before it is in `sys.modules`.
 """
 
+import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Optional
+from pathlib import Path
+from typing import Any
 
 from hydra.plugins.sweeper import Sweeper
 
-TARGET = "hydra_plugins.lossbench_launcher.sweeper.PlannedSweeper"
+from lossbench import jobs
+from lossbench.folders import claimed
 
 
-@dataclass
-class PlannedSweeperConf:
-    """`hydra/sweeper=lossbench`: the basic sweeper's options."""
+class CheckedSweeper(Sweeper):
+    """The basic sweeper; every job checked before the first starts, the sweep reported after."""
 
-    _target_: str = TARGET
-    max_batch_size: Optional[int] = None  # noqa: UP045  (OmegaConf reads `Optional`)
-    params: Optional[dict[str, str]] = None  # noqa: UP045
-
-
-class PlannedSweeper(Sweeper):
-    """The basic sweeper, trusting the jobs `lossbench.launch.plan` has validated."""
-
-    def __init__(
-        self,
-        max_batch_size: int | None = None,
-        params: dict[str, str] | None = None,
-    ) -> None:
+    def __init__(self, max_batch_size: int | None = None, params: dict | None = None) -> None:
         from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
         self.basic = BasicSweeper(max_batch_size=max_batch_size, params=params)
-        self.basic.validate_batch_is_legal = self._validate_batch  # type: ignore[method-assign]
+        # Every job is checked up front (`sweep`), so the batches need no second composition.
+        self.basic.validate_batch_is_legal = lambda batch: None  # type: ignore[method-assign]
+        self.config: Any = None
 
     def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
+        self.config = config
         self.basic.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
-        return self.basic.sweep(arguments)
+        cfg = self.config
+        jobs.check_jobs(self._jobs(arguments), self._compose)
+        folder = Path(str(cfg.hydra.sweep.dir))
+        with claimed(folder, "hydra.sweep.dir", sweep=True, resume=bool(cfg.resume)):
+            try:
+                returns = self.basic.sweep(arguments)
+            except BaseException:
+                # Report what the sweep left; its own error is the one that counts.
+                with contextlib.suppress(Exception):
+                    jobs.report_sweep(folder, cfg.report.baseline)
+                raise
+            jobs.report_sweep(folder, cfg.report.baseline)
+        return returns
 
-    def _validate_batch(self, batch: Sequence[Sequence[str]]) -> None:
-        from lossbench.launch import was_planned
+    def _jobs(self, arguments: list[str]) -> list[Sequence[str]]:
+        """Every job's overrides, as the basic sweeper expands them (its params first)."""
+        from hydra.core.override_parser.overrides_parser import OverridesParser
 
-        if not all(was_planned(job) for job in batch):
-            type(self.basic).validate_batch_is_legal(self.basic, batch)
+        params = [f"{k}={v}" for k, v in (self.basic.params or {}).items()]
+        parser = OverridesParser.create(config_loader=self.basic.hydra_context.config_loader)
+        parsed = parser.parse_overrides([*params, *arguments])
+        return [job for batch in type(self.basic).split_arguments(parsed, None) for job in batch]
+
+    def _compose(self, overrides: list[str]) -> Any:
+        from omegaconf import open_dict
+
+        loader = self.basic.hydra_context.config_loader
+        config = loader.load_sweep_config(self.config, overrides)
+        with open_dict(config):
+            del config["hydra"]
+        return config

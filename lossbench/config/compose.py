@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from omegaconf import DictConfig
 
 from lossbench.config.checks import validate
+from lossbench.config.plugins import CheckedSweeperConf, LanesLauncherConf
 from lossbench.config.schema import Config, DataConfig, ModelConfig, TrainerConfig
 from lossbench.errors import ConfigError
 
@@ -19,14 +20,9 @@ _OPTION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 def register_configs() -> None:
     """Store the schemas so YAML files can extend them (`- /schema/loss/<name>@_here_`)."""
     from hydra.core.config_store import ConfigStore
-    from hydra.core.plugins import Plugins
 
-    from hydra_plugins.lossbench_launcher import PoolLauncher
-    from hydra_plugins.lossbench_launcher.sweeper import PlannedSweeper, PlannedSweeperConf
-    from lossbench.pool import PoolLauncherConf
     from lossbench.registry import variants
 
-    plugins = Plugins.instance()
     cs = ConfigStore.instance()
     cs.store(name="lossbench_schema", node=Config)
     for name, schema in variants().items():
@@ -34,11 +30,8 @@ def register_configs() -> None:
     cs.store(group="schema/data", name="synthetic", node=DataConfig)
     cs.store(group="schema/model", name="mlp", node=ModelConfig)
     cs.store(group="schema/trainer", name="default", node=TrainerConfig)
-    cs.store(group="hydra/launcher", name="lossbench", node=PoolLauncherConf, provider="lossbench")
-    cs.store(group="hydra/sweeper", name="lossbench", node=PlannedSweeperConf, provider="lossbench")
-    # An editable install puts the plugins where Hydra's plugin scan does not look.
-    plugins.register(PoolLauncher)
-    plugins.register(PlannedSweeper)
+    cs.store(group="hydra/launcher", name="lossbench", node=LanesLauncherConf, provider="lossbench")
+    cs.store(group="hydra/sweeper", name="lossbench", node=CheckedSweeperConf, provider="lossbench")
 
 
 def _sweep_values(value: str) -> list[str]:

@@ -11,12 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from omegaconf import MISSING
-
-if TYPE_CHECKING:
-    from lossbench.registry import BuildContext
 
 # (dotted key, what it expects, what it received): one out-of-range value.
 Problem = tuple[str, str, Any]
@@ -90,8 +87,9 @@ class LossConfig:
         """Range problems of this loss's parameters; keys relative to the loss node."""
         return iter(())
 
-    def build(self, ctx: BuildContext) -> Any:
-        """The Keras loss for this config (imports the framework)."""
+    def build(self, ctx: Any) -> Any:
+        """The Keras loss for this config (imports the framework); `ctx` is the registry's
+        `BuildContext` (the data and task the loss is built for)."""
         raise NotImplementedError(f"{type(self).__name__} must define build()")
 
 

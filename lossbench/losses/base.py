@@ -15,10 +15,6 @@ import keras
 import numpy as np
 from keras import ops
 
-# Keras's own reduction behind `Loss.__call__` (keras < 4 is pinned), so that a loss with parts
-# reduces its values exactly as a call of the loss would.
-from keras.src.losses.loss import reduce_weighted_values
-
 
 def check_arg(name: str, value: Any, ok: bool, expected: str) -> None:
     """Raise a Keras-style ValueError naming the argument when `ok` is false."""
@@ -79,10 +75,8 @@ class LossbenchLoss(keras.losses.Loss):
         if not self.component_names:
             return self(y_true, y_pred, sample_weight=sample_weight), []
         values, parts = self.call_with_components(y_true, y_pred)
-        reduced = reduce_weighted_values(
-            values, sample_weight=sample_weight, reduction=self.reduction, dtype=self.dtype
-        )
-        return reduced, parts
+        reduce = _Reduction(name=self.name, reduction=self.reduction, dtype=self.dtype)
+        return reduce(values, values, sample_weight=sample_weight), parts
 
     @property
     def scheduled(self) -> bool:
@@ -99,6 +93,14 @@ class LossbenchLoss(keras.losses.Loss):
 
     def effective_prediction(self, y_pred: np.ndarray, extra: np.ndarray) -> np.ndarray:
         """The prediction that metrics should score (differs when the loss rescales outputs)."""
+        return y_pred
+
+
+class _Reduction(keras.losses.Loss):
+    """Keras's own weighting and reduction of per-sample values, through its public `__call__`:
+    `call` hands back the values it is given as `y_pred`."""
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
         return y_pred
 
 

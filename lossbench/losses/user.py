@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 from lossbench.losses.base import LossbenchLoss
+from lossbench.userloss import extras_of, instantiate, load_target
 
 
 @keras.saving.register_keras_serializable(package="lossbench")
@@ -46,8 +47,6 @@ class UserLoss(LossbenchLoss):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> UserLoss:
         """Load the target again (it must be importable where the model is loaded)."""
-        from lossbench.userloss import build_user_loss
-
         keep = {k: config[k] for k in ("name", "reduction", "dtype") if k in config}
         return build_user_loss(config["target"], config.get("params") or {}, **keep)
 
@@ -62,3 +61,17 @@ class UserLoss(LossbenchLoss):
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         return self._call(y_true, y_pred)
+
+
+def build_user_loss(
+    target: str, params: dict[str, Any], key: str = "loss", **loss_kwargs: Any
+) -> UserLoss:
+    """Load, build and adapt a user's loss for lossbench's trainer (`loss_kwargs`: Keras's
+    name, reduction, dtype of the wrapper).
+
+    Raises:
+        ConfigError: naming `<key>.target` or `<key>.params`.
+    """
+    obj = load_target(target, f"{key}.target")
+    loss = instantiate(obj, dict(params), f"{key}.params")
+    return UserLoss(loss, extras=extras_of(obj), target=target, params=dict(params), **loss_kwargs)

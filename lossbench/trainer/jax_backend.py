@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lossbench.trainer.base import RunnerBase
 from lossbench.trainer.records import split_records
-from lossbench.trainer.runner import RunnerBase
 
 
 def device_name() -> str:

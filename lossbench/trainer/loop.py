@@ -18,8 +18,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from lossbench.config.schema import TrainerConfig
+from lossbench.trainer.base import Runner
 from lossbench.trainer.records import StepRecords, first_non_finite
-from lossbench.trainer.runner import Runner
 
 
 @dataclass

@@ -42,6 +42,6 @@ class CustomConfig(LossConfig):
             yield "task", f"one of {', '.join(t.value for t in CUSTOM_TASKS)}", self.task.value
 
     def build(self, ctx: BuildContext) -> Any:
-        from lossbench.userloss import build_user_loss
+        from lossbench.losses.user import build_user_loss
 
         return build_user_loss(self.target, self.params, ctx.prefix)

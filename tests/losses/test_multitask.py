@@ -34,3 +34,25 @@ def test_multitask_modes_coincide_only_with_unit_weights():
         for m in ("loss_weighting", "prediction_scaling")
     ]
     assert not np.isclose(float(weighted[0](y_true, y_pred)), float(weighted[1](y_true, y_pred)))
+
+
+@pytest.mark.parametrize(
+    "reduction", ["sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", None]
+)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_value_and_components_reduce_as_keras_does(reduction, weighted):
+    """A loss with parts reduces its values as its own `__call__` does (Keras's reduction), and
+    as Keras's MeanSquaredError does for the box part alone, under every reduction."""
+    _, y_true, y_pred = CASES["multitask"]
+    w = np.linspace(0.0, 2.0, len(y_true)).astype("float32") if weighted else None
+    loss = L.MultiTaskLoss(4, 4, box_weight=1.0, class_weight=0.0, reduction=reduction)
+    got, parts = loss.value_and_components(y_true, y_pred, sample_weight=w)
+    want = loss(y_true, y_pred, sample_weight=w)
+    keras_mse = keras.losses.MeanSquaredError(reduction=reduction)(
+        y_true[:, :4], y_pred[:, :4], sample_weight=w
+    )
+    for other in (want, keras_mse):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(other), rtol=1e-6
+        )
+    assert len(parts) == 2

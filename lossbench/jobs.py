@@ -1,0 +1,254 @@
+"""What one Hydra job of lossbench does, and what a sweep does before and after its jobs.
+
+`run_job` is the task function's body: check the config, hold the run folder, write the job's
+record, train, and leave a folder that says what happened. `check_jobs` composes and checks every
+job of a sweep before any starts; `report_sweep` aggregates a sweep from its folders. Used by the
+CLI and by lossbench's Hydra sweeper and launcher.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from lossbench.config import Config, validate
+from lossbench.errors import EXIT_DIVERGED, EXIT_ERROR, SweepIncomplete, SweepJobError, one_line
+from lossbench.folders import claimed
+from lossbench.sweeps import NOT_PART_OF_THE_RESULT
+
+
+def override_key(override: str) -> str:
+    """The key (or config group) an override sets: `+seed=3` and `seed=3` both set `seed`."""
+    return override.lstrip("+~").partition("=")[0]
+
+
+def seed_free(overrides: Sequence[str]) -> tuple[str, ...]:
+    """A job's overrides without its seed: jobs with the same ones differ only in the seed."""
+    return tuple(o for o in overrides if override_key(o) != "seed")
+
+
+def check_jobs(
+    jobs: Sequence[Sequence[str]], compose: Callable[[list[str]], DictConfig]
+) -> list[Config]:
+    """Compose and validate every job of a sweep; jobs that differ only in their seed are
+    composed once (about 0.1 s each).
+
+    Raises:
+        SweepJobError: the first job that cannot run, naming it.
+    """
+    composed: dict[tuple[str, ...], DictConfig] = {}
+    checked = []
+    for job in jobs:
+        rest = seed_free(job)
+        try:
+            if rest not in composed:
+                composed[rest] = compose(list(rest))
+            cfg = composed[rest].copy()
+            for seed in (o.partition("=")[2] for o in job if o not in rest):
+                OmegaConf.update(cfg, "seed", yaml.safe_load(seed))
+            checked.append(validate(cfg))
+        except Exception as error:  # any way a job's config is wrong
+            raise SweepJobError(list(job), error) from error
+    return checked
+
+
+def run_job(cfg: DictConfig) -> float:
+    """Run the job Hydra has set up in `hydra.runtime.output_dir`.
+
+    A single run is checked and its folder claimed here (an invalid one leaves no folder); a
+    sweep's jobs were checked, and its folder claimed, by lossbench's sweeper.
+
+    Returns:
+        The final loss (NaN when the job failed or no step finished).
+    """
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        typed = start_job(cfg, out_dir, multirun=True)
+        return typed if isinstance(typed, float) else _train(typed, cfg, out_dir, multirun=True)
+    with contextlib.ExitStack() as held:
+        try:
+            typed = validate(cfg)
+            held.enter_context(claimed(out_dir, "hydra.run.dir"))
+        except Exception as error:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()  # made by Hydra for this run and still empty: nothing to keep
+            _refuse(error, cfg)
+        write_job_record(out_dir, cfg)
+        return _train(typed, cfg, out_dir, multirun=False)
+
+
+def _refuse(error: Exception, cfg: DictConfig) -> NoReturn:
+    """End a single run that cannot start: one line and exit 2 (`debug=true`: the traceback)."""
+    if OmegaConf.select(cfg, "debug", default=False) is True:
+        raise error
+    print(f"lossbench: error: {one_line(error)}", file=sys.stderr)
+    sys.exit(EXIT_ERROR)
+
+
+def _train(typed: Config, cfg: DictConfig, out_dir: Path, multirun: bool) -> float:
+    from lossbench.console import progress_bar
+    from lossbench.runs import run_experiment
+    from lossbench.signals import Interrupted
+
+    try:
+        with progress_bar(f"{typed.loss.name} seed {typed.seed}", typed.trainer.progress) as bar:
+            summary = run_experiment(typed, out_dir, bar)
+    except Interrupted as stop:
+        report_interrupted(stop, [out_dir])
+        raise
+    except Exception as error:
+        return job_failed(error, cfg, out_dir, multirun)
+    return job_finished(summary, out_dir, multirun)
+
+
+def start_job(cfg: DictConfig, out_dir: Path, multirun: bool) -> Config | float:
+    """The job's validated config, or, when a resumed sweep already holds this job's finished
+    result in `out_dir`, its final loss (the folder is left as it is). Writes the job's record
+    (.hydra/) for a job that will run.
+
+    Raises:
+        Exception: a config that does not validate.
+    """
+    typed = validate(cfg)
+    if multirun and typed.resume:
+        kept = finished_result(out_dir, cfg)
+        if kept is not None:
+            return kept
+    if multirun:
+        write_job_record(out_dir, cfg)
+    return typed
+
+
+def report_interrupted(stop: BaseException, out_dirs: list[Path]) -> None:
+    """Say where an interrupted job's tables are (once: the CLI does not repeat it)."""
+    for out_dir in out_dirs:
+        print(
+            f"lossbench: {stop}: tables written through the last completed step in {out_dir}",
+            file=sys.stderr,
+        )
+    stop.reported = True  # type: ignore[attr-defined]
+
+
+def job_failed(error: Exception, cfg: DictConfig, out_dir: Path, multirun: bool) -> float:
+    """Make the folder say what went wrong; a sweep goes on (NaN), a single run exits 2 with one
+    line, and `debug=true` re-raises."""
+    from lossbench.tables import write_error_summary
+
+    write_error_summary(out_dir, error, cfg)
+    if cfg.debug:
+        raise error
+    if multirun:  # the sweep names the failed jobs from their folders at the end
+        print(f"lossbench: {out_dir.name}: error: {one_line(error)}", file=sys.stderr)
+        return float("nan")
+    print(f"lossbench: error: {one_line(error)}", file=sys.stderr)
+    sys.exit(EXIT_ERROR)
+
+
+def job_finished(summary: dict[str, Any], out_dir: Path, multirun: bool) -> float:
+    """Print a trained job's summary (a sweep's job: one line); a single run that diverged
+    exits 3. Returns the final loss (NaN when no step finished)."""
+    from lossbench.console import job_line, print_summary
+    from lossbench.signals import ignore_signals
+
+    if multirun:
+        print_or_drop(job_line, summary, out_dir)
+    else:
+        ignore_signals()  # the folder holds the outcome; the exit status must follow it
+        print_or_drop(print_summary, summary, out_dir)
+    if summary["status"] == "diverged":
+        print(f"lossbench: {summary['message']}", file=sys.stderr)
+        if not multirun:
+            sys.exit(EXIT_DIVERGED)
+    final = summary["final_loss"]
+    return float("nan") if final is None else float(final)
+
+
+def print_or_drop(fn: Any, *args: Any) -> None:
+    """Print to stdout, or nothing once its reader has gone (`lossbench ... | head`): the run's
+    outcome and exit status do not depend on who reads the console."""
+    try:
+        fn(*args)
+        sys.stdout.flush()
+    except (BrokenPipeError, SystemExit):  # rich exits 1 on a closed pipe
+        # Python would report the closed pipe again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def _result_config(cfg: DictConfig) -> dict[str, Any]:
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(plain, dict)
+    return {k: v for k, v in plain.items() if k not in NOT_PART_OF_THE_RESULT and k != "hydra"}
+
+
+def finished_result(job: Path, cfg: DictConfig) -> float | None:
+    """The final loss of a job folder that finished with this config, else None."""
+    try:
+        summary = json.loads((job / "summary.json").read_text())
+        saved = OmegaConf.load(job / ".hydra" / "config.yaml")
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    if not isinstance(summary, dict) or summary.get("status") != "ok":
+        return None
+    if _result_config(saved) != _result_config(cfg):  # type: ignore[arg-type]
+        return None
+    final = summary.get("final_loss")
+    return float("nan") if final is None else float(final)
+
+
+def write_job_record(job: Path, cfg: DictConfig) -> None:
+    """The job's config, Hydra config and overrides in .hydra/, as Hydra would write them.
+
+    lossbench's config turns Hydra's own writing off (`hydra.output_subdir: null`) so that
+    nothing is written before the job is checked and its folder held, and so that a resumed
+    sweep's finished jobs keep their files.
+    """
+    from lossbench.tables import atomic_write_text
+
+    record = job / ".hydra"
+    record.mkdir(parents=True, exist_ok=True)
+    hydra = HydraConfig.get()
+    atomic_write_text(record / "config.yaml", OmegaConf.to_yaml(cfg))
+    atomic_write_text(record / "hydra.yaml", OmegaConf.to_yaml({"hydra": hydra}))
+    atomic_write_text(record / "overrides.yaml", yaml.safe_dump(list(hydra.overrides.task)))
+
+
+def report_sweep(sweep: Path, baseline: str | None = None) -> None:
+    """Aggregate a sweep from its folders, print the comparison, and name failed jobs.
+
+    Raises:
+        SweepIncomplete: some jobs did not finish (the exit status is 1).
+    """
+    from lossbench.console import headline_metrics, print_sweep
+    from lossbench.sweeps import aggregate, describe_verdicts, failed_jobs, variant_keys
+
+    if not sweep.is_dir():
+        return
+    summary, comparison, verdicts = aggregate(sweep, baseline)
+    if summary.empty:
+        return
+    sentences = describe_verdicts(verdicts, headline_metrics(list(comparison.columns)))
+    title = f"lossbench sweep: {sweep}"
+    print_or_drop(print_sweep, comparison, variant_keys(summary), sentences, title)
+    tables = ", ".join(
+        str(sweep / name) for name in ("summary.csv", "comparison.csv", "verdicts.csv")
+    )
+    print_or_drop(print, f"tables: {tables}")
+    failed = failed_jobs(summary)
+    if not failed.empty:
+        names = "; ".join(
+            f"{r.job} ({r.status}"
+            f"{': ' + str(r.message) if str(r.message) not in ('', 'nan') else ''})"
+            for r in failed.itertuples()
+        )
+        raise SweepIncomplete(f"{len(failed)} of {len(summary)} jobs did not finish: {names}")

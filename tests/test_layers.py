@@ -1,0 +1,136 @@
+"""Imports flow one way: entry points on top, then sweeps, the experiment, the parts, the run
+folder and the foundation. This test reads every import of `lossbench/` and `hydra_plugins/`
+(at any depth: inside functions and `TYPE_CHECKING` blocks too) and fails on an import cycle or
+an import from a lower layer up to a higher one."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# Bottom to top; a module belongs to the first layer with a prefix of its name. A module may
+# import its own layer's modules (without a cycle) and any lower layer's.
+LAYERS = [
+    ("foundation", ["lossbench.errors", "lossbench.limits", "lossbench.process",
+                    "lossbench.signals", "lossbench.arrays", "lossbench.userloss",
+                    "lossbench.config.schema", "lossbench.config.plugins",
+                    "lossbench.trainer.records"]),
+    ("losses", ["lossbench.losses"]),
+    ("data", ["lossbench.dataset", "lossbench.data", "lossbench.realdata"]),
+    ("run folder", ["lossbench.tables", "lossbench.folders", "lossbench.tensorboard"]),
+    ("config", ["lossbench.registry", "lossbench.variants", "lossbench.config"]),
+    ("parts", ["lossbench.models", "lossbench.metrics", "lossbench.trainer"]),
+    ("experiment", ["lossbench.experiment", "lossbench.runs"]),
+    ("sweeps", ["lossbench.sweeps", "lossbench.stats", "lossbench.plots", "lossbench.console"]),
+    ("jobs", ["lossbench.jobs"]),
+    ("entry points", ["hydra_plugins", "lossbench.report", "lossbench.check", "lossbench.cli"]),
+]  # fmt: skip
+PACKAGE = "lossbench"  # the empty package module itself: importing it imports nothing
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def modules() -> dict[str, Path]:
+    return {
+        module_name(p): p
+        for top in ("lossbench", "hydra_plugins")
+        for p in (ROOT / top).rglob("*.py")
+    }
+
+
+def imports(path: Path, name: str, known: set[str]) -> set[str]:
+    """The project modules `path` imports: `from a.b import c` imports `a.b.c` when that is a
+    module, else `a.b`; a package's `__init__` counts as the package's module."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base
+                       for a in node.names]  # fmt: skip
+        else:
+            continue
+        for target in targets:
+            while target and target not in known:
+                target = target.rpartition(".")[0]
+            if target and target not in (name, PACKAGE):
+                found.add(target)
+    return found
+
+
+def layer_of(name: str) -> int:
+    for index, (_, prefixes) in enumerate(LAYERS):
+        if any(name == p or name.startswith(p + ".") for p in prefixes):
+            return index
+    raise AssertionError(f"{name} is in no layer: add it to LAYERS in {__file__}")
+
+
+def graph() -> dict[str, set[str]]:
+    found = modules()
+    return {name: imports(path, name, set(found)) for name, path in found.items()}
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in edges[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_there_is_no_import_cycle():
+    assert cycles(graph()) == []
+
+
+def test_no_module_imports_from_a_layer_above_its_own():
+    upward = [
+        f"{name} ({LAYERS[layer_of(name)][0]}) imports {target} ({LAYERS[layer_of(target)][0]})"
+        for name, targets in graph().items()
+        for target in sorted(targets)
+        if layer_of(target) > layer_of(name)
+    ]
+    assert upward == []
+
+
+def test_the_checks_find_a_cycle_and_an_upward_import():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert layer_of("lossbench.errors") < layer_of("lossbench.cli")
+    with pytest.raises(AssertionError, match="in no layer"):
+        layer_of("lossbench.nowhere")
