@@ -10,7 +10,7 @@ ARGS   ?=
 TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-load lint format bench sweep study studies gate clean
+.PHONY: help install run test test-long test-load lint format bench sweep study studies gate clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,8 +29,11 @@ install: $(STAMP) ## Create .venv and install lossbench with every extra (tests,
 run: $(STAMP) ## Run the default experiment (extra overrides: make run ARGS="loss=grouped")
 	$(BIN)/lossbench $(ARGS)
 
-test: $(STAMP) ## Run the test suite (slow tests included; under 10 minutes on 2 cores)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(ARGS)
+test: $(STAMP) ## Run the test suite (under 10 minutes on 2 cores, install included)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not long and not load" $(ARGS)
+
+test-long: $(STAMP) ## The long end-to-end checks (every variant in one sweep, submitit, lanes; minutes)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m long $(ARGS)
 
 sweep: $(STAMP) ## A small study (4 imbalance losses x 2 seeds); prints the comparison table
 	rm -rf outputs/sweeps/make-sweep

@@ -33,7 +33,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from measure import ANCHORS, LOSSBENCH, ROOT, _run_measured, machine, paired_anchor_rows
+from measure import ANCHORS, LOSSBENCH, ROOT, machine, paired_anchor_rows, run_measured
 
 JAX = ["backend=jax", "trainer.progress=false"]
 QUICK = ["data.n_samples=600", "data.n_features=8", "data.n_groups=4", "model.hidden=[16,16]",
@@ -45,7 +45,7 @@ SEEDS = (1, 8, 32)
 
 def _lossbench(args: list[str], tmp: Path) -> float:
     """Run the lossbench CLI; return its wall seconds."""
-    wall, _, _ = _run_measured([*LOSSBENCH, *args], tmp)
+    wall, _, _ = run_measured([*LOSSBENCH, *args], tmp)
     return wall
 
 

@@ -42,34 +42,12 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
             cells += [_f(r["fit_spe32"]), _f(c), _f(r["lossbench_norecord"]), f"{1e6 / c:.0f}"]
             cells += [f"{r['c/a']:.1f}x", f"{r['c/b']:.1f}x", f"{r['c/d']:.2f}"]
             lines.append("| " + " | ".join(map(str, cells)) + " |")
-    lines += [
-        "",
-        "Every variant's step against lossbench's plain BCE (binary task) or MSE step on the same "
-        "task, model (MLP 64-64 with the task's head), data and batch 64, recording on. The "
-        "ratio is variant time per step / baseline time per step (target: at most 1.5).",
-        "",
-        "| backend | loss | task | variant steps/s | baseline steps/s | time ratio |",
-        "| --- | --- | --- | ---: | ---: | ---: |",
-    ]
-    for w in results["workers"]:
-        for r in w["variants"]:
-            lines.append(
-                f"| {r['backend']} | {r['loss']} | {r['task']} | {_f(r['variant'])} | "
-                f"{_f(r['baseline'])} | {r['time_ratio']:.2f} |"
-            )
+    lines += _variants(results)
     lines += _roofline(results)
     lines += ["", "Graph loss plus its gradient, 1,024 nodes x 64 dimensions, compiled "
               "(target: under 5 ms):", "", "| backend | ms |", "| --- | ---: |"]  # fmt: skip
     lines += [f"| {w['graph']['backend']} | {w['graph']['ms']:.2f} |" for w in results["workers"]]
-    lines += ["", "Start-up and whole runs (wall time of the process; peak resident memory; for a "
-              "run, the part of it its summary counts as compiling, its programs' first calls):",
-              "", "| command | seconds | peak RSS MiB | of which compiling s |",
-              "| --- | ---: | ---: | ---: |"]  # fmt: skip
-    lines += [
-        f"| `{r['command']}` | {r['seconds']:.2f} | {r['peak_rss_mib']:.0f} | "
-        f"{_compile(r.get('compile_seconds'))} |"
-        for r in results["startup"]
-    ]
+    lines += _startup(results)
     lines += _sweep(results)
     if results.get("table"):
         mib = results["table"][0]["csv_mib"]
@@ -86,6 +64,42 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         lines += [f"| `{r['anchor']}` | {_f(r['steps_per_s'])} |" for r in results["anchors"]]
         lines += _anchor_comparison(results)
     return "\n".join(lines) + "\n"
+
+
+def _variants(results: dict[str, Any]) -> list[str]:
+    """Every variant's step against the plain loss of its task."""
+    lines: list[str] = []
+    lines += [
+        "",
+        "Every variant's step against lossbench's plain BCE (binary task) or MSE step on the same "
+        "task, model (MLP 64-64 with the task's head), data and batch 64, recording on. The "
+        "ratio is variant time per step / baseline time per step (target: at most 1.5).",
+        "",
+        "| backend | loss | task | variant steps/s | baseline steps/s | time ratio |",
+        "| --- | --- | --- | ---: | ---: | ---: |",
+    ]
+    for w in results["workers"]:
+        for r in w["variants"]:
+            lines.append(
+                f"| {r['backend']} | {r['loss']} | {r['task']} | {_f(r['variant'])} | "
+                f"{_f(r['baseline'])} | {r['time_ratio']:.2f} |"
+            )
+    return lines
+
+
+def _startup(results: dict[str, Any]) -> list[str]:
+    """Start-up and whole runs."""
+    lines: list[str] = []
+    lines += ["", "Start-up and whole runs (wall time of the process; peak resident memory; for a "
+              "run, the part of it its summary counts as compiling, its programs' first calls):",
+              "", "| command | seconds | peak RSS MiB | of which compiling s |",
+              "| --- | ---: | ---: | ---: |"]  # fmt: skip
+    lines += [
+        f"| `{r['command']}` | {r['seconds']:.2f} | {r['peak_rss_mib']:.0f} | "
+        f"{_compile(r.get('compile_seconds'))} |"
+        for r in results["startup"]
+    ]
+    return lines
 
 
 def _compile(seconds: float | None) -> str:

@@ -33,12 +33,10 @@ from measure import (
     anchor_rows,
     machine,
     paired_anchor_rows,
-    startup_rows,
-    sweep_rows,
-    table_rows,
     twin,
     worker,
 )
+from processes import startup_rows, sweep_rows, table_rows
 from report import report
 
 

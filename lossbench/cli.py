@@ -15,8 +15,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from lossbench.config import compose_raw, register_configs
-from lossbench.config.compose import check_group_options
+from lossbench.config.compose import check_group_options, compose_raw, register_configs
 from lossbench.errors import EXIT_ERROR, SweepIncomplete, one_line
 from lossbench.registry import variants
 
@@ -33,11 +32,12 @@ def loss_catalog() -> dict[str, str]:
 
 
 def _groups_help() -> str:
-    """The user-facing config groups and their options (the schema/ groups are internal)."""
-    return "\n".join(
-        f"{group}: {', '.join(e.name.removesuffix('.yaml') for e in _options(group))}"
-        for group in ("loss", "data", "model", "trainer")
-    )
+    """The user-facing config groups and their options (the schema/ groups are internal); the
+    loss variants are the registry's."""
+    options = {"loss": sorted(variants())}
+    for group in ("data", "model", "trainer"):
+        options[group] = [e.name.removesuffix(".yaml") for e in _options(group)]
+    return "\n".join(f"{group}: {', '.join(names)}" for group, names in options.items())
 
 
 def _loss_help() -> str:

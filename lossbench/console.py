@@ -13,9 +13,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 console = Console()
-# Off in processes that share a terminal with others (parallel sweep workers).
-PROGRESS_BARS = True
-err_console = Console(stderr=True)
 
 
 @contextmanager
@@ -28,7 +25,7 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int, floa
         TextColumn("steps  loss {task.fields[loss]}"),
         TimeElapsedColumn(),
         console=console,
-        disable=not (enabled and PROGRESS_BARS and console.is_terminal),
+        disable=not (enabled and console.is_terminal),
         transient=True,
     )
     task_id = progress.add_task(label, total=None, loss="-")
@@ -91,12 +88,18 @@ def print_comparison(comparison: Any, keys: list[str], title: str) -> None:
     """Print the per-variant comparison, one row per (variant, metric): mean and 95% bootstrap
     interval across seeds (long format, so it fits an 80-column terminal)."""
     table = Table(title=title, title_justify="left")
-    for name, justify in (("variant", "left"), ("metric", "left"), ("mean", "right"),
-                          ("95% CI", "right"), ("n", "right")):  # fmt: skip
-        table.add_column(name, justify=justify, overflow="fold")
     metrics = headline_metrics(list(comparison.columns))
-    for _, row in comparison.iterrows():
-        label = ", ".join([str(row[keys[0]])] + [f"{k}={row[k]}" for k in keys[1:]])
+    labels = [
+        "\n".join([str(row[keys[0]])] + [f"{k}={row[k]}" for k in keys[1:]])
+        for _, row in comparison.iterrows()
+    ]
+    # Names wrap between words, never inside one (one setting per line); the numbers never wrap.
+    widest = max((len(w) for label in labels for w in label.split()), default=7)
+    table.add_column("variant", min_width=min(widest, 32), overflow="fold")
+    table.add_column("metric", min_width=max(map(len, metrics), default=6), no_wrap=True)
+    for name in ("mean", "95% CI", "n"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for label, (_, row) in zip(labels, comparison.iterrows(), strict=True):
         for i, m in enumerate(metrics):
             mean, low, high = row[f"{m}_mean"], row.get(f"{m}_ci_low"), row.get(f"{m}_ci_high")
             ci = "-" if low is None or low != low else f"[{low:.3g}, {high:.3g}]"

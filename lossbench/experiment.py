@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from lossbench.config import Config, Task
+from lossbench.config.schema import Config, Task
 from lossbench.errors import ConfigError, LossbenchError
 
 
@@ -183,13 +183,23 @@ def build_experiment(cfg: Config, loss: Any = None) -> Experiment:
         cfg: a validated config.
         loss: a loss to use instead of the configured one (the benchmark's baselines).
     """
-    global _models_built
-    from lossbench.data import check_dataset, make_dataset
-    from lossbench.registry import BuildContext
-
+    task = cfg.loss.training_task()
     # The data first: it needs no framework, and a config whose data would be degenerate is
     # refused before one loads.
-    task = cfg.loss.training_task()
+    data = _checked_data(cfg, task)
+    select_backend(cfg.backend.value)
+    _seed_frameworks(cfg)
+    if loss is None:
+        loss = _configured_loss(cfg, task, data)
+    y_train = loss.pack_targets(data.train.y, split_extra(task, data.train))
+    model, loss, runner, device, names = _runner(cfg, task, data, loss, y_train)
+    return Experiment(cfg, data, loss, model, runner, device, names)
+
+
+def _checked_data(cfg: Config, task: Task) -> Any:
+    """The config's dataset for `task`, refused by name when the loss or batch cannot use it."""
+    from lossbench.data import check_dataset, make_dataset
+
     data = make_dataset(task, cfg.data, cfg.seed)
     check_dataset(data, cfg.data)
     if data.task is not task:
@@ -205,31 +215,43 @@ def build_experiment(cfg: Config, loss: Any = None) -> Experiment:
             f"an integer in [1, {len(data.train)}] (the training split's size)",
             cfg.trainer.batch_size,
         )
+    return data
 
-    select_backend(cfg.backend.value)
-    import keras
 
-    from lossbench.models import build_model, initialize_weights
-    from lossbench.trainer import make_runner
-
-    # Weights, data and batch order come from NumPy generators seeded by cfg.seed, the same on
-    # every backend; Keras's own seed only matters for layers that draw at run time.
+def _seed_frameworks(cfg: Config) -> None:
+    """Weights, data and batch order come from NumPy generators seeded by cfg.seed, the same on
+    every backend; Keras's own seed only matters for layers that draw at run time."""
     if cfg.backend.value == "tensorflow":
+        import keras
         import tensorflow as tf
 
         keras.utils.set_random_seed(cfg.seed)  # it imports TF, so only on TF
         tf.config.experimental.enable_op_determinism()
 
-    if loss is None:
-        ctx = BuildContext(
-            data=data,
-            epsilon=cfg.scale.epsilon,
-            n_outputs=data.train.y.shape[1] if task is Task.grouped else cfg.data.n_outputs,
-            n_classes=data.train.y.shape[1] if task is Task.multiclass else cfg.data.n_classes,
-            grid=(cfg.data.grid[0], cfg.data.grid[1]),
-        )
-        loss = cfg.loss.build(ctx)
-    y_train = loss.pack_targets(data.train.y, split_extra(task, data.train))
+
+def _configured_loss(cfg: Config, task: Task, data: Any) -> Any:
+    """The config's loss variant, built for this data."""
+    from lossbench.registry import BuildContext
+
+    ctx = BuildContext(
+        data=data,
+        epsilon=cfg.scale.epsilon,
+        n_outputs=data.train.y.shape[1] if task is Task.grouped else cfg.data.n_outputs,
+        n_classes=data.train.y.shape[1] if task is Task.multiclass else cfg.data.n_classes,
+        grid=(cfg.data.grid[0], cfg.data.grid[1]),
+    )
+    return cfg.loss.build(ctx)
+
+
+def _runner(cfg: Config, task: Task, data: Any, loss: Any, y_train: Any) -> tuple[Any, ...]:
+    """Model, loss, runner, device and layer names: a cached runner reset to this seed, or a
+    new one."""
+    global _models_built
+    import keras
+
+    from lossbench.models import build_model, initialize_weights
+    from lossbench.trainer import make_runner
+
     t = cfg.trainer
     key = _fingerprint(
         cfg.backend.value, task.value, cfg.model, t.optimizer.value, t.learning_rate, t.record,
@@ -240,28 +262,21 @@ def build_experiment(cfg: Config, loss: Any = None) -> Experiment:
         model, loss, runner, device, names = _RUNNERS[key]
         initialize_weights(model, cfg.seed)
         runner.reset(data.train.x, y_train)
-    else:
-        # A clean Keras state for every new model (reused worker processes leak nothing). The
-        # garbage collection it does by default takes about 0.2 s and frees only earlier models.
-        keras.backend.clear_session(free_memory=_models_built > 0)
-        _models_built += 1
-        model = build_model(task, cfg.model, data.train.x.shape[1], data.train.y.shape[1:])
-        initialize_weights(model, cfg.seed)
-        optimizers = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
-        optimizer = optimizers[t.optimizer.value](learning_rate=t.learning_rate)
-        names, slices = layer_groups(model)
-        runner, device = make_runner(
-            cfg.backend.value,
-            model=model,
-            loss=loss,
-            optimizer=optimizer,
-            x=data.train.x,
-            y=y_train,
-            layer_slices=slices,
-            record=t.record,
-            jit_compile=t.jit_compile,
-        )
-        _RUNNERS[key] = (model, loss, runner, device, names)
-        while len(_RUNNERS) > MAX_CACHED_RUNNERS:
-            _RUNNERS.popitem(last=False)
-    return Experiment(cfg, data, loss, model, runner, device, names)
+        return model, loss, runner, device, names
+    # A clean Keras state for every new model (reused processes leak nothing). The garbage
+    # collection it does by default takes about 0.2 s and frees only earlier models.
+    keras.backend.clear_session(free_memory=_models_built > 0)
+    _models_built += 1
+    model = build_model(task, cfg.model, data.train.x.shape[1], data.train.y.shape[1:])
+    initialize_weights(model, cfg.seed)
+    optimizers = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
+    optimizer = optimizers[t.optimizer.value](learning_rate=t.learning_rate)
+    names, slices = layer_groups(model)
+    runner, device = make_runner(
+        cfg.backend.value, model=model, loss=loss, optimizer=optimizer, x=data.train.x,
+        y=y_train, layer_slices=slices, record=t.record, jit_compile=t.jit_compile,
+    )  # fmt: skip
+    _RUNNERS[key] = (model, loss, runner, device, names)
+    while len(_RUNNERS) > MAX_CACHED_RUNNERS:
+        _RUNNERS.popitem(last=False)
+    return model, loss, runner, device, names

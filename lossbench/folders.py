@@ -1,7 +1,7 @@
 """Output folders: one run or one sweep per folder, held by one process at a time.
 
 A folder is held with an advisory lock on the folder itself (no lock file is left behind, even
-by a killed process). Table writes go through hidden temporary files (`tables.atomic_write_text`);
+by a killed process). Table writes go through hidden temporary files (`files.atomic_write_text`);
 a killed process can leave those, and `remove_leftovers` clears them once no process holds the
 folder.
 """

@@ -9,7 +9,6 @@ CLI and by lossbench's Hydra sweeper and launcher.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -21,9 +20,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from lossbench.config import Config, validate
-from lossbench.errors import EXIT_DIVERGED, EXIT_ERROR, SweepIncomplete, SweepJobError, one_line
+from lossbench.config.checks import validate
+from lossbench.config.schema import Config
+from lossbench.errors import EXIT_ERROR, SweepIncomplete, SweepJobError, one_line
 from lossbench.folders import claimed
+from lossbench.runfolder import RunFolder, Status
 from lossbench.sweeps import NOT_PART_OF_THE_RESULT
 
 
@@ -142,9 +143,11 @@ def report_interrupted(stop: BaseException, out_dirs: list[Path]) -> None:
 def job_failed(error: Exception, cfg: DictConfig, out_dir: Path, multirun: bool) -> float:
     """Make the folder say what went wrong; a sweep goes on (NaN), a single run exits 2 with one
     line, and `debug=true` re-raises."""
-    from lossbench.tables import write_error_summary
 
-    write_error_summary(out_dir, error, cfg)
+    def select(key: str) -> Any:
+        return OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False)
+
+    RunFolder(out_dir).fail(error, select("loss.name"), select("seed"))
     if cfg.debug:
         raise error
     if multirun:  # the sweep names the failed jobs from their folders at the end
@@ -165,10 +168,11 @@ def job_finished(summary: dict[str, Any], out_dir: Path, multirun: bool) -> floa
     else:
         ignore_signals()  # the folder holds the outcome; the exit status must follow it
         print_or_drop(print_summary, summary, out_dir)
-    if summary["status"] == "diverged":
+    status = Status(summary["status"])
+    if status is Status.diverged:
         print(f"lossbench: {summary['message']}", file=sys.stderr)
-        if not multirun:
-            sys.exit(EXIT_DIVERGED)
+    if not multirun and status is not Status.ok:
+        sys.exit(status.exit_code())
     final = summary["final_loss"]
     return float("nan") if final is None else float(final)
 
@@ -193,12 +197,12 @@ def _result_config(cfg: DictConfig) -> dict[str, Any]:
 
 def finished_result(job: Path, cfg: DictConfig) -> float | None:
     """The final loss of a job folder that finished with this config, else None."""
+    summary = RunFolder(job).read()
+    if summary.get("status") != Status.ok:
+        return None
     try:
-        summary = json.loads((job / "summary.json").read_text())
         saved = OmegaConf.load(job / ".hydra" / "config.yaml")
     except (OSError, ValueError, yaml.YAMLError):
-        return None
-    if not isinstance(summary, dict) or summary.get("status") != "ok":
         return None
     if _result_config(saved) != _result_config(cfg):  # type: ignore[arg-type]
         return None
@@ -213,7 +217,7 @@ def write_job_record(job: Path, cfg: DictConfig) -> None:
     nothing is written before the job is checked and its folder held, and so that a resumed
     sweep's finished jobs keep their files.
     """
-    from lossbench.tables import atomic_write_text
+    from lossbench.files import atomic_write_text
 
     record = job / ".hydra"
     record.mkdir(parents=True, exist_ok=True)

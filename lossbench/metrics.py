@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lossbench.config import Task
+from lossbench.config.schema import Task
 from lossbench.data import N_BOX, Dataset, Split
 
 

@@ -7,7 +7,7 @@ import math
 import keras
 import numpy as np
 
-from lossbench.config import ModelConfig, Task
+from lossbench.config.schema import ModelConfig, Task
 from lossbench.data import N_BOX
 
 # Output activation by task: probabilities for the losses that take them, logits or raw values

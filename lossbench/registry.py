@@ -44,7 +44,7 @@ def register_variant(name: str, *, description: str, task: Task | None = None) -
     """Class decorator: register a `LossConfig` dataclass as the variant `name`.
 
     Args:
-        name: the option users choose with `loss=<name>` (a YAML file conf/loss/<name>.yaml).
+        name: the option users choose with `loss=<name>` (the schema is that option).
         description: one line for `lossbench --help` and summary.json.
         task: the task the variant trains on; None when its `task()` decides from the config.
 

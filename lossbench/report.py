@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from lossbench.plots import plot_curves, plot_layer_heatmap, plot_metric_bars, variant_label
+from lossbench.runfolder import Status
 from lossbench.sweeps import (
     describe_verdicts,
     failed_jobs,
@@ -75,7 +76,7 @@ def load_curves(
     per-layer norms with the layer names, from the finished jobs' CSV files. A job whose tables
     cannot be read is left out, with the reason appended to `problems`."""
     curves: dict[str, dict[str, Any]] = {}
-    ok = summary[summary["status"] == "ok"]
+    ok = summary[summary["status"] == Status.ok]
     for _, row in ok.iterrows():
         folder = _job_dir(root, str(row["job"]))
         try:
@@ -157,6 +158,27 @@ def write_report(
     if not quiet:  # before writing: a folder that cannot be written still gets its comparison
         print_sweep(comparison, keys, sentences, f"lossbench report: {root}")
     write_sweep_tables(root, summary, comparison, verdicts)
+    lines = _summary_lines(root, summary, comparison, verdicts, sentences, keys, metrics)
+    lines += _curve_lines(root, load_curves(root, summary, keys, problems))
+    if problems:
+        lines += ["## Tables left out", "", "These finished jobs' tables could not be read:", "",
+                  *(f"- `{problem}`" for problem in problems), ""]  # fmt: skip
+    if metrics and len(comparison):
+        plot_metric_bars(comparison, keys, metrics, root / "metrics.png")
+        lines += ["## Final metrics", "", "Error bars: 95% bootstrap interval across seeds.", "",
+                  "![final metrics](metrics.png)", ""]  # fmt: skip
+    from lossbench.files import atomic_write_text
+
+    path = root / "report.md"
+    atomic_write_text(path, "\n".join(lines))
+    return path, verdicts
+
+
+def _summary_lines(
+    root: Path, summary: pd.DataFrame, comparison: pd.DataFrame, verdicts: pd.DataFrame,
+    sentences: list[str], keys: list[str], metrics: list[str],
+) -> list[str]:  # fmt: skip
+    """The report's verdicts, comparison table and the jobs that did not finish."""
     against = verdicts["baseline"].iloc[0] if len(verdicts) else None
     says = [f"- {s}" for s in sentences] or [
         "- No verdicts: "
@@ -168,42 +190,35 @@ def write_report(
              f"Each variant against `{against}` with the same other settings, paired by seed "
              "(95% bootstrap intervals of the difference; `verdicts.csv` has every metric):"
              if against else "", "", *says, "",
-             f"{len(summary)} jobs, {int((summary['status'] == 'ok').sum())} finished. Tables: "
-             "`summary.csv` (one row per job), `comparison.csv` (per variant: mean, standard "
-             "deviation and 95% bootstrap interval across seeds), `verdicts.csv`. Regenerate "
-             f"with `lossbench-report {root}`.", "",
+             f"{len(summary)} jobs, {int((summary['status'] == Status.ok).sum())} finished. "
+             "Tables: `summary.csv` (one row per job), `comparison.csv` (per variant: mean, "
+             "standard deviation and 95% bootstrap interval across seeds), `verdicts.csv`. "
+             f"Regenerate with `lossbench-report {root}`.", "",
              "## Comparison (mean [95% bootstrap interval] across seeds, finished jobs)", "",
              comparison_markdown(comparison, keys, metrics), ""]  # fmt: skip
     failed = failed_jobs(summary)
     if not failed.empty:
         lines += ["## Jobs that did not finish", "",
                   _markdown(failed[["job", "status", "message"]]), ""]  # fmt: skip
-    curves = load_curves(root, summary, keys, problems)
-    if curves:
-        window = plot_curves(curves, "loss", "loss", root / "loss.png")
-        plot_curves(curves, "grad_norm", "global gradient norm", root / "grad_norm.png")
-        plot_layer_heatmap(curves, root / "layer_grad_norms.png")
-        smoothing = f" (rolling mean over {window} steps)" if window > 1 else ""
-        lines += ["## Training curves", "",
-                  f"Per-step loss and global gradient norm{smoothing}; the line is the mean across "
-                  "seeds and the band spans the lowest to the highest seed. Each variant's loss is "
-                  "its own objective, so compare the shapes of the loss curves; the metrics above "
-                  "compare the variants on one scale.", "",
-                  "![loss per step](loss.png)", "", "![gradient norm per step](grad_norm.png)", "",
-                  "Per-layer gradient norms (log10, mean across seeds) over training:", "",
-                  "![per-layer gradient norms](layer_grad_norms.png)", ""]  # fmt: skip
-    if problems:
-        lines += ["## Tables left out", "", "These finished jobs' tables could not be read:", "",
-                  *(f"- `{problem}`" for problem in problems), ""]  # fmt: skip
-    if metrics and len(comparison):
-        plot_metric_bars(comparison, keys, metrics, root / "metrics.png")
-        lines += ["## Final metrics", "", "Error bars: 95% bootstrap interval across seeds.", "",
-                  "![final metrics](metrics.png)", ""]  # fmt: skip
-    from lossbench.tables import atomic_write_text
+    return lines
 
-    path = root / "report.md"
-    atomic_write_text(path, "\n".join(lines))
-    return path, verdicts
+
+def _curve_lines(root: Path, curves: Any) -> list[str]:
+    """Draw the training curves; the report's section on them (none without curves)."""
+    if not curves:
+        return []
+    window = plot_curves(curves, "loss", "loss", root / "loss.png")
+    plot_curves(curves, "grad_norm", "global gradient norm", root / "grad_norm.png")
+    plot_layer_heatmap(curves, root / "layer_grad_norms.png")
+    smoothing = f" (rolling mean over {window} steps)" if window > 1 else ""
+    return ["## Training curves", "",
+            f"Per-step loss and global gradient norm{smoothing}; the line is the mean across "
+            "seeds and the band spans the lowest to the highest seed. Each variant's loss is "
+            "its own objective, so compare the shapes of the loss curves; the metrics above "
+            "compare the variants on one scale.", "",
+            "![loss per step](loss.png)", "", "![gradient norm per step](grad_norm.png)", "",
+            "Per-layer gradient norms (log10, mean across seeds) over training:", "",
+            "![per-layer gradient norms](layer_grad_norms.png)", ""]  # fmt: skip
 
 
 def sweep_baseline(folder: Path) -> str | None:

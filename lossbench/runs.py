@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from lossbench.config import Config
+from lossbench.config.schema import Config
 from lossbench.experiment import Experiment, build_experiment
+from lossbench.runfolder import RunFolder, Status
 
 Progress = Callable[[int, int, float], None]
 
@@ -62,7 +63,6 @@ def run_experiments(
     Raises:
         Interrupted: after every job's tables are written, when a signal stopped training.
     """
-    from lossbench import tables
     from lossbench.signals import Interrupted, stop_on_signals
 
     outcomes: list[Any] = [None] * len(cfgs)  # a summary or an exception, once a job has run
@@ -90,16 +90,16 @@ def run_experiments(
         signum = stop_requested.close()
         for job, (summary, out_dir) in enumerate(zip(outcomes, out_dirs, strict=True)):
             if summary is None:  # built, then a signal kept it from training: not counted
-                (out_dir / "summary.json").unlink(missing_ok=True)
+                RunFolder(out_dir).forget()
                 continue
             if isinstance(summary, Exception):
                 continue
-            if signum is not None and summary["status"] == "ok":
+            if signum is not None and summary["status"] == Status.ok:
                 # Arrived after the last step, while the tables were written: they are complete.
-                summary["status"] = "interrupted"
+                summary["status"] = Status.interrupted
                 summary["stopped"] = {"step": summary["steps"], "epoch": summary["epochs"] - 1}
             summary["wall_seconds"] = ended[job] - started[job]
-            tables.write_summary(out_dir / "summary.json", summary)
+            RunFolder(out_dir).write(summary)
     if signum is not None:
         raise Interrupted(signum)
     return outcomes
@@ -123,15 +123,10 @@ def _groups(
     "running" from just before its job is built, so a killed process never leaves one that
     looks finished; a job that fails to build gets its error in `outcomes`. `started` gets
     each job's build start time."""
-    from lossbench import tables
-
     pending: dict[int, Group] = {}  # by runner, the lanes built so far
     for job, (cfg, out_dir) in enumerate(zip(cfgs, out_dirs, strict=True)):
         started[job] = time.perf_counter()
-        tables.write_summary(
-            out_dir / "summary.json",
-            {"status": "running", "loss": cfg.loss.name, "seed": cfg.seed},
-        )
+        RunFolder(out_dir).start(cfg.loss.name, cfg.seed)
         try:
             exp = build_experiment(cfg)
         except Exception as error:
@@ -270,7 +265,7 @@ def _write(exp: Experiment, result: Any, out_dir: Path) -> dict[str, Any]:
         summary["device_peak_bytes"] = peak  # this process's peak so far (a sweep's jobs share it)
     if result.stop is not None:
         summary["stopped"] = result.stop
-    if result.status == "diverged":
+    if result.status == Status.diverged:
         summary["message"] = divergence_message(result.stop or {})
     return summary
 

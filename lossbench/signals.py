@@ -27,7 +27,7 @@ from types import FrameType
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
-# Temporary files being written now (see `lossbench.tables.atomic_write_text`): removed before
+# Temporary files being written now (see `lossbench.files.atomic_write_text`): removed before
 # an immediate exit, so that no hidden half-written file is left behind.
 PENDING_FILES: set[str] = set()
 

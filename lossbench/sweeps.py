@@ -9,13 +9,14 @@ later on any folder (`lossbench-report`).
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+
+from lossbench.runfolder import RunFolder, Status
 
 if TYPE_CHECKING:  # pandas is imported where tables are built: `lossbench --help` stays fast
     import pandas as pd
@@ -54,15 +55,9 @@ def _overrides(job: Path) -> dict[str, str]:
 
 def job_row(job: Path, root: Path) -> dict[str, Any]:
     """One job's row: its folder, overrides, status, message, results and final metrics."""
-    try:
-        summary = json.loads((job / "summary.json").read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        summary = {"status": "unreadable", "message": f"summary.json: {error}"}
-    if not isinstance(summary, dict):
-        kind = type(summary).__name__
-        summary = {"status": "unreadable", "message": f"summary.json: a {kind}, not an object"}
-    status = summary.get("status", "unknown")
-    if status == "running":
+    summary = RunFolder(job).read()
+    status = str(summary.get("status", "unknown"))
+    if status == Status.running:
         # Written when a job starts and replaced when it ends: the process died in between.
         summary["message"] = "the job stopped without writing its result (killed?)"
     row: dict[str, Any] = {"job": str(job.relative_to(root)) if job != root else job.name}
@@ -131,7 +126,7 @@ def comparison_frame(frame: pd.DataFrame) -> pd.DataFrame:
     for values, group in frame.groupby(keys, sort=False, dropna=False):
         values = values if isinstance(values, tuple) else (values,)
         row: dict[str, Any] = dict(zip(keys, values, strict=True))
-        ok = group[group["status"] == "ok"]
+        ok = group[group["status"] == Status.ok]
         row["jobs"], row["ok"], row["n"] = len(group), len(ok), len(ok)
         for col in numeric:
             vals = pd.to_numeric(ok[col], errors="coerce")
@@ -206,7 +201,7 @@ def verdict_frame(frame: pd.DataFrame, baseline: str | None = None) -> pd.DataFr
     if key not in frame.columns:
         return pd.DataFrame(columns=VERDICT_COLUMNS)
     others = [k for k in keys if k != key]
-    ok = frame[frame["status"] == "ok"]
+    ok = frame[frame["status"] == Status.ok]
     metrics = compared_metrics(frame)
     rows = []
     for values, group in ok.groupby(keys, sort=False, dropna=False):
@@ -307,4 +302,4 @@ def failed_jobs(summary: pd.DataFrame) -> pd.DataFrame:
     """The jobs whose status is not ok."""
     if summary.empty:
         return summary
-    return summary[summary["status"] != "ok"]
+    return summary[summary["status"] != Status.ok]

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from lossbench.trainer.records import StepRecords
+from lossbench.records import StepRecords
 
 
 def write_events(

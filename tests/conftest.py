@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import pytest
 
-from lossbench.config import Config, compose
+from lossbench.config.compose import compose
+from lossbench.config.schema import Config
 
 # Small enough that an experiment trains in a second or two once compiled.
 TINY = [

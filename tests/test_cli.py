@@ -104,6 +104,7 @@ def test_two_job_multirun_writes_one_folder_per_job(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_default_output_folders_do_not_collide(tmp_path):
     for _ in range(2):
         proc = lossbench("loss=mse", *TINY, "trainer.epochs=1", cwd=tmp_path)
@@ -198,7 +199,7 @@ def test_wheel_ships_the_configs(tmp_path):
     assert proc.returncode == 0, proc.stderr
     (wheel,) = tmp_path.glob("lossbench-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for required in ("lossbench/conf/config.yaml", "lossbench/conf/loss/grouped_dynamic.yaml",
+    for required in ("lossbench/conf/config.yaml", "lossbench/conf/loss/robust_weights.yaml",
                      "lossbench/conf/trainer/default.yaml", "lossbench/cli.py"):  # fmt: skip
         assert required in names
 
@@ -219,6 +220,7 @@ TASK_METRICS = {
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_every_loss_variant_runs_end_to_end_in_one_sweep(tmp_path):
     sweep = tmp_path / "sweep"
     proc = lossbench(
@@ -257,6 +259,7 @@ def test_scheduled_scale_is_recorded_per_step(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_jax_backend_writes_the_same_tables_as_tensorflow(tmp_path):
     """Same weights (drawn by NumPy), data and batches: the values agree to float32 precision."""
     losses = "loss=grouped_dynamic,multitask,context_graph,temperature"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lossbench.config import DataConfig, Task
+from lossbench.config.schema import DataConfig, Task
 from lossbench.data import group_scales, make_dataset
 
 

@@ -222,7 +222,7 @@ def test_the_outcome_is_fixed_once_training_ends():
 
 
 def test_generated_data_that_would_fake_a_result_is_refused(tmp_path):
-    from lossbench.config import compose
+    from lossbench.config.compose import compose
     from lossbench.data import check_dataset, make_dataset
     from lossbench.errors import ConfigError
 

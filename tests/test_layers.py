@@ -11,17 +11,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# Bottom to top; a module belongs to the first layer with a prefix of its name. A module may
-# import its own layer's modules (without a cycle) and any lower layer's.
+# Bottom to top; a module belongs to the layer of the longest prefix of its name listed here. A
+# module may import its own layer's modules (without a cycle) and any lower layer's.
 LAYERS = [
-    ("foundation", ["lossbench.errors", "lossbench.limits", "lossbench.process",
+    ("foundation", ["lossbench.errors", "lossbench.bounds", "lossbench.process",
                     "lossbench.signals", "lossbench.arrays", "lossbench.userloss",
-                    "lossbench.config.schema", "lossbench.config.plugins",
-                    "lossbench.trainer.records"]),
+                    "lossbench.config", "lossbench.config.schema", "lossbench.config.plugins",
+                    "lossbench.records"]),
     ("losses", ["lossbench.losses"]),
     ("data", ["lossbench.dataset", "lossbench.data", "lossbench.realdata"]),
-    ("run folder", ["lossbench.tables", "lossbench.folders", "lossbench.tensorboard"]),
-    ("config", ["lossbench.registry", "lossbench.variants", "lossbench.config"]),
+    ("run folder", ["lossbench.files", "lossbench.tables", "lossbench.runfolder",
+                    "lossbench.folders", "lossbench.tensorboard"]),
+    ("config", ["lossbench.registry", "lossbench.variants", "lossbench.config.checks",
+                "lossbench.config.compose", "lossbench.config.memory"]),
     ("parts", ["lossbench.models", "lossbench.metrics", "lossbench.trainer"]),
     ("experiment", ["lossbench.experiment", "lossbench.runs"]),
     ("sweeps", ["lossbench.sweeps", "lossbench.stats", "lossbench.plots", "lossbench.console"]),
@@ -48,7 +50,8 @@ def modules() -> dict[str, Path]:
 
 def imports(path: Path, name: str, known: set[str]) -> set[str]:
     """The project modules `path` imports: `from a.b import c` imports `a.b.c` when that is a
-    module, else `a.b`; a package's `__init__` counts as the package's module."""
+    module, else `a.b`; a package's `__init__` counts as the package's module, and importing a
+    module imports its packages' (as Python runs them)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -66,16 +69,20 @@ def imports(path: Path, name: str, known: set[str]) -> set[str]:
         for target in targets:
             while target and target not in known:
                 target = target.rpartition(".")[0]
-            if target and target not in (name, PACKAGE):
-                found.add(target)
+            while target:
+                inside = name.startswith(target + ".")  # its own package is already running
+                if target in known and target not in (name, PACKAGE) and not inside:
+                    found.add(target)
+                target = target.rpartition(".")[0]
     return found
 
 
 def layer_of(name: str) -> int:
-    for index, (_, prefixes) in enumerate(LAYERS):
-        if any(name == p or name.startswith(p + ".") for p in prefixes):
-            return index
-    raise AssertionError(f"{name} is in no layer: add it to LAYERS in {__file__}")
+    found = [(len(p), index) for index, (_, prefixes) in enumerate(LAYERS) for p in prefixes
+             if name == p or name.startswith(p + ".")]  # fmt: skip
+    if not found:
+        raise AssertionError(f"{name} is in no layer: add it to LAYERS in {__file__}")
+    return max(found)[1]
 
 
 def graph() -> dict[str, set[str]]:
@@ -132,5 +139,6 @@ def test_no_module_imports_from_a_layer_above_its_own():
 def test_the_checks_find_a_cycle_and_an_upward_import():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert layer_of("lossbench.errors") < layer_of("lossbench.cli")
+    assert layer_of("lossbench.config") < layer_of("lossbench.config.checks")  # longest prefix
     with pytest.raises(AssertionError, match="in no layer"):
         layer_of("lossbench.nowhere")

@@ -1,32 +1,38 @@
-"""The README's Python examples run as written."""
+"""The README and docs/: their commands and Python examples run as written, and their figures
+are `make bench`'s."""
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 ANCHOR_MLP = "MLP 32-64-64-1"  # the anchors' model, the one the README quotes
 
 
-def test_readme_python_examples_run(tmp_path, monkeypatch):
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+def test_the_python_examples_run(tmp_path, monkeypatch):
+    blocks = re.findall(r"```python\n(.*?)```", (DOCS / "losses.md").read_text(), flags=re.S)
     assert len(blocks) >= 2
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     for block in blocks:  # later blocks build on earlier ones, as a reader would run them
-        exec(compile(block, str(README), "exec"), namespace)
+        exec(compile(block, str(DOCS / "losses.md"), "exec"), namespace)
     assert (tmp_path / "model.keras").exists()
     for name in ("model", "classifier"):  # the robust fit on NaN targets stays finite
         losses = namespace[name].history.history["loss"]
         assert losses and all(abs(v) < float("inf") for v in losses), name
 
 
-def test_readme_speed_figures_are_those_of_docs_benchmarks():
-    """The README quotes `make bench`'s last sitting (docs/benchmarks.json), not older figures."""
-    bench = json.loads((README.parent / "docs" / "benchmarks.json").read_text())
-    text = " ".join(README.read_text().split())
+def test_speed_figures_are_those_of_docs_benchmarks():
+    """docs/architecture.md quotes `make bench`'s last sitting (docs/benchmarks.json)."""
+    bench = json.loads((DOCS / "benchmarks.json").read_text())
+    text = " ".join((DOCS / "architecture.md").read_text().split())
     core = {
         w["backend"]: next(r for r in w["core"] if (r["model"], r["batch"]) == (ANCHOR_MLP, 64))
         for w in bench["workers"]
@@ -50,7 +56,7 @@ def test_readme_speed_figures_are_those_of_docs_benchmarks():
     # Matrix work of one step of the MLP 32-64-64-1 at batch 64: forward and two backward products.
     step_flops = 3 * 2 * 64 * (32 * 64 + 64 * 64 + 64 * 1)
     gflops = tf["lossbench"] * step_flops / 1e9
-    sweep = bench["sweep"]
+    sweeps = {r["sweep"]: r for r in bench["sweeps"]}
     expected += [
         f"{paired['tensorflow']['ratio']:.2f}x the hand-written compiled epoch of "
         f"`../shared/anchors/fused_tf.py` ({paired['tensorflow']['lossbench']:,.0f} against "
@@ -59,11 +65,62 @@ def test_readme_speed_figures_are_those_of_docs_benchmarks():
         f"against {paired['jax']['anchor']:,.0f})",
         f"That is {gflops:.0f} GFLOP/s of matrix work, {gflops / matmul:.0%} of what a large "
         f"matrix multiply reaches here ({matmul:.0f} GFLOP/s)",
-        f"takes {sweep['basic_seconds']:.2f} s with the basic launcher and "
-        f"{sweep['recommended_seconds']:.2f} s with `hydra/launcher=lossbench` "
-        f"({sweep['ratio']:.2f}x, the same bytes",
-        f"A one-seed sweep already takes {sweep['basic_one_job_seconds']:.2f} s",
+        f"A one-seed sweep takes {sweeps['default run, 1 seed']['basic_seconds']:.2f} s",
     ]
-    assert sweep["same_tables"]
+    for name in ("default run, 8 seeds", "default run, 48 seeds"):
+        r = sweeps[name]
+        expected.append(f"{r['basic_seconds']:.2f} s with the basic launcher and "
+                        f"{r['joblib_seconds']:.2f} s with joblib ({r['ratio']:.2f}x)")  # fmt: skip
+    assert all(r["same_tables"] for r in sweeps.values())
     for figure in expected:
         assert figure in text, figure
+
+
+def test_readme_lists_the_checks_of_the_catalog_in_order():
+    """The README's table of lossbench-check's checks is `lossbench.check.catalog.CHECKS`."""
+    from lossbench.check.catalog import CHECKS
+
+    text = README.read_text()
+    table = text[text.index("| check | catches |") :].split("\n\n", 1)[0]
+    rows = re.findall(r"^\| `([a-z-]+)` \| (.+) \|$", table, re.M)
+    assert rows == [(check.id, check.catches) for check in CHECKS]
+
+
+def shown_commands() -> list[tuple[str, str, str]]:
+    """Every `lossbench ...` line in a bash block of the README and docs/: (file, folder it runs
+    in, the command without its shell comment)."""
+    found = []
+    for page in [README, *sorted(DOCS.glob("*.md"))]:
+        for block in re.findall(r"```bash\n(.*?)```", page.read_text(), flags=re.S):
+            folder = "."
+            for line in block.splitlines():
+                line = line.split("  #")[0].strip()
+                if line.startswith("cd "):
+                    folder = line[3:]
+                if line.startswith("lossbench "):
+                    found.append((page.name, folder, line))
+    return found
+
+
+@pytest.mark.parametrize(("page", "folder", "command"), shown_commands())
+def test_every_command_shown_composes_and_validates_as_written(page, folder, command, monkeypatch):
+    """As the shell and Hydra read it: quoting, group options, keys, types and ranges (single
+    runs are validated; a sweep's base config is composed as Hydra composes it)."""
+    from lossbench.config.checks import validate
+    from lossbench.config.compose import compose_raw
+
+    args = shlex.split(command)[1:]
+    monkeypatch.chdir(ROOT / folder)
+    if any(a.startswith("-") and a != "-m" for a in args):  # --help, --cfg: Hydra's own flags
+        return
+    overrides = [a for a in args if a != "-m"]
+    if "-m" in args:
+        compose_raw(overrides, multirun=True)
+    else:
+        validate(compose_raw(overrides))
+
+
+def test_the_commands_shown_include_the_readmes_first_run_and_a_sweep():
+    commands = [c for _, _, c in shown_commands()]
+    assert "lossbench loss=grouped_dynamic scale.epsilon=1e-6" in commands
+    assert any(c.startswith("lossbench -m ") for c in commands)

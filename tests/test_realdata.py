@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from lossbench.config import Task, compose
+from lossbench.config.compose import compose
+from lossbench.config.schema import Task
 from lossbench.data import make_dataset
 from lossbench.errors import ConfigError
 from lossbench.realdata import infer_task

@@ -8,23 +8,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
-from lossbench.config import LossConfig, Task
+from lossbench.config.compose import compose_raw
+from lossbench.config.schema import LossConfig, Task
 from lossbench.registry import get_variant, register_variant, variant_name, variants
 from tests.loss_cases import make_cases
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_every_variant_has_a_yaml_a_description_a_task_and_a_test_case():
-    names = set(variants())
-    assert names == {p.stem for p in (ROOT / "conf" / "loss").glob("*.yaml")}
+def test_every_variant_is_an_option_with_its_schemas_defaults_a_task_and_a_test_case():
+    """`loss=<name>` composes to the schema's own defaults (declared there alone; a YAML in
+    conf/loss only adds settings of other groups)."""
     cases = set(make_cases())
+    assert {p.stem for p in (ROOT / "conf" / "loss").glob("*.yaml")} <= set(variants())
     for name, schema in variants().items():
         assert schema.variant == name and schema.description
         cfg = schema(name=name)
         assert isinstance(cfg.training_task(), Task)
         assert name in cases, f"add a row for {name} to tests/loss_cases.py"
+        assert OmegaConf.to_object(compose_raw([f"loss={name}"]).loss) == cfg, name
 
 
 def test_a_variant_registers_once_and_is_found_by_its_class():
@@ -60,7 +64,7 @@ def test_the_loss_library_imports_no_config_data_hydra_or_omegaconf():
 def test_validation_needs_no_framework():
     code = (
         "import sys\n"
-        "from lossbench.config import compose\n"
+        "from lossbench.config.compose import compose\n"
         "for name in ['bce', 'context_graph', 'scaled', 'robust_weights']:\n"
         "    compose([f'loss={name}'])\n"
         "assert not {'keras', 'tensorflow', 'jax'} & set(sys.modules)"

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lossbench.config import TrainerConfig
+from lossbench.config.schema import TrainerConfig
 from lossbench.signals import StopRequest, stop_on_signals
 from lossbench.trainer import first_non_finite, train
 from tests.conftest import TINY

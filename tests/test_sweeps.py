@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from lossbench.config import compose
+from lossbench.config.compose import compose
 from lossbench.registry import variants
 from tests.conftest import TINY
 from tests.test_cli import ROOT, lossbench
@@ -96,7 +96,10 @@ def basic_sweep(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "launcher",
-    [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], ["hydra/launcher=submitit_local"]],
+    [
+        ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+        pytest.param(["hydra/launcher=submitit_local"], marks=pytest.mark.long),
+    ],
 )
 def test_launchers_run_the_same_jobs_as_the_basic_launcher(tmp_path, launcher, basic_sweep):
     """Jobs in worker processes write the same bytes as jobs run one after another here."""
@@ -109,6 +112,7 @@ def test_launchers_run_the_same_jobs_as_the_basic_launcher(tmp_path, launcher, b
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_a_failing_job_in_a_parallel_sweep_is_named(tmp_path):
     sweep, proc = _sweep(tmp_path, "sweep", "loss=mse", "data.nan_rate=0,0.05",
                          "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")  # fmt: skip
@@ -130,7 +134,7 @@ STUDIES = {
 
 @pytest.mark.parametrize("study", sorted(STUDIES))
 def test_every_study_composes_and_sweeps_valid_variants_over_at_least_five_seeds(study):
-    from lossbench.config import compose_raw
+    from lossbench.config.compose import compose_raw
 
     cfg = compose_raw([f"+experiment={study}"], with_hydra=True)
     params = dict(cfg.hydra.sweeper.params)

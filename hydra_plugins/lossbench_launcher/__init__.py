@@ -63,7 +63,7 @@ class LanesLauncher(BasicLauncher):
         Raises:
             ConfigError: no JAX job (V > 1 would be ignored), or more lanes than fit in memory.
         """
-        from lossbench.config import validate
+        from lossbench.config.checks import validate
         from lossbench.config.memory import footprint, lanes_that_fit
 
         if not any(c.backend == "jax" for c in configs):

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from lossbench.check import CHECK_IDS
+from lossbench.check.catalog import CHECKS, CROSS_BACKEND
 from lossbench.userloss import target_problems
 
 TASKS = ("binary", "multiclass", "grouped")
@@ -84,7 +84,7 @@ def run_workers(spec: dict[str, Any], backends: list[str], debug: bool) -> dict[
 def merge(outputs: dict[str, Any]) -> list[dict[str, str]]:
     """One row per check across backends: a failure on any backend fails it, naming where."""
     rows = []
-    for check_id in CHECK_IDS[:-1]:
+    for check_id in (check.id for check in CHECKS if check.id != CROSS_BACKEND):
         per = {b: next(r for r in o["results"] if r["id"] == check_id) for b, o in outputs.items()}
         failed = {b: r for b, r in per.items() if r["status"] == "fail"}
         if failed:
@@ -110,7 +110,7 @@ def merge(outputs: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def _row(status: str, message: str, hint: str = "") -> dict[str, str]:
-    return {"id": "backends", "status": status, "message": message, "hint": hint}
+    return {"id": CROSS_BACKEND, "status": status, "message": message, "hint": hint}
 
 
 def compare_backends(outputs: dict[str, Any]) -> dict[str, str]:
@@ -176,7 +176,9 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     print_table(rows, args.target, args.task)
     if args.json:
-        checks = [{k: r[k] for k in ("id", "status", "message")} for r in rows]
+        titles = {check.id: check.title for check in CHECKS}
+        checks = [{"id": r["id"], "title": titles[r["id"]], "status": r["status"],
+                   "message": r["message"]} for r in rows]  # fmt: skip
         report = {"target": args.target, "task": args.task, "backends": backends, "checks": checks}
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     raise SystemExit(1 if any(r["status"] == "fail" for r in rows) else 0)

@@ -9,7 +9,18 @@ from typing import Any
 
 
 @dataclass
+class Finding:
+    """What a check found: pass, fail or skip, one line with the numbers, a hint for the fix."""
+
+    status: str  # pass | fail | skip
+    message: str
+    hint: str = ""
+
+
+@dataclass
 class Result:
+    """A check's finding under its id (`lossbench.check.catalog`)."""
+
     id: str
     status: str  # pass | fail | skip
     message: str

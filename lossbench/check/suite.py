@@ -1,22 +1,24 @@
 """The checks of `lossbench-check`, run on the Keras backend this process has.
 
 Each check catches one class of defect found in hand-written losses, on inputs it builds for the
-task (`lossbench.check.inputs`), and returns a `Result`: its stable id, pass/fail/skip, a
-one-line finding with the numbers, and a hint for the fix. Checks that need per-sample values
-are skipped when `per-sample` fails, so one defect is reported once.
+task (`lossbench.check.inputs`), and returns a `Finding`: pass/fail/skip, a one-line finding with
+the numbers, and a hint for the fix; `results` pairs each with its id from the catalog. Checks
+that need per-sample values are skipped when `per-sample` fails, so one defect is reported once.
 """
 
 from __future__ import annotations
 
 import math
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from lossbench.check import CHECK_IDS, inputs
+from lossbench.check import inputs
+from lossbench.check.catalog import CHECKS, CROSS_BACKEND, IDS
 from lossbench.check.inputs import Batch
 from lossbench.check.keras_tools import (
     features,
@@ -28,7 +30,22 @@ from lossbench.check.keras_tools import (
     tiny_model,
     value_and_grad,
 )
-from lossbench.check.subject import Result, Subject, changed_loss, short
+from lossbench.check.subject import Finding, Result, Subject, changed_loss, short
+
+# Each check's function, by its id in `catalog.CHECKS`.
+_RUNS: dict[str, Callable[[Checker], Finding]] = {}
+
+
+def _check(check_id: str) -> Callable[[Callable[[Checker], Finding]], Callable[[Checker], Finding]]:
+    """Register a Checker method as the check `check_id` of the catalog."""
+    if check_id not in IDS:
+        raise ValueError(f"{check_id!r} is not a check of lossbench.check.catalog")
+
+    def register(fn: Callable[[Checker], Finding]) -> Callable[[Checker], Finding]:
+        _RUNS[check_id] = fn
+        return fn
+
+    return register
 
 
 class Checker:
@@ -64,21 +81,23 @@ class Checker:
 
     # --- the checks ---------------------------------------------------------------------------
 
-    def per_sample(self) -> Result:
+    @_check("per-sample")
+    def per_sample(self) -> Finding:
         shape = self.values(self.batch).shape
         if len(shape) >= 1 and shape[0] == len(self.batch):
             self.per_sample_ok = True
             size = len(self.batch)
-            return Result("per-sample", "pass", f"call returns shape {shape} for a batch of {size}")
-        return Result(
-            "per-sample", "fail",
+            return Finding("pass", f"call returns shape {shape} for a batch of {size}")
+        return Finding(
+            "fail",
             f"call returns shape {shape} for a batch of {len(self.batch)}; expected "
             f"({len(self.batch)},)",
             "return one value per sample (reduce the last axes only): Keras applies "
             "sample_weight and the batch mean to what call returns",
         )  # fmt: skip
 
-    def batch_shapes(self) -> Result:
+    @_check("batch-shapes")
+    def batch_shapes(self) -> Finding:
         # The last two: a partial last batch of 600 samples, and lossbench's default batch.
         sizes = (1, 7, 13, 600 % inputs.BATCH, inputs.BATCH)
         wrong = []
@@ -92,20 +111,21 @@ class Checker:
             if self.per_sample_ok and (len(shape) < 1 or shape[0] != size):
                 wrong.append(f"batch {size}: shape {shape}")
         if wrong:
-            return Result(
-                "batch-shapes", "fail", "; ".join(wrong),
+            return Finding(
+                "fail", "; ".join(wrong),
                 "size nothing by one batch when the loss is built: per-sample weights and ids "
                 "travel as columns of y_true (a partial last batch is smaller)",
             )  # fmt: skip
-        return Result("batch-shapes", "pass", f"runs on batches of {', '.join(map(str, sizes))}")
+        return Finding("pass", f"runs on batches of {', '.join(map(str, sizes))}")
 
-    def sample_weight(self) -> Result:
+    @_check("sample-weight")
+    def sample_weight(self) -> Finding:
         if not self.per_sample_ok:
-            return Result("sample-weight", "skip", "needs per-sample values (see per-sample)")
+            return Finding("skip", "needs per-sample values (see per-sample)")
         loss = keras_loss(self.loss)
         reduction = getattr(loss, "reduction", "sum_over_batch_size")
         if reduction not in ("sum", "sum_over_batch_size", "mean", "mean_with_sample_weight"):
-            return Result("sample-weight", "skip", f"reduction {reduction!r} has no reference")
+            return Finding("skip", f"reduction {reduction!r} has no reference")
         yt, pred = tensor(self.y_true(self.batch)), tensor(self.batch.pred)
         v = self.values(self.batch).astype("float64")
         w = np.random.default_rng(3).uniform(0.0, 2.0, len(v))
@@ -120,14 +140,15 @@ class Checker:
             if not math.isclose(got, expected, rel_tol=1e-4, abs_tol=1e-6):
                 wrong.append(f"{name}: {got:.6g}, expected {expected:.6g}")
         if wrong:
-            return Result(
-                "sample-weight", "fail", "; ".join(wrong),
+            return Finding(
+                "fail", "; ".join(wrong),
                 "leave weighting and reduction to Keras: call returns unweighted per-sample "
                 "values and __call__ (not overridden) applies sample_weight",
             )  # fmt: skip
-        return Result("sample-weight", "pass", f"scalar, per-sample and zero weights ({reduction})")
+        return Finding("pass", f"scalar, per-sample and zero weights ({reduction})")
 
-    def finite_gradients(self) -> Result:
+    @_check("finite-gradients")
+    def finite_gradients(self) -> Finding:
         wrong = []
         extremes = inputs.extremes(self.s.task, self.s.n_nodes, size=len(self.batch))
         for name, batch in extremes.items():
@@ -145,16 +166,17 @@ class Checker:
                 bad = int((~np.isfinite(grad)).sum())
                 wrong.append(f"{name}: {bad} non-finite gradient entries")
         if wrong:
-            return Result(
-                "finite-gradients", "fail", "; ".join(wrong),
+            return Finding(
+                "fail", "; ".join(wrong),
                 "guard unsafe inputs before the op, not after (where(ok, f(where(ok, x, safe)), "
                 "0)); clip probabilities; floor divisions by group statistics",
             )  # fmt: skip
-        return Result("finite-gradients", "pass", "finite on every extreme batch")
+        return Finding("pass", "finite on every extreme batch")
 
-    def order_invariance(self) -> Result:
+    @_check("order-invariance")
+    def order_invariance(self) -> Finding:
         if not self.per_sample_ok:
-            return Result("order-invariance", "skip", "needs per-sample values (see per-sample)")
+            return Finding("skip", "needs per-sample values (see per-sample)")
         hint = (
             "do not assume sorted or contiguous ids: segment_sum with num_segments, then divide "
             "by per-group counts"
@@ -165,14 +187,15 @@ class Checker:
             after = self.values(self.batch.take(perm))
         except Exception as error:
             found = f"shuffled samples raise {type(error).__name__}: {short(error)}"
-            return Result("order-invariance", "fail", found, hint)
+            return Finding("fail", found, hint)
         if not np.allclose(before, after, rtol=1e-4, atol=1e-6):
             worst = float(np.max(np.abs(before - after)))
             found = f"shuffling samples with their targets changes their values (by {worst:.3g})"
-            return Result("order-invariance", "fail", found, hint)
-        return Result("order-invariance", "pass", "shuffled samples keep their values")
+            return Finding("fail", found, hint)
+        return Finding("pass", "shuffled samples keep their values")
 
-    def compiled(self) -> Result:
+    @_check("compiled")
+    def compiled(self) -> Finding:
         yt, pred = tensor(self.y_true(self.batch)), tensor(self.batch.pred)
         eager = np_array(self.adapted.call(yt, pred))
         if keras.backend.backend() == "tensorflow":
@@ -186,17 +209,18 @@ class Checker:
             fn, name = jax.jit(lambda a, b: self.adapted.call(a, b)), "jax.jit"
         compiled = np_array(fn(yt, pred))
         if compiled.shape != eager.shape or not np.allclose(compiled, eager, 1e-4, 1e-6):
-            return Result(
-                "compiled", "fail", f"{name} gives {compiled.ravel()[:3]}..., eager "
+            return Finding(
+                "fail", f"{name} gives {compiled.ravel()[:3]}..., eager "
                 f"{eager.ravel()[:3]}...",
                 "no Python-side decisions on tensor values, no NumPy conversions inside call",
             )  # fmt: skip
-        return Result("compiled", "pass", "the compiled call (XLA) equals eager")
+        return Finding("pass", "the compiled call (XLA) equals eager")
 
-    def live_variables(self) -> Result:
+    @_check("live-variables")
+    def live_variables(self) -> Finding:
         variables = loss_variables(self.loss)
         if not variables:
-            return Result("live-variables", "skip", "the loss holds no keras.Variable")
+            return Finding("skip", "the loss holds no keras.Variable")
         loss = keras_loss(self.loss)
         frozen = []
         for variable in variables:
@@ -214,18 +238,19 @@ class Checker:
                 frozen.append(f"{variable.path}: train step gives {after:.6g}, eager {eager:.6g}")
         del loss
         if frozen:
-            return Result(
-                "live-variables", "fail",
+            return Finding(
+                "fail",
                 f"assigning a variable between compiled train steps has no effect on "
                 f"{keras.backend.backend()}: " + "; ".join(frozen),
                 "a variable held only by the loss is frozen into the compiled step (JAX); pass "
                 "the changing factor as data (lossbench's `scaled` schedule) instead",
             )  # fmt: skip
-        return Result("live-variables", "pass", f"{len(variables)} variable(s) seen by train steps")
+        return Finding("pass", f"{len(variables)} variable(s) seen by train steps")
 
-    def parameter_effect(self) -> Result:
+    @_check("parameter-effect")
+    def parameter_effect(self) -> Finding:
         if not self.s.tunable:
-            return Result("parameter-effect", "skip", "no numeric parameter to change")
+            return Finding("skip", "no numeric parameter to change")
         # The standard batch and the extremes: a guard (a clip, a floor) acts only at the latter.
         batches = [
             self.batch,
@@ -259,21 +284,20 @@ class Checker:
             if same:
                 dead.append(f"{name}: {self.s.params[name]} -> {new_value}")
         if dead:
-            return Result(
-                "parameter-effect", "fail",
+            return Finding(
+                "fail",
                 "changing a parameter changes neither the value nor the gradient: "
                 + "; ".join(dead),
                 "check where the parameter enters: scaling probabilities before a cross-entropy "
                 "that renormalises them is a no-op (scale logits instead)",
             )  # fmt: skip
         names = ", ".join(self.s.tunable)
-        return Result("parameter-effect", "pass", f"changing {names} changes the loss")
+        return Finding("pass", f"changing {names} changes the loss")
 
-    def serialization(self) -> Result:
+    @_check("serialization")
+    def serialization(self) -> Finding:
         if not isinstance(self.loss, keras.losses.Loss):
-            return Result(
-                "serialization", "skip", "a function: only Loss subclasses carry their parameters"
-            )
+            return Finding("skip", "a function: only Loss subclasses carry their parameters")
         params = dict(self.s.params)
         for name in self.s.tunable:
             changed = changed_loss(self.s, name)
@@ -285,15 +309,15 @@ class Checker:
         try:
             again = type(loss).from_config(loss.get_config())
         except Exception as error:
-            return Result(
-                "serialization", "fail", f"from_config(get_config()) raises "
+            return Finding(
+                "fail", f"from_config(get_config()) raises "
                 f"{type(error).__name__}: {short(error)}",
                 "list every constructor argument in get_config",
             )  # fmt: skip
         got = np_array(again(yt, pred))
         if not np.allclose(got, want, rtol=1e-6, atol=1e-7):
-            return Result(
-                "serialization", "fail",
+            return Finding(
+                "fail",
                 f"from_config(get_config()) gives {float(got):.6g} instead of {float(want):.6g}",
                 "list every constructor argument in get_config (Keras's lists only name and "
                 "reduction)",
@@ -307,18 +331,19 @@ class Checker:
                 loaded = keras.saving.load_model(path)
                 got = np_array(loaded.loss(yt, pred))
             except Exception as error:
-                return Result(
-                    "serialization", "fail",
+                return Finding(
+                    "fail",
                     f"a model compiled with the loss does not load again: {type(error).__name__}"
                     f": {short(error)}",
                     "register the class: @keras.saving.register_keras_serializable()",
                 )  # fmt: skip
         if not np.allclose(got, want, rtol=1e-6, atol=1e-7):
-            return Result("serialization", "fail", "the loaded model's loss gives other values",
+            return Finding("fail", "the loaded model's loss gives other values",
                           "list every constructor argument in get_config")  # fmt: skip
-        return Result("serialization", "pass", "config round trip and .keras save/load")
+        return Finding("pass", "config round trip and .keras save/load")
 
-    def gradient(self) -> Result:
+    @_check("gradient")
+    def gradient(self) -> Finding:
         yt = tensor(self.y_true(self.batch))
 
         def total(p: Any) -> Any:
@@ -342,27 +367,25 @@ class Checker:
         scale = max(float(np.max(np.abs(auto_k))), 1e-3)
         worst = float(np.max(np.abs(auto_k - numeric_k)) / scale)
         if worst > 5e-2:
-            return Result(
-                "gradient", "fail",
+            return Finding(
+                "fail",
                 f"autodiff and central differences differ by {worst:.2%} of the largest entry",
                 "a custom gradient or a stop_gradient changes the math; check it against the "
                 "plain formula",
             )  # fmt: skip
-        return Result("gradient", "pass", f"autodiff matches central differences ({worst:.1e})")
+        return Finding("pass", f"autodiff matches central differences ({worst:.1e})")
 
     def results(self) -> list[Result]:
-        order = [
-            self.per_sample, self.batch_shapes, self.sample_weight, self.finite_gradients,
-            self.order_invariance, self.compiled, self.live_variables, self.parameter_effect,
-            self.serialization, self.gradient,
-        ]  # fmt: skip
+        """Every check of `catalog.CHECKS` this process runs, in order; one that raises fails."""
         out = []
-        for check, check_id in zip(order, CHECK_IDS, strict=False):
+        for check in CHECKS:
+            if check.id == CROSS_BACKEND:
+                continue
             try:
-                out.append(check())
+                found = _RUNS[check.id](self)
             except Exception as error:
-                out.append(Result(check_id, "fail", f"raises {type(error).__name__}: "
-                                  f"{short(error)}"))  # fmt: skip
+                found = Finding("fail", f"raises {type(error).__name__}: {short(error)}")
+            out.append(Result(check.id, found.status, found.message, found.hint))
         return out
 
     def fingerprint(self) -> dict[str, list[float]]:

@@ -20,6 +20,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from lossbench import bounds
+from lossbench.bounds import MAX_GRAPH_NODES, Bound
 from lossbench.config.memory import memory_problems
 from lossbench.config.schema import (
     SKLEARN_DATASETS,
@@ -33,10 +35,8 @@ from lossbench.config.schema import (
     Task,
 )
 from lossbench.errors import ConfigError
-from lossbench.limits import MAX_GRAPH_NODES
 
 # Backends the trainer has a runner for (lossbench/trainer); the others fail at validation.
-TRAINER_BACKENDS = ("tensorflow", "jax")
 
 ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "silu", "elu", "linear")
 
@@ -46,19 +46,6 @@ MAX_SEED = 2**32 - 1
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _bounds_text(integer: bool, ge: Any, gt: Any, le: Any, lt: Any) -> str:
-    kind = "an integer" if integer else "a finite number"
-    low = f"[{ge}" if ge is not None else f"({gt}" if gt is not None else None
-    high = f"{le}]" if le is not None else f"{lt})" if lt is not None else None
-    if low and high:
-        return f"{'an integer' if integer else 'a number'} in {low}, {high}"
-    if low:
-        return f"{kind} {'>=' if ge is not None else '>'} {low[1:]}"
-    if high:
-        return f"{kind} {'<=' if le is not None else '<'} {high[:-1]}"
-    return kind
 
 
 def in_range(
@@ -71,10 +58,11 @@ def in_range(
     lt: float | None = None,
     integer: bool = False,
     optional: bool = False,
+    bound: Bound | None = None,
 ) -> Iterator[Problem]:
     """Yield a problem unless `value` is a finite number within the given bounds.
 
-    NaN and +/-inf never pass (every comparison is made on a finite number only).
+    NaN and +/-inf never pass (`lossbench.bounds.Bound` compares finite numbers only).
 
     Args:
         key: the dotted key named in the message.
@@ -82,15 +70,13 @@ def in_range(
         ge, gt, le, lt: inclusive and exclusive bounds.
         integer: the value must be an integer.
         optional: None is accepted too.
+        bound: the bounds instead, as declared in `lossbench.bounds` (loss parameters).
     """
     if optional and value is None:
         return
-    ok = _number(value) and math.isfinite(value) and (not integer or isinstance(value, int))
-    ok = ok and (ge is None or value >= ge) and (gt is None or value > gt)
-    ok = ok and (le is None or value <= le) and (lt is None or value < lt)
-    if not ok:
-        expected = _bounds_text(integer, ge, gt, le, lt)
-        yield key, f"null or {expected}" if optional else expected, value
+    bound = bound or Bound(ge=ge, gt=gt, le=le, lt=lt, integer=integer)
+    if not bound.holds(value):
+        yield key, f"null or {bound.text()}" if optional else bound.text(), value
 
 
 def all_in_range(key: str, values: Any, **bounds: Any) -> Iterator[Problem]:
@@ -233,13 +219,7 @@ def _trainer_problems(cfg: Config) -> Iterator[Problem]:
 def problems(cfg: Config) -> Iterator[Problem]:
     """Yield (key, expected, received) for every out-of-range value of a typed config."""
     yield from _leaf_problems(cfg)
-    if cfg.backend.value not in TRAINER_BACKENDS:
-        yield (
-            "backend",
-            f"one of {', '.join(TRAINER_BACKENDS)} (the trainer has no runner for the others yet)",
-            cfg.backend.value,
-        )
-    yield from in_range("scale.epsilon", cfg.scale.epsilon, ge=0)
+    yield from in_range("scale.epsilon", cfg.scale.epsilon, bound=bounds.SCALE_EPSILON)
     yield from _data_problems(cfg.data)
     synthetic = cfg.data.source is DataSource.synthetic
     if not synthetic:

@@ -18,7 +18,9 @@ _OPTION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
 def register_configs() -> None:
-    """Store the schemas so YAML files can extend them (`- /schema/loss/<name>@_here_`)."""
+    """Store the schemas: each loss variant's schema is the `loss` group's option of its name
+    (its parameters and defaults are declared there and nowhere else), unless conf/loss has a
+    YAML file for it, which extends `schema/loss/<name>`."""
     from hydra.core.config_store import ConfigStore
 
     from lossbench.registry import variants
@@ -27,6 +29,8 @@ def register_configs() -> None:
     cs.store(name="lossbench_schema", node=Config)
     for name, schema in variants().items():
         cs.store(group="schema/loss", name=name, node=schema)
+        if not _has_yaml("loss", name):
+            cs.store(group="loss", name=name, node=schema(name=name))
     cs.store(group="schema/data", name="synthetic", node=DataConfig)
     cs.store(group="schema/model", name="mlp", node=ModelConfig)
     cs.store(group="schema/trainer", name="default", node=TrainerConfig)
@@ -100,3 +104,9 @@ def compose(overrides: list[str] | None = None) -> Config:
     For Python use (tests, benchmarks, notebooks): the same config the CLI would run.
     """
     return validate(compose_raw(overrides))
+
+
+def _has_yaml(group: str, option: str) -> bool:
+    from importlib import resources
+
+    return resources.files("lossbench.conf").joinpath(group, f"{option}.yaml").is_file()

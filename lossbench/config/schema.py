@@ -22,7 +22,6 @@ Problem = tuple[str, str, Any]
 class Backend(StrEnum):
     tensorflow = "tensorflow"
     jax = "jax"
-    torch = "torch"
 
 
 class Task(StrEnum):

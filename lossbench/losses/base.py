@@ -8,12 +8,13 @@ never as tensors captured when the loss is built.
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 import keras
 import numpy as np
 from keras import ops
+
+from lossbench.bounds import Bound
 
 
 def check_arg(name: str, value: Any, ok: bool, expected: str) -> None:
@@ -24,11 +25,10 @@ def check_arg(name: str, value: Any, ok: bool, expected: str) -> None:
         )
 
 
-def check_positive_finite(name: str, value: float, allow_zero: bool = False) -> None:
-    """Check that a scalar argument is a finite number > 0 (or >= 0)."""
-    ok = isinstance(value, int | float) and math.isfinite(value)
-    ok = ok and (value >= 0 if allow_zero else value > 0)
-    check_arg(name, value, ok, "a finite number >= 0" if allow_zero else "a finite number > 0")
+def check_bound(name: str, value: Any, bound: Bound) -> None:
+    """Raise a Keras-style ValueError unless `value` is within `bound` (`lossbench.bounds`, which
+    the variants' config checks read too)."""
+    check_arg(name, value, bound.holds(value), bound.text())
 
 
 class LossbenchLoss(keras.losses.Loss):

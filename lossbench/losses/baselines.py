@@ -15,7 +15,13 @@ import keras
 import numpy as np
 from keras import ops
 
-from lossbench.losses.base import LossbenchLoss, check_arg, check_positive_finite, per_sample_mean
+from lossbench import bounds
+from lossbench.losses.base import (
+    LossbenchLoss,
+    check_arg,
+    check_bound,
+    per_sample_mean,
+)
 from lossbench.losses.regression import _GroupedLoss
 
 EPSILON = 1e-7  # Keras's backend epsilon, the clip bound of its cross-entropies
@@ -23,12 +29,6 @@ EPSILON = 1e-7  # Keras's backend epsilon, the clip bound of its cross-entropies
 
 def _clipped(p: Any) -> Any:
     return ops.clip(p, EPSILON, 1.0 - EPSILON)
-
-
-def _in_unit(name: str, value: Any, upper_open: bool = False) -> None:
-    ok = isinstance(value, int | float) and math.isfinite(value)
-    ok = ok and value >= 0 and (value < 1 if upper_open else value <= 1)
-    check_arg(name, value, ok, "in [0, 1)" if upper_open else "in [0, 1]")
 
 
 @keras.saving.register_keras_serializable(package="lossbench")
@@ -52,9 +52,9 @@ class FocalLoss(LossbenchLoss):
         self, gamma: float = 2.0, alpha: float | None = 0.25, name: str = "focal", **kwargs: Any
     ) -> None:
         super().__init__(name=name, **kwargs)
-        check_positive_finite("gamma", gamma, allow_zero=True)
+        check_bound("gamma", gamma, bounds.GAMMA)
         if alpha is not None:
-            _in_unit("alpha", alpha)
+            check_bound("alpha", alpha, bounds.ALPHA)
         self.gamma = float(gamma)
         self.alpha = None if alpha is None else float(alpha)
 
@@ -107,8 +107,8 @@ class ClassBalancedLoss(LossbenchLoss):
         check_arg("class_weights", class_weights,
                   len(weights) == 2 and all(math.isfinite(w) and w >= 0 for w in weights),
                   "two finite weights >= 0 (negative, positive)")  # fmt: skip
-        check_positive_finite("gamma", gamma, allow_zero=True)
-        _in_unit("beta", beta, upper_open=True)
+        check_bound("gamma", gamma, bounds.GAMMA)
+        check_bound("beta", beta, bounds.BETA)
         self.class_weights, self.gamma, self.beta = weights, float(gamma), float(beta)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
@@ -144,7 +144,7 @@ class LogitAdjustedLoss(LossbenchLoss):
         check_arg("priors", priors,
                   len(values) == 2 and all(0 < p < 1 for p in values),
                   "two class frequencies in (0, 1) (negative, positive)")  # fmt: skip
-        check_positive_finite("tau", tau, allow_zero=True)
+        check_bound("tau", tau, bounds.TAU)
         self.priors, self.tau = values, float(tau)
         self.delta = self.tau * math.log(values[1] / values[0])
 
@@ -188,7 +188,7 @@ class GroupDROLoss(_GroupedLoss):
         super().__init__(name=name, **kwargs)
         check_arg("num_groups", num_groups, isinstance(num_groups, int) and num_groups >= 1,
                   "an integer >= 1")  # fmt: skip
-        check_positive_finite("step_size", step_size, allow_zero=True)
+        check_bound("step_size", step_size, bounds.STEP_SIZE)
         self.num_groups, self.step_size, self.membership = num_groups, float(step_size), membership
         self._check_membership()
 

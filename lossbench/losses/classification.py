@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
 
-from lossbench.losses.base import LossbenchLoss, check_arg, check_positive_finite, per_sample_mean
+from lossbench import bounds
+from lossbench.losses.base import (
+    LossbenchLoss,
+    check_bound,
+    per_sample_mean,
+)
 
 
 @keras.saving.register_keras_serializable(package="lossbench")
@@ -49,9 +53,9 @@ class ThresholdBinaryCrossentropy(LossbenchLoss):
         **kwargs: Any,
     ) -> None:
         super().__init__(name=name, **kwargs)
-        check_arg("threshold", threshold, _number(threshold) and 0 <= threshold <= 1, "in [0, 1]")
-        check_arg("boost", boost, _number(boost) and 0 <= boost < 1, "in [0, 1)")
-        check_arg("epsilon", epsilon, _number(epsilon) and 0 < epsilon < 0.5, "in (0, 0.5)")
+        check_bound("threshold", threshold, bounds.THRESHOLD)
+        check_bound("boost", boost, bounds.BOOST)
+        check_bound("epsilon", epsilon, bounds.CLIP_EPSILON)
         self.threshold, self.boost, self.epsilon = float(threshold), float(boost), float(epsilon)
 
     def boosted(self, y_pred: Any) -> Any:
@@ -83,7 +87,7 @@ class TemperatureCrossentropy(LossbenchLoss):
 
     def __init__(self, temperature: float = 1.0, name: str = "temperature", **kwargs: Any) -> None:
         super().__init__(name=name, **kwargs)
-        check_positive_finite("temperature", temperature)
+        check_bound("temperature", temperature, bounds.TEMPERATURE)
         self.temperature = float(temperature)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
@@ -93,7 +97,3 @@ class TemperatureCrossentropy(LossbenchLoss):
 
     def effective_prediction(self, y_pred: np.ndarray, extra: np.ndarray) -> np.ndarray:
         return y_pred / self.temperature
-
-
-def _number(x: Any) -> bool:
-    return isinstance(x, int | float) and math.isfinite(x)

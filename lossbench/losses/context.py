@@ -8,8 +8,14 @@ import keras
 import numpy as np
 from keras import ops
 
-from lossbench.limits import MAX_GRAPH_NODES
-from lossbench.losses.base import LossbenchLoss, check_arg, check_positive_finite, safe_norm
+from lossbench import bounds
+from lossbench.bounds import MAX_GRAPH_NODES
+from lossbench.losses.base import (
+    LossbenchLoss,
+    check_arg,
+    check_bound,
+    safe_norm,
+)
 
 
 @keras.saving.register_keras_serializable(package="lossbench")
@@ -101,8 +107,8 @@ class ContextGraphLoss(LossbenchLoss):
         pairs = np.asarray(edges, dtype="int64").reshape(-1, 2)
         in_range = pairs.size == 0 or (pairs.min() >= 0 and pairs.max() < num_nodes)
         check_arg("edges", f"{len(pairs)} pairs", in_range, f"node ids in [0, {num_nodes})")
-        check_positive_finite("graph_weight", graph_weight, allow_zero=True)
-        check_positive_finite("epsilon", epsilon)
+        check_bound("graph_weight", graph_weight, bounds.GRAPH_WEIGHT)
+        check_bound("epsilon", epsilon, bounds.NORM_FLOOR)
         self.num_nodes, self.graph_weight, self.epsilon = num_nodes, float(graph_weight), epsilon
         self.edges = pairs.tolist()
         adjacency = np.zeros((num_nodes, num_nodes), dtype=bool)
@@ -115,8 +121,6 @@ class ContextGraphLoss(LossbenchLoss):
         # The adjacency as bits, one int32 word per 32 columns, made once here as a backend tensor
         # (a NumPy constant would be handed to every compiled call again). At 1,024 nodes that is
         # 128 KB, which stays in cache next to the model for the batch's B * B random lookups.
-        # Together with the written-out gradient of `cosine_pull` it beat a byte per entry (1 MB)
-        # on both backends; the variant table of `make bench` has the resulting step times.
         words = pack_bits(adjacency)
         self._words_per_row = len(words) // num_nodes  # the row padding is pack_bits' to decide
         self._adjacency_bits = ops.convert_to_tensor(words, dtype="int32")

@@ -8,7 +8,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from lossbench.losses.base import LossbenchLoss, check_arg, check_positive_finite
+from lossbench import bounds
+from lossbench.losses.base import LossbenchLoss, check_arg, check_bound
 
 MODES = ("loss_weighting", "prediction_scaling")
 
@@ -52,8 +53,8 @@ class MultiTaskLoss(LossbenchLoss):
         super().__init__(name=name, **kwargs)
         check_arg("n_box", n_box, isinstance(n_box, int) and n_box >= 1, "an integer >= 1")
         check_arg("n_classes", n_classes, isinstance(n_classes, int) and n_classes >= 2, ">= 2")
-        check_positive_finite("box_weight", box_weight, allow_zero=True)
-        check_positive_finite("class_weight", class_weight, allow_zero=True)
+        check_bound("box_weight", box_weight, bounds.TASK_WEIGHT)
+        check_bound("class_weight", class_weight, bounds.TASK_WEIGHT)
         check_arg("mode", mode, mode in MODES, f"one of {', '.join(MODES)}")
         self.n_box, self.n_classes, self.mode = n_box, n_classes, mode
         self.box_weight, self.class_weight = float(box_weight), float(class_weight)

@@ -13,7 +13,13 @@ import keras
 import numpy as np
 from keras import ops
 
-from lossbench.losses.base import LossbenchLoss, check_arg, check_positive_finite, per_sample_mean
+from lossbench import bounds
+from lossbench.losses.base import (
+    LossbenchLoss,
+    check_arg,
+    check_bound,
+    per_sample_mean,
+)
 
 MEMBERSHIPS = ("index", "onehot")
 STATISTICS = ("rms", "mean_abs")
@@ -94,7 +100,7 @@ class GroupedScaleLoss(_GroupedLoss):
         scales = [float(s) for s in np.asarray(scales, dtype="float64").reshape(-1)]
         check_arg("scales", scales, len(scales) >= 1, "at least one group scale")
         for s in scales:
-            check_positive_finite("scales", s)
+            check_bound("scales", s, bounds.GROUP_SCALE)
         self.scales, self.membership, self.num_groups = scales, membership, len(scales)
         self._check_membership()
 
@@ -142,7 +148,7 @@ class GroupedDynamicLoss(_GroupedLoss):
             isinstance(num_groups, int) and num_groups >= 1,
             "an integer >= 1",
         )
-        check_positive_finite("epsilon", epsilon, allow_zero=True)
+        check_bound("epsilon", epsilon, bounds.SCALE_EPSILON)
         check_arg("statistic", statistic, statistic in STATISTICS, "'rms' or 'mean_abs'")
         self.num_groups, self.epsilon = num_groups, float(epsilon)
         self.statistic, self.membership = statistic, membership

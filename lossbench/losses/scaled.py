@@ -7,10 +7,11 @@ from typing import Any
 import keras
 import numpy as np
 
+from lossbench import bounds
 from lossbench.losses.base import (
     LossbenchLoss,
     check_arg,
-    check_positive_finite,
+    check_bound,
     deserialize_loss,
     serialize_loss,
 )
@@ -63,12 +64,12 @@ class ScaledLoss(LossbenchLoss):
     ) -> None:
         super().__init__(name=name, **kwargs)
         self.base = deserialize_loss(base)
-        check_positive_finite("factor", factor)
+        check_bound("factor", factor, bounds.FACTOR)
         check_arg("schedule", schedule, schedule in SCHEDULES, f"one of {', '.join(SCHEDULES)}")
-        check_positive_finite("warmup_epochs", warmup_epochs)
-        check_positive_finite("start_factor", start_factor, allow_zero=True)
-        check_arg("step_epoch", step_epoch, isinstance(step_epoch, int) and step_epoch >= 0, ">= 0")
-        check_positive_finite("step_factor", step_factor, allow_zero=True)
+        check_bound("warmup_epochs", warmup_epochs, bounds.WARMUP_EPOCHS)
+        check_bound("start_factor", start_factor, bounds.START_FACTOR)
+        check_bound("step_epoch", step_epoch, bounds.STEP_EPOCH)
+        check_bound("step_factor", step_factor, bounds.STEP_FACTOR)
         self.factor, self.schedule = float(factor), schedule
         self.warmup_epochs, self.start_factor = float(warmup_epochs), float(start_factor)
         self.step_epoch, self.step_factor = step_epoch, float(step_factor)

@@ -14,10 +14,11 @@ import keras
 import numpy as np
 from keras import ops
 
+from lossbench import bounds
 from lossbench.losses.base import (
     LossbenchLoss,
     check_arg,
-    check_positive_finite,
+    check_bound,
     deserialize_loss,
     serialize_loss,
 )
@@ -64,7 +65,7 @@ class SampleWeightedLoss(LossbenchLoss):
         weights = [float(w) for w in weights]
         check_arg("weights", weights, len(weights) >= 1, "at least one weight")
         for w in weights:
-            check_positive_finite("weights", w, allow_zero=True)
+            check_bound("weights", w, bounds.WEIGHT)
         self.weights, self.by = weights, by
 
     def get_config(self) -> dict[str, Any]:
@@ -123,7 +124,7 @@ class OutputWeightedLoss(LossbenchLoss):
         output_weights = [float(w) for w in output_weights]
         check_arg("output_weights", output_weights, len(output_weights) >= 1, "one per output")
         for w in output_weights:
-            check_positive_finite("output_weights", w, allow_zero=True)
+            check_bound("output_weights", w, bounds.WEIGHT)
         check_arg("scheme", scheme, scheme in SCHEMES, f"one of {', '.join(SCHEMES)}")
         needs_scales = scheme == "inverse_group_scale"
         check_arg(
@@ -133,7 +134,7 @@ class OutputWeightedLoss(LossbenchLoss):
             "one scale per group for scheme='inverse_group_scale'",
         )
         for s in group_scales or []:
-            check_positive_finite("group_scales", s)
+            check_bound("group_scales", s, bounds.GROUP_SCALE)
         self.output_weights, self.scheme, self.weight_seed = output_weights, scheme, weight_seed
         self.group_scales = None if group_scales is None else [float(s) for s in group_scales]
         self.n_outputs = len(output_weights)

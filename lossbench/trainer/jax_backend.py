@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lossbench.records import split_records
 from lossbench.trainer.base import RunnerBase
-from lossbench.trainer.records import split_records
 
 
 def device_name() -> str:

@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lossbench.records import split_records
 from lossbench.trainer.jax_backend import JaxRunner
-from lossbench.trainer.records import split_records
 
 # Stacking and slicing happen on the host: on the device each would compile a program for
 # every array shape (a second or more for a small model), and these arrays are small.

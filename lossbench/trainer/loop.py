@@ -18,8 +18,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from lossbench.config.schema import TrainerConfig
+from lossbench.records import StepRecords, first_non_finite
+from lossbench.runfolder import Status
 from lossbench.trainer.base import Runner
-from lossbench.trainer.records import StepRecords, first_non_finite
 
 
 @dataclass
@@ -31,7 +32,7 @@ class TrainResult:
     train_seconds: float
     steps_per_second: float
     compile_seconds: float
-    status: str = "ok"  # "ok", "diverged" or "interrupted"
+    status: Status = Status.ok  # ok, diverged or interrupted
     stop: dict[str, Any] | None = None  # where and why training stopped early
 
 
@@ -115,7 +116,7 @@ class _Lane:
     records: StepRecords
     done: int = 0
     epochs: list[dict[str, Any]] = field(default_factory=list)
-    status: str = "ok"
+    status: Status = Status.ok
     stop: dict[str, Any] | None = None
 
 
@@ -183,11 +184,7 @@ def train_lanes(
     ]
     # A chunk buffer is padded to one fixed shape so that the tail chunk reuses its shape.
     capacity = min(cfg.steps_per_chunk, max(n_train // cfg.batch_size, 1))
-    # XLA on TensorFlow compiles one program per (index shape, step count): at most a full chunk,
-    # an epoch's tail and a partial batch. Their first calls count as compilation.
-    seen: set[tuple[tuple[int, ...], int]] = set()
-    steady_steps, steady_seconds, compile_seconds = 0, 0.0, 0.0
-    start = time.perf_counter()
+    clock = _Clock()
     for epoch in range(cfg.epochs):
         # Every lane draws its epoch's order, as its own run would; stopped lanes are padding.
         plans = [plan_epoch(run.rng, n_train, cfg.batch_size, capacity) for run in runs]
@@ -195,65 +192,85 @@ def train_lanes(
         for c, first_plan in enumerate(plans[0]):
             n = len(first_plan)
             idx = [_padded(plan[c], n, capacity, cfg.batch_size) for plan in plans]
-            multiplier = np.ones(len(idx[0]), dtype="float32")
-            if schedule is not None:
-                for k in range(n):
-                    multiplier[k] = schedule(epoch + (position + k) / per_epoch)
+            multiplier = _multipliers(schedule, epoch, position, n, len(idx[0]), per_epoch)
             position += n
-            t0 = time.perf_counter()
-            outs = lanes.run(idx, n, multiplier)
-            dt = time.perf_counter() - t0
-            if (idx[0].shape, n) in seen:
-                steady_steps, steady_seconds = steady_steps + n, steady_seconds + dt
-            else:
-                seen.add((idx[0].shape, n))
-                compile_seconds += dt
+            outs = clock.time(idx[0].shape, n, lambda: lanes.run(idx, n, multiplier))  # noqa: B023
             for k, (run, out) in enumerate(zip(runs, outs, strict=True)):
-                if run.status == "ok":
+                if run.status == Status.ok:
                     _record(run, out, epoch, idx[k].shape[1], multiplier, n, layer_names, cfg)
-                    if run.status != "ok":
+                    if run.status != Status.ok:
                         lanes.freeze(k)
-            active = [k for k, run in enumerate(runs) if run.status == "ok"]
+            active = [k for k, run in enumerate(runs) if run.status == Status.ok]
             if not active:
                 break
             if on_progress is not None:
-                first = active[0]
-                on_progress(runs[first].done, total, float(outs[first]["loss"][-1]))
+                on_progress(runs[active[0]].done, total, float(outs[active[0]]["loss"][-1]))
             if should_stop is not None and should_stop():
                 for run in (runs[k] for k in active):
-                    run.status, run.stop = "interrupted", {"step": run.done, "epoch": epoch}
+                    run.status, run.stop = Status.interrupted, {"step": run.done, "epoch": epoch}
                 break
-        if all(run.status != "ok" for run in runs):
+        if all(run.status != Status.ok for run in runs):
             break
         for k, run in enumerate(runs):
-            if run.status == "ok":
+            if run.status == Status.ok:
                 run.epochs.append(_epoch_row(run, epoch, per_epoch, evaluators[k](lanes.lane(k))))
     lanes.sync()
-    elapsed = time.perf_counter() - start
-    # Steady state excludes each program's first call (its compilation); a run too short to have
-    # one falls back to all chunk time, compilation included.
-    done = max(run.done for run in runs)
-    rate = steady_steps / steady_seconds if steady_seconds > 0 else done / compile_seconds
-    results = []
-    for run in runs:
-        records = run.records.truncated(run.done)
-        if not cfg.record:
-            records.grad_norm[:] = np.nan
-            records.layer_grad_norms[:] = np.nan
-        results.append(
-            TrainResult(
-                records=records,
-                layer_names=layer_names,
-                epochs=run.epochs,
-                steps=run.done,
-                train_seconds=elapsed,
-                steps_per_second=rate,
-                compile_seconds=compile_seconds,
-                status=run.status,
-                stop=run.stop,
-            )
-        )
-    return results
+    return [_result(run, layer_names, cfg, clock, max(r.done for r in runs)) for run in runs]
+
+
+class _Clock:
+    """Chunk time, split into compilation and steady state. XLA on TensorFlow compiles one
+    program per (index shape, step count): at most a full chunk, an epoch's tail and a partial
+    batch; their first calls count as compilation."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.seen: set[tuple[tuple[int, ...], int]] = set()
+        self.steady_steps, self.steady_seconds, self.compile_seconds = 0, 0.0, 0.0
+
+    def time(self, shape: tuple[int, ...], n: int, chunk: Callable[[], Any]) -> Any:
+        t0 = time.perf_counter()
+        out = chunk()
+        dt = time.perf_counter() - t0
+        if (shape, n) in self.seen:
+            self.steady_steps, self.steady_seconds = self.steady_steps + n, self.steady_seconds + dt
+        else:
+            self.seen.add((shape, n))
+            self.compile_seconds += dt
+        return out
+
+    def rate(self, done: int) -> float:
+        """Steady-state steps per second; a run too short to have a steady state falls back to
+        all chunk time, compilation included."""
+        if self.steady_seconds > 0:
+            return self.steady_steps / self.steady_seconds
+        return done / self.compile_seconds
+
+
+def _multipliers(
+    schedule: Callable[[float], float] | None,
+    epoch: int, position: int, n: int, width: int, per_epoch: int,
+) -> np.ndarray:  # fmt: skip
+    """The loss scale of each of a chunk's steps (1 without a schedule; padding stays 1)."""
+    multiplier = np.ones(width, dtype="float32")
+    if schedule is not None:
+        for k in range(n):
+            multiplier[k] = schedule(epoch + (position + k) / per_epoch)
+    return multiplier
+
+
+def _result(
+    run: _Lane, layer_names: list[str], cfg: TrainerConfig, clock: _Clock, done: int
+) -> TrainResult:
+    records = run.records.truncated(run.done)
+    if not cfg.record:
+        records.grad_norm[:] = np.nan
+        records.layer_grad_norms[:] = np.nan
+    return TrainResult(
+        records=records, layer_names=layer_names, epochs=run.epochs, steps=run.done,
+        train_seconds=time.perf_counter() - clock.start, steps_per_second=clock.rate(done),
+        compile_seconds=clock.compile_seconds, status=run.status, stop=run.stop,
+    )  # fmt: skip
 
 
 def _padded(idx: np.ndarray, n: int, capacity: int, batch_size: int) -> np.ndarray:
@@ -289,7 +306,7 @@ def _record(
     records.components[rows] = out["components"][:kept]
     run.done += kept
     if bad is not None:
-        run.status = "diverged"
+        run.status = Status.diverged
         run.stop = _divergence(run.done, epoch, out, bad, layer_names, cfg.record)
 
 

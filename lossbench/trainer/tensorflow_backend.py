@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from lossbench.records import split_records
 from lossbench.trainer.base import RunnerBase
-from lossbench.trainer.records import split_records
 
 
 def device_name() -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from lossbench import bounds
 from lossbench.config.checks import in_range
 from lossbench.config.schema import DataConfig, LossConfig, Problem, Task
 from lossbench.errors import ConfigError
@@ -33,8 +34,8 @@ class FocalConfig(LossConfig):
     alpha: float | None = 0.25  # positive-class weight; null: no class weighting
 
     def check(self, data: DataConfig) -> Iterator[Problem]:
-        yield from in_range("gamma", self.gamma, ge=0)
-        yield from in_range("alpha", self.alpha, ge=0, le=1, optional=True)
+        yield from in_range("gamma", self.gamma, bound=bounds.GAMMA)
+        yield from in_range("alpha", self.alpha, bound=bounds.ALPHA, optional=True)
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.losses import FocalLoss
@@ -55,8 +56,8 @@ class ClassBalancedConfig(LossConfig):
     gamma: float = 0.0  # > 0: the focal form
 
     def check(self, data: DataConfig) -> Iterator[Problem]:
-        yield from in_range("beta", self.beta, ge=0, lt=1)
-        yield from in_range("gamma", self.gamma, ge=0)
+        yield from in_range("beta", self.beta, bound=bounds.BETA)
+        yield from in_range("gamma", self.gamma, bound=bounds.GAMMA)
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.losses import ClassBalancedLoss, effective_number_weights
@@ -77,7 +78,7 @@ class LogitAdjustedConfig(LossConfig):
     tau: float = 1.0  # scaling of the log-prior shift; 0: plain BCE
 
     def check(self, data: DataConfig) -> Iterator[Problem]:
-        yield from in_range("tau", self.tau, ge=0)
+        yield from in_range("tau", self.tau, bound=bounds.TAU)
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.losses import LogitAdjustedLoss
@@ -102,7 +103,7 @@ class GroupDROConfig(LossConfig):
     membership: Membership = Membership.index
 
     def check(self, data: DataConfig) -> Iterator[Problem]:
-        yield from in_range("step_size", self.step_size, ge=0)
+        yield from in_range("step_size", self.step_size, bound=bounds.STEP_SIZE)
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.losses import GroupDROLoss

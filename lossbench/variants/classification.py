@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from lossbench import bounds
 from lossbench.config.checks import in_range
 from lossbench.config.schema import DataConfig, LossConfig, Problem, Task
 from lossbench.registry import BuildContext, register_variant
@@ -38,9 +39,9 @@ class ThresholdConfig(LossConfig):
     epsilon: float = 1e-7
 
     def check(self, data: DataConfig) -> Iterator[Problem]:
-        yield from in_range("threshold", self.threshold, ge=0, le=1)
-        yield from in_range("boost", self.boost, ge=0, lt=1)
-        yield from in_range("epsilon", self.epsilon, gt=0, lt=0.5)
+        yield from in_range("threshold", self.threshold, bound=bounds.THRESHOLD)
+        yield from in_range("boost", self.boost, bound=bounds.BOOST)
+        yield from in_range("epsilon", self.epsilon, bound=bounds.CLIP_EPSILON)
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.losses import ThresholdBinaryCrossentropy
@@ -62,7 +63,7 @@ class TemperatureConfig(LossConfig):
     temperature: float = 2.0
 
     def check(self, data: DataConfig) -> Iterator[Problem]:
-        yield from in_range("temperature", self.temperature, gt=0)
+        yield from in_range("temperature", self.temperature, bound=bounds.TEMPERATURE)
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.losses import TemperatureCrossentropy

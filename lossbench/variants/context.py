@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from lossbench import bounds
 from lossbench.arrays import check_npy, load_npy
 from lossbench.config.checks import in_range
 from lossbench.config.schema import DataConfig, LossConfig, Problem, Task
@@ -43,7 +44,7 @@ class ContextMaskConfig(LossConfig):
         elif self.mask not in MASK_PATTERNS:
             expected = f"one of {', '.join(MASK_PATTERNS)} or the path of an .npy file"
             yield "mask", expected, self.mask
-        yield from in_range("strength", self.strength, ge=0)
+        yield from in_range("strength", self.strength, bound=bounds.MASK_STRENGTH)
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.losses import ContextMaskLoss
@@ -69,13 +70,13 @@ class ContextGraphConfig(LossConfig):
     epsilon: float = 1e-8
 
     def check(self, data: DataConfig) -> Iterator[Problem]:
-        yield from in_range("graph_weight", self.graph_weight, ge=0)
+        yield from in_range("graph_weight", self.graph_weight, bound=bounds.GRAPH_WEIGHT)
         if self.adjacency is not None:
             if not self.adjacency.endswith(".npy"):
                 yield "adjacency", "null or the path of an .npy file", self.adjacency
             else:
                 yield from _npy_problem("adjacency", self.adjacency, (data.n_nodes,) * 2)
-        yield from in_range("epsilon", self.epsilon, gt=0)
+        yield from in_range("epsilon", self.epsilon, bound=bounds.NORM_FLOOR)
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.losses import ContextGraphLoss

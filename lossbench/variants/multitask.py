@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from lossbench import bounds
 from lossbench.config.checks import in_range
 from lossbench.config.schema import DataConfig, LossConfig, Problem, Task
 from lossbench.registry import BuildContext, register_variant
@@ -29,8 +30,8 @@ class MultitaskConfig(LossConfig):
     mode: MultitaskMode = MultitaskMode.loss_weighting
 
     def check(self, data: DataConfig) -> Iterator[Problem]:
-        yield from in_range("box_weight", self.box_weight, ge=0)
-        yield from in_range("class_weight", self.class_weight, ge=0)
+        yield from in_range("box_weight", self.box_weight, bound=bounds.TASK_WEIGHT)
+        yield from in_range("class_weight", self.class_weight, bound=bounds.TASK_WEIGHT)
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.data import N_BOX

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from lossbench import bounds
 from lossbench.config.checks import all_in_range
 from lossbench.config.schema import DataConfig, DataSource, LossConfig, Problem, Task
 from lossbench.errors import ConfigError
@@ -58,7 +59,7 @@ class GroupedConfig(LossConfig):
                 f"{len(self.scales)} numbers",
             )
         else:
-            yield from all_in_range("scales", self.scales, gt=0)
+            yield from all_in_range("scales", self.scales, bound=bounds.GROUP_SCALE)
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.losses import GroupedScaleLoss

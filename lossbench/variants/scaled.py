@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from lossbench import bounds
 from lossbench.config.checks import in_range, loss_problems
 from lossbench.config.schema import DataConfig, LossConfig, Problem, Task
 from lossbench.registry import BuildContext, get_variant, register_variant, variants
@@ -64,11 +65,11 @@ class ScaledConfig(LossConfig):
         if self.base not in others:
             yield "base", f"one of {', '.join(others)}", self.base
             return
-        yield from in_range("factor", self.factor, gt=0)
-        yield from in_range("warmup_epochs", self.warmup_epochs, gt=0)
-        yield from in_range("start_factor", self.start_factor, ge=0)
-        yield from in_range("step_epoch", self.step_epoch, ge=1, integer=True)
-        yield from in_range("step_factor", self.step_factor, ge=0)
+        yield from in_range("factor", self.factor, bound=bounds.FACTOR)
+        yield from in_range("warmup_epochs", self.warmup_epochs, bound=bounds.WARMUP_EPOCHS)
+        yield from in_range("start_factor", self.start_factor, bound=bounds.START_FACTOR)
+        yield from in_range("step_epoch", self.step_epoch, bound=bounds.STEP_EPOCH)
+        yield from in_range("step_factor", self.step_factor, bound=bounds.STEP_FACTOR)
         try:
             base = self.base_config()
         except Exception as error:  # an unknown parameter, or OmegaConf: a wrong type

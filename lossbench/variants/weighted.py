@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from lossbench import bounds
 from lossbench.config.checks import all_in_range, one_of
 from lossbench.config.schema import DataConfig, DataSource, LossConfig, Problem, Task
 from lossbench.errors import ConfigError
@@ -34,7 +35,7 @@ def weights_problems(key: str, weights: Any, size: int, what: str) -> Iterator[P
     if len(weights) != size:
         yield key, f"a list of {size} numbers ({what})", f"{len(weights)} numbers"
         return
-    yield from all_in_range(key, weights, ge=0)
+    yield from all_in_range(key, weights, bound=bounds.WEIGHT)
     if not any(w > 0 for w in weights):
         yield key, "numbers >= 0, not all zero", list(weights)
 

@@ -21,7 +21,8 @@ def _report(path: Path) -> dict:
     report = json.loads(path.read_text())
     assert set(report) == {"target", "task", "backends", "checks"}
     for row in report["checks"]:
-        assert set(row) == {"id", "status", "message"} and row["status"] in ("pass", "fail", "skip")
+        assert set(row) == {"id", "title", "status", "message"}
+        assert row["status"] in ("pass", "fail", "skip")
     return report
 
 

@@ -11,7 +11,7 @@ import pytest
 from lossbench.check.subject import Subject
 from lossbench.check.suite import Checker
 from lossbench.check.worker import GUARDS, user_subject
-from lossbench.config import DataConfig
+from lossbench.config.schema import DataConfig
 from lossbench.data import make_dataset
 from lossbench.registry import BuildContext, variants
 

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from lossbench.config import compose, in_range
+from lossbench.config.checks import in_range
+from lossbench.config.compose import compose
 from lossbench.config.memory import footprint, memory_budget
 from lossbench.errors import ConfigError
 from lossbench.registry import variants

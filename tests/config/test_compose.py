@@ -6,7 +6,7 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigAttributeError, ValidationError
 
-from lossbench.config import Task
+from lossbench.config.schema import Task
 from lossbench.errors import ConfigError
 from lossbench.variants.regression import GroupedDynamicConfig
 from tests.conftest import compose_config
@@ -56,7 +56,6 @@ def test_wrong_keys_and_types_fail_at_compose_time(override, cause):
         ("trainer.epochs=0", "trainer.epochs"),
         ("model.hidden=[]", "model.hidden"),
         ("model.activation=swishy", "model.activation"),
-        ("backend=torch", "backend"),
     ],
 )
 def test_out_of_range_values_name_key_expectation_and_value(override, key):
@@ -116,3 +115,12 @@ def test_variants_bring_their_own_task_and_data():
     assert scaled.loss.training_task() is Task.grid
     weights = compose_config(["loss=sample_weights", "loss.base=mse", "loss.by=group"])
     assert weights.loss.training_task() is Task.grouped
+
+
+def test_a_backend_without_a_runner_is_refused_by_name_when_composed():
+    from lossbench.errors import one_line
+
+    with pytest.raises(Exception) as info:
+        compose_config(["backend=torch"])
+    assert one_line(info.value).startswith("invalid value for `backend`: ")
+    assert "tensorflow" in one_line(info.value) and "jax" in one_line(info.value)

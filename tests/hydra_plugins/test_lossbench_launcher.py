@@ -1,6 +1,6 @@
 """lossbench's Hydra sweeper and launcher (`hydra_plugins/lossbench_launcher`): every job checked
 before the first starts, seeds trained as lanes of one JAX program equal to separate runs, and
-Hydra's joblib launcher writing what the basic launcher writes."""
+and a bad launcher option refused by name."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lossbench.config import compose_raw
+from lossbench.config.compose import compose_raw
 from lossbench.config.plugins import SWEEPER
 from lossbench.jobs import override_key, seed_free
 from tests.conftest import TINY
@@ -77,32 +77,11 @@ def test_override_key_names_what_an_override_sets_and_seed_free_drops_only_the_s
     assert seed_free(["loss=bce", "+seed=2", "seed_offset=1"]) == ("loss=bce", "seed_offset=1")
 
 
-@pytest.mark.slow
-def test_joblib_runs_a_sweep_in_two_processes_with_the_basic_launchers_tables(tmp_path):
-    """Hydra's joblib launcher: each job's tables are byte for byte the basic launcher's (one
-    machine), and the sweep's own tables and exit status are the same."""
-    args = ["-m", *TINY, "loss=bce,focal", "seed=0,1"]
-    par, seq = tmp_path / "par", tmp_path / "seq"
-    proc = lossbench(*args, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                     f"hydra.sweep.dir={par}", cwd=tmp_path)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert lossbench(*args, f"hydra.sweep.dir={seq}", cwd=tmp_path).returncode == 0
-    jobs = sorted(p.parent.name for p in seq.glob("*/summary.json"))
-    assert len(jobs) == 4
-    assert jobs == sorted(p.parent.name for p in par.glob("*/summary.json"))
-    for job in jobs:
-        for name in TABLES:
-            assert (par / job / name).read_bytes() == (seq / job / name).read_bytes(), job
-    got, want = pd.read_csv(par / "comparison.csv"), pd.read_csv(seq / "comparison.csv")
-    timed = [c for c in want.columns if "seconds" in c or "per_second" in c]
-    assert timed  # times differ between processes; everything else is the same
-    pd.testing.assert_frame_equal(got.drop(columns=timed), want.drop(columns=timed))
-
-
 VARIANTS = "loss=bce,multitask,grouped_dynamic,logit_adjusted"
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_vectorized_seeds_write_the_tables_of_separate_runs_within_float32_round_off(tmp_path):
     """Three seeds with vectorize=2: a unit of two lanes in one program and one job alone. Every
     job's folder holds the tables the basic launcher's separate runs write, equal to float32
@@ -140,6 +119,7 @@ def test_vectorized_seeds_write_the_tables_of_separate_runs_within_float32_round
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_a_diverging_lane_stops_where_its_own_run_does_and_the_others_go_on(tmp_path):
     """A few NaN targets (data.nan_rate) make seeds 1 and 3 diverge in their first epoch while 0
     and 2 train on: each lane's folder says what its own run's does, step for step."""

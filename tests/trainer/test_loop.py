@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lossbench.config import ModelConfig, Task, TrainerConfig
+from lossbench.config.schema import ModelConfig, Task, TrainerConfig
 from lossbench.experiment import layer_groups
 from lossbench.losses import GroupedDynamicLoss
 from lossbench.models import build_model

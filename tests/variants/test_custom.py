@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lossbench.config import compose
+from lossbench.config.compose import compose
 from lossbench.errors import ConfigError
 from tests.conftest import TINY
 from tests.test_cli import lossbench

@@ -1,0 +1,87 @@
+"""Bounds of numbers, and the bounds of every loss parameter that a loss's constructor and its
+variant's config check both enforce: declared once here, so the two cannot disagree.
+
+No imports of lossbench or a framework: the loss library and config validation both use it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A finite number within inclusive (`ge`, `le`) and exclusive (`gt`, `lt`) limits; an
+    integer when `integer`. NaN and +/-inf never hold."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    integer: bool = False
+
+    def holds(self, value: Any) -> bool:
+        """Whether `value` is a number within the bounds."""
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return False
+        if not math.isfinite(value) or (self.integer and not isinstance(value, int)):
+            return False
+        return (
+            (self.ge is None or value >= self.ge)
+            and (self.gt is None or value > self.gt)
+            and (self.le is None or value <= self.le)
+            and (self.lt is None or value < self.lt)
+        )
+
+    def text(self) -> str:
+        """What the bound expects, for messages: `a finite number >= 0`, `a number in [0, 1)`."""
+        kind = "an integer" if self.integer else "a finite number"
+        low = (
+            f"[{self.ge}" if self.ge is not None else f"({self.gt}" if self.gt is not None else None
+        )
+        high = (
+            f"{self.le}]" if self.le is not None else f"{self.lt})" if self.lt is not None else None
+        )
+        if low and high:
+            return f"{'an integer' if self.integer else 'a number'} in {low}, {high}"
+        if low:
+            return f"{kind} {'>=' if self.ge is not None else '>'} {low[1:]}"
+        if high:
+            return f"{kind} {'<=' if self.le is not None else '<'} {high[:-1]}"
+        return kind
+
+
+NON_NEGATIVE = Bound(ge=0)
+POSITIVE = Bound(gt=0)
+UNIT = Bound(ge=0, le=1)
+UNIT_OPEN = Bound(ge=0, lt=1)  # [0, 1)
+
+# Loss parameters (the loss's argument name; the variant's key is the same).
+GAMMA = NON_NEGATIVE  # focal and class-balanced focusing
+ALPHA = UNIT  # focal's positive-class weight
+BETA = UNIT_OPEN  # class-balanced: effective number of samples
+TAU = NON_NEGATIVE  # logit adjustment
+STEP_SIZE = NON_NEGATIVE  # group DRO
+THRESHOLD = UNIT
+BOOST = UNIT_OPEN
+CLIP_EPSILON = Bound(gt=0, lt=0.5)  # probabilities clipped to [epsilon, 1 - epsilon]
+TEMPERATURE = POSITIVE
+MASK_STRENGTH = NON_NEGATIVE
+GRAPH_WEIGHT = NON_NEGATIVE
+NORM_FLOOR = POSITIVE  # context_graph's epsilon
+TASK_WEIGHT = NON_NEGATIVE  # multitask's box_weight and class_weight
+GROUP_SCALE = POSITIVE
+SCALE_EPSILON = NON_NEGATIVE  # grouped_dynamic: added to a group's statistic (scale.epsilon)
+WEIGHT = NON_NEGATIVE  # per-class, per-group and per-output weights
+FACTOR = POSITIVE
+WARMUP_EPOCHS = POSITIVE
+START_FACTOR = NON_NEGATIVE
+STEP_EPOCH = Bound(ge=1, integer=True)
+STEP_FACTOR = NON_NEGATIVE
+
+# The graph loss indexes its bit-packed adjacency with int32 and the graph data is dense N x N:
+# N * N < 2 ** 31 keeps every flat index within int32. Memory bounds N much lower in practice
+# (see `lossbench.config.checks`).
+MAX_GRAPH_NODES = 46_340

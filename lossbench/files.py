@@ -1,0 +1,34 @@
+"""Atomic file writes: a reader sees a file either as it was or complete, never half written."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from lossbench.signals import PENDING_FILES
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` so that the file is either old or complete, never partial."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    PENDING_FILES.add(tmp)
+    try:
+        # mkstemp makes the file private (0600); a table gets the mode any new file gets here.
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        PENDING_FILES.discard(tmp)
