@@ -46,7 +46,7 @@ study: $(STAMP) ## One study from experiments/ (NAME=imbalance|groups|calibratio
 	$(BIN)/lossbench -m +experiment=$(NAME) hydra.sweep.dir=outputs/studies/$(NAME) $(ARGS)
 	$(BIN)/lossbench-report outputs/studies/$(NAME) --quiet
 
-studies: $(STAMP) ## Every study, with its report copied into experiments/results/ (minutes)
+studies: $(STAMP) ## Every study: reports into experiments/results/, tables into its README (minutes)
 	for name in imbalance groups calibration multitask breast_cancer; do \
 		$(MAKE) --no-print-directory study NAME=$$name || exit 1; \
 		rm -rf experiments/results/$$name; mkdir -p experiments/results/$$name; \
@@ -55,6 +55,7 @@ studies: $(STAMP) ## Every study, with its report copied into experiments/result
 			outputs/studies/$$name/verdicts.csv \
 			experiments/results/$$name/; \
 	done
+	$(BIN)/python experiments/tables.py
 
 # The loss-regression gate: fails unless every verdict in EXPECT holds in the sweep folder DIR.
 DIR ?= outputs/sweeps/make-sweep

@@ -2,8 +2,9 @@
 
 `run_job` is the task function's body: check the config, hold the run folder, write the job's
 record, train, and leave a folder that says what happened. `check_jobs` composes and checks every
-job of a sweep before any starts; `report_sweep` aggregates a sweep from its folders. Used by the
-CLI and by lossbench's Hydra sweeper and launcher.
+job of a sweep before any starts; `report_sweep` aggregates a sweep from its folders; `lane_units`
+and `run_lanes` train a JAX job's seeds as lanes of one program. Used by the CLI and by
+lossbench's Hydra sweeper and launcher, which stay thin.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from typing import Any, NoReturn
 import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lossbench.config.checks import validate
+from lossbench.config.plugins import MAX_LANES
 from lossbench.config.schema import Config
-from lossbench.errors import EXIT_ERROR, SweepIncomplete, SweepJobError, one_line
+from lossbench.errors import EXIT_ERROR, ConfigError, SweepIncomplete, SweepJobError, one_line
 from lossbench.folders import claimed
 from lossbench.runfolder import RunFolder, Status
 from lossbench.sweeps import NOT_PART_OF_THE_RESULT
@@ -256,3 +258,101 @@ def report_sweep(sweep: Path, baseline: str | None = None) -> None:
             for r in failed.itertuples()
         )
         raise SweepIncomplete(f"{len(failed)} of {len(summary)} jobs did not finish: {names}")
+
+
+# ---- seeds as lanes of one JAX program (`hydra/launcher=lossbench hydra.launcher.vectorize=V`)
+
+LANES_KEY = "hydra.launcher.vectorize"
+
+
+def checked_lanes(vectorize: Any) -> int:
+    """`hydra.launcher.vectorize`, an integer in [1, MAX_LANES].
+
+    Raises:
+        ConfigError: naming the key.
+    """
+    if (
+        isinstance(vectorize, bool)
+        or not isinstance(vectorize, int)
+        or not 1 <= vectorize <= MAX_LANES
+    ):
+        raise ConfigError(LANES_KEY, f"an integer in [1, {MAX_LANES}]", vectorize)
+    return vectorize
+
+
+def lane_units(
+    overrides: Sequence[Sequence[str]], configs: Sequence[DictConfig], vectorize: int
+) -> list[list[int]]:
+    """The sweep's jobs in units, in order of each unit's first job: JAX jobs that differ only in
+    their seed, up to `vectorize` a unit; every other job alone.
+
+    Raises:
+        ConfigError: no JAX job (the option would be ignored), or a unit whose seeds would not
+            fit one process's memory budget.
+    """
+    from lossbench.config.memory import footprint, lanes_that_fit
+
+    if not any(c.backend == "jax" for c in configs):
+        raise ConfigError(LANES_KEY, "1 for a sweep without backend=jax jobs", vectorize)
+    units: list[list[int]] = []
+    open_units: dict[tuple[str, ...], list[int]] = {}
+    for job, config in enumerate(configs):
+        key = seed_free(overrides[job])
+        unit = open_units.get(key) if config.backend == "jax" else None
+        if unit is None or len(unit) >= vectorize:
+            unit = open_units[key] = []
+            units.append(unit)
+        unit.append(job)
+    for unit in units:
+        first = configs[unit[0]].copy()
+        with open_dict(first):
+            del first["hydra"]
+        typed = validate(first)
+        fit = lanes_that_fit(footprint(typed, typed.loss.training_task()))
+        if len(unit) > fit:
+            raise ConfigError(LANES_KEY, f"an integer <= {fit} (seeds share one process's memory)",
+                              vectorize)  # fmt: skip
+    return units
+
+
+def run_lanes(configs: list[DictConfig], run: Callable[[Any, DictConfig], Any]) -> list[Any]:
+    """Jobs that differ only in their seed: each set up by `run(task, config)` (Hydra's
+    `run_job`: folder, record, a resumed job's finished result kept), then those that train do
+    so as lanes of one program; each job's outcome goes into its `JobReturn`."""
+    from hydra.core.utils import JobStatus
+
+    from lossbench.runs import run_experiments
+    from lossbench.signals import Interrupted
+
+    training: list[tuple[int, DictConfig, Path, Config]] = []  # the jobs that train
+    rets: list[Any] = []
+
+    def start(cfg: DictConfig) -> float:
+        out_dir = Path(HydraConfig.get().runtime.output_dir)
+        try:
+            typed = start_job(cfg, out_dir, multirun=True)
+        except Exception as error:
+            return job_failed(error, cfg, out_dir, multirun=True)
+        if isinstance(typed, float):  # a resumed job's finished result
+            return typed
+        training.append((len(rets), cfg, out_dir, typed))
+        return float("nan")  # until it has trained
+
+    for config in configs:
+        rets.append(run(start, config))
+    out_dirs = [out_dir for _, _, out_dir, _ in training]
+    try:
+        outcomes = run_experiments([t for *_, t in training], out_dirs, vectorize=True)
+    except Interrupted as stop:
+        report_interrupted(stop, out_dirs)
+        raise
+    for (index, cfg, out_dir, _), outcome in zip(training, outcomes, strict=True):
+        ret = rets[index]
+        try:
+            if isinstance(outcome, Exception):
+                ret.return_value = job_failed(outcome, cfg, out_dir, multirun=True)
+            else:
+                ret.return_value = job_finished(outcome, out_dir, multirun=True)
+        except Exception as error:  # debug=true re-raises: the job fails as in Hydra's run_job
+            ret.return_value, ret.status = error, JobStatus.FAILED
+    return rets

@@ -39,3 +39,10 @@ def test_the_size_check_finds_a_long_function(tmp_path):
     path = tmp_path / "long.py"
     path.write_text(f"def long():\n{body}\n")
     assert too_long(path, tmp_path) == [f"long.py:1 long: {MAX_FUNCTION_LINES + 1} lines"]
+
+
+def test_lossbenchs_hydra_plugins_stay_thin():
+    """What no stock Hydra plugin does (check every job first, seeds as lanes) is a thin layer
+    over Hydra's basic sweeper and launcher: under 150 lines in all."""
+    lines = sum(len(p.read_text().splitlines()) for p in (ROOT / "hydra_plugins").rglob("*.py"))
+    assert lines < 150
