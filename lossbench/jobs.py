@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from lossbench.config.checks import validate
 from lossbench.config.plugins import MAX_LANES
 from lossbench.config.schema import Config
-from lossbench.errors import EXIT_ERROR, ConfigError, SweepIncomplete, SweepJobError, one_line
+from lossbench.errors import ConfigError, SweepIncomplete, SweepJobError, one_line
 from lossbench.folders import claimed
 from lossbench.runfolder import RunFolder, Status
 from lossbench.sweeps import NOT_PART_OF_THE_RESULT
@@ -95,7 +95,7 @@ def _refuse(error: Exception, cfg: DictConfig) -> NoReturn:
     if OmegaConf.select(cfg, "debug", default=False) is True:
         raise error
     print(f"lossbench: error: {one_line(error)}", file=sys.stderr)
-    sys.exit(EXIT_ERROR)
+    sys.exit(Status.error.exit_code())
 
 
 def _train(typed: Config, cfg: DictConfig, out_dir: Path, multirun: bool) -> float:
@@ -156,7 +156,7 @@ def job_failed(error: Exception, cfg: DictConfig, out_dir: Path, multirun: bool)
         print(f"lossbench: {out_dir.name}: error: {one_line(error)}", file=sys.stderr)
         return float("nan")
     print(f"lossbench: error: {one_line(error)}", file=sys.stderr)
-    sys.exit(EXIT_ERROR)
+    sys.exit(Status.error.exit_code())
 
 
 def job_finished(summary: dict[str, Any], out_dir: Path, multirun: bool) -> float:

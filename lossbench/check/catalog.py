@@ -4,7 +4,9 @@ and the defect it catches. The suite, the console table, `--json` and the README
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,12 @@ CHECKS = (
         "shuffling samples with their targets changing their values (ids assumed sorted)",
     ),
     Check(
+        "batch-independence",
+        "samples independent of the batch",
+        "a sample's value depending on the other samples of its batch (a batch-wide mean or Dice "
+        "term), unless the loss declares `batch_coupling` (`group` or `batch`)",
+    ),
+    Check(
         "compiled",
         "compiled equals eager",
         "`tf.function(jit_compile=True)` / `jax.jit` disagreeing with eager",
@@ -82,3 +90,18 @@ CHECKS = (
 # Checks of one backend's process; `backends` compares the processes' results.
 CROSS_BACKEND = "backends"
 IDS = tuple(check.id for check in CHECKS)
+
+# Each check's function, by its id (the suite registers them; `backends` is the CLI's).
+RUNS: dict[str, Callable[[Any], Any]] = {}
+
+
+def registers(check_id: str) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
+    """Register a function (a `Checker` method) as the check `check_id` of CHECKS."""
+    if check_id not in IDS:
+        raise ValueError(f"{check_id!r} is not a check of lossbench.check.catalog")
+
+    def register(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        RUNS[check_id] = fn
+        return fn
+
+    return register

@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,9 @@ def parse_params(items: list[str]) -> dict[str, Any]:
             params[name] = yaml.safe_load(text)
         except yaml.YAMLError:
             raise BadInput(f"--param {name}: cannot read the value {text!r}") from None
+        value = params[name]
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BadInput(f"--param {name}: expected a finite number, received {text!r}")
     return params
 
 
@@ -56,29 +61,52 @@ def installed_backends() -> list[str]:
 
 
 def run_workers(spec: dict[str, Any], backends: list[str], debug: bool) -> dict[str, Any]:
-    """Run one worker per backend in parallel; return each backend's output."""
-    procs = {}
-    for backend in backends:
-        env = {**os.environ, "KERAS_BACKEND": backend}
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        env.setdefault("JAX_PLATFORMS", "cpu")
-        procs[backend] = subprocess.Popen(
-            [sys.executable, "-m", "lossbench.check.worker", json.dumps(spec)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )  # fmt: skip
-    outputs = {}
-    for backend, proc in procs.items():
-        out, err = proc.communicate()
-        lines = [line for line in out.splitlines() if line.startswith("{")]
-        if proc.returncode != 0 or not lines:
-            if debug:
-                sys.stderr.write(err)
-            tail = " ".join(err.strip().splitlines()[-1:]) or f"exit status {proc.returncode}"
-            raise BadInput(f"the {backend} check process failed: {tail}")
-        outputs[backend] = json.loads(lines[-1])
-        if "error" in outputs[backend]:
-            raise BadInput(outputs[backend]["error"])
-    return outputs
+    """Run one worker per backend in parallel; return each backend's output.
+
+    Each worker writes its result to a file of its own, so what the user's loss prints cannot
+    corrupt it, and starts with `python -P`, so modules in the working folder (a `random.py`)
+    cannot shadow the standard library. Ctrl-C ends every worker (exit 130 from `main`).
+    """
+    procs: dict[str, tuple[subprocess.Popen[str], Path]] = {}
+    with tempfile.TemporaryDirectory(prefix="lossbench-check-") as folder:
+        try:
+            for backend in backends:
+                env = {**os.environ, "KERAS_BACKEND": backend}
+                env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+                env.setdefault("JAX_PLATFORMS", "cpu")
+                out = Path(folder) / f"{backend}.json"
+                cmd = [
+                    sys.executable,
+                    "-P",
+                    "-m",
+                    "lossbench.check.worker",
+                    json.dumps(spec),
+                    str(out),
+                ]
+                proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        text=True, env=env)  # fmt: skip
+                procs[backend] = (proc, out)
+            return {b: _output(b, proc, out, debug) for b, (proc, out) in procs.items()}
+        finally:
+            for proc, _ in procs.values():  # interrupted or failed: no worker is left behind
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+
+
+def _output(backend: str, proc: subprocess.Popen[str], out: Path, debug: bool) -> dict[str, Any]:
+    """A finished worker's output, or the one line saying why there is none."""
+    _, err = proc.communicate()
+    try:
+        output = json.loads(out.read_text())
+    except (OSError, ValueError):
+        if debug:
+            sys.stderr.write(err)
+        tail = " ".join(err.strip().splitlines()[-1:]) or f"exit status {proc.returncode}"
+        raise BadInput(f"the {backend} check process failed: {tail}") from None
+    if "error" in output:
+        raise BadInput(output["error"])
+    return output
 
 
 def merge(outputs: dict[str, Any]) -> list[dict[str, str]]:
@@ -162,6 +190,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         params = parse_params(args.param)
+        if args.json is not None and not args.json.parent.is_dir():
+            raise BadInput(f"--json: expected a file in an existing folder, received '{args.json}'")
         for _, expected, received in target_problems("TARGET", args.target):
             raise BadInput(f"invalid TARGET: expected {expected}, received {received!r}")
         backends = installed_backends() if args.backend == "all" else [args.backend]
@@ -169,6 +199,9 @@ def main(argv: list[str] | None = None) -> None:
             raise BadInput(f"--backend {args.backend}: not installed")
         spec = {"target": args.target, "task": args.task, "params": params}
         rows = merge(run_workers(spec, backends, args.debug))
+    except KeyboardInterrupt:
+        print("lossbench-check: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
     except BadInput as error:
         if args.debug:
             raise
@@ -180,5 +213,11 @@ def main(argv: list[str] | None = None) -> None:
         checks = [{"id": r["id"], "title": titles[r["id"]], "status": r["status"],
                    "message": r["message"]} for r in rows]  # fmt: skip
         report = {"target": args.target, "task": args.task, "backends": backends, "checks": checks}
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        try:
+            args.json.write_text(json.dumps(report, indent=2) + "\n")
+        except OSError as error:
+            print(
+                f"lossbench-check: error: --json: {error.strerror}: '{args.json}'", file=sys.stderr
+            )
+            raise SystemExit(2) from None
     raise SystemExit(1 if any(r["status"] == "fail" for r in rows) else 0)

@@ -3,6 +3,7 @@ small helpers the checks share."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,8 +51,12 @@ class Subject:
 
 
 def short(error: BaseException) -> str:
-    text = " ".join(str(error).split()).split(". ")[0]
-    return text[:160] + ("..." if len(text) > 160 else "")
+    """An error's first sentence on one line, without the framework's op and device names."""
+    text = " ".join(str(error).split())
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", text)  # TensorFlow's {{function_node ...}} prefix
+    text = re.sub(r"\s*\[Op:[^\]]*\].*$", "", text)  # and its [Op:Mul] name: suffix
+    text = re.split(r"(?<!vs)\. ", text)[0]  # the first sentence ("[64,3] vs. [64]" is one)
+    return text[:200] + ("..." if len(text) > 200 else "")
 
 
 def changed_loss(subject: Subject, name: str) -> tuple[Any, Any] | None:

@@ -9,46 +9,35 @@ that need per-sample values are skipped when `per-sample` fails, so one defect i
 from __future__ import annotations
 
 import math
-import tempfile
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
 from lossbench.check import inputs
-from lossbench.check.catalog import CHECKS, CROSS_BACKEND, IDS
+from lossbench.check.catalog import CHECKS, CROSS_BACKEND, RUNS, registers
 from lossbench.check.inputs import Batch
 from lossbench.check.keras_tools import (
-    features,
     keras_loss,
-    loss_variables,
     np_array,
     reduce_weighted,
     tensor,
-    tiny_model,
     value_and_grad,
 )
-from lossbench.check.subject import Finding, Result, Subject, changed_loss, short
-
-# Each check's function, by its id in `catalog.CHECKS`.
-_RUNS: dict[str, Callable[[Checker], Finding]] = {}
+from lossbench.check.model_checks import ModelChecks
+from lossbench.check.subject import Finding, Result, Subject, short
 
 
-def _check(check_id: str) -> Callable[[Callable[[Checker], Finding]], Callable[[Checker], Finding]]:
-    """Register a Checker method as the check `check_id` of the catalog."""
-    if check_id not in IDS:
-        raise ValueError(f"{check_id!r} is not a check of lossbench.check.catalog")
+def _replace_rows(batch: Batch, rows: np.ndarray, other: Batch) -> Batch:
+    """`batch` with the targets and predictions of `rows` taken from `other` (ids unchanged)."""
 
-    def register(fn: Callable[[Checker], Finding]) -> Callable[[Checker], Finding]:
-        _RUNS[check_id] = fn
-        return fn
+    def mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.where(rows.reshape(-1, *([1] * (a.ndim - 1))), b, a).astype(a.dtype)
 
-    return register
+    return Batch(mix(batch.y, other.y), mix(batch.pred, other.pred), batch.extra)
 
 
-class Checker:
+class Checker(ModelChecks):
     """Runs the checks on one subject; `results()` gives them in order."""
 
     def __init__(self, subject: Subject) -> None:
@@ -81,7 +70,7 @@ class Checker:
 
     # --- the checks ---------------------------------------------------------------------------
 
-    @_check("per-sample")
+    @registers("per-sample")
     def per_sample(self) -> Finding:
         shape = self.values(self.batch).shape
         if len(shape) >= 1 and shape[0] == len(self.batch):
@@ -96,7 +85,7 @@ class Checker:
             "sample_weight and the batch mean to what call returns",
         )  # fmt: skip
 
-    @_check("batch-shapes")
+    @registers("batch-shapes")
     def batch_shapes(self) -> Finding:
         # The last two: a partial last batch of 600 samples, and lossbench's default batch.
         sizes = (1, 7, 13, 600 % inputs.BATCH, inputs.BATCH)
@@ -110,15 +99,39 @@ class Checker:
                 continue
             if self.per_sample_ok and (len(shape) < 1 or shape[0] != size):
                 wrong.append(f"batch {size}: shape {shape}")
+        unknown = self._unknown_batch_problem()
+        wrong += [unknown] if unknown else []
         if wrong:
             return Finding(
                 "fail", "; ".join(wrong),
-                "size nothing by one batch when the loss is built: per-sample weights and ids "
-                "travel as columns of y_true (a partial last batch is smaller)",
+                "size nothing by one batch: per-sample weights and ids travel as columns of "
+                "y_true, and ops.shape(x)[0] (not x.shape[0], None while Keras traces) gives the "
+                "batch size",
             )  # fmt: skip
-        return Finding("pass", f"runs on batches of {', '.join(map(str, sizes))}")
+        traced = (
+            "and traces with an unknown batch size on TensorFlow"
+            if keras.backend.backend() == "tensorflow"
+            else "(the trace with an unknown batch size runs on TensorFlow only)"
+        )
+        return Finding("pass", f"runs on batches of {', '.join(map(str, sizes))} {traced}")
 
-    @_check("sample-weight")
+    def _unknown_batch_problem(self) -> str | None:
+        """Trace the loss with a batch dimension of None, as Keras's compiled train step does
+        on TensorFlow (a partial last batch is another size): what fails, else None."""
+        if keras.backend.backend() != "tensorflow":
+            return None
+        import tensorflow as tf
+
+        yt, pred = self.y_true(self.batch), self.batch.pred
+        specs = [tf.TensorSpec((None, *a.shape[1:]), tf.float32) for a in (yt, pred)]
+        traced = tf.function(lambda y, p: self.adapted.call(y, p), input_signature=specs)
+        try:
+            traced.get_concrete_function()
+        except Exception as error:
+            return f"unknown batch size (None): {type(error).__name__}: {short(error)}"
+        return None
+
+    @registers("sample-weight")
     def sample_weight(self) -> Finding:
         if not self.per_sample_ok:
             return Finding("skip", "needs per-sample values (see per-sample)")
@@ -128,6 +141,14 @@ class Checker:
             return Finding("skip", f"reduction {reduction!r} has no reference")
         yt, pred = tensor(self.y_true(self.batch)), tensor(self.batch.pred)
         v = self.values(self.batch).astype("float64")
+        if v.ndim > 1 and v.shape[-1] != 1:
+            return Finding(
+                "fail", f"call returns {v.shape} values (one per element) for a batch of "
+                f"{len(v)}: Keras 3 broadcasts (B,) sample weights only onto a last axis of size "
+                "1, so fit(..., sample_weight=w) raises 'Incompatible shapes'",
+                "reduce the last axis in call (ops.mean(..., axis=-1)) so it returns one value "
+                "per sample, or weight elements yourself inside call",
+            )  # fmt: skip
         w = np.random.default_rng(3).uniform(0.0, 2.0, len(v))
         given = {"scalar weight 2": 2.0, "per-sample weights": w, "zero weights": np.zeros_like(w)}
         wrong = []
@@ -147,7 +168,7 @@ class Checker:
             )  # fmt: skip
         return Finding("pass", f"scalar, per-sample and zero weights ({reduction})")
 
-    @_check("finite-gradients")
+    @registers("finite-gradients")
     def finite_gradients(self) -> Finding:
         wrong = []
         extremes = inputs.extremes(self.s.task, self.s.n_nodes, size=len(self.batch))
@@ -173,7 +194,7 @@ class Checker:
             )  # fmt: skip
         return Finding("pass", "finite on every extreme batch")
 
-    @_check("order-invariance")
+    @registers("order-invariance")
     def order_invariance(self) -> Finding:
         if not self.per_sample_ok:
             return Finding("skip", "needs per-sample values (see per-sample)")
@@ -194,7 +215,53 @@ class Checker:
             return Finding("fail", found, hint)
         return Finding("pass", "shuffled samples keep their values")
 
-    @_check("compiled")
+    @registers("batch-independence")
+    def batch_independence(self) -> Finding:
+        if not self.per_sample_ok:
+            return Finding("skip", "needs per-sample values (see per-sample)")
+        coupling = getattr(self.adapted, "batch_coupling", "none")
+        if coupling == "batch":
+            return Finding("skip", "the loss declares batch_coupling='batch' (samples coupled)")
+        if coupling not in ("none", "group"):
+            found = f"batch_coupling={coupling!r}; expected none, group or batch"
+            return Finding("fail", found, "declare batch_coupling as 'none', 'group' or 'batch'")
+        hint = (
+            "compute each sample's value from its own row: a batch-wide term (a mean over the "
+            "batch, a Dice over the batch) makes a sample's loss depend on its batch; if that "
+            "is intended, declare batch_coupling = 'batch' (or 'group') on the loss"
+        )
+        batch = self.batch
+        if coupling == "group":  # one group kept, every other group's samples replaced
+            keep, others = batch.extra == batch.extra[0], "samples of the other groups"
+        else:
+            keep, others = np.arange(len(batch)) < len(batch) // 4, "other samples"
+        changed = _replace_rows(batch, ~keep, inputs.standard(self.s.task, len(batch), seed=7))
+        kept = int(keep.sum())
+        trials = [(f"changing the {len(batch) - kept} {others}", changed, keep)]
+        if coupling == "none":
+            trials.append((f"a batch of its first {kept} samples alone", batch.take(keep), None))
+        before = self.values(batch)
+        for what, other, rows in trials:
+            try:
+                after = self.values(other)
+            except Exception as error:
+                if rows is None:  # another batch size: `batch-shapes` reports it
+                    continue
+                found = f"{what} raises {type(error).__name__}: {short(error)}"
+                return Finding("fail", found, hint)
+            after = after[rows] if rows is not None else after
+            if after.shape != before[keep].shape:  # sized to one batch: `batch-shapes` says so
+                continue
+            if not np.allclose(before[keep], after, rtol=1e-4, atol=1e-6):
+                worst = float(np.max(np.abs(before[keep] - after)))
+                return Finding(
+                    "fail", f"{what} changes the values of the {kept} samples kept (by up to "
+                    f"{worst:.3g}): a sample's value depends on the rest of its batch", hint,
+                )  # fmt: skip
+        declared = " within its group (batch_coupling='group')" if coupling == "group" else ""
+        return Finding("pass", f"each sample's value is its own{declared}")
+
+    @registers("compiled")
     def compiled(self) -> Finding:
         yt, pred = tensor(self.y_true(self.batch)), tensor(self.batch.pred)
         eager = np_array(self.adapted.call(yt, pred))
@@ -216,165 +283,6 @@ class Checker:
             )  # fmt: skip
         return Finding("pass", "the compiled call (XLA) equals eager")
 
-    @_check("live-variables")
-    def live_variables(self) -> Finding:
-        variables = loss_variables(self.loss)
-        if not variables:
-            return Finding("skip", "the loss holds no keras.Variable")
-        loss = keras_loss(self.loss)
-        frozen = []
-        for variable in variables:
-            model = tiny_model(self.s.task, self.batch)
-            model.compile(optimizer=keras.optimizers.SGD(0.0), loss=self.adapted)
-            x, yt = features(self.batch), self.y_true(self.batch)
-            model.train_on_batch(x, yt)
-            old = np_array(variable.value)
-            variable.assign((old * 3.0 + 1.0).astype(old.dtype))
-            model.reset_metrics()
-            after = float(np.asarray(model.train_on_batch(x, yt)))
-            eager = float(np_array(self.adapted(tensor(yt), tensor(np_array(model(x))))))
-            variable.assign(old)
-            if not math.isclose(after, eager, rel_tol=1e-3, abs_tol=1e-6):
-                frozen.append(f"{variable.path}: train step gives {after:.6g}, eager {eager:.6g}")
-        del loss
-        if frozen:
-            return Finding(
-                "fail",
-                f"assigning a variable between compiled train steps has no effect on "
-                f"{keras.backend.backend()}: " + "; ".join(frozen),
-                "a variable held only by the loss is frozen into the compiled step (JAX); pass "
-                "the changing factor as data (lossbench's `scaled` schedule) instead",
-            )  # fmt: skip
-        return Finding("pass", f"{len(variables)} variable(s) seen by train steps")
-
-    @_check("parameter-effect")
-    def parameter_effect(self) -> Finding:
-        if not self.s.tunable:
-            return Finding("skip", "no numeric parameter to change")
-        # The standard batch and the extremes: a guard (a clip, a floor) acts only at the latter.
-        batches = [
-            self.batch,
-            *inputs.extremes(self.s.task, self.s.n_nodes, len(self.batch)).values(),
-        ]
-
-        def fingerprints(adapted: Any) -> list[tuple[float, np.ndarray]]:
-            out = []
-            for batch in batches:
-                yt = tensor(self.y_true(batch, adapted))
-                try:
-                    out.append(value_and_grad(
-                        lambda p, a=adapted, y=yt: keras.ops.sum(a.call(y, p)), batch.pred
-                    ))  # fmt: skip
-                except Exception:
-                    out.append((math.nan, np.full(batch.pred.shape, np.nan)))
-            return out
-
-        base = fingerprints(self.adapted)
-        dead = []
-        for name in self.s.tunable:
-            changed = changed_loss(self.s, name)
-            if changed is None:
-                continue
-            new_value, loss = changed
-            after = fingerprints(self.s.adapt(loss))
-            same = all(
-                v0 == v1 and np.array_equal(g0, g1)
-                for (v0, g0), (v1, g1) in zip(base, after, strict=True)
-            )
-            if same:
-                dead.append(f"{name}: {self.s.params[name]} -> {new_value}")
-        if dead:
-            return Finding(
-                "fail",
-                "changing a parameter changes neither the value nor the gradient: "
-                + "; ".join(dead),
-                "check where the parameter enters: scaling probabilities before a cross-entropy "
-                "that renormalises them is a no-op (scale logits instead)",
-            )  # fmt: skip
-        names = ", ".join(self.s.tunable)
-        return Finding("pass", f"changing {names} changes the loss")
-
-    @_check("serialization")
-    def serialization(self) -> Finding:
-        if not isinstance(self.loss, keras.losses.Loss):
-            return Finding("skip", "a function: only Loss subclasses carry their parameters")
-        params = dict(self.s.params)
-        for name in self.s.tunable:
-            changed = changed_loss(self.s, name)
-            if changed is not None:
-                params[name] = changed[0]
-        loss = self.s.make(params)
-        yt, pred = tensor(self.y_true(self.batch)), tensor(self.batch.pred)
-        want = np_array(loss(yt, pred))
-        try:
-            again = type(loss).from_config(loss.get_config())
-        except Exception as error:
-            return Finding(
-                "fail", f"from_config(get_config()) raises "
-                f"{type(error).__name__}: {short(error)}",
-                "list every constructor argument in get_config",
-            )  # fmt: skip
-        got = np_array(again(yt, pred))
-        if not np.allclose(got, want, rtol=1e-6, atol=1e-7):
-            return Finding(
-                "fail",
-                f"from_config(get_config()) gives {float(got):.6g} instead of {float(want):.6g}",
-                "list every constructor argument in get_config (Keras's lists only name and "
-                "reduction)",
-            )  # fmt: skip
-        model = tiny_model(self.s.task, self.batch)
-        model.compile(optimizer="sgd", loss=loss)
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "model.keras"
-            try:
-                model.save(path)
-                loaded = keras.saving.load_model(path)
-                got = np_array(loaded.loss(yt, pred))
-            except Exception as error:
-                return Finding(
-                    "fail",
-                    f"a model compiled with the loss does not load again: {type(error).__name__}"
-                    f": {short(error)}",
-                    "register the class: @keras.saving.register_keras_serializable()",
-                )  # fmt: skip
-        if not np.allclose(got, want, rtol=1e-6, atol=1e-7):
-            return Finding("fail", "the loaded model's loss gives other values",
-                          "list every constructor argument in get_config")  # fmt: skip
-        return Finding("pass", "config round trip and .keras save/load")
-
-    @_check("gradient")
-    def gradient(self) -> Finding:
-        yt = tensor(self.y_true(self.batch))
-
-        def total(p: Any) -> Any:
-            return keras.ops.sum(self.adapted.call(yt, p))
-
-        _, auto = value_and_grad(total, self.batch.pred)
-        rng = np.random.default_rng(7)
-        flat = self.batch.pred.reshape(-1)
-        picks = rng.choice(flat.size, size=min(12, flat.size), replace=False)
-        h = 1e-2 if self.s.task == "multiclass" else 1e-3
-        numeric = []
-        for k in picks:
-            up, down = flat.copy(), flat.copy()
-            up[k] += h
-            down[k] -= h
-            f_up = float(np_array(total(tensor(up.reshape(self.batch.pred.shape)))))
-            f_down = float(np_array(total(tensor(down.reshape(self.batch.pred.shape)))))
-            numeric.append((f_up - f_down) / (2 * h))
-        auto_k = auto.reshape(-1)[picks].astype("float64")
-        numeric_k = np.asarray(numeric)
-        scale = max(float(np.max(np.abs(auto_k))), 1e-3)
-        worst = float(np.max(np.abs(auto_k - numeric_k)) / scale)
-        if worst > 5e-2:
-            return Finding(
-                "fail",
-                f"autodiff and central differences differ by {worst:.2%} of the largest entry",
-                "a custom gradient or a stop_gradient changes the math; check it against the "
-                "plain formula",
-            )  # fmt: skip
-        return Finding("pass", f"autodiff matches central differences ({worst:.1e})")
-
     def results(self) -> list[Result]:
         """Every check of `catalog.CHECKS` this process runs, in order; one that raises fails."""
         out = []
@@ -382,7 +290,7 @@ class Checker:
             if check.id == CROSS_BACKEND:
                 continue
             try:
-                found = _RUNS[check.id](self)
+                found = RUNS[check.id](self)
             except Exception as error:
                 found = Finding("fail", f"raises {type(error).__name__}: {short(error)}")
             out.append(Result(check.id, found.status, found.message, found.hint))

@@ -1,5 +1,6 @@
-"""One backend's share of `lossbench-check`: `python -m lossbench.check.worker SPEC` with
-KERAS_BACKEND set; prints one JSON line (results and the values for the backends check)."""
+"""One backend's share of `lossbench-check`: `python -P -m lossbench.check.worker SPEC OUT` with
+KERAS_BACKEND set; writes one JSON object to OUT (results and the values for the backends
+check), whatever the loss prints."""
 
 from __future__ import annotations
 
@@ -48,23 +49,29 @@ def user_subject(target: str, task: str, params: dict[str, Any]) -> Any:
 
 
 def main() -> None:
-    spec = json.loads(sys.argv[1])
+    """`python -P -m lossbench.check.worker SPEC OUT`: the results go to the file OUT."""
+    import os
+    from pathlib import Path
+
+    spec, out = json.loads(sys.argv[1]), Path(sys.argv[2])
+    # Started with -P: the working folder comes last, for `package.module` targets, so that its
+    # modules cannot shadow the standard library or lossbench.
+    sys.path.append(os.getcwd())
     try:
         from lossbench.check.suite import Checker
 
         checker = Checker(user_subject(spec["target"], spec["task"], spec["params"]))
     except LossbenchError as error:
-        print(json.dumps({"error": str(error)}))
+        out.write_text(json.dumps({"error": str(error)}))
         return
     results = checker.results()
     try:
         fingerprint = checker.fingerprint()
     except Exception:
         fingerprint = None
-    print(json.dumps({
-        "results": [r.__dict__ for r in results],
-        "fingerprint": fingerprint,
-    }))  # fmt: skip
+    out.write_text(
+        json.dumps({"results": [r.__dict__ for r in results], "fingerprint": fingerprint})
+    )
 
 
 if __name__ == "__main__":

@@ -46,6 +46,10 @@ class LossbenchLoss(keras.losses.Loss):
 
     config_args: ClassVar[tuple[str, ...]] = ()
     component_names: tuple[str, ...] = ()
+    # Which other samples of the batch a sample's value may depend on, by design: "none", its
+    # "group" (statistics of its group in the batch), or the whole "batch". lossbench-check's
+    # batch-independence check holds the loss to it.
+    batch_coupling: ClassVar[str] = "none"
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -175,6 +175,8 @@ class GroupDROLoss(_GroupedLoss):
         membership: ``"index"`` or ``"onehot"``.
     """
 
+    batch_coupling = "batch"  # group weights come from every group's loss in the batch
+
     config_args = ("num_groups", "step_size", "membership")
 
     def __init__(

@@ -85,6 +85,8 @@ class ContextGraphLoss(LossbenchLoss):
         epsilon: floor of an embedding's norm.
     """
 
+    batch_coupling = "batch"  # a node is pulled towards its neighbours in the batch
+
     config_args = ("num_nodes", "edges", "graph_weight", "epsilon")
     component_names = ("fit", "graph")
 

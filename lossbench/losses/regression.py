@@ -130,6 +130,8 @@ class GroupedDynamicLoss(_GroupedLoss):
         membership: ``"index"`` or ``"onehot"``.
     """
 
+    batch_coupling = "group"  # each residual is divided by its group's statistic in the batch
+
     config_args = ("num_groups", "epsilon", "statistic", "membership")
 
     def __init__(

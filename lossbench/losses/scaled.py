@@ -64,6 +64,7 @@ class ScaledLoss(LossbenchLoss):
     ) -> None:
         super().__init__(name=name, **kwargs)
         self.base = deserialize_loss(base)
+        self.batch_coupling = getattr(self.base, "batch_coupling", "none")
         check_bound("factor", factor, bounds.FACTOR)
         check_arg("schedule", schedule, schedule in SCHEDULES, f"one of {', '.join(SCHEDULES)}")
         check_bound("warmup_epochs", warmup_epochs, bounds.WARMUP_EPOCHS)

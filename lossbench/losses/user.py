@@ -40,6 +40,8 @@ class UserLoss(LossbenchLoss):
         self.user, self.extras = loss, tuple(extras)
         self.target, self.params = target, dict(params or {})
         self._call = loss.call if isinstance(loss, keras.losses.Loss) else loss
+        # A user's loss declares coupled samples the same way: `batch_coupling = "group"`.
+        self.batch_coupling = str(getattr(loss, "batch_coupling", "none"))
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "target": self.target, "params": self.params}

@@ -61,6 +61,7 @@ class SampleWeightedLoss(LossbenchLoss):
     ) -> None:
         super().__init__(name=name, **kwargs)
         self.base = deserialize_loss(base)
+        self.batch_coupling = getattr(self.base, "batch_coupling", "none")
         check_arg("by", by, by in WEIGHT_BY, "'class' or 'group'")
         weights = [float(w) for w in weights]
         check_arg("weights", weights, len(weights) >= 1, "at least one weight")

@@ -45,6 +45,7 @@ class GoodGroupScaled(keras.losses.Loss):
     and all-zero groups safe)."""
 
     extras = ("group",)
+    batch_coupling = "group"  # a sample's scale is its group's statistic in the batch
 
     def __init__(self, num_groups=4, epsilon=1e-3, name="good_group_scaled", **kwargs):
         super().__init__(name=name, **kwargs)
@@ -64,6 +65,31 @@ class GoodGroupScaled(keras.losses.Loss):
 
 
 # ---- broken, one defect each ------------------------------------------------------------------
+
+
+@register
+class BatchDice(keras.losses.Loss):
+    """batch-independence: BCE plus a soft Dice over the whole batch, added to every sample
+    (right shape, order-invariant, finite, but each value depends on the other samples)."""
+
+    def call(self, y_true, y_pred):
+        overlap = ops.sum(y_true * y_pred)
+        dice = 1.0 - 2.0 * overlap / (ops.sum(y_true) + ops.sum(y_pred) + 1.0)
+        return _bce(y_true, y_pred) + dice
+
+
+@register
+class GroupClaimBatchMean(keras.losses.Loss):
+    """batch-independence: declares coupling within groups, but centres every residual on the
+    whole batch's mean residual."""
+
+    extras = ("group",)
+    batch_coupling = "group"
+
+    def call(self, y_true, y_pred):
+        residual = y_true[:, :-1] - y_pred
+        centred = residual - ops.mean(residual, axis=0, keepdims=True)
+        return ops.mean(ops.square(centred), axis=-1)
 
 
 @register
@@ -98,6 +124,19 @@ class CapturedOtherBatch(keras.losses.Loss):
         return _bce(y_true, y_pred) * self.weights_
 
 
+def elementwise_mse(y_true, y_pred):
+    """sample-weight: correct values, but one per element, (B, O): Keras 3 cannot broadcast (B,)
+    sample weights onto them."""
+    return ops.square(y_true - y_pred)
+
+
+def static_batch_reshape(y_true, y_pred):
+    """batch-shapes: reshapes with the static batch size, which is None while Keras traces its
+    train step (every eager batch has a known size, so only the symbolic trace shows it)."""
+    residual = ops.reshape(y_true - y_pred, (y_pred.shape[0], -1))
+    return ops.mean(ops.square(residual), axis=-1)
+
+
 @register
 class IgnoresSampleWeight(keras.losses.Loss):
     """sample-weight: overrides __call__ and drops the weights."""
@@ -126,6 +165,7 @@ class SortedIds(keras.losses.Loss):
     sorted by group."""
 
     extras = ("group",)
+    batch_coupling = "group"
 
     def call(self, y_true, y_pred):
         target, ids = y_true[:, :-1], ops.cast(y_true[:, -1], "int32")
@@ -173,6 +213,22 @@ class ScaledProbabilities(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "temperature": self.temperature}
+
+
+@register
+class WidthFromParameter(keras.losses.Loss):
+    """parameter-effect: a parameter that sets a shape; any value but its default crashes."""
+
+    def __init__(self, width=1.0, name="width_from_parameter", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.width = width
+
+    def call(self, y_true, y_pred):
+        p = ops.reshape(ops.clip(y_pred, 1e-7, 1 - 1e-7), (-1, int(self.width)))
+        return -ops.mean(y_true * ops.log(p) + (1 - y_true) * ops.log(1 - p), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "width": self.width}
 
 
 @register

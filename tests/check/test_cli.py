@@ -73,6 +73,9 @@ def test_a_relative_target_is_found_from_the_working_directory(tmp_path):
         (["mine.py:GoodFocal", "--task", "binary", "--param", "beta=1"], "beta"),
         (["mine.py:GoodFocal", "--task", "binary", "--param", "oops"], "NAME=VALUE"),
         (["no-colon", "--task", "binary"], "path/to/file.py:Name"),
+        (["mine.py:GoodFocal", "--task", "binary", "--param", "gamma=.nan"], "a finite number"),
+        (["mine.py:GoodFocal", "--task", "binary", "--param", "gamma=-.inf"], "--param gamma"),
+        (["mine.py:GoodFocal", "--task", "binary", "--json", "absent/r.json"], "--json"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, detail):
@@ -83,3 +86,41 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, detail):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lossbench-check: error: "), proc.stderr
     assert detail in lines[0] and "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+@pytest.mark.slow
+def test_what_the_loss_prints_and_the_working_folders_modules_change_nothing(tmp_path):
+    """A loss that prints without a newline, and a `random.py` beside it that would shadow the
+    standard library's, still give the report."""
+    (tmp_path / "random.py").write_text("raise ImportError('the working folder shadowed random')\n")
+    (tmp_path / "noisy.py").write_text(
+        "from keras import ops\n"
+        "def noisy(y_true, y_pred):\n"
+        "    print('{not json', end='')\n"
+        "    return ops.mean(ops.square(y_true - y_pred), axis=-1)\n"
+    )
+    script = Path(sys.executable).with_name("lossbench-check")  # as users run it
+    proc = subprocess.run([str(script), "noisy.py:noisy", "--task", "grouped", "--backend",
+                           "tensorflow", "--json", "r.json"], cwd=tmp_path, capture_output=True,
+                          text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert all(row["status"] != "fail" for row in _report(tmp_path / "r.json")["checks"])
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_a_loss_hangs_exits_130_and_leaves_no_worker(tmp_path):
+    import signal
+    import time
+
+    (tmp_path / "hangs.py").write_text(
+        "import time\ndef hangs(y_true, y_pred):\n    time.sleep(3600)\n"
+    )
+    args = [*CHECK, "hangs.py:hangs", "--task", "binary", "--backend", "tensorflow"]
+    proc = subprocess.Popen(args, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    time.sleep(12)  # the worker imports TensorFlow and reaches the loss
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ["lossbench-check: interrupted"]
+    left = subprocess.run(["pgrep", "-f", "lossbench.check.worker.*hangs.py"], capture_output=True)
+    assert left.stdout == b"", left.stdout

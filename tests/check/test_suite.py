@@ -25,11 +25,16 @@ CASES = {
     "ScalarReturn": ("binary", "per-sample"),
     "CapturedBatch": ("binary", "batch-shapes"),
     "CapturedOtherBatch": ("binary", "batch-shapes"),
+    "static_batch_reshape": ("grouped", "batch-shapes"),
     "IgnoresSampleWeight": ("binary", "sample-weight"),
+    "elementwise_mse": ("grouped", "sample-weight"),
     "NanThroughWhere": ("binary", "finite-gradients"),
     "SortedIds": ("grouped", "order-invariance"),
+    "BatchDice": ("binary", "batch-independence"),
+    "GroupClaimBatchMean": ("grouped", "batch-independence"),
     "EagerOnly": ("binary", "compiled"),
     "ScaledProbabilities": ("multiclass", "parameter-effect"),
+    "WidthFromParameter": ("binary", "parameter-effect"),
     "ForgetsItsConfig": ("binary", "serialization"),
     "half_gradient": ("grouped", "gradient"),
 }
@@ -82,6 +87,35 @@ def test_every_built_in_variant_passes(name):
     results = Checker(_variant_subject(name)).results()
     failed = [(r.id, r.message) for r in results if r.status == "fail"]
     assert not failed
+
+
+def test_element_wise_values_are_explained_in_one_line_without_a_framework_dump():
+    results = Checker(user_subject(f"{EXAMPLES}:elementwise_mse", "grouped", {})).results()
+    found = next(r for r in results if r.id == "sample-weight")
+    assert found.status == "fail" and "(64, 3)" in found.message and "last axis" in found.message
+    for r in results:
+        assert "{{" not in r.message and "\n" not in r.message, r.id
+
+
+def test_short_keeps_the_first_sentence_of_a_framework_error():
+    from lossbench.check.subject import short
+
+    dump = "{{function_node __wrapped__Mul_device_/job:localhost/replica:0/task:0/device:CPU:0}}"
+    error = ValueError(f"{dump} Incompatible shapes: [64,3] vs. [64] [Op:Mul] name: ")
+    assert short(error) == "Incompatible shapes: [64,3] vs. [64]"
+
+
+def test_a_parameter_value_that_crashes_the_loss_is_a_failure_not_an_effect():
+    results = Checker(user_subject(f"{EXAMPLES}:WidthFromParameter", "binary", {})).results()
+    effect = next(r for r in results if r.id == "parameter-effect")
+    assert effect.status == "fail" and "width=2.0 raises" in effect.message, effect.message
+
+
+def test_a_batch_coupled_loss_fails_and_says_how_much_the_others_moved_it():
+    results = Checker(user_subject(f"{EXAMPLES}:BatchDice", "binary", {})).results()
+    found = next(r for r in results if r.id == "batch-independence")
+    assert found.status == "fail" and "depends on the rest of its batch" in found.message
+    assert "batch_coupling" in found.hint
 
 
 def test_the_readme_example_fails_only_at_the_extremes():

@@ -1,0 +1,209 @@
+"""The checks of `lossbench-check` that build a model or another loss around the subject:
+live variables, parameter effect, serialization and the gradient against finite differences.
+`ModelChecks` is a part of `suite.Checker`, which provides the subject, batch and values."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from lossbench.check import inputs
+from lossbench.check.catalog import registers
+from lossbench.check.keras_tools import (
+    features,
+    keras_loss,
+    loss_variables,
+    np_array,
+    tensor,
+    tiny_model,
+    value_and_grad,
+)
+from lossbench.check.subject import Finding, changed_loss, short
+
+
+class ModelChecks:
+    """Checks that need a model, a rebuilt loss or finite differences (see `suite.Checker`)."""
+
+    # Provided by `suite.Checker`: the subject, the loss (as built and as adapted), the standard
+    # batch, and `y_true(batch)` / `values(batch)` of the adapted loss.
+    s: Any
+    loss: Any
+    adapted: Any
+    batch: Any
+    y_true: Any
+    values: Any
+
+    @registers("live-variables")
+    def live_variables(self) -> Finding:
+        variables = loss_variables(self.loss)
+        if not variables:
+            return Finding("skip", "the loss holds no keras.Variable")
+        loss = keras_loss(self.loss)
+        frozen = []
+        for variable in variables:
+            model = tiny_model(self.s.task, self.batch)
+            model.compile(optimizer=keras.optimizers.SGD(0.0), loss=self.adapted)
+            x, yt = features(self.batch), self.y_true(self.batch)
+            model.train_on_batch(x, yt)
+            old = np_array(variable.value)
+            variable.assign((old * 3.0 + 1.0).astype(old.dtype))
+            model.reset_metrics()
+            after = float(np.asarray(model.train_on_batch(x, yt)))
+            eager = float(np_array(self.adapted(tensor(yt), tensor(np_array(model(x))))))
+            variable.assign(old)
+            if not math.isclose(after, eager, rel_tol=1e-3, abs_tol=1e-6):
+                frozen.append(f"{variable.path}: train step gives {after:.6g}, eager {eager:.6g}")
+        del loss
+        if frozen:
+            return Finding(
+                "fail",
+                f"assigning a variable between compiled train steps has no effect on "
+                f"{keras.backend.backend()}: " + "; ".join(frozen),
+                "a variable held only by the loss is frozen into the compiled step (JAX); pass "
+                "the changing factor as data (lossbench's `scaled` schedule) instead",
+            )  # fmt: skip
+        return Finding("pass", f"{len(variables)} variable(s) seen by train steps")
+
+    @registers("parameter-effect")
+    def parameter_effect(self) -> Finding:
+        if not self.s.tunable:
+            return Finding("skip", "no numeric parameter to change")
+        # The standard batch and the extremes: a guard (a clip, a floor) acts only at the latter.
+        batches = [
+            self.batch,
+            *inputs.extremes(self.s.task, self.s.n_nodes, len(self.batch)).values(),
+        ]
+
+        def fingerprints(adapted: Any) -> list[tuple[float, np.ndarray] | str]:
+            out: list[tuple[float, np.ndarray] | str] = []
+            for batch in batches:
+                yt = tensor(self.y_true(batch, adapted))
+                try:
+                    out.append(value_and_grad(
+                        lambda p, a=adapted, y=yt: keras.ops.sum(a.call(y, p)), batch.pred
+                    ))  # fmt: skip
+                except Exception as error:  # a crash is no effect: it is said as a failure
+                    out.append(f"{type(error).__name__}: {short(error)}")
+            return out
+
+        base = fingerprints(self.adapted)
+        dead, crashed = [], []
+        for name in self.s.tunable:
+            changed = changed_loss(self.s, name)
+            if changed is None:
+                continue
+            new_value, loss = changed
+            after = fingerprints(self.s.adapt(loss))
+            pairs = [(b, a) for b, a in zip(base, after, strict=True) if not isinstance(b, str)]
+            errors = [a for _, a in pairs if isinstance(a, str)]
+            if errors:
+                crashed.append(f"{name}={new_value} raises {errors[0]}")
+                continue
+            if all(b[0] == a[0] and np.array_equal(b[1], a[1]) for b, a in pairs):
+                dead.append(f"{name}: {self.s.params[name]} -> {new_value}")
+        if crashed:
+            return Finding(
+                "fail", "the loss crashes with another parameter value: " + "; ".join(crashed),
+                "a parameter's value must not change shapes or types the loss relies on "
+                "(build tensors from it with keras.ops, not Python control flow on tensors)",
+            )  # fmt: skip
+        if dead:
+            return Finding(
+                "fail",
+                "changing a parameter changes neither the value nor the gradient: "
+                + "; ".join(dead),
+                "check where the parameter enters: scaling probabilities before a cross-entropy "
+                "that renormalises them is a no-op (scale logits instead)",
+            )  # fmt: skip
+        names = ", ".join(self.s.tunable)
+        return Finding("pass", f"changing {names} changes the loss")
+
+    @registers("serialization")
+    def serialization(self) -> Finding:
+        if not isinstance(self.loss, keras.losses.Loss):
+            return Finding("skip", "a function: only Loss subclasses carry their parameters")
+        params = dict(self.s.params)
+        for name in self.s.tunable:
+            changed = changed_loss(self.s, name)
+            if changed is not None:
+                params[name] = changed[0]
+        loss = self.s.make(params)
+        yt, pred = tensor(self.y_true(self.batch)), tensor(self.batch.pred)
+        try:
+            want = np_array(loss(yt, pred))
+        except Exception:  # changed values crash it: `parameter-effect` says so; use the given
+            loss = self.loss
+            want = np_array(loss(yt, pred))
+        try:
+            again = type(loss).from_config(loss.get_config())
+        except Exception as error:
+            return Finding(
+                "fail", f"from_config(get_config()) raises "
+                f"{type(error).__name__}: {short(error)}",
+                "list every constructor argument in get_config",
+            )  # fmt: skip
+        got = np_array(again(yt, pred))
+        if not np.allclose(got, want, rtol=1e-6, atol=1e-7):
+            return Finding(
+                "fail",
+                f"from_config(get_config()) gives {float(got):.6g} instead of {float(want):.6g}",
+                "list every constructor argument in get_config (Keras's lists only name and "
+                "reduction)",
+            )  # fmt: skip
+        model = tiny_model(self.s.task, self.batch)
+        model.compile(optimizer="sgd", loss=loss)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.keras"
+            try:
+                model.save(path)
+                loaded = keras.saving.load_model(path)
+                got = np_array(loaded.loss(yt, pred))
+            except Exception as error:
+                return Finding(
+                    "fail",
+                    f"a model compiled with the loss does not load again: {type(error).__name__}"
+                    f": {short(error)}",
+                    "register the class: @keras.saving.register_keras_serializable()",
+                )  # fmt: skip
+        if not np.allclose(got, want, rtol=1e-6, atol=1e-7):
+            return Finding("fail", "the loaded model's loss gives other values",
+                          "list every constructor argument in get_config")  # fmt: skip
+        return Finding("pass", "config round trip and .keras save/load")
+
+    @registers("gradient")
+    def gradient(self) -> Finding:
+        yt = tensor(self.y_true(self.batch))
+
+        def total(p: Any) -> Any:
+            return keras.ops.sum(self.adapted.call(yt, p))
+
+        _, auto = value_and_grad(total, self.batch.pred)
+        rng = np.random.default_rng(7)
+        flat = self.batch.pred.reshape(-1)
+        picks = rng.choice(flat.size, size=min(12, flat.size), replace=False)
+        h = 1e-2 if self.s.task == "multiclass" else 1e-3
+        numeric = []
+        for k in picks:
+            up, down = flat.copy(), flat.copy()
+            up[k] += h
+            down[k] -= h
+            f_up = float(np_array(total(tensor(up.reshape(self.batch.pred.shape)))))
+            f_down = float(np_array(total(tensor(down.reshape(self.batch.pred.shape)))))
+            numeric.append((f_up - f_down) / (2 * h))
+        auto_k = auto.reshape(-1)[picks].astype("float64")
+        numeric_k = np.asarray(numeric)
+        scale = max(float(np.max(np.abs(auto_k))), 1e-3)
+        worst = float(np.max(np.abs(auto_k - numeric_k)) / scale)
+        if worst > 5e-2:
+            return Finding(
+                "fail",
+                f"autodiff and central differences differ by {worst:.2%} of the largest entry",
+                "a custom gradient or a stop_gradient changes the math; check it against the "
+                "plain formula",
+            )  # fmt: skip
+        return Finding("pass", f"autodiff matches central differences ({worst:.1e})")
