@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from importlib import metadata, resources
 from typing import Any
 
@@ -133,8 +134,9 @@ def main() -> None:
         print(f"lossbench: {incomplete}", file=sys.stderr)
         code = incomplete.exit_code
     except Exception as error:
-        if debug:
-            raise
-        print(f"lossbench: error: {one_line(error)}", file=sys.stderr)
+        if debug:  # the traceback instead of the line; the exit status stays the same
+            traceback.print_exc()
+        else:
+            print(f"lossbench: error: {one_line(error)}", file=sys.stderr)
         code = EXIT_ERROR
     exit_now(code)

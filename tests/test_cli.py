@@ -151,9 +151,10 @@ def test_bad_input_is_one_line_with_a_nonzero_exit(tmp_path, args, expected):
     assert not (run / "steps.csv").exists()
 
 
-def test_debug_flag_shows_the_traceback(tmp_path):
+def test_debug_flag_shows_the_traceback_and_keeps_the_exit_status(tmp_path):
     proc = lossbench("scale.epsilon=-1", "debug=true", f"hydra.run.dir={tmp_path}/r", cwd=tmp_path)
-    assert proc.returncode != 0 and "Traceback" in proc.stderr
+    assert proc.returncode == 2 and "Traceback" in proc.stderr
+    assert "invalid value for `scale.epsilon`" in proc.stderr
 
 
 def test_help_lists_losses_without_importing_a_framework(tmp_path):
