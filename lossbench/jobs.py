@@ -91,7 +91,8 @@ def run_job(cfg: DictConfig) -> float:
 
 
 def _refuse(error: Exception, cfg: DictConfig) -> NoReturn:
-    """End a single run that cannot start: one line and exit 2 (`debug=true`: the traceback)."""
+    """End a single run that failed: one line and exit 2; `debug=true` re-raises (the CLI shows
+    the traceback, with the same exit status)."""
     if OmegaConf.select(cfg, "debug", default=False) is True:
         raise error
     print(f"lossbench: error: {one_line(error)}", file=sys.stderr)
@@ -150,13 +151,10 @@ def job_failed(error: Exception, cfg: DictConfig, out_dir: Path, multirun: bool)
         return OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False)
 
     RunFolder(out_dir).fail(error, select("loss.name"), select("seed"))
-    if cfg.debug:
-        raise error
-    if multirun:  # the sweep names the failed jobs from their folders at the end
+    if multirun and not cfg.debug:  # the sweep names the failed jobs from their folders at the end
         print(f"lossbench: {out_dir.name}: error: {one_line(error)}", file=sys.stderr)
         return float("nan")
-    print(f"lossbench: error: {one_line(error)}", file=sys.stderr)
-    sys.exit(Status.error.exit_code())
+    _refuse(error, cfg)
 
 
 def job_finished(summary: dict[str, Any], out_dir: Path, multirun: bool) -> float:
