@@ -48,7 +48,7 @@ def one_line(error: BaseException) -> str:
     cause = error if isinstance(error, OmegaConfBaseException) else error.__cause__
     if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
         msg = str(getattr(cause, "msg", "") or cause).splitlines()[0]
-        return f"invalid value for `{cause.full_key}`: {msg}"
+        return f"invalid value for `{cause.full_key}`: {msg}{_closest_key(cause)}"
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return f"{type(error).__name__}: {' '.join(lines) if lines else 'no message'}"
 
@@ -65,3 +65,25 @@ class SweepIncomplete(LossbenchError):
     """A sweep ran, and some of its jobs did not finish (their folders say why)."""
 
     exit_code = EXIT_SWEEP_INCOMPLETE
+
+
+def _closest_key(error: Any) -> str:
+    """For a key the schema lacks: the closest valid key and every valid key of its group."""
+    import dataclasses
+    import difflib
+
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+    schema = getattr(error, "object_type", None)
+    if not isinstance(error, ConfigAttributeError | ConfigKeyError):
+        return ""
+    if not (isinstance(schema, type) and dataclasses.is_dataclass(schema)):
+        return ""
+    group, _, key = str(error.full_key).rpartition(".")
+    valid = [f.name for f in dataclasses.fields(schema)]
+    if key in valid:
+        return ""
+    close = difflib.get_close_matches(key, valid, n=1)
+    where = f"{group}." if group else ""
+    hint = f"; did you mean `{where}{close[0]}`?" if close else ""
+    return f"{hint} (the keys of `{group or 'the config'}`: {', '.join(valid)})"
