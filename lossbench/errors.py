@@ -11,6 +11,11 @@ EXIT_ERROR = 2
 EXIT_DIVERGED = 3
 
 
+def signal_exit_code(signum: int) -> int:
+    """The exit status of a process ended by signal `signum`, as shells report it."""
+    return 128 + signum
+
+
 class LossbenchError(Exception):
     """An error whose message is complete for the user: the CLI prints it as one line."""
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from lossbench.errors import EXIT_DIVERGED, EXIT_ERROR, one_line
+from lossbench.errors import EXIT_DIVERGED, EXIT_ERROR, one_line, signal_exit_code
 from lossbench.files import atomic_write_text
 
 SUMMARY = "summary.json"
@@ -32,7 +33,7 @@ class Status(StrEnum):
     def exit_code(self, signum: int | None = None) -> int:
         """A single run's exit status for this outcome (`signum`: the interrupting signal)."""
         if self is Status.interrupted:
-            return 128 + (signum or 2)
+            return signal_exit_code(signum or signal.SIGINT)
         return {Status.ok: 0, Status.diverged: EXIT_DIVERGED}.get(self, EXIT_ERROR)
 
 

@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from lossbench.errors import signal_exit_code
+
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 # Temporary files being written now (see `lossbench.files.atomic_write_text`): removed before
@@ -49,7 +51,7 @@ class Interrupted(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(f"interrupted by {signal.Signals(signum).name}")
         self.signum = signum
-        self.exit_code = 128 + signum
+        self.exit_code = signal_exit_code(signum)
         self.reported = False  # the run already printed where its tables are
 
 
