@@ -85,7 +85,7 @@ def headline_metrics(columns: list[str]) -> list[str]:
 
 
 def print_comparison(comparison: Any, keys: list[str], title: str) -> None:
-    """Print the per-variant comparison, one row per (variant, metric): mean and 95% bootstrap
+    """Print the per-variant comparison, one row per (variant, metric): mean and 95% t
     interval across seeds (long format, so it fits an 80-column terminal)."""
     table = Table(title=title, title_justify="left")
     metrics = headline_metrics(list(comparison.columns))

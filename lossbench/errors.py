@@ -33,6 +33,11 @@ class ConfigError(LossbenchError):
         self.key, self.expected, self.received = key, expected, received
         super().__init__(f"invalid value for `{key}`: expected {expected}, received {received!r}")
 
+    def with_hint(self, hint: str) -> ConfigError:
+        """The same error with `hint` (`; did you mean ...?`) after the value received."""
+        self.args = (f"{self.args[0]}{hint}",)
+        return self
+
 
 def one_line(error: BaseException) -> str:
     """A one-line message for any error Hydra, OmegaConf or lossbench raises."""

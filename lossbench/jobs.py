@@ -65,6 +65,27 @@ def check_jobs(
     return checked
 
 
+def check_baseline(
+    jobs: Sequence[Sequence[str]], configs: Sequence[Config], baseline: str | None
+) -> None:
+    """Refuse, before any job runs, a `report.baseline` that names no loss or setting the
+    sweep runs (the verdicts read it the same way: `sweeps.resolve_baseline`).
+
+    Raises:
+        ConfigError: naming `report.baseline` and what the sweep offers.
+    """
+    from lossbench.sweeps import override_pair, resolve_baseline, settings_of
+
+    if not baseline:
+        return
+    rows = []
+    for job, config in zip(jobs, configs, strict=True):
+        row: dict[str, Any] = {"loss": config.loss.name}
+        row.update(pair for pair in map(override_pair, job) if pair is not None)
+        rows.append(row)
+    resolve_baseline(settings_of(rows), str(baseline))
+
+
 def run_job(cfg: DictConfig) -> float:
     """Run the job Hydra has set up in `hydra.runtime.output_dir`.
 
@@ -234,7 +255,13 @@ def report_sweep(sweep: Path, baseline: str | None = None) -> None:
         SweepIncomplete: some jobs did not finish (the exit status is 1).
     """
     from lossbench.console import headline_metrics, print_sweep
-    from lossbench.sweeps import aggregate, describe_verdicts, failed_jobs, variant_keys
+    from lossbench.sweeps import (
+        aggregate,
+        describe_verdicts,
+        failed_jobs,
+        variant_keys,
+        why_no_verdicts,
+    )
 
     if not sweep.is_dir():
         return
@@ -244,6 +271,9 @@ def report_sweep(sweep: Path, baseline: str | None = None) -> None:
     sentences = describe_verdicts(verdicts, headline_metrics(list(comparison.columns)))
     title = f"lossbench sweep: {sweep}"
     print_or_drop(print_sweep, comparison, variant_keys(summary), sentences, title)
+    why = why_no_verdicts(summary, baseline) if verdicts.empty else None
+    if why:
+        print_or_drop(print, f"lossbench: {why}")
     tables = ", ".join(
         str(sweep / name) for name in ("summary.csv", "comparison.csv", "verdicts.csv")
     )

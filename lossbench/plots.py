@@ -1,5 +1,5 @@
 """The report's plots (matplotlib, no display needed): training curves, per-layer gradient-norm
-heatmaps on one colour scale, and final metrics with their bootstrap intervals."""
+heatmaps on one colour scale, and final metrics with their 95% t intervals."""
 
 from __future__ import annotations
 
@@ -91,8 +91,8 @@ def plot_layer_heatmap(curves: dict[str, dict[str, Any]], path: Path) -> None:
 
 def plot_metric_bars(comparison: pd.DataFrame, keys: list[str], metrics: list[str],
                      path: Path) -> None:  # fmt: skip
-    """One panel per metric: the mean across seeds per variant, error bar = its 95% bootstrap
-    interval (it stays within the values the seeds reached, so a recall never dips below 0)."""
+    """One panel per metric: the mean across seeds per variant, error bar = its 95% t
+    interval (none with a single seed)."""
     import matplotlib.pyplot as plt
 
     labels = [variant_label(row, keys) for _, row in comparison.iterrows()]

@@ -18,13 +18,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lossbench.errors import ConfigError
 from lossbench.plots import plot_curves, plot_layer_heatmap, plot_metric_bars, variant_label
 from lossbench.runfolder import Status
+from lossbench.stats import VERDICTS
 from lossbench.sweeps import (
     describe_verdicts,
     failed_jobs,
+    resolve_baseline,
+    summary_frame,
+    sweep_settings,
     sweep_tables,
     variant_keys,
+    why_no_verdicts,
     write_sweep_tables,
 )
 
@@ -157,15 +163,19 @@ def write_report(
     sentences = describe_verdicts(verdicts, metrics)
     if not quiet:  # before writing: a folder that cannot be written still gets its comparison
         print_sweep(comparison, keys, sentences, f"lossbench report: {root}")
+        if verdicts.empty and why_no_verdicts(summary, baseline):
+            print(f"lossbench-report: {why_no_verdicts(summary, baseline)}")
     write_sweep_tables(root, summary, comparison, verdicts)
-    lines = _summary_lines(root, summary, comparison, verdicts, sentences, keys, metrics)
+    why = why_no_verdicts(summary, baseline) if verdicts.empty else None
+    lines = _summary_lines(root, summary, comparison, verdicts, sentences, keys, metrics, why)
     lines += _curve_lines(root, load_curves(root, summary, keys, problems))
     if problems:
         lines += ["## Tables left out", "", "These finished jobs' tables could not be read:", "",
                   *(f"- `{problem}`" for problem in problems), ""]  # fmt: skip
     if metrics and len(comparison):
         plot_metric_bars(comparison, keys, metrics, root / "metrics.png")
-        lines += ["## Final metrics", "", "Error bars: 95% bootstrap interval across seeds.", "",
+        lines += ["## Final metrics", "",
+                  "Error bars: 95% t interval of the mean across seeds.", "",
                   "![final metrics](metrics.png)", ""]  # fmt: skip
     from lossbench.files import atomic_write_text
 
@@ -176,25 +186,23 @@ def write_report(
 
 def _summary_lines(
     root: Path, summary: pd.DataFrame, comparison: pd.DataFrame, verdicts: pd.DataFrame,
-    sentences: list[str], keys: list[str], metrics: list[str],
+    sentences: list[str], keys: list[str], metrics: list[str], why: str | None,
 ) -> list[str]:  # fmt: skip
     """The report's verdicts, comparison table and the jobs that did not finish."""
     against = verdicts["baseline"].iloc[0] if len(verdicts) else None
     says = [f"- {s}" for s in sentences] or [
-        "- No verdicts: "
-        + ("the sweep has a single variant." if against is None and len(comparison) < 2
-           else "name the loss to compare with: `report.baseline=NAME` or `--baseline NAME`.")
+        f"- {(why or 'no verdicts: the sweep has a single variant.').capitalize()}"
     ]  # fmt: skip
     lines = [f"# lossbench report: `{root.name}`", "",
              "## What this sweep says", "",
              f"Each variant against `{against}` with the same other settings, paired by seed "
-             "(95% bootstrap intervals of the difference; `verdicts.csv` has every metric):"
+             "(95% t intervals of the mean difference; `verdicts.csv` has every metric):"
              if against else "", "", *says, "",
              f"{len(summary)} jobs, {int((summary['status'] == Status.ok).sum())} finished. "
              "Tables: `summary.csv` (one row per job), `comparison.csv` (per variant: mean, "
-             "standard deviation and 95% bootstrap interval across seeds), `verdicts.csv`. "
+             "standard deviation and 95% t interval of the mean across seeds), `verdicts.csv`. "
              f"Regenerate with `lossbench-report {root}`.", "",
-             "## Comparison (mean [95% bootstrap interval] across seeds, finished jobs)", "",
+             "## Comparison (mean [95% t interval] across seeds, finished jobs)", "",
              comparison_markdown(comparison, keys, metrics), ""]  # fmt: skip
     failed = failed_jobs(summary)
     if not failed.empty:
@@ -244,9 +252,9 @@ def unmet_expectations(verdicts: pd.DataFrame, expectations: list[str]) -> list[
     unmet = []
     for expectation in expectations:
         parts = expectation.split(":")
-        if len(parts) != 3 or parts[2] not in ("better", "worse", "unclear"):
+        if len(parts) != 3 or parts[2] not in VERDICTS:
             raise ReportError(
-                f"--expect takes VARIANT:METRIC:better|worse|unclear, received {expectation!r}"
+                f"--expect takes VARIANT:METRIC:{'|'.join(VERDICTS)}, received {expectation!r}"
             )
         variant, metric, wanted = parts
         rows = verdicts[
@@ -284,6 +292,13 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2)
     problems: list[str] = []
     baseline = args.baseline or sweep_baseline(args.folder)
+    if baseline:  # refused before any file is written
+        try:
+            resolve_baseline(sweep_settings(summary_frame(args.folder)), baseline,
+                             "--baseline" if args.baseline else "report.baseline")  # fmt: skip
+        except ConfigError as error:
+            print(f"lossbench-report: error: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
     try:
         path, verdicts = write_report(args.folder, args.quiet, problems, baseline)
         unmet = unmet_expectations(verdicts, args.expect)

@@ -1,9 +1,15 @@
-"""Statistics of a sweep: bootstrap confidence intervals over seeds and paired verdicts.
+"""Statistics of a sweep: intervals of the mean over seeds and paired verdicts.
 
-Every interval is a 95% percentile bootstrap (`scipy.stats.bootstrap`) with a fixed generator, so
-the same jobs give the same numbers. A verdict compares a variant with a baseline on one metric,
-paired by seed: `better` or `worse` when the interval of the mean difference excludes zero on
-that side (each metric's direction decides which side is better), else `unclear`.
+Sweeps have few seeds (2 to 10 is usual), where a percentile bootstrap is not a 95% interval (over
+two values it is their range). Every interval here is a Student t interval: of the mean across
+seeds, and of the mean paired difference between a variant and its baseline (Welch's interval
+when the two share no seed). Under "no difference", paired differences are symmetric about zero,
+where the t interval keeps its coverage at any n >= 2 (tests/test_stats.py simulates it).
+
+A verdict compares a variant with a baseline on one metric: `better` or `worse` when the interval
+of the mean difference excludes zero on that side (each metric's direction decides which side is
+better), `unclear` when it does not, and `too few seeds` when there are not two values to
+estimate the spread from.
 """
 
 from __future__ import annotations
@@ -15,33 +21,50 @@ from dataclasses import dataclass
 import numpy as np
 
 CONFIDENCE = 0.95
-N_RESAMPLES = 9999
-SEED = 0
+# A spread needs two values; a number of seeds to plan needs a spread from at least three.
+MIN_SEEDS = 2
+MIN_SEEDS_TO_PLAN = 3
+# Past this many seeds an unclear verdict is reported as practically unresolvable.
+MAX_SEEDS_WORTH_RUNNING = 1000
+TOO_FEW = "too few seeds"
+VERDICTS = ("better", "worse", "unclear", TOO_FEW)
 
 # Lower is better for losses, squared errors and calibration error; higher for the rest.
-_LOWER = re.compile(r"(^|_)(loss|mse|ece|error)(_|$)")
+_LOWER = re.compile(r"(^|_)(loss|mse|ece|error|brier)(_|$)")
 
 
 def lower_is_better(metric: str) -> bool:
-    """The metric's direction: True for losses, MSEs and ECE."""
+    """The metric's direction: True for losses, MSEs, ECE and the Brier score."""
     return bool(_LOWER.search(metric))
 
 
-def bootstrap_ci(values: np.ndarray) -> tuple[float, float]:
-    """95% percentile-bootstrap interval of the mean (NaN with fewer than two values)."""
-    from scipy.stats import bootstrap
+def _t(df: float) -> float:
+    from scipy.stats import t
 
+    return float(t.ppf(0.5 + CONFIDENCE / 2, df))
+
+
+def mean_ci(values: np.ndarray) -> tuple[float, float]:
+    """95% t interval of the mean of the finite values (NaN with fewer than two)."""
     x = np.asarray(values, dtype="float64")
     x = x[np.isfinite(x)]
-    if len(x) < 2:
+    if len(x) < MIN_SEEDS:
         return math.nan, math.nan
-    if np.ptp(x) == 0:
-        return float(x[0]), float(x[0])
-    result = bootstrap(
-        (x,), np.mean, confidence_level=CONFIDENCE, n_resamples=N_RESAMPLES,
-        method="percentile", random_state=np.random.default_rng(SEED),
-    )  # fmt: skip
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+    half = _t(len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+    return float(x.mean() - half), float(x.mean() + half)
+
+
+def welch_ci(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """95% Welch t interval of mean(x) - mean(y) (NaN unless each side has two values)."""
+    if len(x) < MIN_SEEDS or len(y) < MIN_SEEDS:
+        return math.nan, math.nan
+    vx, vy = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+    diff = float(x.mean() - y.mean())
+    if vx + vy == 0:
+        return diff, diff
+    df = (vx + vy) ** 2 / (vx**2 / (len(x) - 1) + vy**2 / (len(y) - 1))
+    half = _t(df) * math.sqrt(vx + vy)
+    return diff - half, diff + half
 
 
 def probability_of_improvement(variant: np.ndarray, baseline: np.ndarray, lower: bool) -> float:
@@ -55,12 +78,24 @@ def probability_of_improvement(variant: np.ndarray, baseline: np.ndarray, lower:
 
 
 def seeds_needed(differences: np.ndarray) -> int | None:
-    """Seeds a clear verdict would likely need: n with 1.96 * sd / sqrt(n) < |mean difference|
-    (None when the mean difference is zero: no number of seeds separates them)."""
+    """Paired seeds a clear verdict would likely need: the smallest n whose t interval half-width,
+    at the observed spread, is below the observed mean difference. None when it cannot be
+    estimated (fewer than three differences, no spread, no difference) or exceeds
+    MAX_SEEDS_WORTH_RUNNING."""
     d = np.asarray(differences, "float64")
-    if len(d) < 2 or d.mean() == 0:
+    if len(d) < MIN_SEEDS_TO_PLAN or d.mean() == 0 or d.std(ddof=1) == 0:
         return None
-    return max(len(d) + 1, math.ceil((1.96 * d.std(ddof=1) / abs(d.mean())) ** 2))
+    from scipy.stats import t
+
+    ratio = d.std(ddof=1) / abs(d.mean())
+    n = np.arange(len(d) + 1, MAX_SEEDS_WORTH_RUNNING + 1)
+    settled = n[t.ppf(0.5 + CONFIDENCE / 2, n - 1) * ratio / np.sqrt(n) < 1]
+    return int(settled[0]) if len(settled) else None
+
+
+def can_plan(n: int) -> bool:
+    """Whether `n` paired seeds are enough to estimate how many a verdict would need."""
+    return n >= MIN_SEEDS_TO_PLAN
 
 
 @dataclass
@@ -78,7 +113,7 @@ def compare(variant: dict[int, float], baseline: dict[int, float], metric: str) 
     """Compare per-seed values of a variant and its baseline on `metric`.
 
     Differences (variant - baseline) are paired by seed where both sides have the seed; without
-    any common seed the difference of means is bootstrapped from each side independently.
+    any common seed, Welch's interval compares the two sides' means.
     """
     lower = lower_is_better(metric)
     xs = {s: v for s, v in variant.items() if np.isfinite(v)}
@@ -87,18 +122,19 @@ def compare(variant: dict[int, float], baseline: dict[int, float], metric: str) 
         return None
     common = sorted(set(xs) & set(ys))
     x_all, y_all = np.array(list(xs.values())), np.array(list(ys.values()))
+    d = np.array([xs[s] - ys[s] for s in common])
     if common:
-        d = np.array([xs[s] - ys[s] for s in common])
-        low, high = bootstrap_ci(d)
+        low, high = mean_ci(d)
         n, mean = len(d), float(d.mean())
     else:
-        low, high = _unpaired_ci(x_all, y_all)
+        low, high = welch_ci(x_all, y_all)
         n, mean = 0, float(x_all.mean() - y_all.mean())
-        d = np.array([])
     # Sums of float metrics leave round-off (-1e-17 for a difference of 0): not evidence.
     tiny = 1e-9 * max(float(np.max(np.abs(x_all))), float(np.max(np.abs(y_all))), 1.0)
     low, high = (0.0 if abs(b) < tiny else b for b in (low, high))
-    if not (math.isfinite(low) and math.isfinite(high)) or low <= 0 <= high:
+    if not (math.isfinite(low) and math.isfinite(high)):
+        verdict = TOO_FEW
+    elif low <= 0 <= high:
         verdict = "unclear"
     elif (high < 0) == lower:
         verdict = "better"
@@ -106,18 +142,5 @@ def compare(variant: dict[int, float], baseline: dict[int, float], metric: str) 
         verdict = "worse"
     return Verdict(
         n, mean, low, high, probability_of_improvement(x_all, y_all, lower), verdict,
-        seeds_needed(d) if verdict == "unclear" and len(d) else None,
+        seeds_needed(d) if verdict == "unclear" else None,
     )  # fmt: skip
-
-
-def _unpaired_ci(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    from scipy.stats import bootstrap
-
-    if len(x) < 2 or len(y) < 2:
-        return math.nan, math.nan
-    result = bootstrap(
-        (x, y), lambda a, b, axis=-1: np.mean(a, axis=axis) - np.mean(b, axis=axis),
-        confidence_level=CONFIDENCE, n_resamples=N_RESAMPLES, method="percentile",
-        random_state=np.random.default_rng(SEED),
-    )  # fmt: skip
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from lossbench.errors import ConfigError
 from lossbench.runfolder import RunFolder, Status
 
 if TYPE_CHECKING:  # pandas is imported where tables are built: `lossbench --help` stays fast
@@ -40,17 +41,22 @@ def job_folders(root: Path) -> list[Path]:
     return sorted(found, key=order)
 
 
+def override_pair(item: str) -> tuple[str, str] | None:
+    """An override as (key, value), `+`/`~` stripped; None for keys that are not part of a
+    job's result (`resume`, `debug`)."""
+    key, _, value = str(item).partition("=")
+    key = key.lstrip("+~")
+    # Hydra writes a sweep job's value with its special characters escaped (`a.py\\:Name`).
+    return None if key in NOT_PART_OF_THE_RESULT else (key, re.sub(r"\\(.)", r"\1", value))
+
+
 def _overrides(job: Path) -> dict[str, str]:
     """The job's command-line overrides (from Hydra's .hydra/overrides.yaml), as key -> value."""
     path = job / ".hydra" / "overrides.yaml"
     if not path.exists():
         return {}
-    out = {}
-    for item in yaml.safe_load(path.read_text()) or []:
-        key, _, value = str(item).partition("=")
-        if key.lstrip("+~") not in NOT_PART_OF_THE_RESULT:
-            out[key.lstrip("+~")] = value
-    return out
+    pairs = (override_pair(item) for item in yaml.safe_load(path.read_text()) or [])
+    return dict(pair for pair in pairs if pair is not None)
 
 
 def job_row(job: Path, root: Path) -> dict[str, Any]:
@@ -94,23 +100,17 @@ def _override_and_result_columns(frame: pd.DataFrame) -> tuple[list[str], list[s
 
 def variant_keys(frame: pd.DataFrame) -> list[str]:
     """The columns that tell variants apart: `loss`, then every override except the seed that
-    takes more than one value in the sweep (overrides come before the status column)."""
-    overrides, _ = _override_and_result_columns(frame)
-    varying = [
-        c
-        for c in overrides
-        if c not in ("job", "loss", SEED_KEY) and frame[c].nunique(dropna=False) > 1
-    ]
-    return ["loss", *varying]
+    takes more than one value in the sweep (see `settings_of`)."""
+    return list(sweep_settings(frame)) or ["loss"]
 
 
 def comparison_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Per variant: jobs, finished jobs, `n` (finished jobs) and, for the final loss, steps/s and
-    every metric, the mean, standard deviation and 95% bootstrap interval of the mean across
+    every metric, the mean, standard deviation and 95% t interval of the mean across
     seeds (finished jobs only; see `lossbench.stats`)."""
     import pandas as pd
 
-    from lossbench.stats import bootstrap_ci
+    from lossbench.stats import mean_ci
 
     if frame.empty:
         return pd.DataFrame(columns=["loss", "jobs", "ok"])
@@ -132,7 +132,7 @@ def comparison_frame(frame: pd.DataFrame) -> pd.DataFrame:
             vals = pd.to_numeric(ok[col], errors="coerce")
             row[f"{col}_mean"] = vals.mean()
             row[f"{col}_std"] = vals.std(ddof=1) if vals.count() > 1 else float("nan")
-            row[f"{col}_ci_low"], row[f"{col}_ci_high"] = bootstrap_ci(vals.to_numpy())
+            row[f"{col}_ci_low"], row[f"{col}_ci_high"] = mean_ci(vals.to_numpy())
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -146,10 +146,9 @@ VERDICT_COLUMNS = [
     "variant", "baseline", "metric", "n", "diff_mean", "diff_ci_low", "diff_ci_high",
     "p_improvement", "verdict", "seeds_needed",
 ]  # fmt: skip
-# Beyond this many seeds an unclear verdict is reported as practically unresolvable.
-MAX_SEEDS_WORTH_RUNNING = 1000
 # A task's plain loss, the default baseline (the first of these in the sweep).
 PLAIN_LOSSES = ("bce", "mse")
+BASELINE_KEY = "report.baseline"
 
 
 def compared_metrics(frame: pd.DataFrame) -> list[str]:
@@ -182,32 +181,95 @@ def _same(a: object, b: object) -> bool:
         return False
 
 
+def resolve_baseline(
+    settings: dict[str, list[str]], text: str, key: str = BASELINE_KEY
+) -> tuple[str, str]:
+    """The setting (key, value) a baseline names among a sweep's `settings` (each key that tells
+    variants apart, `loss` first, with the values the sweep ran).
+
+    `text` is a loss (`bce`), any setting's value (`losses/mine.py:my_loss`), or a setting as
+    `KEY=VALUE` or `KEY:VALUE` (`loss.temperature:1.0`, which Hydra takes unquoted).
+
+    Raises:
+        ConfigError: naming `key`, the baselines the sweep offers, and `text`.
+    """
+    candidates = []
+    if text.startswith("loss=") or text.startswith("loss:"):
+        candidates.append(("loss", text[5:]))
+    candidates += [(k, text) for k in settings]
+    for sep in "=:":
+        if sep in text:
+            name, _, value = text.partition(sep)
+            candidates.append((name.strip().lstrip("+"), value.strip()))
+    for name, value in candidates:
+        for ran in settings.get(name, []):
+            if _same(ran, value):
+                return name, str(ran)
+    offered = [str(v) for v in settings.get("loss", [])] + [
+        f"{k}:{v}" for k, values in settings.items() if k != "loss" for v in values
+    ]
+    import difflib
+
+    close = difflib.get_close_matches(text, offered, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(
+        key, f"a loss or setting this sweep ran ({', '.join(offered) or 'none'})", text
+    ).with_hint(hint)
+
+
+def settings_of(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The keys that tell a sweep's variants apart, with the values each took: `loss`, then
+    every other setting (not the seed) that takes more than one value across `rows`."""
+    keys = list(dict.fromkeys(["loss", *(k for row in rows for k in row)]))
+    settings = {}
+    for key in keys:
+        if key in ("job", SEED_KEY):
+            continue
+        values = list(dict.fromkeys(str(row.get(key)) for row in rows))
+        if key == "loss" or len(values) > 1:
+            settings[key] = [v for v in values if v not in ("None", "nan")]
+    return settings
+
+
+def sweep_settings(frame: pd.DataFrame) -> dict[str, list[str]]:
+    """`settings_of` a summary frame's override columns."""
+    if frame.empty or "loss" not in frame:
+        return {}
+    overrides, _ = _override_and_result_columns(frame)
+    plain = frame[overrides].astype(object).where(frame[overrides].notna(), None)
+    return settings_of(plain.to_dict("records"))
+
+
 def verdict_frame(frame: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
     """One row per (variant, metric): the variant against the baseline with the same other
     settings, paired by seed (see `lossbench.stats.compare`).
 
-    `baseline` is a loss name (`bce`) or a setting (`loss.temperature=1.0`); None: the task's
-    plain loss when the sweep ran it.
+    `baseline` is what `resolve_baseline` reads; None: the task's plain loss when the sweep
+    ran it (no verdicts otherwise).
+
+    Raises:
+        ConfigError: a baseline the sweep did not run.
     """
     import pandas as pd
 
     from lossbench.stats import compare
 
-    baseline = baseline or (default_baseline(frame) if not frame.empty else None)
-    if frame.empty or baseline is None:
+    if frame.empty:
         return pd.DataFrame(columns=VERDICT_COLUMNS)
-    key, _, wanted = baseline.partition("=") if "=" in baseline else ("loss", "", baseline)
+    baseline = baseline or default_baseline(frame)
+    if baseline is None:
+        return pd.DataFrame(columns=VERDICT_COLUMNS)
+    key, wanted = resolve_baseline(sweep_settings(frame), baseline)
     keys = variant_keys(frame)
-    if key not in frame.columns:
-        return pd.DataFrame(columns=VERDICT_COLUMNS)
     others = [k for k in keys if k != key]
     ok = frame[frame["status"] == Status.ok]
     metrics = compared_metrics(frame)
+    name = wanted if key == "loss" else f"{key}={wanted}"
     rows = []
     for values, group in ok.groupby(keys, sort=False, dropna=False):
         values = values if isinstance(values, tuple) else (values,)
         setting = dict(zip(keys, values, strict=True))
-        if _same(group[key].iloc[0], wanted):
+        if _same(setting[key], wanted):
             continue
         base = ok[[_same(v, wanted) for v in ok[key]]]
         for k in others:
@@ -219,15 +281,31 @@ def verdict_frame(frame: pd.DataFrame, baseline: str | None = None) -> pd.DataFr
             [str(setting["loss"])] + [f"{k}={setting[k]}" for k in keys if k != "loss"]
         )
         for metric in metrics:
-            mine = _by_seed(group, metric)
-            theirs = _by_seed(base, metric)
-            verdict = compare(mine, theirs, metric)
-            if verdict is None:
-                continue
-            rows.append({"variant": label, "baseline": wanted if key == "loss" else baseline,
-                         "metric": metric,
-                         **verdict.__dict__})  # fmt: skip
+            verdict = compare(_by_seed(group, metric), _by_seed(base, metric), metric)
+            if verdict is not None:
+                rows.append({"variant": label, "baseline": name, "metric": metric,
+                             **verdict.__dict__})  # fmt: skip
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
+
+
+def why_no_verdicts(frame: pd.DataFrame, baseline: str | None) -> str | None:
+    """Why a sweep has no verdicts, in one sentence; None when it has some or needs none."""
+    if frame.empty or "loss" not in frame:
+        return None
+    settings = sweep_settings(frame)
+    if sum(len(v) for v in settings.values()) - (len(settings) - 1) < 2:
+        return None  # a single variant: nothing to compare
+    baseline = baseline or default_baseline(frame)
+    if baseline is None:
+        return (f"no verdicts: name the baseline to compare with (`{BASELINE_KEY}=NAME`, or "
+                f"`lossbench-report DIR --baseline NAME`); this sweep ran no plain loss "
+                f"({', '.join(PLAIN_LOSSES)}).")  # fmt: skip
+    key, wanted = resolve_baseline(settings, baseline)
+    runs = frame[[_same(v, wanted) for v in frame[key].astype(str)]]
+    if not (runs["status"] == Status.ok).any():
+        return (f"no verdicts: the baseline `{baseline}` did not finish in any seed "
+                f"({len(runs)} jobs; see summary.csv).")  # fmt: skip
+    return None
 
 
 def _signed(x: float) -> str:
@@ -236,14 +314,21 @@ def _signed(x: float) -> str:
 
 def describe_verdicts(verdicts: pd.DataFrame, metrics: list[str] | None = None) -> list[str]:
     """One sentence per verdict on `metrics` (all when None): clear ones first, then the
-    unclear ones with the seeds a clear answer would likely need."""
+    unclear ones with the seeds a clear answer would likely need, when that can be estimated."""
+    from lossbench.stats import MIN_SEEDS, TOO_FEW, can_plan
+
     if verdicts.empty:
         return []
     rows = verdicts if metrics is None else verdicts[verdicts["metric"].isin(metrics)]
     clear, unclear = [], []
     for r in rows.itertuples():
-        ci = f"95% CI {_signed(r.diff_ci_low)} to {_signed(r.diff_ci_high)}"
         pairs = f"{r.n} paired seeds" if r.n else "unpaired"
+        if r.verdict == TOO_FEW:
+            unclear.append(f"`{r.variant}` vs `{r.baseline}` on {r.metric}: too few seeds for "
+                           f"a verdict ({_signed(r.diff_mean)}, {pairs}; a verdict needs at "
+                           f"least {MIN_SEEDS} seeds on each side).")  # fmt: skip
+            continue
+        ci = f"95% CI {_signed(r.diff_ci_low)} to {_signed(r.diff_ci_high)}"
         numbers = f"{_signed(r.diff_mean)}, {ci}, {pairs}, P(improvement) {r.p_improvement:.2f}"
         if r.verdict in ("better", "worse"):
             clear.append(f"`{r.variant}` is {r.verdict} than `{r.baseline}` on {r.metric} "
@@ -253,11 +338,13 @@ def describe_verdicts(verdicts: pd.DataFrame, metrics: list[str] | None = None) 
                            f"seed ({pairs}).")  # fmt: skip
         else:
             needed = r.seeds_needed
-            if needed != needed or needed is None or needed > MAX_SEEDS_WORTH_RUNNING:
+            if needed == needed and needed is not None:
+                more = f" about {int(needed)} paired seeds would likely settle it."
+            elif not can_plan(int(r.n)):
+                more = " too few seeds to estimate how many would settle it."
+            else:
                 more = (" no practical number of seeds would settle it (the difference is "
                         "small next to the spread between seeds).")  # fmt: skip
-            else:
-                more = f" about {int(needed)} seeds would likely settle it."
             unclear.append(f"`{r.variant}` vs `{r.baseline}` on {r.metric}: unclear "
                            f"({numbers});{more}")  # fmt: skip
     return clear + unclear

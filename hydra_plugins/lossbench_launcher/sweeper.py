@@ -39,7 +39,8 @@ class CheckedSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> Any:
         cfg = self.config
-        jobs.check_jobs(self._jobs(arguments), self._compose)
+        planned = self._jobs(arguments)
+        jobs.check_baseline(planned, jobs.check_jobs(planned, self._compose), cfg.report.baseline)
         folder = Path(str(cfg.hydra.sweep.dir))
         with claimed(folder, "hydra.sweep.dir", sweep=True, resume=bool(cfg.resume)):
             try:

@@ -26,12 +26,13 @@ CUSTOM_TASKS = (Task.binary, Task.multiclass, Task.grouped)
 @dataclass
 class CustomConfig(LossConfig):
     target: str = ""  # path/to/file.py:Name or package.module:Name
-    task: Task = Task.binary
+    # Required: the tensor layout the loss is written for (no default could be right).
+    task: Task | None = None
     # Keyword arguments of the loss's constructor (or function), e.g. {gamma: 2}.
     params: dict[str, Any] = field(default_factory=dict)
 
     def training_task(self) -> Task:
-        return self.task
+        return self.task or Task.binary  # only read once `check` has required a task
 
     def check(self, data: DataConfig) -> Iterator[Problem]:
         if not self.target:
@@ -39,7 +40,12 @@ class CustomConfig(LossConfig):
         else:
             yield from target_problems("target", self.target)
         if self.task not in CUSTOM_TASKS:
-            yield "task", f"one of {', '.join(t.value for t in CUSTOM_TASKS)}", self.task.value
+            tasks = ", ".join(t.value for t in CUSTOM_TASKS)
+            yield (
+                "task",
+                f"the task the loss is written for: one of {tasks}",
+                (self.task.value if self.task else None),
+            )
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.losses.user import build_user_loss
