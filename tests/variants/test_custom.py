@@ -59,7 +59,9 @@ def test_a_sweep_over_a_custom_parameter_and_group_ids_in_y_true(workdir):
         (["loss.target=nowhere.py:Loss"], "loss.target"),
         (["loss.target=not a target"], "loss.target"),
         (["loss.target=mine.py:GoodFocal", "loss.task=grid"], "loss.task"),
-        (["loss.target=mine.py:GoodFocal", "+loss.params.gamma=nan"], "loss.params.gamma"),
+        (["loss.target=mine.py:GoodFocal"], "loss.task"),  # no default could be right
+        (["loss.target=mine.py:GoodFocal", "loss.task=binary", "+loss.params.gamma=nan"],
+         "loss.params.gamma"),
     ],
 )
 def test_bad_custom_configs_fail_validation_naming_the_key(workdir, monkeypatch, overrides, key):
@@ -73,7 +75,7 @@ def test_bad_custom_configs_fail_validation_naming_the_key(workdir, monkeypatch,
 def test_an_unknown_parameter_is_one_line_naming_it(workdir):
     run = workdir / "run"
     proc = lossbench("loss=custom", "loss.target=mine.py:GoodFocal", "+loss.params.beta=1",
-                     *TINY, f"hydra.run.dir={run}", cwd=workdir)  # fmt: skip
+                     "loss.task=binary", *TINY, f"hydra.run.dir={run}", cwd=workdir)  # fmt: skip
     assert proc.returncode == 2
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("lossbench: error: invalid value for `loss.params.beta`")
