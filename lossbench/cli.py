@@ -102,9 +102,10 @@ def _debug_requested(argv: list[str]) -> bool:
 
 def main() -> None:
     """Console entry point of `lossbench`."""
-    from lossbench.process import exit_now
+    from lossbench.process import exit_now, use_private_tempdir
     from lossbench.signals import Interrupted, raise_on_signals
 
+    use_private_tempdir()
     raise_on_signals()
     argv = sys.argv[1:]
     debug = _debug_requested(argv)

@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from typing import NoReturn
 
 FRAMEWORKS = ("tensorflow", "jax", "keras")
+PRIVATE_TEMP_PREFIX = "lossbench-"
+
+
+def use_private_tempdir() -> str:
+    """Give this process's temporary files a folder of their own, removed when it ends.
+
+    TensorFlow's autograph writes a generated module per converted function into the temporary
+    folder and deletes it only from an `atexit` hook, which `exit_now` skips: without this, every
+    run would leave files in /tmp. Child processes choose their own.
+    """
+    path = tempfile.mkdtemp(prefix=PRIVATE_TEMP_PREFIX)
+    tempfile.tempdir = path
+    atexit.register(remove_private_tempdir)
+    return path
+
+
+def remove_private_tempdir() -> None:
+    """Remove the folder `use_private_tempdir` chose, when this process chose one."""
+    path = tempfile.tempdir
+    if path and os.path.basename(path).startswith(PRIVATE_TEMP_PREFIX):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def framework_loaded() -> bool:
@@ -30,4 +54,5 @@ def exit_now(code: int) -> NoReturn:
         with contextlib.suppress(OSError, ValueError):  # a reader that has gone; a closed stream
             stream.flush()
     logging.shutdown()
+    remove_private_tempdir()
     os._exit(code)

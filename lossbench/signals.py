@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 from lossbench.errors import signal_exit_code
+from lossbench.process import remove_private_tempdir
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
@@ -75,6 +76,7 @@ class StopRequest:
                 self.signum = signum
                 return
         remove_pending()
+        remove_private_tempdir()
         os.write(2, f"lossbench: {signal.Signals(signum).name} again: stopped at once\n".encode())
         os._exit(128 + signum)
 

@@ -24,8 +24,10 @@ SELF_CONTAINED = [name for name in ALL_LOSSES if name != "custom"]
 LOSSBENCH = [sys.executable, "-c", "from lossbench.cli import main; main()"]
 
 
-def lossbench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+def lossbench(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", **(env or {})}
     env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run(
         [*LOSSBENCH, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300

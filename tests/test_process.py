@@ -44,3 +44,23 @@ def test_a_framework_blocked_in_sys_modules_does_not_count_as_loaded(monkeypatch
     assert not framework_loaded()
     monkeypatch.setitem(sys.modules, "keras", type(sys)("keras"))
     assert framework_loaded()
+
+
+@pytest.mark.slow
+def test_a_run_leaves_nothing_in_the_temporary_folder(tmp_path):
+    from tests.conftest import TINY
+    from tests.test_cli import lossbench
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    (tmp_path / "mine.py").write_text(
+        "from keras import ops\n"
+        "def mine(y_true, y_pred):\n"
+        "    if y_pred.shape[-1] == 1:  # Python control flow: autograph converts this file\n"
+        "        y_pred = y_pred[:, 0]\n"
+        "    return ops.square(y_true[:, 0] - y_pred)\n"
+    )
+    ok = lossbench("loss=custom", "loss.target=mine.py:mine", "loss.task=binary", *TINY,
+                   f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, env={"TMPDIR": str(temp)})  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert list(temp.iterdir()) == []  # TensorFlow's autograph modules went with the process

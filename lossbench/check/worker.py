@@ -75,7 +75,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from lossbench.process import exit_now
+    from lossbench.process import exit_now, use_private_tempdir
 
+    use_private_tempdir()
     main()
     exit_now(0)
