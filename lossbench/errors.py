@@ -19,6 +19,10 @@ def signal_exit_code(signum: int) -> int:
 class LossbenchError(Exception):
     """An error whose message is complete for the user: the CLI prints it as one line."""
 
+    # TensorFlow's autograph re-raises an error with this attribute as it is, instead of as a
+    # StagingError carrying the generated code's stack.
+    ag_pass_through = True
+
 
 class ConfigError(LossbenchError):
     """A config value is out of range or inconsistent with another.
@@ -59,8 +63,26 @@ def one_line(error: BaseException) -> str:
     if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
         msg = str(getattr(cause, "msg", "") or cause).splitlines()[0]
         return f"invalid value for `{cause.full_key}`: {msg}{_closest_key(cause)}"
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return f"{type(error).__name__}: {' '.join(lines) if lines else 'no message'}"
+    return f"{type(error).__name__}: {brief(error)}"
+
+
+def brief(error: BaseException, limit: int = 300) -> str:
+    """An error's message on one line, without a framework's dump: TensorFlow's stack of the
+    node that failed, its `{{function_node ...}}` prefix and `[Op:...]` suffix."""
+    import re
+
+    lines = str(error).splitlines()
+    if lines and lines[0].startswith("Graph execution error"):
+        # The message is the unindented text after the stack of frames (indented).
+        lines = [line for line in lines[1:] if line.strip() and not line[0].isspace()
+                 and not line.startswith("Detected at node")]  # fmt: skip
+    text = " ".join(" ".join(lines).split())
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", text)
+    text = re.sub(r"\s*\[Op:[^\]]*\].*$", "", text)
+    text = re.sub(r"\s*\[\[.*$", "", text)
+    if not text:
+        return "no message"
+    return text[:limit] + ("..." if len(text) > limit else "")
 
 
 class SweepJobError(LossbenchError):

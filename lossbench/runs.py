@@ -209,12 +209,18 @@ def _evaluator(exp: Experiment) -> Callable[[Any], dict[str, float]]:
 def _train_and_write(
     exp: Experiment, out_dir: Path, on_progress: Progress | None, should_stop: Any
 ) -> dict[str, Any]:
+    from lossbench.losses.user import UserLoss
     from lossbench.trainer import train
 
-    result = train(
-        exp.runner, len(exp.data.train), exp.layer_names, exp.cfg.trainer, exp.cfg.seed,
-        _evaluator(exp), on_progress, schedule=_schedule(exp.loss), should_stop=should_stop,
-    )  # fmt: skip
+    try:
+        result = train(
+            exp.runner, len(exp.data.train), exp.layer_names, exp.cfg.trainer, exp.cfg.seed,
+            _evaluator(exp), on_progress, schedule=_schedule(exp.loss), should_stop=should_stop,
+        )  # fmt: skip
+    except Exception as error:
+        if isinstance(exp.loss, UserLoss):  # the user's code is the likely cause: say whose
+            raise exp.loss.failed(error) from error
+        raise
     return _write(exp, result, out_dir)
 
 

@@ -9,12 +9,15 @@ spelling and that the file or module exists, without importing anything.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
 import inspect
 import re
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,33 +63,86 @@ def target_problems(key: str, target: str, base: Path | None = None) -> Iterator
             yield key, "an importable module", f"{target} (no module {location!r})"
 
 
-def load_target(target: str, key: str, base: Path | None = None) -> Any:
-    """Import the target's file or module and return the named object.
+# A user's file that has not finished importing by then is stopped (it trains, downloads or
+# waits at import time): long enough for any import, short enough that a hang is not mistaken
+# for a slow run.
+IMPORT_SECONDS = 30
+
+
+class ImportTimeout(Exception):
+    """A user's module still importing after IMPORT_SECONDS."""
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Raise ImportTimeout in the block after `seconds` (main thread only: elsewhere, none)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise ImportTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _import(location: str, base: Path | None) -> Any:
+    """Run the user's file or import the module (the caller turns failures into one line)."""
+    if not location.endswith(".py"):
+        return importlib.import_module(location)
+    path = ((base or Path.cwd()) / Path(location).expanduser()).resolve()
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    module_name = f"lossbench_user_{path.stem}_{digest}"
+    module = sys.modules.get(module_name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[module_name]
+            raise
+    return module
+
+
+def load_target(target: str, key: str, base: Path | None = None, kind: str = "loss") -> Any:
+    """Import the target's file or module and return the named object: every place that runs a
+    user's code imports it here.
+
+    Args:
+        kind: what the object must be: "loss" (a Loss subclass or fn(y_true, y_pred)), or
+            "any" (the caller checks it).
 
     Raises:
-        ConfigError: naming `key`: malformed, missing, failing to import, or no such name.
+        ConfigError: naming `key`: malformed, missing, failing, exiting or hanging on import,
+            or no such name.
     """
     for problem in target_problems(key, target, base):
         raise ConfigError(*problem)
     location, name = split_target(target)
     try:
-        if location.endswith(".py"):
-            path = ((base or Path.cwd()) / Path(location).expanduser()).resolve()
-            digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
-            module_name = f"lossbench_user_{path.stem}_{digest}"
-            module = sys.modules.get(module_name)
-            if module is None:
-                spec = importlib.util.spec_from_file_location(module_name, path)
-                assert spec is not None and spec.loader is not None
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[module_name] = module
-                try:
-                    spec.loader.exec_module(module)
-                except BaseException:
-                    del sys.modules[module_name]
-                    raise
-        else:
-            module = importlib.import_module(location)
+        with _deadline(IMPORT_SECONDS):
+            module = _import(location, base)
+    except ImportTimeout:
+        raise ConfigError(
+            key, f"a file that imports within {IMPORT_SECONDS} s",
+            f"{target} (still importing after {IMPORT_SECONDS} s: does it train, download or "
+            "wait for input when imported? Put that under `if __name__ == '__main__':`)",
+        ) from None  # fmt: skip
+    except SystemExit as stop:
+        raise ConfigError(
+            key, "a file that imports without exiting",
+            f"{target} (it called sys.exit({stop.code!r}) when imported; put that under "
+            "`if __name__ == '__main__':`)",
+        ) from None  # fmt: skip
     except Exception as error:
         detail = " ".join(str(error).split()) or "no message"
         raise ConfigError(
@@ -98,43 +154,56 @@ def load_target(target: str, key: str, base: Path | None = None) -> Any:
             key, f"a name defined in {location} ({', '.join(public) or 'none'})", target
         )
     obj = getattr(module, name)
-    if not is_loss(obj):
+    if kind == "loss" and not is_loss(obj):
         raise ConfigError(
-            key, "a keras.losses.Loss subclass or a function fn(y_true, y_pred)",
+            key, "a keras.losses.Loss subclass or a function fn(y_true, y_pred, ...)",
             f"{target} ({type(obj).__name__})",
         )  # fmt: skip
     return obj
 
 
+def _signature(obj: Any) -> inspect.Signature | None:
+    try:
+        return inspect.signature(obj.__init__ if inspect.isclass(obj) else obj)
+    except (TypeError, ValueError):
+        return None
+
+
+def _takes_targets(sig: inspect.Signature) -> set[str]:
+    """The parameter names a function's (y_true, y_pred) fill; raises TypeError when it cannot
+    take them as its first two positional arguments."""
+    return set(sig.bind_partial(None, None).arguments)
+
+
 def is_loss(obj: Any) -> bool:
-    """A `keras.losses.Loss` subclass, or a function of at least (y_true, y_pred)."""
+    """A `keras.losses.Loss` subclass, or a function that takes (y_true, y_pred) as its first
+    two positional arguments (its other parameters are the loss's parameters)."""
     import keras
 
     if inspect.isclass(obj):
         return issubclass(obj, keras.losses.Loss)
-    if not callable(obj):
+    sig = _signature(obj) if callable(obj) else None
+    if sig is None:
         return False
     try:
-        positional = [
-            p
-            for p in inspect.signature(obj).parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-        ]
-    except (TypeError, ValueError):
+        _takes_targets(sig)
+    except TypeError:
         return False
-    return len(positional) == 2
+    return True
 
 
 def parameters(obj: Any) -> dict[str, Any]:
-    """The loss's parameters and their defaults (`inspect.Parameter.empty`: none)."""
-    fn = obj.__init__ if inspect.isclass(obj) else obj
+    """The loss's parameters and their defaults (`inspect.Parameter.empty`: none), keyword-only
+    ones included; not y_true and y_pred, nor Keras's name, reduction and dtype."""
+    sig = _signature(obj)
+    if sig is None:
+        return {}
     skip = {"self", "name", "reduction", "dtype"}
-    params = list(inspect.signature(fn).parameters.values())
     if not inspect.isclass(obj):
-        params = params[2:]  # y_true, y_pred
+        skip |= _takes_targets(sig)
     return {
         p.name: p.default
-        for p in params
+        for p in sig.parameters.values()
         if p.name not in skip and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     }
 
@@ -167,6 +236,11 @@ def instantiate(obj: Any, params: dict[str, Any], key: str) -> Any:
         if name not in known and not takes_any:
             expected = f"a parameter of {label} ({', '.join(known) or 'none'})"
             raise ConfigError(f"{key}.{name}", expected, params[name])
+    for name, default in known.items():
+        if default is inspect.Parameter.empty and name not in params:
+            raise ConfigError(
+                f"{key}.{name}", f"a value ({label} has no default for `{name}`)", None
+            )
     try:
         return obj(**params) if inspect.isclass(obj) else functools.partial(obj, **params)
     except Exception as error:

@@ -60,7 +60,8 @@ def test_a_run_leaves_nothing_in_the_temporary_folder(tmp_path):
         "        y_pred = y_pred[:, 0]\n"
         "    return ops.square(y_true[:, 0] - y_pred)\n"
     )
+    run = tmp_path / "run"
     ok = lossbench("loss=custom", "loss.target=mine.py:mine", "loss.task=binary", *TINY,
-                   f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, env={"TMPDIR": str(temp)})  # fmt: skip
+                   f"hydra.run.dir={run}", cwd=tmp_path, env={"TMPDIR": str(temp)})  # fmt: skip
     assert ok.returncode == 0, ok.stderr
     assert list(temp.iterdir()) == []  # TensorFlow's autograph modules went with the process

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lossbench.errors import brief
+
 
 @dataclass
 class Finding:
@@ -52,9 +54,7 @@ class Subject:
 
 def short(error: BaseException) -> str:
     """An error's first sentence on one line, without the framework's op and device names."""
-    text = " ".join(str(error).split())
-    text = re.sub(r"\{\{[^}]*\}\}\s*", "", text)  # TensorFlow's {{function_node ...}} prefix
-    text = re.sub(r"\s*\[Op:[^\]]*\].*$", "", text)  # and its [Op:Mul] name: suffix
+    text = brief(error)
     text = re.split(r"(?<!vs)\. ", text)[0]  # the first sentence ("[64,3] vs. [64]" is one)
     return text[:200] + ("..." if len(text) > 200 else "")
 

@@ -8,6 +8,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from lossbench.errors import ConfigError, LossbenchError, brief
 from lossbench.losses.base import LossbenchLoss
 from lossbench.userloss import extras_of, instantiate, load_target
 
@@ -25,6 +26,9 @@ class UserLoss(LossbenchLoss):
             sample's group id).
         target: where the loss came from (`file.py:Name`), for the record.
         params: the parameters it was built with, for the record.
+        key: the config key that named the target (`loss.target`): an error in the user's
+            code, or values of the wrong kind, become one line naming it. Empty: the user's
+            code runs bare (lossbench-check reports its errors itself).
     """
 
     def __init__(
@@ -34,10 +38,11 @@ class UserLoss(LossbenchLoss):
         target: str = "",
         params: dict[str, Any] | None = None,
         name: str = "custom",
+        key: str = "",
         **kwargs: Any,
     ) -> None:
         super().__init__(name=name, **kwargs)
-        self.user, self.extras = loss, tuple(extras)
+        self.user, self.extras, self.key = loss, tuple(extras), key
         self.target, self.params = target, dict(params or {})
         self._call = loss.call if isinstance(loss, keras.losses.Loss) else loss
         # A user's loss declares coupled samples the same way: `batch_coupling = "group"`.
@@ -62,7 +67,43 @@ class UserLoss(LossbenchLoss):
         return np.concatenate([flat, np.asarray(extra, "float32").reshape(-1, 1)], axis=1)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        return self._call(y_true, y_pred)
+        if not self.key:  # lossbench-check reports the user's own errors, check by check
+            return self._call(y_true, y_pred)
+        try:
+            values = self._call(y_true, y_pred)
+        except Exception as error:
+            raise self.failed(error) from None
+        return self._checked(values, y_pred)
+
+    def failed(self, error: BaseException) -> Exception:
+        """`error`, raised by or while training the user's loss, as one line naming its key."""
+        if isinstance(error, LossbenchError) or not self.key:
+            return error  # type: ignore[return-value]
+        return ConfigError(
+            self.key, f"a loss that trains on lossbench's batches (`lossbench-check "
+            f"{self.target}` says why)", f"{self.target} ({type(error).__name__}: {brief(error)})",
+        )  # fmt: skip
+
+    def _checked(self, values: Any, y_pred: Any) -> Any:
+        """The values, when they are one number per sample (or per sample and output)."""
+        expected = "a loss returning one value per sample, a tensor of shape (batch,)"
+        if values is None:
+            raise ConfigError(self.key, expected, f"{self.target} (returned None)")
+        kind = type(values).__name__
+        try:
+            values = keras.ops.convert_to_tensor(values)
+            numeric = keras.backend.standardize_dtype(values.dtype).startswith(("float", "int"))
+        except Exception:
+            numeric = False
+        if not numeric:
+            raise ConfigError(self.key, expected, f"{self.target} (returned a {kind})")
+        shape, batch = tuple(values.shape), y_pred.shape[0]
+        if len(shape) and None not in (shape[0], batch) and shape[0] != batch:
+            raise ConfigError(
+                self.key, expected,
+                f"{self.target} (returned shape {shape} for a batch of {batch})",
+            )  # fmt: skip
+        return values
 
 
 def build_user_loss(
@@ -76,4 +117,5 @@ def build_user_loss(
     """
     obj = load_target(target, f"{key}.target")
     loss = instantiate(obj, dict(params), f"{key}.params")
-    return UserLoss(loss, extras=extras_of(obj), target=target, params=dict(params), **loss_kwargs)
+    return UserLoss(loss, extras=extras_of(obj), target=target, params=dict(params),
+                    key=f"{key}.target", **loss_kwargs)  # fmt: skip

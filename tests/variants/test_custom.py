@@ -60,8 +60,10 @@ def test_a_sweep_over_a_custom_parameter_and_group_ids_in_y_true(workdir):
         (["loss.target=not a target"], "loss.target"),
         (["loss.target=mine.py:GoodFocal", "loss.task=grid"], "loss.task"),
         (["loss.target=mine.py:GoodFocal"], "loss.task"),  # no default could be right
-        (["loss.target=mine.py:GoodFocal", "loss.task=binary", "+loss.params.gamma=nan"],
-         "loss.params.gamma"),
+        (
+            ["loss.target=mine.py:GoodFocal", "loss.task=binary", "+loss.params.gamma=nan"],
+            "loss.params.gamma",
+        ),
     ],
 )
 def test_bad_custom_configs_fail_validation_naming_the_key(workdir, monkeypatch, overrides, key):
@@ -80,3 +82,28 @@ def test_an_unknown_parameter_is_one_line_naming_it(workdir):
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("lossbench: error: invalid value for `loss.params.beta`")
     assert "gamma" in line and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_users_code_that_exits_or_raises_ends_its_job_as_an_error_naming_the_target(workdir):
+    (workdir / "exits.py").write_text("import sys\nprint('loading', end='')\nsys.exit(0)\n")
+    (workdir / "broken.py").write_text(
+        "def f(y_true, y_pred):\n    raise ValueError('my loss is broken')\n"
+    )
+    sweep = workdir / "sweep"
+    targets = "loss.target=exits.py:f,broken.py:f,mine.py:GoodFocal"
+    proc = lossbench("-m", "loss=custom", targets, "loss.task=binary", *TINY,
+                     f"hydra.sweep.dir={sweep}", cwd=workdir)  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    table = pd.read_csv(sweep / "summary.csv")
+    assert list(table["status"]) == ["error", "error", "ok"]
+    assert "sys.exit(0) when imported" in table["message"][0]
+    assert "(ValueError: my loss is broken)" in table["message"][1]
+    assert all(m.startswith("invalid value for `loss.target`") for m in table["message"][:2])
+    run = workdir / "run"
+    single = lossbench("loss=custom", "loss.target=broken.py:f", "loss.task=binary", *TINY,
+                       f"hydra.run.dir={run}", cwd=workdir)  # fmt: skip
+    assert single.returncode == 2
+    (line,) = single.stderr.strip().splitlines()
+    assert "`loss.target`" in line and "my loss is broken" in line
+    assert json.loads((run / "summary.json").read_text())["status"] == "error"
