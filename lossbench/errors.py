@@ -99,10 +99,17 @@ class SweepIncomplete(LossbenchError):
     exit_code = EXIT_SWEEP_INCOMPLETE
 
 
+def did_you_mean(word: str, options: Any, prefix: str = "") -> str:
+    """`; did you mean `<prefix><closest>`?` for the option closest to `word`, or ""."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1)
+    return f"; did you mean `{prefix}{close[0]}`?" if close else ""
+
+
 def _closest_key(error: Any) -> str:
     """For a key the schema lacks: the closest valid key and every valid key of its group."""
     import dataclasses
-    import difflib
 
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
@@ -115,7 +122,5 @@ def _closest_key(error: Any) -> str:
     valid = [f.name for f in dataclasses.fields(schema)]
     if key in valid:
         return ""
-    close = difflib.get_close_matches(key, valid, n=1)
-    where = f"{group}." if group else ""
-    hint = f"; did you mean `{where}{close[0]}`?" if close else ""
+    hint = did_you_mean(key, valid, f"{group}." if group else "")
     return f"{hint} (the keys of `{group or 'the config'}`: {', '.join(valid)})"

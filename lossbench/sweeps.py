@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from lossbench.errors import ConfigError
+from lossbench.errors import ConfigError, did_you_mean
 from lossbench.runfolder import RunFolder, Status
 
 if TYPE_CHECKING:  # pandas is imported where tables are built: `lossbench --help` stays fast
@@ -208,13 +208,9 @@ def resolve_baseline(
     offered = [str(v) for v in settings.get("loss", [])] + [
         f"{k}:{v}" for k, values in settings.items() if k != "loss" for v in values
     ]
-    import difflib
-
-    close = difflib.get_close_matches(text, offered, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
     raise ConfigError(
         key, f"a loss or setting this sweep ran ({', '.join(offered) or 'none'})", text
-    ).with_hint(hint)
+    ).with_hint(did_you_mean(text, offered))
 
 
 def settings_of(rows: list[dict[str, Any]]) -> dict[str, list[str]]:

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lossbench.errors import ConfigError
+from lossbench.errors import ConfigError, did_you_mean
 
 # What a loss may ask to receive as extra columns of y_true (last, in this order).
 EXTRAS = ("group",)
@@ -235,7 +235,9 @@ def instantiate(obj: Any, params: dict[str, Any], key: str) -> Any:
     for name in params:
         if name not in known and not takes_any:
             expected = f"a parameter of {label} ({', '.join(known) or 'none'})"
-            raise ConfigError(f"{key}.{name}", expected, params[name])
+            raise ConfigError(f"{key}.{name}", expected, params[name]).with_hint(
+                did_you_mean(name, known, f"{key}.")
+            )
     for name, default in known.items():
         if default is inspect.Parameter.empty and name not in params:
             raise ConfigError(

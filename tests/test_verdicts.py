@@ -42,7 +42,7 @@ def test_a_baseline_the_sweep_did_not_run_is_refused_by_name(text):
 
 
 def test_a_near_miss_gets_the_closest_name():
-    with pytest.raises(ConfigError, match="did you mean 'temperature'"):
+    with pytest.raises(ConfigError, match="did you mean `temperature`"):
         resolve_baseline(SETTINGS, "temperatur")
 
 
@@ -117,5 +117,5 @@ def test_a_sweep_refuses_an_unknown_baseline_before_its_first_job(tmp_path):
     proc = lossbench("-m", *TINY, "loss=bce,focal", "report.baseline=focall",
                      f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "`report.baseline`" in proc.stderr and "did you mean 'focal'" in proc.stderr
+    assert "`report.baseline`" in proc.stderr and "did you mean `focal`" in proc.stderr
     assert not sweep.exists()

@@ -24,6 +24,7 @@ from lossbench import bounds
 from lossbench.bounds import MAX_GRAPH_NODES, Bound
 from lossbench.config.memory import memory_problems
 from lossbench.config.schema import (
+    DATA_KEYS_READ,
     SKLEARN_DATASETS,
     TABLE_SUFFIXES,
     TABLE_TASKS,
@@ -32,6 +33,7 @@ from lossbench.config.schema import (
     DataSource,
     LossConfig,
     Problem,
+    ScaleConfig,
     Task,
 )
 from lossbench.errors import ConfigError
@@ -216,10 +218,33 @@ def _trainer_problems(cfg: Config) -> Iterator[Problem]:
     yield from in_range("trainer.steps_per_chunk", t.steps_per_chunk, ge=1, integer=True)
 
 
+def unread_problems(cfg: Config) -> Iterator[Problem]:
+    """Keys set away from their default that the chosen loss or data source does not read (they
+    would be ignored without a word)."""
+    from lossbench.registry import get_variant, variants
+
+    default_epsilon = ScaleConfig().epsilon
+    if cfg.scale.epsilon != default_epsilon and "scale.epsilon" not in cfg.loss.shared_keys():
+        readers = [v for v in variants() if "scale.epsilon" in get_variant(v).reads]
+        yield ("scale.epsilon",
+               f"its default {default_epsilon:g} with loss={cfg.loss.name} (only "
+               f"{', '.join(readers)} reads it)", cfg.scale.epsilon)  # fmt: skip
+    source, defaults = cfg.data.source.value, DataConfig()
+    for key in (k for keys in DATA_KEYS_READ.values() for k in keys):
+        if key in DATA_KEYS_READ[source]:
+            continue
+        value = getattr(cfg.data, key)
+        if value != getattr(defaults, key):
+            readers = " or ".join(f"data={s}" for s, keys in DATA_KEYS_READ.items() if key in keys)
+            yield (f"data.{key}", f"no value with data={source} (it is read with {readers})",
+                   value)  # fmt: skip
+
+
 def problems(cfg: Config) -> Iterator[Problem]:
     """Yield (key, expected, received) for every out-of-range value of a typed config."""
     yield from _leaf_problems(cfg)
     yield from in_range("scale.epsilon", cfg.scale.epsilon, bound=bounds.SCALE_EPSILON)
+    yield from unread_problems(cfg)
     yield from _data_problems(cfg.data)
     synthetic = cfg.data.source is DataSource.synthetic
     if not synthetic:

@@ -55,6 +55,19 @@ TABLE_SUFFIXES = (".csv", ".parquet", ".npz")
 SKLEARN_DATASETS = ("breast_cancer", "wine", "digits", "iris", "diabetes", "linnerud")
 # The tasks a table can have (lossbench's grouped task is regression, with or without groups).
 TABLE_TASKS = ("binary", "multiclass", "grouped")
+# The `data` keys each source reads; `source` and `val_fraction` are read by all, and `nan_rate`
+# (set by loss=robust_weights) by the generator only.
+REAL_DATA_KEYS = ("target", "features", "group", "task", "split", "nan_policy",
+                  "positive_fraction")  # fmt: skip
+SYNTHETIC_DATA_KEYS = ("n_samples", "n_features", "positive_rate", "n_groups", "group_skew",
+                       "group_scale_min", "group_scale_max", "n_outputs", "noise", "n_classes",
+                       "class_imbalance", "grid", "n_nodes", "embedding_dim", "graph_p_in",
+                       "graph_p_out")  # fmt: skip
+DATA_KEYS_READ = {
+    "synthetic": SYNTHETIC_DATA_KEYS,
+    "table": ("path", *REAL_DATA_KEYS),
+    "sklearn": ("name", *REAL_DATA_KEYS),
+}
 
 
 class Optimizer(StrEnum):
@@ -75,6 +88,12 @@ class LossConfig:
     variant: ClassVar[str] = ""
     description: ClassVar[str] = ""
     default_task: ClassVar[Task | None] = None
+    # Keys outside `loss` that this variant's loss reads (`scale.epsilon`).
+    reads: ClassVar[tuple[str, ...]] = ()
+
+    def shared_keys(self) -> frozenset[str]:
+        """The keys outside `loss` that this config's loss reads (a wrapper: its base's too)."""
+        return frozenset(self.reads)
 
     def training_task(self) -> Task:
         """The task (data, head, metrics) this loss trains on."""

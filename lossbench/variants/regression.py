@@ -80,6 +80,7 @@ class GroupedConfig(LossConfig):
 )
 @dataclass
 class GroupedDynamicConfig(LossConfig):
+    reads = ("scale.epsilon",)
     statistic: GroupStatistic = GroupStatistic.rms
     membership: Membership = Membership.index
 

@@ -11,6 +11,7 @@ from typing import Any
 from lossbench import bounds
 from lossbench.config.checks import in_range, loss_problems
 from lossbench.config.schema import DataConfig, LossConfig, Problem, Task
+from lossbench.errors import did_you_mean
 from lossbench.registry import BuildContext, get_variant, register_variant, variants
 
 
@@ -60,6 +61,12 @@ class ScaledConfig(LossConfig):
     def training_task(self) -> Task:
         return self.base_config().training_task()
 
+    def shared_keys(self) -> frozenset[str]:
+        try:
+            return self.base_config().shared_keys()
+        except ValueError:  # a bad base: `check` names it
+            return frozenset()
+
     def check(self, data: DataConfig) -> Iterator[Problem]:
         others = [name for name in variants() if name != "scaled"]
         if self.base not in others:
@@ -70,13 +77,30 @@ class ScaledConfig(LossConfig):
         yield from in_range("start_factor", self.start_factor, bound=bounds.START_FACTOR)
         yield from in_range("step_epoch", self.step_epoch, bound=bounds.STEP_EPOCH)
         yield from in_range("step_factor", self.step_factor, bound=bounds.STEP_FACTOR)
-        try:
-            base = self.base_config()
-        except Exception as error:  # an unknown parameter, or OmegaConf: a wrong type
-            message = str(error).split("\n")[0]
-            yield "base_params", f"parameters of loss {self.base!r}", message
+        bad = list(self._base_param_problems())
+        if bad:
+            yield from bad
             return
-        yield from loss_problems(base, data, "base_params")
+        yield from loss_problems(self.base_config(), data, "base_params")
+
+    def _base_param_problems(self) -> Iterator[Problem]:
+        """Each base parameter the base does not take, or of a type it cannot hold, by name."""
+        from omegaconf import OmegaConf
+
+        schema = get_variant(self.base)
+        assert schema is not None  # `check` has made sure of the base
+        types = {f.name: f.type for f in dataclasses.fields(schema) if f.name != "name"}
+        for key, value in self.base_params.items():
+            if key not in types:
+                allowed = ", ".join(sorted(types)) or "none"
+                hint = did_you_mean(key, types, "loss.base_params.")
+                yield (f"base_params.{key}",
+                       f"a parameter of loss {self.base!r} ({allowed}{hint})", value)  # fmt: skip
+                continue
+            try:
+                OmegaConf.merge(OmegaConf.structured(schema(name=self.base)), {key: value})
+            except Exception:  # OmegaConf: a value its type cannot hold
+                yield f"base_params.{key}", f"a value of type {types[key]}", value
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.losses import ScaledLoss

@@ -109,9 +109,15 @@ def test_loss_name_cannot_contradict_the_chosen_variant(name):
     ("overrides", "key"),
     [
         (["loss=scaled", "loss.base=temperature", "+loss.base_params.name=bce"],
-         "loss.base_params"),
+         "loss.base_params.name"),
         (["loss=scaled", "loss.base=scaled"], "loss.base"),
-        (["loss=scaled", "loss.base=focal", "+loss.base_params.tau=1"], "loss.base_params"),
+        (["loss=scaled", "loss.base=focal", "+loss.base_params.tau=1"], "loss.base_params.tau"),
+        (["loss=scaled", "loss.base=focal", "+loss.base_params.gamma=abc"],
+         "loss.base_params.gamma"),
+        (["loss=scaled", "loss.base=focal", "+loss.base_params.gamma.x=1"],
+         "loss.base_params.gamma"),
+        (["loss=scaled", "loss.base=focal", "+loss.base_params.gamma=-1"],
+         "loss.base_params.gamma"),
     ],
 )  # fmt: skip
 def test_a_scaled_base_takes_only_its_own_parameters(overrides, key):
@@ -123,7 +129,8 @@ def test_a_scaled_base_takes_only_its_own_parameters(overrides, key):
 @pytest.mark.parametrize("base", [n for n in variants() if n != "scaled"])
 def test_scaled_wraps_every_other_variant_with_its_task(base):
     # custom needs a target: an importable module path
-    needs = ["loss.target=tests.check.example_losses:good_mse"] if base == "custom" else []
+    needs = (["loss.target=tests.check.example_losses:good_mse", "loss.task=grouped"]
+             if base == "custom" else [])  # fmt: skip
     cfg = compose(
         ["loss=scaled", f"loss.base={base}", *(f"+loss.base_params.{o[5:]}" for o in needs)]
     )
@@ -148,3 +155,31 @@ def test_list_keys_that_size_memory_are_named_too(overrides, key, detail):
     with pytest.raises(ConfigError) as info:
         compose(overrides)
     assert info.value.key == key and detail in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "says"),
+    [(["loss=bce", "scale.epsilon=0.5"], "scale.epsilon", "only grouped_dynamic reads it"),
+     (["loss=scaled", "loss.base=mse", "scale.epsilon=0.5"], "scale.epsilon", "loss=scaled"),
+     (["data.path=x.csv"], "data.path", "with data=synthetic (it is read with data=table)"),
+     (["data.target=y"], "data.target", "data=table or data=sklearn"),
+     (["data=sklearn", "data.name=iris", "data.path=x.csv"], "data.path", "data=sklearn"),
+     (["data=sklearn", "data.name=iris", "data.n_samples=100"], "data.n_samples",
+      "data=synthetic"),
+     (["data=sklearn", "data.name=iris", "data.grid=[4,4]"], "data.grid", "data=synthetic")],
+)  # fmt: skip
+def test_a_key_the_chosen_loss_or_data_does_not_read_is_refused(overrides, key, says):
+    with pytest.raises(ConfigError) as caught:
+        compose(overrides)
+    assert caught.value.key == key and says in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [["loss=grouped_dynamic", "scale.epsilon=0.5"],
+     ["loss=scaled", "loss.base=grouped_dynamic", "scale.epsilon=0.5"],
+     ["loss=bce", "scale.epsilon=1e-6"],  # the default, said again: nothing is ignored
+     ["loss=robust_weights", "data=sklearn", "data.name=diabetes"]],  # its preset's nan_rate
+)  # fmt: skip
+def test_keys_that_are_read_or_left_at_their_default_pass(overrides):
+    compose(overrides)

@@ -92,7 +92,7 @@ def test_grouped_scales_must_match_the_number_of_groups():
         (["loss=scaled", "loss.factor=0"], "loss.factor"),
         (["loss=scaled", "loss.base=temperature", "+loss.base_params.temperature=0"],
          "loss.base_params.temperature"),
-        (["loss=scaled", "+loss.base_params.bogus=1"], "loss.base_params"),
+        (["loss=scaled", "+loss.base_params.bogus=1"], "loss.base_params.bogus"),
         (["data.nan_rate=1.0"], "data.nan_rate"),
         (["data.grid=[8]"], "data.grid"),
         (["data.n_classes=1"], "data.n_classes"),
