@@ -266,6 +266,8 @@ def report_sweep(sweep: Path, baseline: str | None = None) -> None:
     if not sweep.is_dir():
         return
     summary, comparison, verdicts = aggregate(sweep, baseline)
+    for problem in summary.attrs.get("problems", []):
+        print(f"lossbench: left out: {problem}", file=sys.stderr)
     if summary.empty:
         return
     sentences = describe_verdicts(verdicts, headline_metrics(list(comparison.columns)))

@@ -140,7 +140,8 @@ def write_report(
 ) -> tuple[Path, pd.DataFrame]:
     """Aggregate `root`, draw the plots, write report.md; return its path and the verdicts.
 
-    Jobs whose tables cannot be read are left out of the plots; each reason goes to `problems`.
+    Files that cannot be read (a job's tables, its overrides) are left out; each reason goes to
+    `problems`.
 
     Raises:
         ReportError: no run folder under `root`.
@@ -158,6 +159,8 @@ def write_report(
     summary, comparison, verdicts = sweep_tables(root, baseline)
     if summary.empty:
         raise ReportError(f"no run folders (summary.json) under {root}")
+    if problems is not None:
+        problems.extend(summary.attrs.get("problems", []))
     keys = variant_keys(summary)
     metrics = headline_metrics(list(comparison.columns))
     sentences = describe_verdicts(verdicts, metrics)
@@ -170,7 +173,7 @@ def write_report(
     lines = _summary_lines(root, summary, comparison, verdicts, sentences, keys, metrics, why)
     lines += _curve_lines(root, load_curves(root, summary, keys, problems))
     if problems:
-        lines += ["## Tables left out", "", "These finished jobs' tables could not be read:", "",
+        lines += ["## Files left out", "", "These files could not be read:", "",
                   *(f"- `{problem}`" for problem in problems), ""]  # fmt: skip
     if metrics and len(comparison):
         plot_metric_bars(comparison, keys, metrics, root / "metrics.png")
@@ -313,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     finally:
         for problem in problems:
-            print(f"lossbench-report: left out of the plots: {problem}", file=sys.stderr)
+            print(f"lossbench-report: left out: {problem}", file=sys.stderr)
     print(f"report: {path}")
     for line in unmet:
         print(f"lossbench-report: expectation not met: {line}", file=sys.stderr)

@@ -50,24 +50,34 @@ def override_pair(item: str) -> tuple[str, str] | None:
     return None if key in NOT_PART_OF_THE_RESULT else (key, re.sub(r"\\(.)", r"\1", value))
 
 
-def _overrides(job: Path) -> dict[str, str]:
-    """The job's command-line overrides (from Hydra's .hydra/overrides.yaml), as key -> value."""
+def _overrides(job: Path, problems: list[str]) -> dict[str, str]:
+    """The job's command-line overrides (from Hydra's .hydra/overrides.yaml), as key -> value;
+    an unreadable file gives none, and says why in `problems`."""
     path = job / ".hydra" / "overrides.yaml"
     if not path.exists():
         return {}
-    pairs = (override_pair(item) for item in yaml.safe_load(path.read_text()) or [])
+    try:
+        items = yaml.safe_load(path.read_text())
+        if items is not None and not isinstance(items, list):
+            raise ValueError(f"a list of overrides, found a {type(items).__name__}")
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as error:
+        reason = " ".join(str(error).split())[:200]
+        problems.append(f"{path}: unreadable, its job's settings are left out ({reason})")
+        return {}
+    pairs = (override_pair(item) for item in items or [])
     return dict(pair for pair in pairs if pair is not None)
 
 
-def job_row(job: Path, root: Path) -> dict[str, Any]:
-    """One job's row: its folder, overrides, status, message, results and final metrics."""
+def job_row(job: Path, root: Path, problems: list[str] | None = None) -> dict[str, Any]:
+    """One job's row: its folder, overrides, status, message, results and final metrics (what
+    cannot be read goes to `problems`)."""
     summary = RunFolder(job).read()
     status = str(summary.get("status", "unknown"))
     if status == Status.running:
         # Written when a job starts and replaced when it ends: the process died in between.
         summary["message"] = "the job stopped without writing its result (killed?)"
     row: dict[str, Any] = {"job": str(job.relative_to(root)) if job != root else job.name}
-    row.update(_overrides(job))
+    row.update(_overrides(job, [] if problems is None else problems))
     row.setdefault("loss", summary.get("loss"))
     row.setdefault(SEED_KEY, summary.get("seed"))
     row["status"] = status
@@ -81,13 +91,19 @@ def job_row(job: Path, root: Path) -> dict[str, Any]:
 
 
 def summary_frame(root: Path) -> pd.DataFrame:
-    """One row per job found under `root`."""
+    """One row per job found under `root`; `attrs["problems"]` names the files that could not
+    be read."""
     import pandas as pd
 
-    rows = [job_row(job, root) for job in job_folders(root)]
-    frame = pd.DataFrame(rows)
+    problems: list[str] = []
+    rows = [job_row(job, root, problems) for job in job_folders(root)]
+    # Settings before `status` in every row, whichever row has them (overrides can differ).
+    settings = dict.fromkeys(k for row in rows for k in list(row)[: list(row).index("status")])
+    rest = dict.fromkeys(k for row in rows for k in row if k not in settings)
+    frame = pd.DataFrame(rows, columns=[*settings, *rest])
     if frame.empty:
-        return pd.DataFrame(columns=[*JOB_COLUMNS, *RESULT_COLUMNS])
+        frame = pd.DataFrame(columns=[*JOB_COLUMNS, *RESULT_COLUMNS])
+    frame.attrs["problems"] = problems  # files that could not be read, each with its reason
     return frame
 
 

@@ -119,3 +119,21 @@ def test_a_sweep_refuses_an_unknown_baseline_before_its_first_job(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "`report.baseline`" in proc.stderr and "did you mean `focal`" in proc.stderr
     assert not sweep.exists()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["- !!python/object/apply:os.system ['echo hi']\n", "loss: [unclosed\n", "just a string\n",
+     b"\xff\xfe".decode("latin-1")],
+)  # fmt: skip
+def test_the_report_names_an_unreadable_overrides_file_and_goes_on(tmp_path, text):
+    _custom_sweep(tmp_path)
+    broken = tmp_path / "0_job" / ".hydra" / "overrides.yaml"
+    broken.write_text(text, encoding="latin-1")
+    proc = subprocess.run([*REPORT, str(tmp_path), "--quiet", "--baseline", "a.py:plain"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"left out: {broken}: unreadable" in proc.stderr
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert len(summary) == 8 and (tmp_path / "report.md").exists()
+    assert str(broken) in (tmp_path / "report.md").read_text()
