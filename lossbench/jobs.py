@@ -27,7 +27,6 @@ from lossbench.config.schema import Config
 from lossbench.errors import ConfigError, SweepIncomplete, SweepJobError, one_line
 from lossbench.folders import claimed
 from lossbench.runfolder import RunFolder, Status
-from lossbench.sweeps import NOT_PART_OF_THE_RESULT
 
 
 def override_key(override: str) -> str:
@@ -74,7 +73,8 @@ def check_baseline(
     Raises:
         ConfigError: naming `report.baseline` and what the sweep offers.
     """
-    from lossbench.sweeps import override_pair, resolve_baseline, settings_of
+    from lossbench.resume import override_pair
+    from lossbench.sweeps import resolve_baseline, settings_of
 
     if not baseline:
         return
@@ -146,9 +146,15 @@ def start_job(cfg: DictConfig, out_dir: Path, multirun: bool) -> Config | float:
     """
     typed = validate(cfg)
     if multirun and typed.resume:
-        kept = finished_result(out_dir, cfg)
-        if kept is not None:
-            return kept
+        from lossbench.resume import reuse
+
+        hydra = HydraConfig.get()
+        why = reuse(out_dir, Path(hydra.sweep.dir), list(hydra.overrides.task), cfg)
+        if why is None:
+            final = RunFolder(out_dir).read().get("final_loss")
+            return float("nan") if final is None else float(final)
+        if why:
+            print(f"lossbench: {out_dir.name}: {why}: running it again", file=sys.stderr)
     if multirun:
         write_job_record(out_dir, cfg)
     return typed
@@ -210,27 +216,6 @@ def print_or_drop(fn: Any, *args: Any) -> None:
         os.dup2(devnull, sys.stdout.fileno())
 
 
-def _result_config(cfg: DictConfig) -> dict[str, Any]:
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(plain, dict)
-    return {k: v for k, v in plain.items() if k not in NOT_PART_OF_THE_RESULT and k != "hydra"}
-
-
-def finished_result(job: Path, cfg: DictConfig) -> float | None:
-    """The final loss of a job folder that finished with this config, else None."""
-    summary = RunFolder(job).read()
-    if summary.get("status") != Status.ok:
-        return None
-    try:
-        saved = OmegaConf.load(job / ".hydra" / "config.yaml")
-    except (OSError, ValueError, yaml.YAMLError):
-        return None
-    if _result_config(saved) != _result_config(cfg):  # type: ignore[arg-type]
-        return None
-    final = summary.get("final_loss")
-    return float("nan") if final is None else float(final)
-
-
 def write_job_record(job: Path, cfg: DictConfig) -> None:
     """The job's config, Hydra config and overrides in .hydra/, as Hydra would write them.
 
@@ -239,6 +224,7 @@ def write_job_record(job: Path, cfg: DictConfig) -> None:
     sweep's finished jobs keep their files.
     """
     from lossbench.files import atomic_write_text
+    from lossbench.resume import write_inputs
 
     record = job / ".hydra"
     record.mkdir(parents=True, exist_ok=True)
@@ -246,6 +232,7 @@ def write_job_record(job: Path, cfg: DictConfig) -> None:
     atomic_write_text(record / "config.yaml", OmegaConf.to_yaml(cfg))
     atomic_write_text(record / "hydra.yaml", OmegaConf.to_yaml({"hydra": hydra}))
     atomic_write_text(record / "overrides.yaml", yaml.safe_dump(list(hydra.overrides.task)))
+    write_inputs(job, cfg)
 
 
 def report_sweep(sweep: Path, baseline: str | None = None) -> None:
@@ -268,6 +255,10 @@ def report_sweep(sweep: Path, baseline: str | None = None) -> None:
     summary, comparison, verdicts = aggregate(sweep, baseline)
     for problem in summary.attrs.get("problems", []):
         print(f"lossbench: left out: {problem}", file=sys.stderr)
+    left_out = summary.attrs.get("left_out", [])
+    if left_out:
+        print(f"lossbench: left out of this sweep's tables: {len(left_out)} job folders of "
+              f"another sweep ({', '.join(left_out)})", file=sys.stderr)  # fmt: skip
     if summary.empty:
         return
     sentences = describe_verdicts(verdicts, headline_metrics(list(comparison.columns)))

@@ -161,6 +161,10 @@ def write_report(
         raise ReportError(f"no run folders (summary.json) under {root}")
     if problems is not None:
         problems.extend(summary.attrs.get("problems", []))
+    left_out = summary.attrs.get("left_out", [])
+    if left_out:
+        print(f"lossbench-report: left out of the tables: {len(left_out)} job folders the "
+              f"sweep did not plan ({', '.join(left_out)})", file=sys.stderr)  # fmt: skip
     keys = variant_keys(summary)
     metrics = headline_metrics(list(comparison.columns))
     sentences = describe_verdicts(verdicts, metrics)

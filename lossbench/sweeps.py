@@ -14,18 +14,14 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from lossbench.errors import ConfigError, did_you_mean
+from lossbench.resume import override_pair, read_overrides, sweep_jobs
 from lossbench.runfolder import RunFolder, Status
 
 if TYPE_CHECKING:  # pandas is imported where tables are built: `lossbench --help` stays fast
     import pandas as pd
 
 JOB_COLUMNS = ["job", "status", "message"]
-# Keys that do not change what a job computes: not a variant's setting, and a resumed sweep
-# ignores them when it compares a job's config with the one its folder finished with.
-NOT_PART_OF_THE_RESULT = ("resume", "debug")
 RESULT_COLUMNS = ["final_loss", "steps", "epochs", "steps_per_second", "train_seconds"]
 SEED_KEY = "seed"
 
@@ -41,31 +37,16 @@ def job_folders(root: Path) -> list[Path]:
     return sorted(found, key=order)
 
 
-def override_pair(item: str) -> tuple[str, str] | None:
-    """An override as (key, value), `+`/`~` stripped; None for keys that are not part of a
-    job's result (`resume`, `debug`)."""
-    key, _, value = str(item).partition("=")
-    key = key.lstrip("+~")
-    # Hydra writes a sweep job's value with its special characters escaped (`a.py\\:Name`).
-    return None if key in NOT_PART_OF_THE_RESULT else (key, re.sub(r"\\(.)", r"\1", value))
-
-
 def _overrides(job: Path, problems: list[str]) -> dict[str, str]:
     """The job's command-line overrides (from Hydra's .hydra/overrides.yaml), as key -> value;
     an unreadable file gives none, and says why in `problems`."""
-    path = job / ".hydra" / "overrides.yaml"
-    if not path.exists():
-        return {}
     try:
-        items = yaml.safe_load(path.read_text())
-        if items is not None and not isinstance(items, list):
-            raise ValueError(f"a list of overrides, found a {type(items).__name__}")
-    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as error:
-        reason = " ".join(str(error).split())[:200]
-        problems.append(f"{path}: unreadable, its job's settings are left out ({reason})")
+        items = read_overrides(job)
+    except ValueError as error:
+        path = job / ".hydra" / "overrides.yaml"
+        problems.append(f"{path}: unreadable, its job's settings are left out ({error})")
         return {}
-    pairs = (override_pair(item) for item in items or [])
-    return dict(pair for pair in pairs if pair is not None)
+    return dict(pair for pair in map(override_pair, items) if pair is not None)
 
 
 def job_row(job: Path, root: Path, problems: list[str] | None = None) -> dict[str, Any]:
@@ -91,12 +72,13 @@ def job_row(job: Path, root: Path, problems: list[str] | None = None) -> dict[st
 
 
 def summary_frame(root: Path) -> pd.DataFrame:
-    """One row per job found under `root`; `attrs["problems"]` names the files that could not
-    be read."""
+    """One row per job of the sweep in `root` (`resume.sweep_jobs`); `attrs["problems"]` names
+    the files that could not be read, `attrs["left_out"]` the folders of jobs it did not plan."""
     import pandas as pd
 
     problems: list[str] = []
-    rows = [job_row(job, root, problems) for job in job_folders(root)]
+    own, others = sweep_jobs(root, job_folders(root))
+    rows = [job_row(job, root, problems) for job in own]
     # Settings before `status` in every row, whichever row has them (overrides can differ).
     settings = dict.fromkeys(k for row in rows for k in list(row)[: list(row).index("status")])
     rest = dict.fromkeys(k for row in rows for k in row if k not in settings)
@@ -104,6 +86,7 @@ def summary_frame(root: Path) -> pd.DataFrame:
     if frame.empty:
         frame = pd.DataFrame(columns=[*JOB_COLUMNS, *RESULT_COLUMNS])
     frame.attrs["problems"] = problems  # files that could not be read, each with its reason
+    frame.attrs["left_out"] = [str(p.relative_to(root)) for p in others]  # another sweep's
     return frame
 
 

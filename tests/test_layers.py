@@ -21,7 +21,7 @@ LAYERS = [
     ("losses", ["lossbench.losses"]),
     ("data", ["lossbench.dataset", "lossbench.data", "lossbench.realdata"]),
     ("run folder", ["lossbench.files", "lossbench.tables", "lossbench.runfolder",
-                    "lossbench.folders", "lossbench.tensorboard"]),
+                    "lossbench.folders", "lossbench.tensorboard", "lossbench.resume"]),
     ("config", ["lossbench.registry", "lossbench.variants", "lossbench.config.checks",
                 "lossbench.config.compose", "lossbench.config.memory"]),
     ("parts", ["lossbench.models", "lossbench.metrics", "lossbench.trainer"]),

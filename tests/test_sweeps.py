@@ -226,3 +226,59 @@ def test_resume_reruns_only_unfinished_or_changed_jobs_and_keeps_the_others(tmp_
     assert changed.returncode == 0, changed.stderr
     assert all(_mtimes(sweep / name) != kept[name] for name in kept)
     assert (pd.read_csv(sweep / "summary.csv")["trainer.learning_rate"] == 0.01).all()
+
+
+def _summaries(sweep: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(sweep)): p.read_bytes() for p in sweep.glob("*/summary.json")}
+
+
+@pytest.mark.slow
+def test_a_resumed_sweep_holds_exactly_its_own_jobs(tmp_path):
+    sweep = tmp_path / "sweep"
+    common = [*TINY, "trainer.epochs=1", "backend=jax", f"hydra.sweep.dir={sweep}"]
+    assert lossbench("-m", "loss=bce,focal", "seed=0,1", *common, cwd=tmp_path).returncode == 0
+    results = {json.loads(b)["loss"] + str(json.loads(b)["seed"]): b
+               for b in _summaries(sweep).values()}  # fmt: skip
+    # The same jobs in another order: every finished result is reused, none runs again.
+    again = lossbench("-m", "seed=0,1", "loss=bce,focal", "resume=true", *common, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    table = pd.read_csv(sweep / "summary.csv")
+    assert len(table) == 4 and "left out" not in again.stderr
+    for job in table["job"]:
+        summary = (sweep / job / "summary.json").read_bytes()
+        assert summary == results[json.loads(summary)["loss"] + str(json.loads(summary)["seed"])]
+    # Seeds 0,2: seed 1's jobs stay on disk, out of the tables, and are named.
+    changed = lossbench("-m", "seed=0,2", "loss=bce,focal", "resume=true", *common, cwd=tmp_path)
+    assert changed.returncode == 0, changed.stderr
+    table = pd.read_csv(sweep / "summary.csv")
+    jobs = sorted(zip(table["loss"], table["seed"], strict=True))
+    assert jobs == [("bce", 0), ("bce", 2), ("focal", 0), ("focal", 2)]
+    assert "left out of this sweep's tables: 2 job folders" in changed.stderr
+    assert len(_summaries(sweep)) == 6
+    # Another sweep resumed into this folder: its tables hold its own job only.
+    other = lossbench("-m", "loss=mse", "resume=true", *common, cwd=tmp_path)
+    assert other.returncode == 0, other.stderr
+    assert list(pd.read_csv(sweep / "summary.csv")["loss"]) == ["mse"]
+    assert list(pd.read_csv(sweep / "comparison.csv")["loss"]) == ["mse"]
+
+
+@pytest.mark.slow
+def test_a_resumed_job_whose_loss_file_changed_runs_again(tmp_path):
+    sweep = tmp_path / "sweep"
+    (tmp_path / "mine.py").write_text(
+        "from keras import ops\n"
+        "def f(y_true, y_pred):\n    return ops.mean(ops.square(y_true - y_pred), axis=-1)\n"
+    )
+    args = ["-m", "loss=custom", "loss.target=mine.py:f", "loss.task=binary", "seed=0,1", *TINY,
+            "trainer.epochs=1", "backend=jax", f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    assert lossbench(*args, cwd=tmp_path).returncode == 0
+    before = _summaries(sweep)
+    unchanged = lossbench(*args, "resume=true", cwd=tmp_path)
+    assert unchanged.returncode == 0 and _summaries(sweep) == before
+    with (tmp_path / "mine.py").open("a") as f:
+        f.write("# edited\n")
+    edited = lossbench(*args, "resume=true", cwd=tmp_path)
+    assert edited.returncode == 0, edited.stderr
+    assert edited.stderr.count("the file of loss.target (mine.py) changed") == 2
+    after = _summaries(sweep)
+    assert after.keys() == before.keys() and all(after[k] != before[k] for k in before)

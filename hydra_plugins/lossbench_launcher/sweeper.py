@@ -20,6 +20,7 @@ from hydra.plugins.sweeper import Sweeper
 
 from lossbench import jobs
 from lossbench.folders import claimed
+from lossbench.resume import write_plan
 
 
 class CheckedSweeper(Sweeper):
@@ -43,6 +44,7 @@ class CheckedSweeper(Sweeper):
         jobs.check_baseline(planned, jobs.check_jobs(planned, self._compose), cfg.report.baseline)
         folder = Path(str(cfg.hydra.sweep.dir))
         with claimed(folder, "hydra.sweep.dir", sweep=True, resume=bool(cfg.resume)):
+            write_plan(folder, planned)
             try:
                 returns = self.basic.sweep(arguments)
             except BaseException:
