@@ -7,8 +7,26 @@ No imports of lossbench or a framework: the loss library and config validation b
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+GIB = 2**30
+
+
+def memory_budget() -> int:
+    """What one run may allocate: half of this machine's memory, or of the cgroup memory limit
+    when that is lower."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text))
+    return total // 2
 
 
 @dataclass(frozen=True)

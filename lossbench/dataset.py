@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,18 @@ class Dataset:
     val: Split
     group_scales: np.ndarray
     adjacency: np.ndarray | None = None  # graph task: (n_nodes, n_nodes), indexed by node id
+    # Regression targets trained standardised: y = (original - target_mean) / target_std.
+    target_mean: np.ndarray | None = None
+    target_std: np.ndarray | None = None
+    # Real data: which columns became features and targets, and the name of each group id and
+    # class index (recorded in the run's summary.json).
+    columns: dict[str, Any] = field(default_factory=dict)
+
+    def in_data_units(self, y: np.ndarray) -> np.ndarray:
+        """Targets or predictions of the regression task in the data's own units."""
+        if self.target_std is None or self.target_mean is None:
+            return y
+        return y * self.target_std + self.target_mean
 
     @property
     def n_groups(self) -> int:

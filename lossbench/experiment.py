@@ -198,6 +198,7 @@ def build_experiment(cfg: Config, loss: Any = None) -> Experiment:
 
 def _checked_data(cfg: Config, task: Task) -> Any:
     """The config's dataset for `task`, refused by name when the loss or batch cannot use it."""
+    from lossbench.config.memory import records_problems
     from lossbench.data import check_dataset, make_dataset
 
     data = make_dataset(task, cfg.data, cfg.seed)
@@ -215,6 +216,8 @@ def _checked_data(cfg: Config, task: Task) -> Any:
             f"an integer in [1, {len(data.train)}] (the training split's size)",
             cfg.trainer.batch_size,
         )
+    for problem in records_problems(cfg, len(data.train)):  # a table's size is known now
+        raise ConfigError(*problem)
     return data
 
 

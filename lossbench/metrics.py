@@ -122,7 +122,8 @@ def task_metrics(data: Dataset, split: Split, pred: np.ndarray) -> dict[str, flo
     if task is Task.binary:
         return binary_metrics(split.y, pred)
     if task is Task.grouped:
-        return grouped_metrics(split.y, pred, split.groups, data.n_groups)
+        y, pred = data.in_data_units(split.y), data.in_data_units(np.asarray(pred))
+        return grouped_metrics(y, pred, split.groups, data.n_groups)
     if task is Task.multiclass:
         return multiclass_metrics(split.y, pred)
     if task is Task.grid:

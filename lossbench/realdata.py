@@ -9,73 +9,21 @@ classification, or taken from `data.split`). Every problem with the file or its 
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from lossbench.config.schema import DataConfig, DataSource, Task
+from lossbench.config.schema import DataConfig, Task
 from lossbench.dataset import Dataset, Split
-from lossbench.errors import ConfigError
+from lossbench.errors import ConfigError, brief
+from lossbench.tablefile import read_frame
 
 # An integer target with at most this many distinct values is a multiclass label.
 MAX_CLASSES = 20
 VALIDATION_VALUES = {"val", "valid", "validation", "test", "1", "true"}
 TRAIN_VALUES = {"train", "training", "0", "false"}
-
-
-def read_table(cfg: DataConfig) -> tuple[pd.DataFrame, list[str]]:
-    """The raw table and its default target columns (sklearn: the dataset's targets)."""
-    if cfg.source is DataSource.sklearn:
-        return _sklearn_frame(str(cfg.name))
-    path = Path(str(cfg.path)).expanduser()
-    if not path.is_file():
-        raise ConfigError("data.path", "an existing file", f"{cfg.path} (no such file)")
-    try:
-        if path.suffix == ".csv":
-            frame = pd.read_csv(path)
-        elif path.suffix == ".parquet":
-            frame = pd.read_parquet(path)
-        else:
-            frame = _npz_frame(path)
-    except ConfigError:
-        raise
-    except Exception as error:
-        reason = " ".join(str(error).split())[:200]
-        expected = f"a readable {path.suffix} file"
-        raise ConfigError("data.path", expected, f"{path} ({reason})") from None
-    if frame.empty:
-        raise ConfigError("data.path", "a table with rows", f"{path} (no rows)")
-    return frame, []
-
-
-def _npz_frame(path: Path) -> pd.DataFrame:
-    """Columns from an .npz: each 1-D array is a column, a 2-D array K gives K_0, K_1, ..."""
-    columns: dict[str, np.ndarray] = {}
-    with np.load(path, allow_pickle=False) as arrays:
-        for key in arrays.files:
-            array = arrays[key]
-            if array.ndim == 1:
-                columns[key] = array
-            elif array.ndim == 2:
-                columns.update({f"{key}_{j}": array[:, j] for j in range(array.shape[1])})
-            else:
-                shape = f"{key} of shape {array.shape}"
-                raise ConfigError("data.path", "1-D or 2-D arrays", shape)
-    lengths = {len(v) for v in columns.values()}
-    if len(lengths) > 1:
-        raise ConfigError("data.path", "arrays of one length", f"lengths {sorted(lengths)}")
-    return pd.DataFrame(columns)
-
-
-def _sklearn_frame(name: str) -> tuple[pd.DataFrame, list[str]]:
-    import sklearn.datasets as datasets
-
-    bunch = getattr(datasets, f"load_{name}")(as_frame=True)
-    frame = bunch.frame.copy()
-    targets = list(bunch.target.columns) if bunch.target.ndim == 2 else [bunch.target.name]
-    return frame, targets
 
 
 def _as_list(value: Any) -> list[str]:
@@ -103,7 +51,8 @@ def infer_task(y: pd.DataFrame) -> Task:
         return Task.binary
     if not pd.api.types.is_numeric_dtype(values):
         return Task.multiclass
-    unique = np.unique(values.to_numpy(dtype="float64"))
+    numbers = values.to_numpy(dtype="float64")
+    unique = np.unique(numbers[np.isfinite(numbers)])
     if set(unique) <= {0.0, 1.0}:
         return Task.binary
     if np.all(unique == np.round(unique)) and len(unique) <= MAX_CLASSES:
@@ -111,35 +60,116 @@ def infer_task(y: pd.DataFrame) -> Task:
     return Task.grouped
 
 
-def _drop_non_finite(frame: pd.DataFrame, columns: list[str], policy: str) -> pd.DataFrame:
-    values = frame[columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype="float64")
-    bad = ~np.isfinite(values)
-    if not bad.any():
+# Text that reads as a number once thousands separators are removed ("1,234", "12 500", "3_000"),
+# or a plain number; a column of these with at least one separator is numbers written as text.
+_NUMBER_AS_TEXT = re.compile(r"^[+-]?\d{1,3}([,_ ]\d{3})+(\.\d+)?$|^[+-]?\d+(\.\d+)?$")
+
+
+def _numbers_as_text(values: pd.Series) -> str | None:
+    """An example value when a text column holds only numbers, some with thousands separators."""
+    if pd.api.types.is_numeric_dtype(values):
+        return None
+    text = values.dropna().astype(str).str.strip()
+    if text.empty or not text.str.fullmatch(_NUMBER_AS_TEXT).all():
+        return None
+    with_separators = text[text.str.contains(r"[,_ ]")]
+    return str(with_separators.iloc[0]) if len(with_separators) else None
+
+
+def _number_text_problem(name: str, example: str, key: str) -> ConfigError:
+    return ConfigError(
+        key, "numbers written without thousands separators (or a column of labels)",
+        f"{name} (text such as {example!r}: write it as a number, e.g. in pandas with "
+        "read_csv(thousands=','))",
+    )  # fmt: skip
+
+
+def _missing(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """Rows whose value is missing: NaN or infinite numbers, or empty labels."""
+    values = frame[name]
+    if pd.api.types.is_numeric_dtype(values):
+        return ~np.isfinite(values.to_numpy(dtype="float64"))
+    return values.isna().to_numpy()
+
+
+def _drop_missing(frame: pd.DataFrame, columns: dict[str, str], policy: str) -> pd.DataFrame:
+    """Drop (`drop`) or refuse (`refuse`) rows with a missing value in `columns` (name -> the key
+    that chose the column); a refusal names that key and the column."""
+    bad = {name: _missing(frame, name) for name in columns}
+    rows = np.any(list(bad.values()), axis=0) if bad else np.zeros(len(frame), bool)
+    if not rows.any():
         return frame
     if policy == "drop":
-        return frame[~bad.any(axis=1)].reset_index(drop=True)
-    counts = bad.sum(axis=0)
-    worst = int(np.argmax(counts))
+        return frame[~rows].reset_index(drop=True)
+    name = max(bad, key=lambda n: int(bad[n].sum()))
     raise ConfigError(
-        "data.nan_policy",
-        "finite features and targets, or data.nan_policy=drop to drop those rows",
-        f"{int(bad.any(axis=1).sum())} rows with NaN or inf ({int(counts[worst])} in column "
-        f"{columns[worst]!r})",
-    )
+        columns[name], "values in every row (NaN, inf and empty cells: data.nan_policy=drop "
+        "drops those rows)", f"{name} ({int(bad[name].sum())} rows missing; {int(rows.sum())} of "
+        f"{len(frame)} rows have a missing value)",
+    )  # fmt: skip
+
+
+def _choose_features(
+    frame: pd.DataFrame, cfg: DataConfig, targets: list[str], excluded: set[str]
+) -> list[str]:
+    """The feature columns: `data.features`, or every numeric column not excluded."""
+    if cfg.features:
+        features = _as_list(cfg.features)
+        for name in features:
+            _column(frame, name, "data.features")
+            if name in targets:
+                raise ConfigError("data.features", "columns other than the target (data.target)",
+                                  name)  # fmt: skip
+    else:
+        features = []
+        for column in frame.columns:
+            name = str(column)
+            if name in excluded:
+                continue
+            example = _numbers_as_text(frame[column])
+            if example is not None:
+                raise _number_text_problem(name, example, "data.features")
+            if pd.api.types.is_numeric_dtype(frame[column]):
+                features.append(name)
+    if not features:
+        raise ConfigError("data.features", "at least one numeric feature column", "none left")
+    for name in features:
+        if not pd.api.types.is_numeric_dtype(frame[name]):
+            example = _numbers_as_text(frame[name])
+            if example is not None:
+                raise _number_text_problem(name, example, "data.features")
+            raise ConfigError("data.features", "numeric columns", f"{name} ({frame[name].dtype})")
+    return features
 
 
 def make_real_dataset(cfg: DataConfig, seed: int) -> Dataset:
     """The Dataset of a table or bundled dataset (see the module docstring).
 
     Raises:
-        ConfigError: naming the key for every problem with the file or its columns.
+        ConfigError: naming the key for every problem with the file or its columns (one this
+            module does not foresee names the file, never a raw Python error).
     """
-    frame, default_targets = read_table(cfg)
+    try:
+        return _dataset(cfg, seed)
+    except ConfigError:
+        raise
+    except Exception as error:  # a case no check above names: still one line, about the table
+        key, where = ("data.path", cfg.path) if cfg.path else ("data.name", cfg.name)
+        raise ConfigError(
+            key, "a table lossbench can read", f"{where} ({type(error).__name__}: {brief(error)})"
+        ) from error
+
+
+def _dataset(cfg: DataConfig, seed: int) -> Dataset:
+    frame, default_targets = read_frame(cfg)
     targets = _as_list(cfg.target) or default_targets
     if not targets:
         raise ConfigError("data.target", "the target column(s) to predict", None)
     for name in targets:
         _column(frame, name, "data.target")
+        example = _numbers_as_text(frame[name])
+        if example is not None:
+            raise _number_text_problem(name, example, "data.target")
     group_column = str(cfg.group) if cfg.group else None
     if group_column:
         _column(frame, group_column, "data.group")
@@ -147,25 +177,35 @@ def make_real_dataset(cfg: DataConfig, seed: int) -> Dataset:
     if split_column:
         _column(frame, split_column, "data.split")
     excluded = {*targets, *(c for c in (group_column, split_column) if c)}
-    if cfg.features:
-        features = _as_list(cfg.features)
-        for name in features:
-            _column(frame, name, "data.features")
-    else:
-        features = [
-            str(c) for c in frame.columns
-            if str(c) not in excluded and pd.api.types.is_numeric_dtype(frame[c])
-        ]  # fmt: skip
-    if not features:
-        raise ConfigError("data.features", "at least one numeric feature column", "none left")
-    for name in features:
-        if not pd.api.types.is_numeric_dtype(frame[name]):
-            raise ConfigError("data.features", "numeric columns", f"{name} ({frame[name].dtype})")
+    features = _choose_features(frame, cfg, targets, excluded)
     task = Task(cfg.task.value) if cfg.task is not None else infer_task(frame[targets])
-    # Labels may be strings; a numeric target must be finite.
-    numeric_targets = [t for t in targets if pd.api.types.is_numeric_dtype(frame[t])]
-    frame = _drop_non_finite(frame, features + numeric_targets, cfg.nan_policy.value)
-    return _build(frame, features, targets, group_column, split_column, task, cfg, seed)
+    if task is Task.grouped:
+        for name in targets:
+            if not pd.api.types.is_numeric_dtype(frame[name]):
+                raise ConfigError("data.target", "numeric columns for regression (data.task="
+                                  "grouped)", f"{name} ({frame[name].dtype})")  # fmt: skip
+    keys = {name: "data.features" for name in features}
+    keys.update({name: "data.target" for name in targets})
+    keys.update({name: key for name, key in ((group_column, "data.group"),
+                                             (split_column, "data.split")) if name})  # fmt: skip
+    rows = len(frame)
+    frame = _drop_missing(frame, keys, cfg.nan_policy.value)
+    _check_varies(frame, targets, task)
+    data = _build(frame, features, targets, group_column, split_column, task, cfg, seed)
+    data.columns["rows_dropped"] = rows - len(frame)
+    return data
+
+
+def _check_varies(frame: pd.DataFrame, targets: list[str], task: Task) -> None:
+    """Refuse a target with a single value: nothing to learn or to score."""
+    for name in targets:
+        values = frame[name].dropna().unique()
+        if len(values) < 2:
+            what = "a target with at least two classes" if task is not Task.grouped else (
+                "a target that varies"
+            )  # fmt: skip
+            shown = repr(values[0].item() if hasattr(values[0], "item") else values[0])
+            raise ConfigError("data.target", what, f"{name} (every row is {shown})")
 
 
 def _targets(frame: pd.DataFrame, targets: list[str], task: Task) -> tuple[np.ndarray, int]:
@@ -181,13 +221,19 @@ def _targets(frame: pd.DataFrame, targets: list[str], task: Task) -> tuple[np.nd
         # Two values become 0 and 1 in sorted order (no/yes, -1/1, 0/1 stay as they read).
         labels, _ = pd.factorize(values, sort=True)
         return labels.astype("float32")[:, None], 2
-    y = frame[targets].apply(pd.to_numeric, errors="coerce").to_numpy(dtype="float64")
+    y = frame[targets].to_numpy(dtype="float64")
     return y.astype("float32"), 0
+
+
+def _class_names(frame: pd.DataFrame, targets: list[str], task: Task) -> list[str]:
+    if task is Task.grouped:
+        return []
+    return [str(v) for v in pd.factorize(frame[targets[0]], sort=True)[1]]
 
 
 def _split(
     frame: pd.DataFrame, labels: np.ndarray | None, split_column: str | None,
-    cfg: DataConfig, seed: int,
+    cfg: DataConfig, seed: int, classes: list[str],
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     n = len(frame)
     if split_column:
@@ -196,7 +242,16 @@ def _split(
         if unknown:
             raise ConfigError("data.split", "a column of train/val (or 0/1) values", unknown[0])
         is_val = text.isin(VALIDATION_VALUES).to_numpy()
-        return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+        train, val = np.flatnonzero(~is_val), np.flatnonzero(is_val)
+        for side, rows, other in (("training", train, val), ("validation", val, train)):
+            if labels is not None and len(rows):
+                absent = sorted(set(labels[other]) - set(labels[rows]))
+                if absent:
+                    raise ConfigError(
+                        "data.split", "training and validation rows that both hold every class",
+                        f"{split_column} (class {classes[absent[0]]!r} has no {side} rows)",
+                    )  # fmt: skip
+        return train, val
     rng = np.random.default_rng([seed, 3])
     if labels is None:
         order = rng.permutation(n)
@@ -206,10 +261,15 @@ def _split(
     for label in np.unique(labels):  # stratified: each class split in the same proportion
         rows = rng.permutation(np.flatnonzero(labels == label))
         n_val = round(len(rows) * cfg.val_fraction)
-        if len(rows) < 2 or n_val < 1 or n_val >= len(rows):
+        if len(rows) < 2:
+            raise ConfigError(
+                "data.target", "classes of at least 2 rows (one for each split)",
+                f"class {classes[label]!r} with {len(rows)} row",
+            )  # fmt: skip
+        if n_val < 1 or n_val >= len(rows):
             raise ConfigError(
                 "data.val_fraction", "a split that leaves every class rows on both sides",
-                f"{cfg.val_fraction} (class {label} has {len(rows)} rows)",
+                f"{cfg.val_fraction} (class {classes[label]!r} has {len(rows)} rows)",
             )  # fmt: skip
         val.append(rows[:n_val])
         train.append(rows[n_val:])
@@ -232,11 +292,28 @@ def _subsample_positives(
     return np.sort(np.concatenate([negatives, keep]))
 
 
+def _standardised(
+    y: np.ndarray, groups: np.ndarray, train: np.ndarray, n_groups: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Regression targets standardised with the training rows' mean and standard deviation (any
+    units train alike; metrics are reported in the data's units), their mean and standard
+    deviation, and each group's RMS target on that scale."""
+    y64 = y.astype("float64")
+    mean, std = y64[train].mean(axis=0), y64[train].std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    z = (y64 - mean) / std
+    power = np.bincount(groups[train], weights=np.mean(z[train] ** 2, axis=1), minlength=n_groups)
+    counts = np.maximum(np.bincount(groups[train], minlength=n_groups), 1)
+    scales = np.sqrt(power / counts)
+    return z.astype("float32"), mean, std, np.where(scales > 0, scales, 1.0)
+
+
 def _build(
     frame: pd.DataFrame, features: list[str], targets: list[str], group_column: str | None,
     split_column: str | None, task: Task, cfg: DataConfig, seed: int,
 ) -> Dataset:  # fmt: skip
     y, _ = _targets(frame, targets, task)
+    classes = _class_names(frame, targets, task)
     if cfg.positive_fraction is not None:
         if task is not Task.binary:
             raise ConfigError("data.positive_fraction", "null unless the task is binary",
@@ -246,26 +323,31 @@ def _build(
     x = frame[features].to_numpy(dtype="float64")
     if group_column:
         groups, names = pd.factorize(frame[group_column], sort=True)
-        n_groups = len(names)
+        group_names = [str(v) for v in names]
     else:
-        groups, n_groups = np.zeros(len(frame), dtype="int64"), 1
+        groups, group_names = np.zeros(len(frame), dtype="int64"), ["all"]
+    n_groups = len(group_names)
     labels = y.argmax(axis=1) if task is Task.multiclass else (
         y[:, 0].astype(int) if task is Task.binary else None
     )  # fmt: skip
-    train, val = _split(frame, labels, split_column, cfg, seed)
+    train, val = _split(frame, labels, split_column, cfg, seed, classes)
     if len(train) == 0 or len(val) == 0:
         raise ConfigError("data.split", "rows in both the training and validation split",
                           f"{len(train)} training and {len(val)} validation rows")  # fmt: skip
     mean, std = x[train].mean(axis=0), x[train].std(axis=0)
     x = ((x - mean) / np.where(std > 0, std, 1.0)).astype("float32")
+    target_mean = target_std = None
+    scales = np.ones(n_groups)
     if task is Task.grouped:
-        mean_square = np.mean(y[train] ** 2, axis=1)
-        power = np.bincount(groups[train], weights=mean_square, minlength=n_groups)
-        counts = np.maximum(np.bincount(groups[train], minlength=n_groups), 1)
-        scales = np.sqrt(power / counts)
-        scales = np.where(scales > 0, scales, 1.0)
-    else:
-        scales = np.ones(n_groups)
+        y, target_mean, target_std, scales = _standardised(y, groups, train, n_groups)
+    columns: dict[str, Any] = {
+        "source": cfg.source.value, "features": features, "target": targets,
+        "task": task.value, "group_column": group_column,
+        "groups": dict(enumerate(group_names)), "classes": dict(enumerate(classes)),
+        "rows": {"train": len(train), "val": len(val)},
+    }  # fmt: skip
+    if target_mean is not None and target_std is not None:
+        columns["target_standardised"] = {"mean": target_mean.tolist(), "std": target_std.tolist()}
     ids = np.arange(len(frame), dtype="int32")
     g = groups.astype("int32")
     return Dataset(
@@ -273,4 +355,7 @@ def _build(
         train=Split(x[train], y[train], g[train], ids[train]),
         val=Split(x[val], y[val], g[val], ids[val]),
         group_scales=scales,
+        target_mean=target_mean,
+        target_std=target_std,
+        columns=columns,
     )

@@ -266,6 +266,8 @@ def _write(exp: Experiment, result: Any, out_dir: Path) -> dict[str, Any]:
         "versions": versions(),
         "metrics": {k: v for k, v in final.items() if k not in ("epoch", "step")},
     }
+    if data.columns:
+        summary["data"] = data.columns
     peak = device_peak_bytes(cfg.backend.value)
     if peak is not None:
         summary["device_peak_bytes"] = peak  # this process's peak so far (a sweep's jobs share it)

@@ -15,16 +15,14 @@ from lossbench.config.compose import compose
 from lossbench.config.schema import Config
 
 # Small enough that an experiment trains in a second or two once compiled.
-TINY = [
-    "data.n_samples=600",
-    "data.n_features=8",
-    "data.n_groups=4",
+TINY_TRAINING = [
     "model.hidden=[16,16]",
     "trainer.epochs=2",
     "trainer.batch_size=32",
     "trainer.steps_per_chunk=4",
     "trainer.progress=false",
 ]
+TINY = ["data.n_samples=600", "data.n_features=8", "data.n_groups=4", *TINY_TRAINING]
 
 
 def compose_config(overrides: list[str]) -> Config:

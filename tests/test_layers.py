@@ -19,7 +19,7 @@ LAYERS = [
                     "lossbench.config", "lossbench.config.schema", "lossbench.config.plugins",
                     "lossbench.records"]),
     ("losses", ["lossbench.losses"]),
-    ("data", ["lossbench.dataset", "lossbench.data", "lossbench.realdata"]),
+    ("data", ["lossbench.dataset", "lossbench.data", "lossbench.realdata", "lossbench.tablefile"]),
     ("run folder", ["lossbench.files", "lossbench.tables", "lossbench.runfolder",
                     "lossbench.folders", "lossbench.tensorboard", "lossbench.resume"]),
     ("config", ["lossbench.registry", "lossbench.variants", "lossbench.config.checks",

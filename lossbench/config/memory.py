@@ -12,13 +12,10 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
+from lossbench.bounds import GIB, memory_budget
 from lossbench.config.schema import Config, Problem, Task
-
-GIB = 2**30
 
 # Bytes per element of the generator's arrays: float64 features and one-hot groups, then the
 # float32 features, their train/validation copies and the framework's device copy.
@@ -35,19 +32,6 @@ _BYTES_PER_STEP = 128
 _BYTES_PER_STEP_LAYER = 96
 # Per model parameter: weights, gradients, two Adam slots and the runner's copies.
 _BYTES_PER_PARAMETER = 24
-
-
-def memory_budget() -> int:
-    """Half of this machine's memory, or of the cgroup memory limit when that is lower."""
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            text = Path(path).read_text().strip()
-        except OSError:
-            continue
-        if text.isdigit():
-            total = min(total, int(text))
-    return total // 2
 
 
 def target_width(cfg: Config, task: Task) -> int:
@@ -79,10 +63,28 @@ def footprint(cfg: Config, task: Task) -> int:
     if task is Task.graph:
         data += n * n * _BYTES_PER_NODE_PAIR
     n_train = max(n - math.ceil(n * d.val_fraction), 1)
-    steps = math.ceil(n_train / max(t.batch_size, 1)) * t.epochs
-    layers = len(cfg.model.hidden) + 1
-    records = steps * (_BYTES_PER_STEP + _BYTES_PER_STEP_LAYER * layers)
+    records = records_bytes(cfg, n_train, t.epochs)
     return data + records + n_parameters(cfg, task) * _BYTES_PER_PARAMETER
+
+
+def records_bytes(cfg: Config, n_train: int, epochs: int) -> int:
+    """Bytes of the per-step records and tables of `epochs` over `n_train` samples."""
+    steps = math.ceil(n_train / max(cfg.trainer.batch_size, 1)) * epochs
+    layers = len(cfg.model.hidden) + 1
+    return steps * (_BYTES_PER_STEP + _BYTES_PER_STEP_LAYER * layers)
+
+
+def records_problems(cfg: Config, n_train: int) -> Iterator[Problem]:
+    """`trainer.epochs` when the per-step tables of a run over `n_train` training samples (a
+    table's, known once it is read) would not fit the memory budget."""
+    budget = memory_budget()
+    need = records_bytes(cfg, n_train, cfg.trainer.epochs)
+    if need <= budget:
+        return
+    limit = _largest(lambda e: records_bytes(cfg, n_train, e) <= budget, cfg.trainer.epochs)
+    why = (f"this machine's memory budget is {budget / GIB:.1f} GiB; the per-step tables of "
+           f"{n_train} training samples would need {need / GIB:.1f} GiB")  # fmt: skip
+    yield "trainer.epochs", f"an integer <= {max(limit, 1)} ({why})", cfg.trainer.epochs
 
 
 # What one process holds before its data: interpreter, framework and compiled programs (the

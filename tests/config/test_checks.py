@@ -7,9 +7,10 @@ import math
 import numpy as np
 import pytest
 
+from lossbench.bounds import memory_budget
 from lossbench.config.checks import in_range
 from lossbench.config.compose import compose
-from lossbench.config.memory import footprint, memory_budget
+from lossbench.config.memory import footprint
 from lossbench.errors import ConfigError
 from lossbench.registry import variants
 
