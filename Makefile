@@ -10,7 +10,7 @@ ARGS   ?=
 TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-long test-load lint format bench sweep study studies gate clean
+.PHONY: help install run test test-long test-load lint format bench sweep study studies gate tune clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,10 +21,10 @@ $(BIN)/python:
 # Reinstall when the project's dependencies change.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[jax,dev,sweep,tensorboard]"
+	$(BIN)/python -m pip install --quiet -e ".[jax,dev,sweep,tensorboard,tune]"
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install lossbench with every extra (tests, JAX, launchers, TensorBoard)
+install: $(STAMP) ## Create .venv and install lossbench with every extra (tests, JAX, launchers, TensorBoard, Optuna)
 
 run: $(STAMP) ## Run the default experiment (extra overrides: make run ARGS="loss=grouped")
 	$(BIN)/lossbench $(ARGS)
@@ -56,6 +56,11 @@ studies: $(STAMP) ## Every study: reports into experiments/results/, tables into
 			experiments/results/$$name/; \
 	done
 	$(BIN)/python experiments/tables.py
+
+tune: $(STAMP) ## A small parameter search: focal's gamma and alpha with Optuna (minutes)
+	$(BIN)/lossbench hparams_search=focal_optuna hydra.sweeper.n_trials=12 \
+		hydra.sweep.dir=outputs/tune/focal $(ARGS)
+	$(BIN)/lossbench-report outputs/tune/focal --quiet
 
 # The loss-regression gate: fails unless every verdict in EXPECT holds in the sweep folder DIR.
 DIR ?= outputs/sweeps/make-sweep

@@ -60,13 +60,17 @@ def prepare_hydra() -> None:
     resolvers (before Hydra composes)."""
     from hydra.core.plugins import Plugins
 
+    from hydra_plugins.hydra_optuna_sweeper import optuna_sweeper
     from hydra_plugins.lossbench_launcher import LanesLauncher
     from hydra_plugins.lossbench_launcher.sweeper import CheckedSweeper
+    from hydra_plugins.lossbench_launcher.tuning import OptunaSweeper
 
     register_configs()
     # An editable install puts the plugins where Hydra's plugin scan does not look.
     Plugins.instance().register(LanesLauncher)
     Plugins.instance().register(CheckedSweeper)
+    Plugins.instance().register(OptunaSweeper)
+    Plugins.instance().register(optuna_sweeper.OptunaSweeper)  # hparams_search configs' path
     for name, fn in (("lossbench_losses", _loss_help), ("lossbench_groups", _groups_help)):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)

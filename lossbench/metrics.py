@@ -132,3 +132,23 @@ def task_metrics(data: Dataset, split: Split, pred: np.ndarray) -> dict[str, flo
         return graph_metrics(split.y, pred, split.ids, data.adjacency)
     box_mse = float(np.mean((split.y[:, :N_BOX] - pred[:, :N_BOX]) ** 2))
     return {"box_mse": box_mse, **multiclass_metrics(split.y[:, N_BOX:], pred[:, N_BOX:])}
+
+
+def metric_names(task: Task) -> list[str]:
+    """The names `task_metrics` reports for `task` (per-group columns as `mse_group_0`), read
+    from the metric functions themselves on a two-sample example."""
+    import warnings
+
+    two = np.array([[0.0, 1.0], [1.0, 0.0]])
+    groups = np.array([0, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        names = {
+            Task.binary: lambda: binary_metrics(two[:, :1], np.array([[0.2], [0.7]])),
+            Task.grouped: lambda: grouped_metrics(two, two, groups, 1),
+            Task.multiclass: lambda: multiclass_metrics(two, two),
+            Task.grid: lambda: grid_metrics(np.zeros((2, 3, 3)), np.zeros((2, 3, 3))),
+            Task.graph: lambda: graph_metrics(two, two, np.array([0, 1]), np.ones((2, 2))),
+            Task.multitask: lambda: {"box_mse": 0.0, **multiclass_metrics(two, two)},
+        }[task]()
+    return list(names)

@@ -33,6 +33,7 @@ from lossbench.sweeps import (
     why_no_verdicts,
     write_sweep_tables,
 )
+from lossbench.tune_report import search_lines
 
 
 def _job_dir(root: Path, job: str) -> Path:
@@ -175,6 +176,7 @@ def write_report(
     write_sweep_tables(root, summary, comparison, verdicts)
     why = why_no_verdicts(summary, baseline) if verdicts.empty else None
     lines = _summary_lines(root, summary, comparison, verdicts, sentences, keys, metrics, why)
+    lines += search_lines(root)
     lines += _curve_lines(root, load_curves(root, summary, keys, problems))
     if problems:
         lines += ["## Files left out", "", "These files could not be read:", "",

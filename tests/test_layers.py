@@ -26,8 +26,9 @@ LAYERS = [
                 "lossbench.config.compose", "lossbench.config.memory"]),
     ("parts", ["lossbench.models", "lossbench.metrics", "lossbench.trainer"]),
     ("experiment", ["lossbench.experiment", "lossbench.runs"]),
-    ("sweeps", ["lossbench.sweeps", "lossbench.stats", "lossbench.plots", "lossbench.console"]),
-    ("jobs", ["lossbench.jobs"]),
+    ("sweeps", ["lossbench.sweeps", "lossbench.stats", "lossbench.plots", "lossbench.console",
+                "lossbench.tune_report"]),
+    ("jobs", ["lossbench.jobs", "lossbench.tune"]),
     ("entry points", ["hydra_plugins", "lossbench.report", "lossbench.check", "lossbench.cli"]),
 ]  # fmt: skip
 PACKAGE = "lossbench"  # the empty package module itself: importing it imports nothing

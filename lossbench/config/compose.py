@@ -8,12 +8,12 @@ from collections.abc import Iterable
 from omegaconf import DictConfig
 
 from lossbench.config.checks import validate
-from lossbench.config.plugins import CheckedSweeperConf, LanesLauncherConf
+from lossbench.config.plugins import CheckedSweeperConf, LanesLauncherConf, OptunaSweeperConf
 from lossbench.config.schema import Config, DataConfig, ModelConfig, TrainerConfig
 from lossbench.errors import ConfigError
 
 # The config groups a user chooses from; their options are file names in conf/<group>/.
-CONFIG_GROUPS = ("loss", "data", "model", "trainer", "experiment")
+CONFIG_GROUPS = ("loss", "data", "model", "trainer", "experiment", "hparams_search")
 _OPTION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
@@ -22,9 +22,14 @@ def register_configs() -> None:
     (its parameters and defaults are declared there and nowhere else), unless conf/loss has a
     YAML file for it, which extends `schema/loss/<name>`."""
     from hydra.core.config_store import ConfigStore
+    from hydra.core.plugins import Plugins
 
     from lossbench.registry import variants
 
+    # Hydra's plugin scan (once per process) stores its own `basic` sweeper: scan first, so that
+    # lossbench's checked sweeper is the `basic` option and the default. The primary config does
+    # not override hydra/sweeper, which leaves search presets free to choose `optuna`.
+    Plugins.instance()
     cs = ConfigStore.instance()
     cs.store(name="lossbench_schema", node=Config)
     for name, schema in variants().items():
@@ -36,6 +41,8 @@ def register_configs() -> None:
     cs.store(group="schema/trainer", name="default", node=TrainerConfig)
     cs.store(group="hydra/launcher", name="lossbench", node=LanesLauncherConf, provider="lossbench")
     cs.store(group="hydra/sweeper", name="lossbench", node=CheckedSweeperConf, provider="lossbench")
+    cs.store(group="hydra/sweeper", name="basic", node=CheckedSweeperConf, provider="lossbench")
+    cs.store(group="hydra/sweeper", name="optuna", node=OptunaSweeperConf, provider="lossbench")
 
 
 def _sweep_values(value: str) -> list[str]:
