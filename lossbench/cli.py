@@ -36,7 +36,7 @@ def _groups_help() -> str:
     """The user-facing config groups and their options (the schema/ groups are internal); the
     loss variants are the registry's."""
     options = {"loss": sorted(variants())}
-    for group in ("data", "model", "trainer"):
+    for group in ("data", "model", "trainer", "hparams_search"):
         options[group] = [e.name.removesuffix(".yaml") for e in _options(group)]
     return "\n".join(f"{group}: {', '.join(names)}" for group, names in options.items())
 
