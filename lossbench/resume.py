@@ -25,7 +25,7 @@ PLAN = "jobs.yaml"
 RECORD = ".hydra"
 INPUTS = "inputs.yaml"
 # Keys that do not change what a job computes: not part of its identity or its result.
-NOT_PART_OF_THE_RESULT = ("resume", "debug")
+NOT_PART_OF_THE_RESULT = ("resume", "debug", "optimized_metric")
 
 JobKey = tuple[tuple[str, str], ...]
 

@@ -263,13 +263,19 @@ def write_results(folder: Path, study: Any, options: Options) -> None:
     values = best.user_attrs.get("values", [])
     low, high = mean_ci(values) if len(values) > 1 else (float("nan"), float("nan"))
     fixed = study.user_attrs.get("fixed", [])
+    # A search preset (hparams_search=...) makes its command a sweep: run it once instead.
+    once = (
+        ["hydra.mode=RUN"]
+        if any(o.lstrip("+").startswith("hparams_search=") for o in fixed)
+        else []
+    )
     best_doc = {
         "objective": options.objective, "direction": options.direction,
         "split": "validation split (the data has no test split)",
         "trial": best.number, "value": best.value, "ci95": [low, high] if values else None,
         "values_by_seed": values, "params": dict(best.params),
         "overrides": [*fixed, *overrides_of(best.params)],
-        "command": "lossbench " + " ".join([*fixed, *overrides_of(best.params)]),
+        "command": "lossbench " + " ".join([*fixed, *once, *overrides_of(best.params)]),
     }  # fmt: skip
     atomic_write_text(folder / BEST, yaml.safe_dump(best_doc, sort_keys=False))
 

@@ -176,17 +176,20 @@ def test_a_search_through_the_cli_runs_jobs_and_continues(tmp_path):
     assert first.returncode == 0, first.stderr
     assert "best: trial" in first.stdout
     assert len(list(sweep.glob("*/summary.json"))) == 4
-    again = lossbench("hparams_search=focal_optuna", "hydra.sweeper.objective=roc_auc",
-                      "hydra.sweeper.n_trials=3", *args, cwd=tmp_path)  # fmt: skip
+    again = lossbench("hparams_search=focal_optuna", "hydra.sweeper.objective=null",
+                      "optimized_metric=roc_auc", "hydra.sweeper.n_trials=3", *args,
+                      cwd=tmp_path)  # fmt: skip
     assert again.returncode == 0, again.stderr
     trials = pd.read_csv(sweep / "trials.csv")
     assert len(trials) == 3 and len(list(sweep.glob("*/summary.json"))) == 6
     summary = pd.read_csv(sweep / "summary.csv")
     assert len(summary) == 6 and (summary["status"] == "ok").all()
+    command = yaml.safe_load((sweep / "best.yaml").read_text())["command"]
+    assert "hparams_search=focal_optuna" in command and "hydra.mode=RUN" in command  # runs once
     report = lossbench_report(sweep)
     assert report.returncode == 0, report.stderr
     text = (sweep / "report.md").read_text()
-    assert "## Search" in text and "roc_auc" in text
+    assert "## Search" in text and "maximize `roc_auc`" in text
 
 
 def lossbench_report(folder: Path):

@@ -32,6 +32,8 @@ class OptunaSweeper(Sweeper):
         loader = self.hydra_context.config_loader
         parser = OverridesParser.create(config_loader=loader)
         folder = Path(str(self.config.hydra.sweep.dir))
+        if not self.options.objective:  # hparams_search configs name it at the top level
+            self.options.objective = self.config.get("optimized_metric")
         study = tune.search(
             self.options, arguments, folder, parser.parse_overrides, self._compose,
             self.launcher.launch, resume=bool(self.config.resume),

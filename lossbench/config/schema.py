@@ -192,3 +192,6 @@ class Config:
     # Sweeps: keep the jobs of this sweep's folder that finished with the same config, run the
     # rest, and aggregate all.
     resume: bool = False
+    # hydra/sweeper=optuna: the objective when hydra.sweeper.objective is null (the key
+    # Lightning-Hydra-Template's hparams_search configs set); read by no other run.
+    optimized_metric: str | None = None
