@@ -16,7 +16,12 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from lossbench.config.compose import check_group_options, compose_raw, register_configs
+from lossbench.config.compose import (
+    check_group_options,
+    compose_raw,
+    quote_setting_values,
+    register_configs,
+)
 from lossbench.errors import EXIT_ERROR, SweepIncomplete, one_line
 from lossbench.registry import variants
 
@@ -125,6 +130,7 @@ def main() -> None:
             _print_help(help_overrides)
         else:
             check_group_options(a for a in argv if not a.startswith("-"))
+            sys.argv[1:] = [quote_setting_values(a) for a in argv]  # what Hydra reads
             run()
     except SystemExit as stop:  # single runs: their status is decided in the job
         code = stop.code if isinstance(stop.code, int) else EXIT_ERROR

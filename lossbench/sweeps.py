@@ -317,7 +317,7 @@ def describe_verdicts(verdicts: pd.DataFrame, metrics: list[str] | None = None) 
     rows = verdicts if metrics is None else verdicts[verdicts["metric"].isin(metrics)]
     clear, unclear = [], []
     for r in rows.itertuples():
-        pairs = f"{r.n} paired seeds" if r.n else "unpaired"
+        pairs = f"{r.n} paired seed{'s' if r.n != 1 else ''}" if r.n else "unpaired"
         if r.verdict == TOO_FEW:
             unclear.append(f"`{r.variant}` vs `{r.baseline}` on {r.metric}: too few seeds for "
                            f"a verdict ({_signed(r.diff_mean)}, {pairs}; a verdict needs at "

@@ -66,7 +66,7 @@ def target_problems(key: str, target: str, base: Path | None = None) -> Iterator
 # A user's file that has not finished importing by then is stopped (it trains, downloads or
 # waits at import time): long enough for any import, short enough that a hang is not mistaken
 # for a slow run.
-IMPORT_SECONDS = 30
+IMPORT_SECONDS = 20
 
 
 class ImportTimeout(Exception):

@@ -302,6 +302,7 @@ def test_a_file_too_large_for_the_memory_budget_is_refused_from_its_header(tmp_p
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_a_table_runs_record_their_columns_and_huge_epochs_are_refused(tmp_path):
     _table(n=400).to_csv(tmp_path / "t.csv", index=False)
     run = tmp_path / "run"

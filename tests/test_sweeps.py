@@ -233,6 +233,7 @@ def _summaries(sweep: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_a_resumed_sweep_holds_exactly_its_own_jobs(tmp_path):
     sweep = tmp_path / "sweep"
     common = [*TINY, "trainer.epochs=1", "backend=jax", f"hydra.sweep.dir={sweep}"]
@@ -263,6 +264,7 @@ def test_a_resumed_sweep_holds_exactly_its_own_jobs(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_a_resumed_job_whose_loss_file_changed_runs_again(tmp_path):
     sweep = tmp_path / "sweep"
     (tmp_path / "mine.py").write_text(

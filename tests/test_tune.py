@@ -164,6 +164,7 @@ def test_bad_input_is_refused_before_any_trial(tmp_path, options, arguments, key
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_a_search_through_the_cli_runs_jobs_and_continues(tmp_path):
     sweep = tmp_path / "sweep"
     # The command line's form of a search, then a Lightning-Hydra-Template-style preset (its

@@ -137,3 +137,19 @@ def test_the_report_names_an_unreadable_overrides_file_and_goes_on(tmp_path, tex
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert len(summary) == 8 and (tmp_path / "report.md").exists()
     assert str(broken) in (tmp_path / "report.md").read_text()
+
+
+def test_a_setting_as_baseline_needs_no_quotes_on_the_command_line(tmp_path):
+    from lossbench.config.compose import quote_setting_values
+
+    assert quote_setting_values("report.baseline=loss.temperature=1.0") == (
+        "report.baseline='loss.temperature=1.0'"
+    )
+    for kept in ("report.baseline=bce", "report.baseline='loss.gamma=1'", "loss.gamma=1"):
+        assert quote_setting_values(kept) == kept
+    sweep = tmp_path / "sweep"
+    proc = lossbench("-m", "loss=temperature", "loss.temperature=0.5,1.0",
+                     "report.baseline=loss.temperature=3", f"hydra.sweep.dir={sweep}",
+                     cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 2 and "OverrideParseException" not in proc.stderr
+    assert "received 'loss.temperature=3'; did you mean `loss.temperature:1.0`?" in proc.stderr

@@ -51,6 +51,19 @@ def _sweep_values(value: str) -> list[str]:
     return [v.strip() for v in (inner.group(1) if inner else value).split(",")]
 
 
+# Keys whose value is itself a setting (`report.baseline=loss.temperature=1.0`): Hydra's grammar
+# refuses a second unquoted `=`, so the value is quoted for it.
+SETTING_VALUED_KEYS = ("report.baseline",)
+
+
+def quote_setting_values(override: str) -> str:
+    """`report.baseline=loss.temperature=1.0` as Hydra parses it: the value quoted."""
+    key, _, value = override.partition("=")
+    if key.lstrip("+") in SETTING_VALUED_KEYS and "=" in value and value[:1] not in "'\"":
+        return f"{key}='{value}'"
+    return override
+
+
 def check_group_options(overrides: Iterable[str]) -> None:
     """Refuse a config-group override whose option is not a plain name (`loss=../x/y`).
 

@@ -85,6 +85,7 @@ def test_an_unknown_parameter_is_one_line_naming_it(workdir):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_users_code_that_exits_or_raises_ends_its_job_as_an_error_naming_the_target(workdir):
     (workdir / "exits.py").write_text("import sys\nprint('loading', end='')\nsys.exit(0)\n")
     (workdir / "broken.py").write_text(
