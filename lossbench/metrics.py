@@ -1,8 +1,13 @@
 """Per-epoch task metrics, computed on the host from validation predictions (NumPy, scikit-learn).
 
-- binary: accuracy, ROC-AUC, PR-AUC (average precision) and minority recall at 0.5.
+- binary: accuracy, ROC-AUC, PR-AUC (average precision), minority recall at 0.5, balanced
+  accuracy, the geometric mean of the two class recalls, the Brier score and the expected
+  calibration error of P(y=1) (15 equal-width bins); with groups, accuracy and minority recall
+  per group and the worst group's.
 - grouped: MSE overall, per group, and the worst group's.
-- multiclass: accuracy, macro recall, the rarest class's recall, expected calibration error.
+- multiclass: accuracy, macro recall, balanced accuracy, the rarest class's recall, the
+  multiclass Brier score and the expected calibration error of the top class (15 bins); with
+  groups, accuracy and macro recall per group and the worst group's.
 - grid: MSE overall, in the central half of the grid and on its border ring.
 - graph: MSE and the mean cosine similarity of predicted embeddings across graph edges.
 - multitask: box MSE and the class metrics above.
@@ -10,10 +15,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from lossbench.config.schema import Task
 from lossbench.data import N_BOX, Dataset, Split
+
+# Equal-width bins of the expected calibration error (binary: of P(y=1); multiclass: of the top
+# class's probability).
+ECE_BINS = 15
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if len(values) else float("nan")
 
 
 def binary_metrics(y_true: np.ndarray, prob: np.ndarray) -> dict[str, float]:
@@ -24,12 +39,50 @@ def binary_metrics(y_true: np.ndarray, prob: np.ndarray) -> dict[str, float]:
     p = np.asarray(prob, dtype="float64").reshape(-1)
     hit = p >= 0.5
     both = 0 < y.sum() < len(y)  # AUCs need both classes present
+    recall_pos, recall_neg = _mean(hit[y == 1]), _mean(~hit[y == 0])
     return {
         "accuracy": float(np.mean(hit == (y == 1))),
         "roc_auc": float(roc_auc_score(y, p)) if both else float("nan"),
         "pr_auc": float(average_precision_score(y, p)) if both else float("nan"),
-        "minority_recall": float(hit[y == 1].mean()) if y.any() else float("nan"),
+        "minority_recall": recall_pos,
+        "balanced_accuracy": float(np.nanmean([recall_pos, recall_neg])) if len(y) else np.nan,
+        "gmean": float(np.sqrt(recall_pos * recall_neg)),
+        "brier": float(np.mean((p - y) ** 2)),
+        "ece": binary_calibration_error(p, y),
     }
+
+
+def binary_calibration_error(prob: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float:
+    """ECE of P(y=1): the mean |fraction of positives - mean probability| over equal-width
+    probability bins, weighted by their share of samples (scikit-learn's calibration_curve
+    bins: a probability on an edge belongs to the lower bin)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.searchsorted(edges[1:-1], prob)
+    total = 0.0
+    for b in np.unique(which):
+        members = which == b
+        total += members.mean() * abs(y[members].mean() - prob[members].mean())
+    return float(total)
+
+
+def group_metrics(
+    hit: np.ndarray, recall_of: Any, groups: np.ndarray, n_groups: int
+) -> dict[str, float]:
+    """Accuracy and recall per group (`hit`: correct predictions; `recall_of(rows)`: the
+    recall on those rows) and the worst group's; groups without samples are NaN and skipped."""
+    out: dict[str, float] = {}
+    accuracy, recall = [], []
+    for g in range(n_groups):
+        rows = groups == g
+        accuracy.append(_mean(hit[rows]))
+        recall.append(recall_of(rows) if rows.any() else float("nan"))
+        out[f"accuracy_group_{g}"], out[f"recall_group_{g}"] = accuracy[-1], recall[-1]
+    with np.errstate(all="ignore"):
+        out["worst_group_accuracy"] = float(np.nanmin(accuracy)) if n_groups else np.nan
+        out["worst_group_recall"] = (
+            float(np.nanmin(recall)) if not np.all(np.isnan(recall)) else float("nan")
+        )
+    return out
 
 
 def grouped_metrics(
@@ -53,7 +106,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return z / z.sum(axis=1, keepdims=True)
 
 
-def expected_calibration_error(prob: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+def expected_calibration_error(prob: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:
     """ECE: the mean |accuracy - confidence| over equal-width confidence bins, weighted by size."""
     confidence = prob.max(axis=1)
     correct = prob.argmax(axis=1) == labels
@@ -67,19 +120,29 @@ def expected_calibration_error(prob: np.ndarray, labels: np.ndarray, bins: int =
     return float(total)
 
 
+def macro_recall(labels: np.ndarray, guess: np.ndarray) -> float:
+    """The mean recall over the classes present in `labels` (balanced accuracy)."""
+    present = np.unique(labels)
+    return float(np.mean([(guess[labels == k] == k).mean() for k in present]))
+
+
 def multiclass_metrics(y_onehot: np.ndarray, logits: np.ndarray) -> dict[str, float]:
-    """Accuracy, macro recall, the rarest class's recall and ECE from logits."""
-    labels = np.asarray(y_onehot).argmax(axis=1)
+    """Accuracy, macro recall (= balanced accuracy), the rarest class's recall, the multiclass
+    Brier score and ECE from logits."""
+    onehot = np.asarray(y_onehot, dtype="float64")
+    labels = onehot.argmax(axis=1)
     prob = softmax(logits)
     guess = prob.argmax(axis=1)
     present = np.unique(labels)
-    recalls = np.array([(guess[labels == k] == k).mean() for k in present])
     rarest = present[np.argmin([np.sum(labels == k) for k in present])]
+    recall = macro_recall(labels, guess)
     return {
         "accuracy": float((guess == labels).mean()),
-        "macro_recall": float(recalls.mean()),
+        "macro_recall": recall,
         "minority_recall": float((guess[labels == rarest] == rarest).mean()),
         "ece": expected_calibration_error(prob, labels),
+        "balanced_accuracy": recall,
+        "brier": float(np.mean(np.sum((prob - onehot) ** 2, axis=1))),
     }
 
 
@@ -120,12 +183,24 @@ def task_metrics(data: Dataset, split: Split, pred: np.ndarray) -> dict[str, flo
     """
     task = data.task
     if task is Task.binary:
-        return binary_metrics(split.y, pred)
+        out = binary_metrics(split.y, pred)
+        if data.n_groups > 1:
+            y = np.asarray(split.y).reshape(-1) == 1
+            hit = (np.asarray(pred).reshape(-1) >= 0.5) == y
+            out.update(group_metrics(hit, lambda rows: _mean(hit[rows & y]), split.groups,
+                                     data.n_groups))  # fmt: skip
+        return out
     if task is Task.grouped:
         y, pred = data.in_data_units(split.y), data.in_data_units(np.asarray(pred))
         return grouped_metrics(y, pred, split.groups, data.n_groups)
     if task is Task.multiclass:
-        return multiclass_metrics(split.y, pred)
+        out = multiclass_metrics(split.y, pred)
+        if data.n_groups > 1:
+            labels, guess = np.asarray(split.y).argmax(axis=1), np.asarray(pred).argmax(axis=1)
+            hit = guess == labels
+            out.update(group_metrics(hit, lambda rows: macro_recall(labels[rows], guess[rows]),
+                                     split.groups, data.n_groups))  # fmt: skip
+        return out
     if task is Task.grid:
         return grid_metrics(split.y, pred)
     if task is Task.graph:
@@ -151,4 +226,6 @@ def metric_names(task: Task) -> list[str]:
             Task.graph: lambda: graph_metrics(two, two, np.array([0, 1]), np.ones((2, 2))),
             Task.multitask: lambda: {"box_mse": 0.0, **multiclass_metrics(two, two)},
         }[task]()
+    if task in (Task.binary, Task.multiclass):  # with groups in the data
+        names.update(group_metrics(np.ones(2, bool), lambda rows: 1.0, groups, 1))
     return list(names)

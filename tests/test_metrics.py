@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.calibration import calibration_curve
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
+    balanced_accuracy_score,
+    brier_score_loss,
     mean_squared_error,
     recall_score,
     roc_auc_score,
@@ -33,6 +36,22 @@ def test_binary_metrics_equal_scikit_learn():
     assert m["roc_auc"] == pytest.approx(roc_auc_score(y, p))
     assert m["pr_auc"] == pytest.approx(average_precision_score(y, p))
     assert m["minority_recall"] == pytest.approx(recall_score(y, p >= 0.5))
+    assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, p >= 0.5))
+    assert m["brier"] == pytest.approx(brier_score_loss(y, p))
+    specificity = recall_score(y, p >= 0.5, pos_label=0)
+    assert m["gmean"] == pytest.approx(np.sqrt(recall_score(y, p >= 0.5) * specificity))
+
+
+def test_binary_ece_is_scikit_learns_reliability_curve_weighted_by_bin_size():
+    y = (RNG.random(500) < 0.3).astype("float64")
+    p = np.clip(0.4 * y + 0.6 * RNG.random(500), 0, 1)
+    fraction, mean_p = calibration_curve(y, p, n_bins=15, strategy="uniform")
+    counts = np.histogram(p, bins=np.linspace(0, 1, 16))[0]
+    weights = counts[counts > 0] / len(p)
+    expected = float(np.sum(weights * np.abs(fraction - mean_p)))
+    assert binary_metrics(y[:, None], p[:, None])["ece"] == pytest.approx(expected, rel=1e-9)
+    calibrated = binary_metrics(np.array([[0.0], [1.0]] * 50), np.full((100, 1), 0.5))
+    assert calibrated["ece"] == pytest.approx(0.0) and calibrated["brier"] == pytest.approx(0.25)
 
 
 def test_binary_metrics_with_one_class_are_nan_not_a_crash():
@@ -63,6 +82,38 @@ def test_multiclass_metrics_equal_scikit_learn():
     assert m["minority_recall"] == pytest.approx(
         recall_score(labels, guess, labels=[rarest], average="macro")
     )
+    assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(labels, guess))
+    prob = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)  # float64 reference
+    brier = np.mean(np.sum((prob - np.eye(4)[labels]) ** 2, axis=1))
+    assert m["brier"] == pytest.approx(brier, rel=1e-9)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_group_metrics_find_the_group_that_is_always_wrong(task):
+    from lossbench.config.schema import Task
+    from lossbench.dataset import Dataset, Split
+    from lossbench.metrics import task_metrics
+
+    n = 120
+    groups = np.arange(n) % 3
+    labels = RNG.integers(0, 2, size=n)
+    wrong = groups == 2  # group 2: every prediction the other class
+    guess = np.where(wrong, 1 - labels, labels)
+    if task == "binary":
+        y, pred = labels[:, None].astype("float32"), np.where(guess, 0.9, 0.1)[:, None]
+    else:
+        y, pred = np.eye(2)[labels], 3.0 * np.eye(2)[guess]
+    split = Split(np.zeros((n, 1)), y, groups, np.arange(n))
+    data = Dataset(Task(task), split, split, np.ones(3))
+    m = task_metrics(data, split, pred)
+    assert m["accuracy_group_2"] == 0.0 and m["worst_group_accuracy"] == 0.0
+    assert m["accuracy_group_0"] == m["accuracy_group_1"] == 1.0
+    assert m["recall_group_2"] == m["worst_group_recall"] == 0.0
+    rows = groups == 0
+    reference = (recall_score(labels[rows], guess[rows]) if task == "binary"
+                 else balanced_accuracy_score(labels[rows], guess[rows]))  # fmt: skip
+    assert m["recall_group_0"] == pytest.approx(reference)
+    assert m["accuracy"] == pytest.approx(accuracy_score(labels, guess))
 
 
 def test_softmax_rows_sum_to_one_and_survive_large_logits():
