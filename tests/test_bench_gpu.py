@@ -38,6 +38,7 @@ def test_compare_tables_counts_and_sizes_the_differences(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_a_quick_sitting_measures_every_section_and_writes_the_page(tmp_path):
     out = tmp_path / "gpu.md"
     cmd = [sys.executable, str(ROOT / "bench" / "gpu.py"), "--quick", "--out", str(out)]

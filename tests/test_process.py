@@ -47,6 +47,7 @@ def test_a_framework_blocked_in_sys_modules_does_not_count_as_loaded(monkeypatch
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_a_run_leaves_nothing_in_the_temporary_folder(tmp_path):
     from tests.conftest import TINY
     from tests.test_cli import lossbench

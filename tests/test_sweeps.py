@@ -203,6 +203,7 @@ def _mtimes(folder: Path) -> dict[str, int]:
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_resume_reruns_only_unfinished_or_changed_jobs_and_keeps_the_others(tmp_path):
     sweep = tmp_path / "sweep"
     # JAX: a quicker start than TensorFlow for these three short sweeps.
