@@ -191,6 +191,7 @@ def test_a_signal_flushes_the_tables_and_exits_128_plus_its_number(tmp_path, sig
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_identical_runs_write_byte_identical_tables(tmp_path):
     """A single run, the same job first in a sweep (a fresh runner), and again third (reusing
     the runner compiled for the jobs before it): all three write the same bytes."""

@@ -97,7 +97,7 @@ def basic_sweep(tmp_path_factory):
 @pytest.mark.parametrize(
     "launcher",
     [
-        ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+        pytest.param(["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], marks=pytest.mark.long),
         pytest.param(["hydra/launcher=submitit_local"], marks=pytest.mark.long),
     ],
 )
