@@ -109,9 +109,22 @@ def _written(folder: Path) -> float:
 # ---- the input files a job read, and whether they are the same now
 
 
+def _module_file(module: str) -> Path | None:
+    """The source file of `package.module` (its parent packages are imported to find it)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    origin = getattr(spec, "origin", None)
+    return Path(origin) if origin and origin.endswith(".py") else None
+
+
 def input_files(cfg: Any) -> dict[str, Path]:
-    """The files a job's results depend on besides its config: every `*.target` that names a
-    Python file (`file.py:Name`) and a table's `data.path`, by config key."""
+    """The files a job's results depend on besides its config: the file of every `*.target`
+    (`file.py:Name`, or `package.module:Name`'s module file) and a table's `data.path`, by
+    config key."""
     from omegaconf import OmegaConf
 
     plain = OmegaConf.to_container(cfg, resolve=True) if not isinstance(cfg, dict) else cfg
@@ -121,8 +134,12 @@ def input_files(cfg: Any) -> dict[str, Path]:
         if isinstance(node, dict):
             for key, value in node.items():
                 walk(value, f"{prefix}{key}" if not prefix else f"{prefix}.{key}")
-        elif isinstance(node, str) and prefix.split(".")[-1] == "target" and ".py:" in node:
-            found[prefix] = Path(node.rpartition(":")[0]).expanduser()
+        elif isinstance(node, str) and prefix.split(".")[-1] == "target" and ":" in node:
+            location = node.rpartition(":")[0]
+            path = (Path(location).expanduser() if location.endswith(".py")
+                    else _module_file(location))  # fmt: skip
+            if path is not None:
+                found[prefix] = path
 
     walk({k: v for k, v in plain.items() if k != "hydra"}, "")  # type: ignore[union-attr]
     data = plain.get("data") or {}  # type: ignore[union-attr]

@@ -52,6 +52,11 @@ def test_input_files_are_every_python_target_and_a_tables_path(tmp_path):
                                 "data.path": Path("data/t.csv")}  # fmt: skip
     synthetic = {"loss": {"name": "bce"}, "data": {"source": "synthetic", "path": "x.csv"}}
     assert input_files(synthetic) == {}
+    module = {"loss": {"target": "tests.check.example_losses:GoodFocal"}, "data": {}}
+    assert input_files(module) == {
+        "loss.target": Path(__file__).parent / "check" / "example_losses.py"
+    }
+    assert input_files({"loss": {"target": "no_such_module_x:f"}, "data": {}}) == {}
 
 
 def test_a_changed_or_missing_input_file_is_named(tmp_path, monkeypatch):
