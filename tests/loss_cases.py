@@ -106,6 +106,8 @@ def make_cases(seed: int = 0) -> dict[str, tuple[Any, np.ndarray, np.ndarray]]:
         "group_dro_onehot": case(
             L.GroupDROLoss(4, step_size=2.0, membership="onehot"), reg_y, reg_p, groups
         ),
+        "group_dro_bce": case(L.GroupDROLoss(4, 2.0, sample_loss="bce"), labels, probs, groups),
+        "group_dro_ce": case(L.GroupDROLoss(4, 2.0, sample_loss="ce"), classes, logits, groups),
     }
 
 

@@ -25,6 +25,8 @@ from lossbench.losses.base import (
 from lossbench.losses.regression import _GroupedLoss
 
 EPSILON = 1e-7  # Keras's backend epsilon, the clip bound of its cross-entropies
+# Group DRO's per-sample losses: squared error, binary cross-entropy, categorical cross-entropy.
+SAMPLE_LOSSES = ("mse", "bce", "ce")
 
 
 def _clipped(p: Any) -> Any:
@@ -160,30 +162,35 @@ class GroupDROLoss(_GroupedLoss):
     """A worst-group objective after group DRO (Sagawa et al. 2020), in batch form.
 
     The batch loss is ``sum_g q_g L_g`` over the groups present in the batch, where ``L_g`` is
-    group g's mean squared error and ``q = softmax(step_size * L)`` (held constant for the
-    gradient). step_size 0 weights every present group equally (a group-balanced loss); a large
-    step_size puts all weight on the batch's worst group. Sagawa et al. carry q from step to step
-    (exponentiated-gradient ascent); a Keras loss is stateless, so q here is recomputed from each
-    batch: the same fixed point when group losses change slowly, without state to checkpoint.
+    group g's mean per-sample loss (squared error for regression, binary cross-entropy of
+    probabilities, or categorical cross-entropy of logits) and ``q = softmax(step_size * L)``
+    (held constant for the gradient). step_size 0 weights every present group equally (a
+    group-balanced loss); a large step_size puts all weight on the batch's worst group. Sagawa et
+    al. carry q from step to step (exponentiated-gradient ascent); a Keras loss is stateless, so q
+    here is recomputed from each batch: the same fixed point when group losses change slowly,
+    without state to checkpoint.
 
-    Per-sample values (what `call` returns) are each sample's squared error times
-    ``q_g * B / n_g``, so Keras's mean over the batch gives the weighted objective exactly.
+    Per-sample values (what `call` returns) are each sample's loss times ``q_g * B / n_g``, so
+    Keras's mean over the batch gives the weighted objective exactly.
 
     Args:
         num_groups: number of groups (a static size for the segment sums).
         step_size: the softmax's inverse temperature, >= 0.
         membership: ``"index"`` or ``"onehot"``.
+        sample_loss: ``"mse"`` (regression), ``"bce"`` (binary, probabilities) or ``"ce"``
+            (multiclass, logits).
     """
 
     batch_coupling = "batch"  # group weights come from every group's loss in the batch
 
-    config_args = ("num_groups", "step_size", "membership")
+    config_args = ("num_groups", "step_size", "membership", "sample_loss")
 
     def __init__(
         self,
         num_groups: int,
         step_size: float = 1.0,
         membership: str = "index",
+        sample_loss: str = "mse",
         name: str = "group_dro",
         **kwargs: Any,
     ) -> None:
@@ -191,13 +198,24 @@ class GroupDROLoss(_GroupedLoss):
         check_arg("num_groups", num_groups, isinstance(num_groups, int) and num_groups >= 1,
                   "an integer >= 1")  # fmt: skip
         check_bound("step_size", step_size, bounds.STEP_SIZE)
+        check_arg("sample_loss", sample_loss, sample_loss in SAMPLE_LOSSES,
+                  f"one of {', '.join(SAMPLE_LOSSES)}")  # fmt: skip
         self.num_groups, self.step_size, self.membership = num_groups, float(step_size), membership
+        self.sample_loss = sample_loss
         self._check_membership()
 
+    def _sample_losses(self, target: Any, y_pred: Any) -> Any:
+        if self.sample_loss == "bce":
+            p = ops.clip(y_pred, EPSILON, 1.0 - EPSILON)
+            return -ops.mean(target * ops.log(p) + (1.0 - target) * ops.log(1.0 - p), axis=-1)
+        if self.sample_loss == "ce":
+            return -ops.sum(target * ops.log_softmax(y_pred, axis=-1), axis=-1)
+        return ops.mean(ops.square(target - y_pred), axis=-1)
+
     def group_weights(self, y_true: Any, y_pred: Any) -> tuple[Any, Any, Any]:
-        """(q, per-sample squared error, per-group counts); q is 0 for absent groups."""
+        """(q, per-sample loss, per-group counts); q is 0 for absent groups."""
         target, member = self._split(y_true)
-        err = ops.mean(ops.square(target - y_pred), axis=-1)
+        err = self._sample_losses(target, y_pred)
         total, count = self._group_sums(err, member)
         present = count > 0
         group_loss = total / ops.maximum(count, 1.0)

@@ -89,26 +89,38 @@ class LogitAdjustedConfig(LossConfig):
         return LogitAdjustedLoss(priors=(counts / counts.sum()).tolist(), tau=self.tau)
 
 
+# The tasks group DRO trains on, and the per-sample loss it weights on each.
+GROUP_DRO_TASKS = {Task.grouped: "mse", Task.binary: "bce", Task.multiclass: "ce"}
+
+
 @register_variant(
     "group_dro",
     task=Task.grouped,
     description=(
         "Worst-group objective after group DRO (Sagawa et al. 2020), softmax weights over "
-        "batch groups."
+        "batch groups; loss.task=binary or multiclass for classification."
     ),
 )
 @dataclass
 class GroupDROConfig(LossConfig):
     step_size: float = 1.0  # inverse temperature over group losses; 0: group-balanced mean
     membership: Membership = Membership.index
+    # grouped (squared error), binary (cross-entropy of probabilities) or multiclass (of logits)
+    task: Task = Task.grouped
+
+    def training_task(self) -> Task:
+        return self.task
 
     def check(self, data: DataConfig) -> Iterator[Problem]:
         yield from in_range("step_size", self.step_size, bound=bounds.STEP_SIZE)
+        if self.task not in GROUP_DRO_TASKS:
+            tasks = ", ".join(t.value for t in GROUP_DRO_TASKS)
+            yield "task", f"one of {tasks}", self.task.value
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.losses import GroupDROLoss
 
         return GroupDROLoss(
             num_groups=ctx.data.n_groups, step_size=self.step_size,
-            membership=self.membership.value,
+            membership=self.membership.value, sample_loss=GROUP_DRO_TASKS[self.task],
         )  # fmt: skip

@@ -184,3 +184,16 @@ def test_a_key_the_chosen_loss_or_data_does_not_read_is_refused(overrides, key, 
 )  # fmt: skip
 def test_keys_that_are_read_or_left_at_their_default_pass(overrides):
     compose(overrides)
+
+
+@pytest.mark.parametrize("task", ["grouped", "binary", "multiclass"])
+def test_group_dro_trains_on_regression_and_classification(task):
+    from lossbench.config.schema import Task
+
+    assert compose(["loss=group_dro", f"loss.task={task}"]).loss.training_task() is Task(task)
+
+
+def test_group_dro_refuses_a_task_it_has_no_loss_for():
+    with pytest.raises(ConfigError) as caught:
+        compose(["loss=group_dro", "loss.task=grid"])
+    assert caught.value.key == "loss.task" and "grouped, binary, multiclass" in str(caught.value)

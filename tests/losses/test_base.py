@@ -166,15 +166,28 @@ def test_gradient_matches_finite_differences(name):
     if name.startswith("group_dro"):
         # Its group weights are held constant for the gradient (stop_gradient), so the reference
         # is the finite difference with each sample's weight frozen at the point.
-        weight = values(loss64, y64, p) / np.mean((y64[:, :3] - p) ** 2, axis=1)
+        weight = values(loss64, y64, p) / _dro_sample_losses(loss64, y64, p)
 
         def total(arr):
-            return float(np.sum(weight * np.mean((y64[:, :3] - arr) ** 2, axis=1)))
+            return float(np.sum(weight * _dro_sample_losses(loss64, y64, arr)))
 
     _, grad = value_and_grad(loss64, y64, p)
     numeric = numeric_grad(total, p_safe)
     np.testing.assert_allclose(np.where(valid, grad, 0), np.where(valid, numeric, 0), rtol=1e-5,
                                atol=1e-7)  # fmt: skip
+
+
+def _dro_sample_losses(loss, y64, arr):
+    """Group DRO's per-sample losses in float64 NumPy: squared error, binary or categorical
+    cross-entropy."""
+    target = y64[:, :-1] if loss.membership == "index" else y64[:, : -loss.num_groups]
+    if loss.sample_loss == "bce":
+        q = np.clip(arr, 1e-7, 1 - 1e-7)
+        return -np.mean(target * np.log(q) + (1 - target) * np.log(1 - q), axis=1)
+    if loss.sample_loss == "ce":
+        z = arr - arr.max(axis=1, keepdims=True)
+        return -np.sum(target * (z - np.log(np.exp(z).sum(axis=1, keepdims=True))), axis=1)
+    return np.mean((target - arr) ** 2, axis=1)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -117,8 +117,9 @@ def test_logit_adjusted_at_tau_zero_equals_keras_bce_and_favours_the_rare_class(
     assert per_sample(adjusted, *negative)[0] < per_sample(bce, *negative)[0]
 
 
-def ref_group_dro(y, p, groups, n_groups, step):
-    err = ((y.astype("float64") - p) ** 2).mean(axis=1)
+def ref_group_dro(y, p, groups, n_groups, step, err=None):
+    if err is None:
+        err = ((y.astype("float64") - p) ** 2).mean(axis=1)
     losses = np.array([err[groups == g].mean() if (groups == g).any() else np.nan
                        for g in range(n_groups)])  # fmt: skip
     present = ~np.isnan(losses)
@@ -140,6 +141,27 @@ def test_group_dro_batch_loss_is_the_softmax_weighted_group_loss(step, membershi
     assert float(loss(loss.pack_targets(y, groups), p)) == pytest.approx(expected, rel=1e-5)
     if step == 0.0:  # every present group weighs the same
         assert expected == pytest.approx(np.nanmean(group_losses))
+
+
+@pytest.mark.parametrize("sample_loss", ["bce", "ce"])
+def test_group_dro_on_classification_weights_each_groups_cross_entropy(sample_loss):
+    rng = np.random.default_rng(3)
+    groups = rng.integers(0, 4, size=48)
+    if sample_loss == "bce":
+        y = (rng.random((48, 1)) < 0.3).astype("float32")
+        p = rng.uniform(0.01, 0.99, size=(48, 1)).astype("float32")
+        p64 = p.astype("float64")
+        err = -(y * np.log(p64) + (1 - y) * np.log(1 - p64)).mean(axis=1)
+    else:
+        y = np.eye(3, dtype="float32")[rng.integers(0, 3, size=48)]
+        p = (3 * rng.normal(size=(48, 3))).astype("float32")
+        z = p.astype("float64")
+        log_softmax = z - np.log(np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1,
+                                 keepdims=True)) - z.max(axis=1, keepdims=True)  # fmt: skip
+        err = -(y * log_softmax).sum(axis=1)
+    loss = L.GroupDROLoss(4, step_size=1.5, sample_loss=sample_loss)
+    expected, _, _ = ref_group_dro(y, p, groups, 4, 1.5, err=err)
+    assert float(loss(loss.pack_targets(y, groups), p)) == pytest.approx(expected, rel=1e-5)
 
 
 def test_group_dro_with_a_large_step_is_the_worst_groups_loss():
