@@ -208,27 +208,22 @@ def _check_varies(frame: pd.DataFrame, targets: list[str], task: Task) -> None:
             raise ConfigError("data.target", what, f"{name} (every row is {shown})")
 
 
-def _targets(frame: pd.DataFrame, targets: list[str], task: Task) -> tuple[np.ndarray, int]:
+def _targets(frame: pd.DataFrame, targets: list[str], task: Task) -> tuple[np.ndarray, list[str]]:
+    """The task's target array and, for classification, the class names by index."""
     if task is Task.multiclass:
         if len(targets) != 1:
             raise ConfigError("data.target", "one label column for the multiclass task", targets)
         labels, classes = pd.factorize(frame[targets[0]], sort=True)
-        return np.eye(len(classes), dtype="float32")[labels], len(classes)
+        return np.eye(len(classes), dtype="float32")[labels], [str(c) for c in classes]
     if task is Task.binary:
         values = frame[targets[0]] if len(targets) == 1 else None
         if values is None or values.nunique(dropna=True) > 2:
             raise ConfigError("data.task", "binary only for one column of two values", targets)
         # Two values become 0 and 1 in sorted order (no/yes, -1/1, 0/1 stay as they read).
-        labels, _ = pd.factorize(values, sort=True)
-        return labels.astype("float32")[:, None], 2
+        labels, classes = pd.factorize(values, sort=True)
+        return labels.astype("float32")[:, None], [str(c) for c in classes]
     y = frame[targets].to_numpy(dtype="float64")
-    return y.astype("float32"), 0
-
-
-def _class_names(frame: pd.DataFrame, targets: list[str], task: Task) -> list[str]:
-    if task is Task.grouped:
-        return []
-    return [str(v) for v in pd.factorize(frame[targets[0]], sort=True)[1]]
+    return y.astype("float32"), []
 
 
 def _split(
@@ -312,8 +307,7 @@ def _build(
     frame: pd.DataFrame, features: list[str], targets: list[str], group_column: str | None,
     split_column: str | None, task: Task, cfg: DataConfig, seed: int,
 ) -> Dataset:  # fmt: skip
-    y, _ = _targets(frame, targets, task)
-    classes = _class_names(frame, targets, task)
+    y, classes = _targets(frame, targets, task)
     if cfg.positive_fraction is not None:
         if task is not Task.binary:
             raise ConfigError("data.positive_fraction", "null unless the task is binary",

@@ -169,12 +169,12 @@ def write_report(
     keys = variant_keys(summary)
     metrics = headline_metrics(list(comparison.columns))
     sentences = describe_verdicts(verdicts, metrics)
+    why = why_no_verdicts(summary, baseline) if verdicts.empty else None
     if not quiet:  # before writing: a folder that cannot be written still gets its comparison
         print_sweep(comparison, keys, sentences, f"lossbench report: {root}")
-        if verdicts.empty and why_no_verdicts(summary, baseline):
-            print(f"lossbench-report: {why_no_verdicts(summary, baseline)}")
+        if why:
+            print(f"lossbench-report: {why}")
     write_sweep_tables(root, summary, comparison, verdicts)
-    why = why_no_verdicts(summary, baseline) if verdicts.empty else None
     lines = _summary_lines(root, summary, comparison, verdicts, sentences, keys, metrics, why)
     lines += search_lines(root)
     lines += _curve_lines(root, load_curves(root, summary, keys, problems))
