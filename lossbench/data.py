@@ -12,6 +12,10 @@ Every sample has features, a group id and the task's targets:
 - graph: `n_nodes` nodes in communities (the groups), a stochastic-block adjacency, and node
   embeddings clustered by community.
 - multitask: 4 box coordinates and a one-hot class per sample, concatenated.
+- spurious (binary, `data.spurious`): an attribute equal to the label in that fraction of the
+  samples, given to the model as one easy feature, while the label's own signal is the noisy
+  score above; the groups are the four (label, attribute) pairs, so the samples whose attribute
+  disagrees with their label are the minority groups (as in Waterbirds).
 `data.nan_rate` replaces that fraction of the training targets' entries by NaN (and a tenth of
 those by +Inf). Only NumPy is used, so the same seed gives the same arrays on every backend.
 """
@@ -118,8 +122,14 @@ def make_dataset(task: Task, cfg: DataConfig, seed: int) -> Dataset:
     scales = group_scales(cfg)
     adjacency = None
 
+    columns = {}
     if task is Task.binary:
         y = _binary(rng, x, cfg)
+        if cfg.spurious is not None:
+            groups, attribute = _spurious_groups(rng, y[:, 0], cfg.spurious)
+            scales = np.ones(len(SPURIOUS_GROUPS))
+            x = np.concatenate([x, attribute[:, None]], axis=1)
+            columns["groups"] = dict(enumerate(SPURIOUS_GROUPS))
     elif task is Task.grouped:
         base = _smooth(rng, x, cfg.n_outputs)
         base = base + cfg.noise * rng.standard_normal(base.shape)
@@ -134,18 +144,43 @@ def make_dataset(task: Task, cfg: DataConfig, seed: int) -> Dataset:
         box = 1.0 / (1.0 + np.exp(-_smooth(rng, x, N_BOX)))
         y = np.concatenate([box.astype("float32"), _classes(rng, x, cfg)], axis=1)
 
-    features = np.concatenate([x, np.eye(g)[groups]], axis=1).astype("float32")
-    n_val = int(np.ceil(n * cfg.val_fraction))
+    # The group one-hot is a feature, except where the groups encode the label.
+    group_features = [] if columns else [np.eye(g)[groups]]
+    features = np.concatenate([x, *group_features], axis=1).astype("float32")
+    train, val, test = _splits(rng, features, y, groups, cfg)
+    return Dataset(task, train, val, scales, test, adjacency, columns=columns)
+
+
+def _splits(
+    rng: np.random.Generator, x: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: DataConfig
+) -> tuple[Split, Split, Split | None]:
+    """Training, validation and (with `data.test_fraction`) test splits by a seeded shuffle;
+    `data.nan_rate` spoils training targets only."""
+    n = len(x)
+    n_val, n_test = int(np.ceil(n * cfg.val_fraction)), int(np.ceil(n * cfg.test_fraction))
     order = rng.permutation(n)
-    val, train = order[:n_val], order[n_val:]
+    val, test, train = order[:n_val], order[n_val : n_val + n_test], order[n_val + n_test :]
     y_train = _inject_non_finite(rng, y[train], cfg.nan_rate) if cfg.nan_rate > 0 else y[train]
-    return Dataset(
-        task=task,
-        train=Split(features[train], y_train, groups[train], train.astype("int32")),
-        val=Split(features[val], y[val], groups[val], val.astype("int32")),
-        group_scales=scales,
-        adjacency=adjacency,
-    )
+
+    def split(rows: np.ndarray, y_rows: np.ndarray) -> Split:
+        return Split(x[rows], y_rows, groups[rows], rows.astype("int32"))
+
+    return split(train, y_train), split(val, y[val]), split(test, y[test]) if n_test else None
+
+
+# The spurious option's groups, by id: (label, attribute) pairs.
+SPURIOUS_GROUPS = ("y=0,a=0", "y=0,a=1", "y=1,a=0", "y=1,a=1")
+
+
+def _spurious_groups(
+    rng: np.random.Generator, labels: np.ndarray, agreement: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Group ids 2 * label + attribute, and the attribute as a feature (+-1 with a little
+    noise), where the attribute equals the label with probability `agreement`."""
+    attribute = np.where(rng.random(len(labels)) < agreement, labels, 1 - labels)
+    groups = (2 * labels + attribute).astype("int32")
+    feature = 2.0 * attribute - 1.0 + 0.1 * rng.standard_normal(len(labels))
+    return groups, feature
 
 
 def check_dataset(data: Dataset, cfg: DataConfig) -> None:
@@ -169,6 +204,30 @@ def check_dataset(data: Dataset, cfg: DataConfig) -> None:
                 "a rate that gives the training split both classes",
                 f"{cfg.positive_rate} ({positives} positives in {len(data.train)} samples)",
             )
+    check_test_split(data, cfg)
+
+
+def check_test_split(data: Dataset, cfg: DataConfig) -> None:
+    """Refuse a test split without rows, or (classification) without every class of the
+    training split: its metrics would be undefined or say nothing of the minority."""
+    if data.test is None:
+        return
+    if data.task is Task.binary:
+        labels = [np.asarray(s.y).reshape(-1).round() for s in (data.train, data.test)]
+    elif data.task in (Task.multiclass, Task.multitask):
+        labels = [np.asarray(s.y)[:, -cfg.n_classes :].argmax(axis=1)
+                  if data.task is Task.multitask else np.asarray(s.y).argmax(axis=1)
+                  for s in (data.train, data.test)]  # fmt: skip
+    else:
+        labels = None
+    missing = sorted(set(labels[0].tolist()) - set(labels[1].tolist())) if labels else []
+    if len(data.test) == 0 or missing:
+        what = f"no rows of class {missing[0]:g}" if missing else "no rows"
+        raise ConfigError(
+            "data.test_fraction",
+            "a fraction whose test split holds every class",
+            f"{cfg.test_fraction} (a test split of {len(data.test)} rows with {what})",
+        )
     elif data.task in (Task.multiclass, Task.multitask):
         present = int((data.train.y[:, -cfg.n_classes :].sum(axis=0) > 0).sum())
         if present < 2:

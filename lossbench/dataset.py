@@ -1,4 +1,4 @@
-"""The arrays an experiment trains on: a dataset's train and validation splits."""
+"""The arrays an experiment trains on: a dataset's train, validation and test splits."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ class Dataset:
     train: Split
     val: Split
     group_scales: np.ndarray
+    test: Split | None = None  # held out (data.test_fraction): never trained on or selected by
     adjacency: np.ndarray | None = None  # graph task: (n_nodes, n_nodes), indexed by node id
     # Regression targets trained standardised: y = (original - target_mean) / target_std.
     target_mean: np.ndarray | None = None

@@ -200,6 +200,7 @@ def _checked_data(cfg: Config, task: Task) -> Any:
     """The config's dataset for `task`, refused by name when the loss or batch cannot use it."""
     from lossbench.config.memory import records_problems
     from lossbench.data import check_dataset, make_dataset
+    from lossbench.metrics import selectable, selected_metric
 
     data = make_dataset(task, cfg.data, cfg.seed)
     check_dataset(data, cfg.data)
@@ -218,6 +219,7 @@ def _checked_data(cfg: Config, task: Task) -> Any:
         )
     for problem in records_problems(cfg, len(data.train)):  # a table's size is known now
         raise ConfigError(*problem)
+    selected_metric(cfg.trainer.select, selectable(data))  # the data's metrics are known now
     return data
 
 

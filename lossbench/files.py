@@ -17,13 +17,18 @@ def _umask() -> int:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to `path` so that the file is either old or complete, never partial."""
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that the file is either old or complete, never partial."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     PENDING_FILES.add(tmp)
     try:
         # mkstemp makes the file private (0600); a table gets the mode any new file gets here.
         os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

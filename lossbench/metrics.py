@@ -15,16 +15,28 @@
 
 from __future__ import annotations
 
+import re
+import warnings
 from typing import Any
 
 import numpy as np
 
 from lossbench.config.schema import Task
 from lossbench.data import N_BOX, Dataset, Split
+from lossbench.errors import ConfigError, did_you_mean
 
 # Equal-width bins of the expected calibration error (binary: of P(y=1); multiclass: of the top
 # class's probability).
 ECE_BINS = 15
+
+
+# Lower is better for losses, squared errors and calibration error; higher for the rest.
+_LOWER = re.compile(r"(^|_)(loss|mse|ece|error|brier)(_|$)")
+
+
+def lower_is_better(metric: str) -> bool:
+    """The metric's direction: True for losses, MSEs, ECE and the Brier score."""
+    return bool(_LOWER.search(metric))
 
 
 def _mean(values: np.ndarray) -> float:
@@ -212,8 +224,6 @@ def task_metrics(data: Dataset, split: Split, pred: np.ndarray) -> dict[str, flo
 def metric_names(task: Task) -> list[str]:
     """The names `task_metrics` reports for `task` (per-group columns as `mse_group_0`), read
     from the metric functions themselves on a two-sample example."""
-    import warnings
-
     two = np.array([[0.0, 1.0], [1.0, 0.0]])
     groups = np.array([0, 0])
     with warnings.catch_warnings():
@@ -229,3 +239,38 @@ def metric_names(task: Task) -> list[str]:
     if task in (Task.binary, Task.multiclass):  # with groups in the data
         names.update(group_metrics(np.ones(2, bool), lambda rows: 1.0, groups, 1))
     return list(names)
+
+
+def selectable(data: Dataset) -> list[str]:
+    """What `trainer.select=best:<metric>` can name on this data: val_loss and the metrics
+    `task_metrics` reports for it (per-group ones included)."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        names = task_metrics(data, data.val, np.zeros_like(data.val.y))
+    return ["val_loss", *names]
+
+
+_PER_GROUP = re.compile(r"^(.+)_group_\d+$")
+
+
+def selected_metric(select: str, names: list[str], exact: bool = True) -> str | None:
+    """The metric `trainer.select` names (None for `last`), refused when `names` lacks it.
+    With `exact=False` (before the data is read) any group's id passes where group 0's does.
+
+    Raises:
+        ConfigError: naming `trainer.select`, the metrics there are and the closest one.
+    """
+    if select == "last":
+        return None
+    metric = select.partition(":")[2].strip()
+    per_group = _PER_GROUP.match(metric)
+    if metric in names or (not exact and per_group and f"{per_group[1]}_group_0" in names):
+        return metric
+    hint = did_you_mean(metric, names)
+    shown = [n for n in names if not _PER_GROUP.match(n)]
+    shown += sorted({f"{m[1]}_group_<id>" for m in map(_PER_GROUP.match, names) if m})
+    raise ConfigError(
+        "trainer.select",
+        f"last, or best:<metric> with a metric this run reports ({', '.join(shown)})",
+        f"{select}{hint}",
+    )

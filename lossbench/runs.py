@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lossbench.config.schema import Config
+from lossbench.evaluation import Evaluation
 from lossbench.experiment import Experiment, build_experiment
 from lossbench.runfolder import RunFolder, Status
 
@@ -165,15 +166,16 @@ def _train_lanes_and_write(
     first = exps[0]
     cfg = first.cfg
     lanes = JaxLanes(first.runner, [lane for _, _, lane in group], cfg.trainer.jit_compile)
+    evaluations = [Evaluation(exp) for exp in exps]
     results = train_lanes(
         lanes, len(first.data.train), first.layer_names, cfg.trainer,
-        [exp.cfg.seed for exp in exps], [_evaluator(exp) for exp in exps],
-        on_progress, _schedule(first.loss), should_stop,
+        [exp.cfg.seed for exp in exps], evaluations, on_progress, _schedule(first.loss),
+        should_stop,
     )  # fmt: skip
     summaries = []
     for k, ((job, exp, _), result) in enumerate(zip(group, results, strict=True)):
         lanes.lane(k).sync()  # the Keras variables hold this seed's weights while it is written
-        summary = _write(exp, result, out_dirs[job])
+        summary = _write(exp, result, out_dirs[job], evaluations[k])
         summary["vectorized_seeds"] = len(group)
         summaries.append(summary)
     return summaries
@@ -183,49 +185,27 @@ def _schedule(loss: Any) -> Callable[[float], float] | None:
     return loss.schedule_multiplier if getattr(loss, "scheduled", False) else None
 
 
-def _evaluator(exp: Experiment) -> Callable[[Any], dict[str, float]]:
-    """Validation loss, its components and the task's metrics for a runner's current weights."""
-    import keras
-
-    from lossbench.metrics import task_metrics
-
-    data, loss = exp.data, exp.loss
-    val_targets = loss.pack_targets(data.val.y, exp.extra(data.val))
-
-    def evaluate(r: Any) -> dict[str, float]:
-        pred = r.predict(data.val.x)
-        row = {"val_loss": float(loss(val_targets, pred))}
-        for name, part in zip(
-            loss.component_names, loss.components(val_targets, pred), strict=True
-        ):
-            row[f"val_loss_{name}"] = float(keras.ops.mean(part))
-        scored = loss.effective_prediction(pred, exp.extra(data.val))
-        row.update(task_metrics(data, data.val, scored))
-        return row
-
-    return evaluate
-
-
 def _train_and_write(
     exp: Experiment, out_dir: Path, on_progress: Progress | None, should_stop: Any
 ) -> dict[str, Any]:
     from lossbench.losses.user import UserLoss
     from lossbench.trainer import train
 
+    evaluation = Evaluation(exp)
     try:
         result = train(
             exp.runner, len(exp.data.train), exp.layer_names, exp.cfg.trainer, exp.cfg.seed,
-            _evaluator(exp), on_progress, schedule=_schedule(exp.loss), should_stop=should_stop,
+            evaluation, on_progress, schedule=_schedule(exp.loss), should_stop=should_stop,
         )  # fmt: skip
     except Exception as error:
         if isinstance(exp.loss, UserLoss):  # the user's code is the likely cause: say whose
             raise exp.loss.failed(error) from error
         raise
-    return _write(exp, result, out_dir)
+    return _write(exp, result, out_dir, evaluation)
 
 
-def _write(exp: Experiment, result: Any, out_dir: Path) -> dict[str, Any]:
-    """Write a trained job's tables (and TensorBoard events) and return its summary."""
+def _write(exp: Experiment, result: Any, out_dir: Path, evaluation: Evaluation) -> dict[str, Any]:
+    """Write a trained job's tables, predictions (and TensorBoard events); return its summary."""
     import keras
 
     from lossbench import tables
@@ -248,7 +228,9 @@ def _write(exp: Experiment, result: Any, out_dir: Path) -> dict[str, Any]:
 
         weights = {v.path: keras.ops.convert_to_numpy(v) for v in exp.model.weights}
         write_events(out_dir, result.records, result.layer_names, result.epochs, weights)
-    final = result.epochs[-1] if result.epochs else {}
+    _write_predictions(out_dir, evaluation)
+    selected = evaluation.selected
+    chosen = result.epochs[selected.epoch] if selected is not None else {}
     summary: dict[str, Any] = {
         "status": result.status,
         "loss": cfg.loss.name,
@@ -264,8 +246,12 @@ def _write(exp: Experiment, result: Any, out_dir: Path) -> dict[str, Any]:
         "device": exp.device,
         "backend": cfg.backend.value,
         "versions": versions(),
-        "metrics": {k: v for k, v in final.items() if k not in ("epoch", "step")},
+        "select": cfg.trainer.select,
+        "selected_epoch": selected.epoch if selected is not None else None,
+        "metrics": {k: v for k, v in chosen.items() if k not in ("epoch", "step")},
     }
+    if selected is not None and selected.test_metrics is not None:
+        summary["test_metrics"] = selected.test_metrics
     if data.columns:
         summary["data"] = data.columns
     peak = device_peak_bytes(cfg.backend.value)
@@ -276,6 +262,18 @@ def _write(exp: Experiment, result: Any, out_dir: Path) -> dict[str, Any]:
     if result.status == Status.diverged:
         summary["message"] = divergence_message(result.stop or {})
     return summary
+
+
+def _write_predictions(out_dir: Path, evaluation: Evaluation) -> None:
+    """predictions.parquet of the selected epoch; none when no epoch ended (and nothing of an
+    earlier run in this folder may pass for this one's)."""
+    from lossbench import tables
+
+    predictions = evaluation.predictions()
+    if predictions is not None:
+        tables.write_predictions(out_dir, predictions)
+    else:
+        (out_dir / tables.PREDICTIONS).unlink(missing_ok=True)
 
 
 def divergence_message(stop: dict[str, Any]) -> str:

@@ -15,10 +15,11 @@ estimate the spread from.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
+
+from lossbench.metrics import lower_is_better
 
 CONFIDENCE = 0.95
 # A spread needs two values; a number of seeds to plan needs a spread from at least three.
@@ -29,13 +30,7 @@ MAX_SEEDS_WORTH_RUNNING = 1000
 TOO_FEW = "too few seeds"
 VERDICTS = ("better", "worse", "unclear", TOO_FEW)
 
-# Lower is better for losses, squared errors and calibration error; higher for the rest.
-_LOWER = re.compile(r"(^|_)(loss|mse|ece|error|brier)(_|$)")
-
-
-def lower_is_better(metric: str) -> bool:
-    """The metric's direction: True for losses, MSEs, ECE and the Brier score."""
-    return bool(_LOWER.search(metric))
+__all__ = ["lower_is_better", "mean_ci", "welch_ci"]
 
 
 def _t(df: float) -> float:

@@ -1,4 +1,5 @@
-"""The run folder's tables: steps.csv, grad_norms.csv and epochs.csv (summary.json: `runfolder`).
+"""The run folder's tables: steps.csv, grad_norms.csv, epochs.csv and predictions.parquet
+(summary.json: `runfolder`).
 
 Names and columns are stable: users' scripts read them. Every file is written to a temporary file
 in the same folder and renamed over the target, so a reader never sees half a table.
@@ -6,17 +7,19 @@ in the same folder and renamed over the target, so a reader never sees half a ta
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from lossbench.files import atomic_write_text
+from lossbench.files import atomic_write_bytes, atomic_write_text
 from lossbench.records import StepRecords
 
 GRAD_NORMS_COLUMNS = ["step", "layer", "grad_norm"]
 EPOCHS_COLUMNS = ["epoch", "step", "train_loss"]  # then val_loss, metrics and seconds
+PREDICTIONS = "predictions.parquet"
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
@@ -64,3 +67,10 @@ def write_run_tables(
     # A run stopped in its first epoch still gets a header, so readers find the columns.
     epochs_frame = pd.DataFrame(epochs) if epochs else pd.DataFrame(columns=EPOCHS_COLUMNS)
     write_csv(epochs_frame, out_dir / "epochs.csv")
+
+
+def write_predictions(out_dir: Path, columns: dict[str, np.ndarray]) -> None:
+    """Write predictions.parquet (columns from `lossbench.evaluation.prediction_columns`)."""
+    buffer = io.BytesIO()
+    pd.DataFrame(columns).to_parquet(buffer, index=False)
+    atomic_write_bytes(out_dir / PREDICTIONS, buffer.getvalue())

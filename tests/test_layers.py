@@ -25,7 +25,7 @@ LAYERS = [
     ("config", ["lossbench.registry", "lossbench.variants", "lossbench.config.checks",
                 "lossbench.config.compose", "lossbench.config.memory"]),
     ("parts", ["lossbench.models", "lossbench.metrics", "lossbench.trainer"]),
-    ("experiment", ["lossbench.experiment", "lossbench.runs"]),
+    ("experiment", ["lossbench.experiment", "lossbench.evaluation", "lossbench.runs"]),
     ("sweeps", ["lossbench.sweeps", "lossbench.stats", "lossbench.plots", "lossbench.console",
                 "lossbench.tune_report"]),
     ("jobs", ["lossbench.jobs", "lossbench.tune"]),

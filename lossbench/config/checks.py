@@ -123,13 +123,19 @@ def _leaf_problems(cfg: Config) -> Iterator[Problem]:
 def n_train_samples(d: DataConfig, task: Task) -> int:
     """Training-split size: samples, or nodes for the graph task."""
     n = d.n_nodes if task is Task.graph else d.n_samples
-    return n - math.ceil(n * d.val_fraction)
+    return n - math.ceil(n * d.val_fraction) - math.ceil(n * d.test_fraction)
 
 
 def _data_problems(d: DataConfig) -> Iterator[Problem]:
     yield from in_range("data.n_samples", d.n_samples, ge=2, integer=True)
     yield from in_range("data.n_features", d.n_features, ge=1, integer=True)
     yield from in_range("data.val_fraction", d.val_fraction, gt=0, lt=1)
+    yield from in_range("data.test_fraction", d.test_fraction, ge=0, lt=1)
+    if d.val_fraction + d.test_fraction >= 1:
+        yield ("data.test_fraction", "a fraction that leaves rows for training "
+               f"(val_fraction + test_fraction < 1, val_fraction={d.val_fraction})",
+               d.test_fraction)  # fmt: skip
+    yield from in_range("data.spurious", d.spurious, gt=0, lt=1, optional=True)
     yield from in_range("data.positive_rate", d.positive_rate, gt=0, lt=1)
     yield from in_range("data.n_groups", d.n_groups, ge=1, integer=True)
     yield from in_range("data.group_skew", d.group_skew, ge=0)
@@ -181,13 +187,17 @@ def _real_data_problems(d: DataConfig) -> Iterator[Problem]:
 
 def _split_problems(d: DataConfig, task: Task) -> Iterator[Problem]:
     n = d.n_nodes if task is Task.graph else d.n_samples
+    size_key = "data.n_nodes" if task is Task.graph else "data.n_samples"
     if n_train_samples(d, task) < 1:
-        size_key = "data.n_nodes" if task is Task.graph else "data.n_samples"
+        key = "data.test_fraction" if d.test_fraction else "data.val_fraction"
         yield (
-            "data.val_fraction",
+            key,
             f"a fraction that leaves a training split ({size_key}={n})",
-            f"{d.val_fraction} (an empty training split)",
+            f"{getattr(d, key.split('.')[1])} (an empty training split)",
         )
+    if d.spurious is not None and task is not Task.binary:
+        yield ("data.spurious", "null unless the task is binary (a label the attribute can "
+               "track)", f"{d.spurious} (the loss trains on the {task.value} task)")  # fmt: skip
 
 
 def loss_problems(loss: LossConfig, data: DataConfig, prefix: str = "loss") -> Iterator[Problem]:
@@ -216,6 +226,10 @@ def _trainer_problems(cfg: Config) -> Iterator[Problem]:
         yield from in_range("trainer.batch_size", t.batch_size, ge=1, integer=True)
     yield from in_range("trainer.learning_rate", t.learning_rate, gt=0)
     yield from in_range("trainer.steps_per_chunk", t.steps_per_chunk, ge=1, integer=True)
+    how, _, metric = t.select.partition(":")
+    if t.select != "last" and not (how == "best" and metric.strip()):
+        yield ("trainer.select", "last, or best:<metric> (a validation metric of the task, "
+               "or val_loss)", t.select)  # fmt: skip
 
 
 def unread_problems(cfg: Config) -> Iterator[Problem]:

@@ -55,14 +55,14 @@ TABLE_SUFFIXES = (".csv", ".parquet", ".npz")
 SKLEARN_DATASETS = ("breast_cancer", "wine", "digits", "iris", "diabetes", "linnerud")
 # The tasks a table can have (lossbench's grouped task is regression, with or without groups).
 TABLE_TASKS = ("binary", "multiclass", "grouped")
-# The `data` keys each source reads; `source` and `val_fraction` are read by all, and `nan_rate`
-# (set by loss=robust_weights) by the generator only.
+# The `data` keys each source reads; `source`, `val_fraction` and `test_fraction` are read by
+# all, and `nan_rate` (set by loss=robust_weights) by the generator only.
 REAL_DATA_KEYS = ("target", "features", "group", "task", "split", "nan_policy",
                   "positive_fraction")  # fmt: skip
 SYNTHETIC_DATA_KEYS = ("n_samples", "n_features", "positive_rate", "n_groups", "group_skew",
                        "group_scale_min", "group_scale_max", "n_outputs", "noise", "n_classes",
                        "class_imbalance", "grid", "n_nodes", "embedding_dim", "graph_p_in",
-                       "graph_p_out")  # fmt: skip
+                       "graph_p_out", "spurious")  # fmt: skip
 DATA_KEYS_READ = {
     "synthetic": SYNTHETIC_DATA_KEYS,
     "table": ("path", *REAL_DATA_KEYS),
@@ -130,6 +130,8 @@ class DataConfig:
     n_samples: int = 16384
     n_features: int = 32
     val_fraction: float = 0.2
+    # A held-out test split (every source): training and `trainer.select` never see it.
+    test_fraction: float = 0.0
     positive_rate: float = 0.1
     n_groups: int = 8
     group_skew: float = 1.0
@@ -145,6 +147,9 @@ class DataConfig:
     graph_p_in: float = 0.05
     graph_p_out: float = 0.002
     nan_rate: float = 0.0
+    # Binary synthetic data with a spurious attribute that equals the label in this fraction of
+    # the samples (Waterbirds-like); the groups become the four (label, attribute) pairs.
+    spurious: float | None = None
 
 
 @dataclass
@@ -164,6 +169,9 @@ class TrainerConfig:
     jit_compile: bool = True
     progress: bool = True
     tensorboard: bool = False
+    # The epoch whose weights the summary, test metrics and predictions describe: `last`, or
+    # `best:<metric>` (the best validation value of that metric, lower or higher by its kind).
+    select: str = "last"
 
 
 @dataclass
