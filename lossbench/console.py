@@ -74,14 +74,15 @@ def job_line(summary: dict[str, Any], out_dir: Path) -> None:
 
 
 def headline_metrics(columns: list[str]) -> list[str]:
-    """The comparison columns worth a terminal: final loss, validation loss, then the metrics
-    (per-group breakdowns stay in the CSV)."""
+    """The comparison columns worth a terminal: final loss, validation loss, then the first
+    five metrics and the worst group's (per-group breakdowns stay in the CSV)."""
     means = [c.removesuffix("_mean") for c in columns if c.endswith("_mean")]
     skip = ("steps_per_second", "train_seconds", "train_loss")
     per_part = re.compile(r"_group_\d+$|^val_loss_")  # per-group and per-component breakdowns
     keep = [m for m in means if m not in skip and not per_part.search(m)]
     first = [m for m in ("final_loss", "val_loss") if m in keep]
-    return first + [m for m in keep if m not in first][:5]
+    worst = [m for m in keep if m.startswith("worst_group_")]  # the question groups ask
+    return first + [m for m in keep if m not in first + worst][:5] + worst
 
 
 def print_comparison(comparison: Any, keys: list[str], title: str) -> None:

@@ -246,6 +246,7 @@ def report_sweep(sweep: Path, baseline: str | None = None) -> None:
         aggregate,
         describe_verdicts,
         failed_jobs,
+        metrics_split,
         variant_keys,
         why_no_verdicts,
     )
@@ -262,7 +263,7 @@ def report_sweep(sweep: Path, baseline: str | None = None) -> None:
     if summary.empty:
         return
     sentences = describe_verdicts(verdicts, headline_metrics(list(comparison.columns)))
-    title = f"lossbench sweep: {sweep}"
+    title = f"lossbench sweep: {sweep} (metrics on the {metrics_split(summary)} split)"
     print_or_drop(print_sweep, comparison, variant_keys(summary), sentences, title)
     why = why_no_verdicts(summary, baseline) if verdicts.empty else None
     if why:

@@ -66,15 +66,26 @@ def binary_metrics(y_true: np.ndarray, prob: np.ndarray) -> dict[str, float]:
 
 def binary_calibration_error(prob: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float:
     """ECE of P(y=1): the mean |fraction of positives - mean probability| over equal-width
-    probability bins, weighted by their share of samples (scikit-learn's calibration_curve
-    bins: a probability on an edge belongs to the lower bin)."""
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.searchsorted(edges[1:-1], prob)
-    total = 0.0
-    for b in np.unique(which):
-        members = which == b
-        total += members.mean() * abs(y[members].mean() - prob[members].mean())
-    return float(total)
+    probability bins, weighted by their share of samples (`reliability_bins`)."""
+    mean_prob, positives, counts = reliability_bins(prob, y, bins)
+    share = counts / max(counts.sum(), 1)
+    return float(np.sum(share * np.abs(positives - mean_prob)))
+
+
+def reliability_bins(
+    prob: np.ndarray, y: np.ndarray, bins: int = ECE_BINS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per non-empty equal-width bin of P(y=1): the mean probability, the fraction of
+    positives and the number of samples (scikit-learn's calibration_curve bins: a probability
+    on an edge belongs to the lower bin)."""
+    p = np.asarray(prob, dtype="float64").reshape(-1)
+    labels = np.asarray(y, dtype="float64").reshape(-1)
+    which = np.searchsorted(np.linspace(0.0, 1.0, bins + 1)[1:-1], p)
+    counts = np.bincount(which, minlength=bins)
+    kept = counts > 0
+    mean_prob = np.bincount(which, weights=p, minlength=bins)[kept] / counts[kept]
+    positives = np.bincount(which, weights=labels, minlength=bins)[kept] / counts[kept]
+    return mean_prob, positives, counts[kept]
 
 
 def group_metrics(

@@ -1,5 +1,6 @@
 """The report's plots (matplotlib, no display needed): training curves, per-layer gradient-norm
-heatmaps on one colour scale, and final metrics with their 95% t intervals."""
+heatmaps on one colour scale, final metrics with their 95% t intervals, and reliability
+diagrams."""
 
 from __future__ import annotations
 
@@ -89,24 +90,79 @@ def plot_layer_heatmap(curves: dict[str, dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_metric_bars(comparison: pd.DataFrame, keys: list[str], metrics: list[str],
-                     path: Path) -> None:  # fmt: skip
-    """One panel per metric: the mean across seeds per variant, error bar = its 95% t
-    interval (none with a single seed)."""
+# Each variant's own objective (final or validation loss) measures a different thing per variant:
+# drawn side by side it would look comparable, so the metric panels leave it out.
+OWN_OBJECTIVES = ("final_loss", "val_loss", "train_loss")
+LABEL_WIDTH = 28  # characters of a variant label per line
+
+
+def plot_metric_intervals(comparison: pd.DataFrame, keys: list[str], metrics: list[str],
+                          path: Path) -> list[str]:  # fmt: skip
+    """One panel per metric: each variant's mean across seeds (a point) and its 95% t interval
+    (a line; none with a single seed), on an axis fitted to the values, so differences near 1
+    stay visible. Variants are rows, their labels wrapped, shown once. Returns the metrics drawn
+    (every one but the variants' own objectives)."""
+    import textwrap
+
     import matplotlib.pyplot as plt
 
-    labels = [variant_label(row, keys) for _, row in comparison.iterrows()]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.8), squeeze=False)
-    for ax, metric in zip(axes[0], metrics, strict=True):
+    drawn = [m for m in metrics if m not in OWN_OBJECTIVES]
+    if not drawn:
+        return []
+    labels = ["\n".join(textwrap.wrap(variant_label(row, keys), LABEL_WIDTH, break_long_words=False))
+              for _, row in comparison.iterrows()]  # fmt: skip
+    lines = sum(label.count("\n") + 1 for label in labels)
+    columns = min(len(drawn), 4)
+    n_rows = -(-len(drawn) // columns)
+    height = max(1.6, 0.7 + 0.28 * lines)
+    fig, axes = plt.subplots(n_rows, columns, figsize=(2.4 + 2.8 * columns, height * n_rows),
+                             sharey=True, squeeze=False)  # fmt: skip
+    for ax in axes.ravel()[len(drawn) :]:
+        ax.set_visible(False)
+    rows = np.arange(len(labels))
+    for ax, metric in zip(axes.ravel()[: len(drawn)], drawn, strict=True):
         mean = comparison[f"{metric}_mean"].to_numpy(dtype="float64")
         low = comparison[f"{metric}_ci_low"].to_numpy(dtype="float64")
         high = comparison[f"{metric}_ci_high"].to_numpy(dtype="float64")
         err = np.nan_to_num(np.stack([mean - low, high - mean]).clip(min=0))
-        ax.bar(range(len(labels)), mean, yerr=err, capsize=3, color="tab:blue", alpha=0.8)
-        ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize="small")
-        ax.set_title(metric)
-        ax.set_ylabel(metric)
-        ax.grid(axis="y", alpha=0.3)
+        ax.errorbar(mean, rows, xerr=err, fmt="o", capsize=3, color="tab:blue")
+        ax.set_title(metric, fontsize="medium")
+        ax.grid(axis="x", alpha=0.3)
+        ax.margins(x=0.15, y=0.5 / max(len(labels), 1))
+    for ax in axes[:, 0]:
+        ax.set_yticks(rows, labels, fontsize="small")
+    axes[0, 0].invert_yaxis()  # the comparison's order, top to bottom
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return drawn
+
+
+def plot_reliability(bins: dict[str, tuple[np.ndarray, ...]], split: str, path: Path) -> None:
+    """A reliability diagram per variant: the fraction of positives against the mean predicted
+    P(y=1) in each equal-width bin (seeds pooled), the diagonal being perfect calibration;
+    `bins` maps a variant to `metrics.reliability_bins` and its ECE."""
+    import matplotlib.pyplot as plt
+
+    columns = min(len(bins), 4)
+    n_rows = -(-len(bins) // columns)
+    fig, axes = plt.subplots(n_rows, columns, figsize=(3.2 * columns, 3.3 * n_rows),
+                             squeeze=False, sharex=True, sharey=True)  # fmt: skip
+    for ax in axes.ravel()[len(bins) :]:
+        ax.set_visible(False)
+    panels = axes.ravel()[: len(bins)]
+    for ax, (label, (mean_prob, positives, counts, ece)) in zip(panels, bins.items(), strict=True):
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
+        ax.plot(mean_prob, positives, marker="o", color="tab:blue")
+        ax.set_title(f"{label}\nECE {ece:.3f}, {int(counts.sum())} predictions",
+                     fontsize="small")  # fmt: skip
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("mean predicted P(y=1)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"fraction positive ({split})")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -3,9 +3,9 @@ write report.md with PNG plots next to the tables.
 
 Plots (matplotlib, no display needed): the loss and the global gradient norm per step for each
 variant (mean across seeds with a min-max band, smoothed over a rolling window), a heatmap of
-per-layer gradient norms over training, and bars of the final metrics with their spread across
-seeds. Everything is read from the folders' CSV files, so any finished, failed or copied sweep
-can be reported.
+per-layer gradient norms over training, each metric's mean and 95% t interval per variant, and
+(binary sweeps) reliability diagrams. Everything is read from the folders' files
+(`lossbench.readback`), so any finished, failed or copied sweep can be reported.
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ import numpy as np
 import pandas as pd
 
 from lossbench.errors import ConfigError
-from lossbench.plots import plot_curves, plot_layer_heatmap, plot_metric_bars, variant_label
+from lossbench.plots import plot_curves, plot_layer_heatmap, plot_metric_intervals
+from lossbench.readback import load_curves, reliability_lines
 from lossbench.runfolder import Status
 from lossbench.stats import VERDICTS
 from lossbench.sweeps import (
     describe_verdicts,
     failed_jobs,
+    metrics_split,
     resolve_baseline,
     summary_frame,
     sweep_settings,
@@ -34,76 +36,6 @@ from lossbench.sweeps import (
     write_sweep_tables,
 )
 from lossbench.tune_report import search_lines
-
-
-def _job_dir(root: Path, job: str) -> Path:
-    return root if job == root.name and (root / "summary.json").exists() else root / job
-
-
-class TableProblem(Exception):
-    """A run table that cannot be read as lossbench writes it."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-
-
-def read_table(path: Path, columns: list[str]) -> pd.DataFrame:
-    """Read a run table and check its columns.
-
-    Raises:
-        TableProblem: naming the file and what is wrong with it.
-    """
-    try:
-        frame = pd.read_csv(path)
-    except FileNotFoundError:
-        raise TableProblem(path, "missing") from None
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise TableProblem(path, f"unreadable ({str(e).splitlines()[0]})") from None
-    absent = [c for c in columns if c not in frame.columns]
-    if absent:
-        raise TableProblem(path, f"no column {absent[0]!r}")
-    return frame
-
-
-def _job_curves(folder: Path) -> tuple[pd.DataFrame, list[str], np.ndarray]:
-    steps = read_table(folder / "steps.csv", ["loss", "grad_norm"])
-    norms = read_table(folder / "grad_norms.csv", ["step", "layer", "grad_norm"])
-    layers = list(dict.fromkeys(norms["layer"]))
-    if not layers or len(norms) != len(steps) * len(layers):
-        raise TableProblem(
-            folder / "grad_norms.csv", f"{len(norms)} rows for {len(steps)} steps in steps.csv"
-        )
-    return steps, layers, norms["grad_norm"].to_numpy(dtype="float64").reshape(-1, len(layers))
-
-
-def load_curves(
-    root: Path, summary: pd.DataFrame, keys: list[str], problems: list[str] | None = None
-) -> dict[str, dict[str, Any]]:
-    """Per variant: (seeds, steps) arrays of loss and grad_norm, and (seeds, steps, layers)
-    per-layer norms with the layer names, from the finished jobs' CSV files. A job whose tables
-    cannot be read is left out, with the reason appended to `problems`."""
-    curves: dict[str, dict[str, Any]] = {}
-    ok = summary[summary["status"] == Status.ok]
-    for _, row in ok.iterrows():
-        folder = _job_dir(root, str(row["job"]))
-        try:
-            steps, layers, per_layer = _job_curves(folder)
-        except TableProblem as problem:
-            if problems is not None:
-                problems.append(str(problem))
-            continue
-        entry = curves.setdefault(
-            variant_label(row, keys),
-            {"loss": [], "grad_norm": [], "layers": layers, "per_layer": []},
-        )
-        entry["loss"].append(steps["loss"].to_numpy())
-        entry["grad_norm"].append(steps["grad_norm"].to_numpy())
-        entry["per_layer"].append(per_layer)
-    for entry in curves.values():
-        n = min(len(a) for a in entry["loss"])  # seeds of one variant train the same steps
-        for key in ("loss", "grad_norm", "per_layer"):
-            entry[key] = np.stack([a[:n] for a in entry[key]])
-    return curves
 
 
 def _markdown(frame: pd.DataFrame) -> str:
@@ -171,7 +103,8 @@ def write_report(
     sentences = describe_verdicts(verdicts, metrics)
     why = why_no_verdicts(summary, baseline) if verdicts.empty else None
     if not quiet:  # before writing: a folder that cannot be written still gets its comparison
-        print_sweep(comparison, keys, sentences, f"lossbench report: {root}")
+        title = f"lossbench report: {root} (metrics on the {metrics_split(summary)} split)"
+        print_sweep(comparison, keys, sentences, title)
         if why:
             print(f"lossbench-report: {why}")
     write_sweep_tables(root, summary, comparison, verdicts)
@@ -181,11 +114,13 @@ def write_report(
     if problems:
         lines += ["## Files left out", "", "These files could not be read:", "",
                   *(f"- `{problem}`" for problem in problems), ""]  # fmt: skip
-    if metrics and len(comparison):
-        plot_metric_bars(comparison, keys, metrics, root / "metrics.png")
-        lines += ["## Final metrics", "",
-                  "Error bars: 95% t interval of the mean across seeds.", "",
-                  "![final metrics](metrics.png)", ""]  # fmt: skip
+    if len(comparison) and plot_metric_intervals(comparison, keys, metrics, root / "metrics.png"):
+        lines += ["## Metrics", "",
+                  "Each variant's mean across seeds (point) and its 95% t interval (line), on "
+                  "an axis fitted to the values; each variant's own loss is left out (it "
+                  "measures a different thing per variant).", "",
+                  "![metrics](metrics.png)", ""]  # fmt: skip
+    lines += reliability_lines(root, summary, keys, problems)
     from lossbench.files import atomic_write_text
 
     path = root / "report.md"
@@ -212,12 +147,31 @@ def _summary_lines(
              "standard deviation and 95% t interval of the mean across seeds), `verdicts.csv`. "
              f"Regenerate with `lossbench-report {root}`.", "",
              "## Comparison (mean [95% t interval] across seeds, finished jobs)", "",
+             _split_sentence(metrics_split(summary)), "",
              comparison_markdown(comparison, keys, metrics), ""]  # fmt: skip
     failed = failed_jobs(summary)
     if not failed.empty:
         lines += ["## Jobs that did not finish", "",
                   _markdown(failed[["job", "status", "message"]]), ""]  # fmt: skip
     return lines
+
+
+def _split_sentence(split: str) -> str:
+    """Which split the report's metrics are measured on."""
+    if split == "test":
+        return (
+            "Metrics are measured on the held-out test split (`data.test_fraction`), at "
+            "each run's selected epoch (`trainer.select`); losses are validation's."
+        )
+    if split == "val":
+        return (
+            "Metrics are measured on the validation split, at each run's selected epoch "
+            "(`trainer.select`); set `data.test_fraction` to judge on a held-out test split."
+        )
+    return (
+        "Metrics mix splits: runs with `data.test_fraction` are measured on their test split, "
+        "the others on validation; compare like with like."
+    )
 
 
 def _curve_lines(root: Path, curves: Any) -> list[str]:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # pandas is imported where tables are built: `lossbench --hel
 JOB_COLUMNS = ["job", "status", "message"]
 RESULT_COLUMNS = ["final_loss", "steps", "epochs", "steps_per_second", "train_seconds"]
 SEED_KEY = "seed"
+SPLIT_COLUMN = "split"  # the split a job's metrics were measured on
 
 
 def job_folders(root: Path) -> list[Path]:
@@ -63,12 +64,23 @@ def job_row(job: Path, root: Path, problems: list[str] | None = None) -> dict[st
     row.setdefault(SEED_KEY, summary.get("seed"))
     row["status"] = status
     row["message"] = summary.get("message", "")
+    row["task"] = summary.get("task")
     for key in RESULT_COLUMNS:
         row[key] = summary.get(key)
-    metrics = summary.get("metrics")
-    for key, value in (metrics if isinstance(metrics, dict) else {}).items():
-        row[key] = value
+    metrics, test = summary.get("metrics"), summary.get("test_metrics")
+    if isinstance(metrics, dict) or isinstance(test, dict):
+        # Judged on the held-out test split when the run has one (its losses stay validation's).
+        row[SPLIT_COLUMN] = "test" if isinstance(test, dict) else "val"
+    for part in (metrics, test):
+        row.update(part if isinstance(part, dict) else {})
     return row
+
+
+def metrics_split(frame: pd.DataFrame) -> str:
+    """Which split a summary frame's metrics come from: `test`, `val`, or `test and val` (a
+    sweep whose runs differ in `data.test_fraction`)."""
+    splits = sorted(set(frame[SPLIT_COLUMN].dropna())) if SPLIT_COLUMN in frame else []
+    return " and ".join(reversed(splits)) or "val"
 
 
 def summary_frame(root: Path) -> pd.DataFrame:
@@ -139,7 +151,7 @@ def comparison_frame(frame: pd.DataFrame) -> pd.DataFrame:
 # Columns that are no verdict's business: bookkeeping, speed, and each variant's own objective
 # (a loss value measures a different thing for every variant).
 NOT_COMPARED = re.compile(
-    r"^(final_loss|train_loss|val_loss.*|steps|epochs|steps_per_second|train_seconds)$"
+    r"^(final_loss|train_loss|val_loss.*|steps|epochs|steps_per_second|train_seconds|split)$"
 )
 VERDICT_COLUMNS = [
     "variant", "baseline", "metric", "n", "diff_mean", "diff_ci_low", "diff_ci_high",

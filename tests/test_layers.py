@@ -27,7 +27,7 @@ LAYERS = [
     ("parts", ["lossbench.models", "lossbench.metrics", "lossbench.trainer"]),
     ("experiment", ["lossbench.experiment", "lossbench.evaluation", "lossbench.runs"]),
     ("sweeps", ["lossbench.sweeps", "lossbench.stats", "lossbench.plots", "lossbench.console",
-                "lossbench.tune_report"]),
+                "lossbench.tune_report", "lossbench.readback"]),
     ("jobs", ["lossbench.jobs", "lossbench.tune"]),
     ("entry points", ["hydra_plugins", "lossbench.report", "lossbench.check", "lossbench.cli"]),
 ]  # fmt: skip

@@ -22,6 +22,7 @@ from lossbench.metrics import (
     grid_metrics,
     grouped_metrics,
     multiclass_metrics,
+    reliability_bins,
     softmax,
 )
 
@@ -50,6 +51,10 @@ def test_binary_ece_is_scikit_learns_reliability_curve_weighted_by_bin_size():
     weights = counts[counts > 0] / len(p)
     expected = float(np.sum(weights * np.abs(fraction - mean_p)))
     assert binary_metrics(y[:, None], p[:, None])["ece"] == pytest.approx(expected, rel=1e-9)
+    mean_prob, positives, bin_counts = reliability_bins(p, y)  # the report's diagram
+    np.testing.assert_allclose(mean_prob, mean_p, rtol=1e-12)
+    np.testing.assert_allclose(positives, fraction, rtol=1e-12)
+    assert bin_counts.sum() == len(p)
     calibrated = binary_metrics(np.array([[0.0], [1.0]] * 50), np.full((100, 1), 0.5))
     assert calibrated["ece"] == pytest.approx(0.0) and calibrated["brier"] == pytest.approx(0.25)
 

@@ -289,6 +289,7 @@ def test_a_run_writes_only_inside_its_folder(tmp_path):
         "steps.csv",
         "grad_norms.csv",
         "epochs.csv",
+        "predictions.parquet",
     }
 
 

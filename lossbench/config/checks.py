@@ -204,6 +204,10 @@ def loss_problems(loss: LossConfig, data: DataConfig, prefix: str = "loss") -> I
     """The loss's own range checks, with keys under `prefix`."""
     for key, expected, received in loss.check(data):
         yield f"{prefix}.{key}", expected, received
+    task = loss.training_task()
+    if loss.task is not None and loss.task is not task:
+        yield (f"{prefix}.task", f"{task.value} (the task {loss.name} trains on), or null",
+               loss.task.value)  # fmt: skip
 
 
 def _trainer_problems(cfg: Config) -> Iterator[Problem]:

@@ -84,6 +84,9 @@ class LossConfig:
     """
 
     name: str = MISSING
+    # The task to train on: null is the variant's own; a variant with one task accepts only it,
+    # so one sweep can set it for all (`loss=bce,group_dro loss.task=binary`).
+    task: Task | None = None
 
     variant: ClassVar[str] = ""
     description: ClassVar[str] = ""
