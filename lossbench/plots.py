@@ -109,8 +109,10 @@ def plot_metric_intervals(comparison: pd.DataFrame, keys: list[str], metrics: li
     drawn = [m for m in metrics if m not in OWN_OBJECTIVES]
     if not drawn:
         return []
-    labels = ["\n".join(textwrap.wrap(variant_label(row, keys), LABEL_WIDTH, break_long_words=False))
-              for _, row in comparison.iterrows()]  # fmt: skip
+    labels = [
+        "\n".join(textwrap.wrap(variant_label(row, keys), LABEL_WIDTH, break_long_words=False))
+        for _, row in comparison.iterrows()
+    ]
     lines = sum(label.count("\n") + 1 for label in labels)
     columns = min(len(drawn), 4)
     n_rows = -(-len(drawn) // columns)
