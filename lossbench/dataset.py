@@ -40,6 +40,9 @@ class Dataset:
     # Real data: which columns became features and targets, and the name of each group id and
     # class index (recorded in the run's summary.json).
     columns: dict[str, Any] = field(default_factory=dict)
+    # The shape one sample's feature row stands for (data.input_shape; an .npz image array's);
+    # None: a flat row.
+    input_shape: tuple[int, ...] | None = None
 
     def in_data_units(self, y: np.ndarray) -> np.ndarray:
         """Targets or predictions of the regression task in the data's own units."""

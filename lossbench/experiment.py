@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from lossbench.config.schema import Config, Task
+from lossbench.config.schema import Config, ModelSource, Task
 from lossbench.errors import ConfigError, LossbenchError
 
 
@@ -108,15 +108,16 @@ def versions() -> dict[str, str]:
 
 
 def layer_groups(model: Any) -> tuple[list[str], list[list[int]]]:
-    """Trainable layers and, for each, the indices of its variables in `trainable_variables`."""
-    index = {id(v): i for i, v in enumerate(model.trainable_variables)}
-    names, slices = [], []
-    for layer in model.layers:
-        ids = [index[id(v)] for v in layer.trainable_variables if id(v) in index]
-        if ids:
-            names.append(layer.name)
-            slices.append(ids)
-    return names, slices
+    """Trainable layers and, for each, the indices of its variables in `trainable_variables`.
+
+    A layer is named by its variables' path without the variable's own name (`hidden_0`,
+    `conv_1`, or `backbone/conv_1` inside a user's nested model), so the layers of a model
+    within the model are told apart."""
+    groups: dict[str, list[int]] = {}
+    for i, variable in enumerate(model.trainable_variables):
+        layer = variable.path.rpartition("/")[0] or variable.path
+        groups.setdefault(layer, []).append(i)
+    return list(groups), list(groups.values())
 
 
 @dataclass
@@ -231,7 +232,16 @@ def _seed_frameworks(cfg: Config) -> None:
         import tensorflow as tf
 
         keras.utils.set_random_seed(cfg.seed)  # it imports TF, so only on TF
-        tf.config.experimental.enable_op_determinism()
+        # TensorFlow's own kernels need the switch to be deterministic; XLA's CPU programs are
+        # deterministic as they are, and under the switch TensorFlow refuses to compile some
+        # gradients (MaxPool's), so compiled runs leave it off (the same tables either way:
+        # tests/test_pinned_tables.py).
+        if not cfg.trainer.jit_compile:
+            tf.config.experimental.enable_op_determinism()
+        else:  # an earlier job of this process may have switched it on; TF has no public off
+            from tensorflow.python.framework import config as tf_config
+
+            tf_config.disable_op_determinism()
 
 
 def _configured_loss(cfg: Config, task: Task, data: Any) -> Any:
@@ -248,32 +258,50 @@ def _configured_loss(cfg: Config, task: Task, data: Any) -> Any:
     return cfg.loss.build(ctx)
 
 
+def _check_model(cfg: Config, model: Any, n_train: int) -> None:
+    """Refuse, before training, a user's model with non-finite weights, and any model that
+    would not fit the memory budget."""
+    from lossbench.config.memory import model_problems
+    from lossbench.models import activation_count, check_weights
+
+    if cfg.model.source is ModelSource.custom:
+        check_weights(model, str(cfg.model.target))
+    n_layers = len(layer_groups(model)[0])
+    for problem in model_problems(cfg, model.count_params(), activation_count(model), n_layers,
+                                  n_train):  # fmt: skip
+        raise ConfigError(*problem)
+
+
 def _runner(cfg: Config, task: Task, data: Any, loss: Any, y_train: Any) -> tuple[Any, ...]:
     """Model, loss, runner, device and layer names: a cached runner reset to this seed, or a
     new one."""
     global _models_built
     import keras
 
-    from lossbench.models import build_model, initialize_weights
+    from lossbench.models import ModelBuilder
     from lossbench.trainer import make_runner
 
     t = cfg.trainer
+    n_features = data.train.x.shape[1]
+    builder = ModelBuilder(task, cfg.model, n_features, data.input_shape or (n_features,),
+                           tuple(data.train.y.shape[1:]))  # fmt: skip
     key = _fingerprint(
         cfg.backend.value, task.value, cfg.model, t.optimizer.value, t.learning_rate, t.record,
-        t.jit_compile, data.train.x.shape, y_train.shape, type(loss).__name__, loss.get_config(),
+        t.jit_compile, data.train.x.shape, data.input_shape, y_train.shape, type(loss).__name__,
+        loss.get_config(),
     )  # fmt: skip
     if key in _RUNNERS:
         _RUNNERS.move_to_end(key)
         model, loss, runner, device, names = _RUNNERS[key]
-        initialize_weights(model, cfg.seed)
+        builder.reseed(model, cfg.seed)
         runner.reset(data.train.x, y_train)
         return model, loss, runner, device, names
     # A clean Keras state for every new model (reused processes leak nothing). The garbage
     # collection it does by default takes about 0.2 s and frees only earlier models.
     keras.backend.clear_session(free_memory=_models_built > 0)
     _models_built += 1
-    model = build_model(task, cfg.model, data.train.x.shape[1], data.train.y.shape[1:])
-    initialize_weights(model, cfg.seed)
+    model = builder.build(cfg.seed)
+    _check_model(cfg, model, len(data.train))
     optimizers = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
     optimizer = optimizers[t.optimizer.value](learning_rate=t.learning_rate)
     names, slices = layer_groups(model)

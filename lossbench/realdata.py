@@ -9,6 +9,8 @@ classification, or taken from `data.split`). Every problem with the file or its 
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 from typing import Any
 
@@ -18,13 +20,11 @@ import pandas as pd
 from lossbench.config.schema import DataConfig, Task
 from lossbench.dataset import Dataset, Split
 from lossbench.errors import ConfigError, brief
+from lossbench.splits import split_rows
 from lossbench.tablefile import read_frame
 
 # An integer target with at most this many distinct values is a multiclass label.
 MAX_CLASSES = 20
-VALIDATION_VALUES = {"val", "valid", "validation", "1", "true"}
-TEST_VALUES = {"test"}
-TRAIN_VALUES = {"train", "training", "0", "false"}
 
 
 def _as_list(value: Any) -> list[str]:
@@ -163,6 +163,7 @@ def make_real_dataset(cfg: DataConfig, seed: int) -> Dataset:
 
 def _dataset(cfg: DataConfig, seed: int) -> Dataset:
     frame, default_targets = read_frame(cfg)
+    shapes = dict(frame.attrs.get("shapes", {}))  # an .npz's N-D arrays
     targets = _as_list(cfg.target) or default_targets
     if not targets:
         raise ConfigError("data.target", "the target column(s) to predict", None)
@@ -194,7 +195,30 @@ def _dataset(cfg: DataConfig, seed: int) -> Dataset:
     _check_varies(frame, targets, task)
     data = _build(frame, features, targets, group_column, split_column, task, cfg, seed)
     data.columns["rows_dropped"] = rows - len(frame)
-    return data
+    shape = _input_shape(cfg, features, shapes)
+    if shape is not None:
+        data.columns["input_shape"] = list(shape)
+    return dataclasses.replace(data, input_shape=shape)
+
+
+def _input_shape(
+    cfg: DataConfig, features: list[str], shapes: dict[str, tuple[int, ...]]
+) -> tuple[int, ...] | None:
+    """The shape of one sample: `data.input_shape`, else that of the .npz array whose columns
+    the features are; None for flat rows."""
+    if cfg.input_shape:
+        shape = tuple(int(n) for n in cfg.input_shape)
+        if math.prod(shape) != len(features):
+            raise ConfigError(
+                "data.input_shape",
+                f"a shape whose product is the number of feature columns ({len(features)})",
+                f"{list(shape)} (product {math.prod(shape)})",
+            )
+        return shape
+    for key, shape in shapes.items():
+        if features == [f"{key}_{j}" for j in range(math.prod(shape))]:
+            return shape
+    return None
 
 
 def _check_varies(frame: pd.DataFrame, targets: list[str], task: Task) -> None:
@@ -225,79 +249,6 @@ def _targets(frame: pd.DataFrame, targets: list[str], task: Task) -> tuple[np.nd
         return labels.astype("float32")[:, None], [str(c) for c in classes]
     y = frame[targets].to_numpy(dtype="float64")
     return y.astype("float32"), []
-
-
-def _split(
-    frame: pd.DataFrame, labels: np.ndarray | None, split_column: str | None,
-    cfg: DataConfig, seed: int, classes: list[str],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    """Training, validation and test rows: from `data.split`, else by seed (stratified by class
-    for classification; `data.test_fraction` of the rows held out as the test split)."""
-    if split_column:
-        return _column_split(frame, labels, split_column, cfg, classes)
-    rng = np.random.default_rng([seed, 3])
-    if labels is None:
-        n = len(frame)
-        order = rng.permutation(n)
-        n_val = int(np.ceil(n * cfg.val_fraction))
-        n_test = int(np.ceil(n * cfg.test_fraction))
-        parts = order[n_val + n_test :], order[:n_val], order[n_val : n_val + n_test]
-        return tuple(np.sort(p) for p in parts)  # type: ignore[return-value]
-    train, val, test = [], [], []
-    for label in np.unique(labels):  # stratified: each class split in the same proportion
-        rows = rng.permutation(np.flatnonzero(labels == label))
-        n_val = round(len(rows) * cfg.val_fraction)
-        n_test = round(len(rows) * cfg.test_fraction)
-        if len(rows) < 2:
-            raise ConfigError(
-                "data.target", "classes of at least 2 rows (one for each split)",
-                f"class {classes[label]!r} with {len(rows)} row",
-            )  # fmt: skip
-        if n_val < 1 or n_val >= len(rows):
-            raise ConfigError(
-                "data.val_fraction", "a split that leaves every class rows on both sides",
-                f"{cfg.val_fraction} (class {classes[label]!r} has {len(rows)} rows)",
-            )  # fmt: skip
-        if cfg.test_fraction and (n_test < 1 or n_val + n_test >= len(rows)):
-            raise ConfigError(
-                "data.test_fraction", "a fraction that leaves every class rows in the "
-                "training, validation and test splits",
-                f"{cfg.test_fraction} (class {classes[label]!r} has {len(rows)} rows)",
-            )  # fmt: skip
-        val.append(rows[:n_val])
-        test.append(rows[n_val : n_val + n_test])
-        train.append(rows[n_val + n_test :])
-    return tuple(np.sort(np.concatenate(p)) for p in (train, val, test))  # type: ignore[return-value]
-
-
-def _column_split(
-    frame: pd.DataFrame, labels: np.ndarray | None, split_column: str,
-    cfg: DataConfig, classes: list[str],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    """The rows `data.split` marks: train, val, and test (`test` rows are the validation split
-    when the column has no `val` rows, as a train/test column always meant)."""
-    if cfg.test_fraction:
-        raise ConfigError("data.test_fraction", "0 when data.split marks the rows (mark the "
-                          "test rows `test` in that column)", cfg.test_fraction)  # fmt: skip
-    text = frame[split_column].astype(str).str.strip().str.lower()
-    unknown = sorted(set(text) - VALIDATION_VALUES - TRAIN_VALUES - TEST_VALUES)
-    if unknown:
-        raise ConfigError("data.split", "a column of train/val/test (or 0/1) values", unknown[0])
-    is_val, is_test = text.isin(VALIDATION_VALUES).to_numpy(), text.isin(TEST_VALUES).to_numpy()
-    if not is_val.any():
-        is_val, is_test = is_test, np.zeros_like(is_test)
-    parts = np.flatnonzero(~(is_val | is_test)), np.flatnonzero(is_val), np.flatnonzero(is_test)
-    names = ("training", "validation", "test")
-    for k, rows in enumerate(parts):
-        if labels is None or not len(rows):
-            continue
-        absent = sorted(set(labels) - set(labels[rows]))
-        if absent:
-            raise ConfigError(
-                "data.split", "training, validation and test rows that each hold every class",
-                f"{split_column} (class {classes[absent[0]]!r} has no {names[k]} rows)",
-            )  # fmt: skip
-    return parts
 
 
 def _subsample_positives(
@@ -353,7 +304,7 @@ def _build(
     labels = y.argmax(axis=1) if task is Task.multiclass else (
         y[:, 0].astype(int) if task is Task.binary else None
     )  # fmt: skip
-    train, val, test = _split(frame, labels, split_column, cfg, seed, classes)
+    train, val, test = split_rows(frame, labels, split_column, cfg, seed, classes)
     if len(train) == 0 or len(val) == 0:
         raise ConfigError("data.split", "rows in both the training and validation split",
                           f"{len(train)} training and {len(val)} validation rows")  # fmt: skip

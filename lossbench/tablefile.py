@@ -134,27 +134,37 @@ def _npz_header(path: Path) -> tuple[float, list[str]]:
                     else np.lib.format.read_array_header_2_0(f)
                 )
             key = member.removesuffix(".npy")
-            if len(shape) not in (1, 2):
-                raise ConfigError("data.path", "1-D or 2-D arrays", f"{key} of shape {shape}")
+            if len(shape) == 0:
+                raise ConfigError("data.path", "arrays with one row per sample",
+                                  f"{key} of shape {shape}")  # fmt: skip
             cells += math.prod(shape)
-            names += [key] if len(shape) == 1 else [f"{key}_{j}" for j in range(shape[1])]
+            width = math.prod(shape[1:])
+            names += [key] if len(shape) == 1 else [f"{key}_{j}" for j in range(width)]
     return cells, names
 
 
 def _npz_frame(path: Path) -> pd.DataFrame:
-    """Columns from an .npz: each 1-D array is a column, a 2-D array K gives K_0, K_1, ..."""
+    """Columns from an .npz: each 1-D array is a column, an N-D array K gives K_0, K_1, ... (its
+    samples flattened in C order; `attrs["shapes"]` keeps the shape of one sample of each array
+    of more than 2 dimensions)."""
     columns: dict[str, np.ndarray] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
     with np.load(path, allow_pickle=False) as arrays:
         for key in arrays.files:
             array = arrays[key]
             if array.ndim == 1:
                 columns[key] = array
-            else:
-                columns.update({f"{key}_{j}": array[:, j] for j in range(array.shape[1])})
+                continue
+            if array.ndim > 2:
+                shapes[key] = tuple(int(n) for n in array.shape[1:])
+            flat = array.reshape(len(array), -1)
+            columns.update({f"{key}_{j}": flat[:, j] for j in range(flat.shape[1])})
     lengths = {len(v) for v in columns.values()}
     if len(lengths) > 1:
         raise ConfigError("data.path", "arrays of one length", f"lengths {sorted(lengths)}")
-    return pd.DataFrame(columns)
+    frame = pd.DataFrame(columns)
+    frame.attrs["shapes"] = shapes
+    return frame
 
 
 def _sklearn_frame(name: str) -> tuple[pd.DataFrame, list[str]]:

@@ -25,6 +25,7 @@ from lossbench.bounds import MAX_GRAPH_NODES, Bound
 from lossbench.config.memory import memory_problems
 from lossbench.config.schema import (
     DATA_KEYS_READ,
+    MODEL_KEYS_READ,
     SKLEARN_DATASETS,
     TABLE_SUFFIXES,
     TABLE_TASKS,
@@ -32,11 +33,14 @@ from lossbench.config.schema import (
     DataConfig,
     DataSource,
     LossConfig,
+    ModelConfig,
+    ModelSource,
     Problem,
     ScaleConfig,
     Task,
 )
 from lossbench.errors import ConfigError
+from lossbench.userloss import target_problems
 
 # Backends the trainer has a runner for (lossbench/trainer); the others fail at validation.
 
@@ -181,6 +185,10 @@ def _real_data_problems(d: DataConfig) -> Iterator[Problem]:
     if d.target is not None and not all(isinstance(t, str | int) for t in targets):
         yield "data.target", "a column name or a list of column names", d.target
     yield from in_range("data.positive_fraction", d.positive_fraction, gt=0, lt=1, optional=True)
+    if d.input_shape is not None:
+        if not d.input_shape:
+            yield "data.input_shape", "a list of sizes >= 1 (one sample's shape), or null", []
+        yield from all_in_range("data.input_shape", d.input_shape, ge=1, integer=True)
     if d.task is not None and d.task.value not in TABLE_TASKS:
         yield "data.task", f"one of {', '.join(TABLE_TASKS)} (or null: inferred)", d.task.value
 
@@ -212,10 +220,16 @@ def loss_problems(loss: LossConfig, data: DataConfig, prefix: str = "loss") -> I
 
 def _trainer_problems(cfg: Config) -> Iterator[Problem]:
     t, m = cfg.trainer, cfg.model
-    if not m.hidden:
-        yield "model.hidden", "a non-empty list of integers >= 1", list(m.hidden)
-    yield from all_in_range("model.hidden", m.hidden, ge=1, integer=True)
-    yield from one_of("model.activation", m.activation, ACTIVATIONS)
+    if m.source is ModelSource.custom:
+        if not m.target:
+            yield "model.target", "path/to/file.py:function or package.module:function", m.target
+        else:
+            yield from target_problems("model.target", m.target)
+    else:
+        if not m.hidden:
+            yield "model.hidden", "a non-empty list of integers >= 1", list(m.hidden)
+        yield from all_in_range("model.hidden", m.hidden, ge=1, integer=True)
+        yield from one_of("model.activation", m.activation, ACTIVATIONS)
     yield from in_range("trainer.epochs", t.epochs, ge=1, integer=True)
     if t.tensorboard and importlib.util.find_spec("tensorboard") is None:
         yield (
@@ -247,6 +261,13 @@ def unread_problems(cfg: Config) -> Iterator[Problem]:
         yield ("scale.epsilon",
                f"its default {default_epsilon:g} with loss={cfg.loss.name} (only "
                f"{', '.join(readers)} reads it)", cfg.scale.epsilon)  # fmt: skip
+    model, model_defaults = cfg.model.source.value, ModelConfig()
+    for key in (k for keys in MODEL_KEYS_READ.values() for k in keys):
+        value = getattr(cfg.model, key)
+        if key not in MODEL_KEYS_READ[model] and value != getattr(model_defaults, key):
+            reader = next(s for s, keys in MODEL_KEYS_READ.items() if key in keys)
+            yield (f"model.{key}", f"no value with model={model} (it is read with "
+                   f"model={reader})", value)  # fmt: skip
     source, defaults = cfg.data.source.value, DataConfig()
     for key in (k for keys in DATA_KEYS_READ.values() for k in keys):
         if key in DATA_KEYS_READ[source]:

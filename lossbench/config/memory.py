@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Iterator
 
 from lossbench.bounds import GIB, memory_budget
-from lossbench.config.schema import Config, Problem, Task
+from lossbench.config.schema import Config, ModelSource, Problem, Task
 
 # Bytes per element of the generator's arrays: float64 features and one-hot groups, then the
 # float32 features, their train/validation copies and the framework's device copy.
@@ -48,7 +48,10 @@ def target_width(cfg: Config, task: Task) -> int:
 
 
 def n_parameters(cfg: Config, task: Task) -> int:
-    """Weights and biases of the MLP from the features to the task's outputs."""
+    """Weights and biases of the MLP from the features to the task's outputs (a user's model's
+    are counted once it is built: `model_problems`)."""
+    if cfg.model.source is not ModelSource.mlp:
+        return 0
     widths = [cfg.data.n_features + cfg.data.n_groups, *cfg.model.hidden, target_width(cfg, task)]
     return sum(a * b + b for a, b in itertools.pairwise(widths))
 
@@ -67,10 +70,11 @@ def footprint(cfg: Config, task: Task) -> int:
     return data + records + n_parameters(cfg, task) * _BYTES_PER_PARAMETER
 
 
-def records_bytes(cfg: Config, n_train: int, epochs: int) -> int:
-    """Bytes of the per-step records and tables of `epochs` over `n_train` samples."""
+def records_bytes(cfg: Config, n_train: int, epochs: int, layers: int | None = None) -> int:
+    """Bytes of the per-step records and tables of `epochs` over `n_train` samples (`layers`:
+    the model's trainable layers, when it is built)."""
     steps = math.ceil(n_train / max(cfg.trainer.batch_size, 1)) * epochs
-    layers = len(cfg.model.hidden) + 1
+    layers = layers if layers is not None else len(cfg.model.hidden) + 1
     return steps * (_BYTES_PER_STEP + _BYTES_PER_STEP_LAYER * layers)
 
 
@@ -85,6 +89,32 @@ def records_problems(cfg: Config, n_train: int) -> Iterator[Problem]:
     why = (f"this machine's memory budget is {budget / GIB:.1f} GiB; the per-step tables of "
            f"{n_train} training samples would need {need / GIB:.1f} GiB")  # fmt: skip
     yield "trainer.epochs", f"an integer <= {max(limit, 1)} ({why})", cfg.trainer.epochs
+
+
+# Per activation value of a training step: the forward value, its gradient and XLA's temporaries.
+_BYTES_PER_ACTIVATION = 12
+
+
+def model_problems(
+    cfg: Config, n_params: int, activations: int, n_layers: int, n_train: int
+) -> Iterator[Problem]:
+    """The model's key when a built model would not fit the memory budget: its parameters with
+    their gradients and optimizer state, a batch's activations (`activations` values per
+    sample) and the per-step tables of its `n_layers` layers."""
+    budget = memory_budget()
+    need = (n_params * _BYTES_PER_PARAMETER
+            + cfg.trainer.batch_size * activations * _BYTES_PER_ACTIVATION
+            + records_bytes(cfg, n_train, cfg.trainer.epochs, n_layers))  # fmt: skip
+    if need <= budget:
+        return
+    custom = cfg.model.source is ModelSource.custom
+    key, value = (
+        ("model.target", cfg.model.target) if custom else ("model.hidden", cfg.model.hidden)
+    )
+    yield (key, f"a model that fits this machine's memory budget of {budget / GIB:.1f} GiB "
+           "(parameters, gradients, optimizer state and a batch's activations)",
+           f"{value} ({n_params:,} parameters and {activations:,} activations per sample: "
+           f"about {need / GIB:.1f} GiB)")  # fmt: skip
 
 
 # What one process holds before its data: interpreter, framework and compiled programs (the

@@ -58,7 +58,7 @@ TABLE_TASKS = ("binary", "multiclass", "grouped")
 # The `data` keys each source reads; `source`, `val_fraction` and `test_fraction` are read by
 # all, and `nan_rate` (set by loss=robust_weights) by the generator only.
 REAL_DATA_KEYS = ("target", "features", "group", "task", "split", "nan_policy",
-                  "positive_fraction")  # fmt: skip
+                  "positive_fraction", "input_shape")  # fmt: skip
 SYNTHETIC_DATA_KEYS = ("n_samples", "n_features", "positive_rate", "n_groups", "group_skew",
                        "group_scale_min", "group_scale_max", "n_outputs", "noise", "n_classes",
                        "class_imbalance", "grid", "n_nodes", "embedding_dim", "graph_p_in",
@@ -68,6 +68,17 @@ DATA_KEYS_READ = {
     "table": ("path", *REAL_DATA_KEYS),
     "sklearn": ("name", *REAL_DATA_KEYS),
 }
+
+
+class ModelSource(StrEnum):
+    """Whose network trains: lossbench's MLP, or a user's (`model=custom`)."""
+
+    mlp = "mlp"
+    custom = "custom"
+
+
+# The `model` keys each source reads (`source` by both).
+MODEL_KEYS_READ = {"mlp": ("hidden", "activation"), "custom": ("target", "params", "head")}
 
 
 class Optimizer(StrEnum):
@@ -129,6 +140,10 @@ class DataConfig:
     # Binary tables: keep a random subset of the positives (label 1) so that they make up this
     # fraction of the rows (an imbalance study on real data); null: all rows.
     positive_fraction: float | None = None
+    # The shape of one sample that the feature columns are, in order (an image: [8, 8, 1]); a
+    # user's model (model=custom) receives its inputs in this shape. null: flat, or an .npz
+    # array's own shape.
+    input_shape: list[int] | None = None
     # Synthetic data.
     n_samples: int = 16384
     n_features: int = 32
@@ -157,8 +172,16 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
+    source: ModelSource = ModelSource.mlp
     hidden: list[int] = field(default_factory=lambda: [64, 64])
     activation: str = "relu"
+    # model=custom: path/to/file.py:function or package.module:function, called as
+    # function(input_shape, **params) and returning a Keras model or layer.
+    target: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    # Add the task's output head to the user's model (false: the model ends in the task's
+    # outputs itself).
+    head: bool = True
 
 
 @dataclass
