@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from cnn import cnn_lines
 from measure import ANCHOR_MODEL, MODELS, PAIRED_ROUNDS, train_flops
 
 
@@ -42,6 +43,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
             cells += [_f(r["fit_spe32"]), _f(c), _f(r["lossbench_norecord"]), f"{1e6 / c:.0f}"]
             cells += [f"{r['c/a']:.1f}x", f"{r['c/b']:.1f}x", f"{r['c/d']:.2f}"]
             lines.append("| " + " | ".join(map(str, cells)) + " |")
+    lines += cnn_lines(results)
     lines += _variants(results)
     lines += _roofline(results)
     lines += ["", "Graph loss plus its gradient, 1,024 nodes x 64 dimensions, compiled "

@@ -6,6 +6,7 @@ measures, on the same model, data and batch size:
   (b) plain `model.fit` with steps_per_execution=32,
   (c) lossbench's trainer with full per-step recording,
   (d) lossbench's trainer with recording off,
+and a user's CNN (examples/my_models.py) on digits, lossbench against `model.fit`,
 then every loss variant against lossbench's plain BCE/MSE step on the same task, and the graph
 loss with its gradient on 1,024 nodes x 64 dimensions. The orchestrator also times start-up and
 measures peak memory of whole runs, and runs the reference scripts in ../shared/anchors when they
@@ -55,7 +56,11 @@ def main() -> None:
         print(json.dumps(twin(args.twin)))
         return
     if args.worker:
-        print(json.dumps(worker(args.worker, args.repeats, args.quick)))
+        from cnn import cnn_rows  # after `worker` has chosen the backend
+
+        out = worker(args.worker, args.repeats, args.quick)
+        out["cnn"] = cnn_rows(args.worker, args.repeats, args.quick)
+        print(json.dumps(out))
         return
 
     import tempfile

@@ -287,8 +287,8 @@ def _runner(cfg: Config, task: Task, data: Any, loss: Any, y_train: Any) -> tupl
                            tuple(data.train.y.shape[1:]))  # fmt: skip
     key = _fingerprint(
         cfg.backend.value, task.value, cfg.model, t.optimizer.value, t.learning_rate, t.record,
-        t.jit_compile, data.train.x.shape, data.input_shape, y_train.shape, type(loss).__name__,
-        loss.get_config(),
+        t.jit_compile, t.unroll, data.train.x.shape, data.input_shape, y_train.shape,
+        type(loss).__name__, loss.get_config(),
     )  # fmt: skip
     if key in _RUNNERS:
         _RUNNERS.move_to_end(key)
@@ -308,6 +308,7 @@ def _runner(cfg: Config, task: Task, data: Any, loss: Any, y_train: Any) -> tupl
     runner, device = make_runner(
         cfg.backend.value, model=model, loss=loss, optimizer=optimizer, x=data.train.x,
         y=y_train, layer_slices=slices, record=t.record, jit_compile=t.jit_compile,
+        unroll=t.unroll,
     )  # fmt: skip
     _RUNNERS[key] = (model, loss, runner, device, names)
     while len(_RUNNERS) > MAX_CACHED_RUNNERS:

@@ -197,3 +197,37 @@ def test_a_cnn_with_batchnorm_and_dropout_trains_on_digits(backend, tmp_path):
     assert out["n"] == 4 and len(out["changed"]) == 4  # both layers' mean and variance moved
     assert out["same"]  # evaluation: dropout off, moving statistics used (deterministic)
     assert out["accuracy"] > 0.6  # chance is 0.1
+
+
+UNROLL_PROBE = textwrap.dedent(
+    """
+    import json, sys
+    from lossbench.config.compose import compose
+    from lossbench.experiment import build_experiment, clear_runner_cache
+    from lossbench.evaluation import Evaluation
+    from lossbench.trainer import train
+
+    losses = {}
+    for unroll in (0, 3):
+        clear_runner_cache()
+        exp = build_experiment(compose([*sys.argv[1:], f"trainer.unroll={unroll}"]))
+        result = train(exp.runner, len(exp.data.train), exp.layer_names, exp.cfg.trainer,
+                       exp.cfg.seed, Evaluation(exp))
+        losses[unroll] = result.records.loss.tolist()
+    print(json.dumps(losses))
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_unrolled_steps_train_as_the_loop_does(backend, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-c", UNROLL_PROBE, "loss=temperature", *DIGITS, *CNN,
+         f"backend={backend}", "trainer.epochs=1", "trainer.batch_size=128"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    losses = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(losses["0"]) == len(losses["3"]) == 12  # 11 full batches and a partial one
+    np.testing.assert_allclose(losses["3"], losses["0"], rtol=2e-4)

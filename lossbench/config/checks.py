@@ -244,6 +244,7 @@ def _trainer_problems(cfg: Config) -> Iterator[Problem]:
         yield from in_range("trainer.batch_size", t.batch_size, ge=1, integer=True)
     yield from in_range("trainer.learning_rate", t.learning_rate, gt=0)
     yield from in_range("trainer.steps_per_chunk", t.steps_per_chunk, ge=1, integer=True)
+    yield from in_range("trainer.unroll", t.unroll, ge=0, le=64, integer=True, optional=True)
     how, _, metric = t.select.partition(":")
     if t.select != "last" and not (how == "best" and metric.strip()):
         yield ("trainer.select", "last, or best:<metric> (a validation metric of the task, "

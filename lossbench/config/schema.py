@@ -193,6 +193,9 @@ class TrainerConfig:
     steps_per_chunk: int = 1024
     record: bool = True
     jit_compile: bool = True
+    # Steps per unrolled compiled program instead of one loop per chunk; null: 4 for a model
+    # with convolutions on a CPU (XLA compiles their gradient slowly inside a loop), else 0.
+    unroll: int | None = None
     progress: bool = True
     tensorboard: bool = False
     # The epoch whose weights the summary, test metrics and predictions describe: `last`, or

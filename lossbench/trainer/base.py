@@ -11,6 +11,26 @@ from typing import Any, Protocol
 
 import numpy as np
 
+# Steps per unrolled program for models with convolutions on a CPU. XLA's CPU backend compiles a
+# convolution's input gradient inside a loop to slow code (the kernel's reversal stays a fusion
+# the fast convolution path does not take): `make bench`'s small CNN ran 4-5x slower in a loop
+# than written out. 4 steps per program compile about as fast as the loop did; 8 or more gain
+# a few percent per step for twice the compile time or more.
+CONV_UNROLL = 4
+
+
+def default_unroll(model: Any, device: str) -> int:
+    """`CONV_UNROLL` for a model with a convolution layer on a CPU, else 0 (one loop)."""
+    if device != "CPU":
+        return 0
+    stack = list(model.layers)
+    while stack:
+        layer = stack.pop()
+        if "Conv" in type(layer).__name__:
+            return CONV_UNROLL
+        stack.extend(getattr(layer, "layers", []))
+    return 0
+
 
 class Runner(Protocol):
     component_names: tuple[str, ...]
@@ -37,6 +57,8 @@ class RunnerBase:
         layer_slices: for each trainable layer, the indices of its variables.
         record: compute gradient norms (the loss is always recorded).
         jit_compile: compile chunks with XLA.
+        unroll: 0 runs a chunk's steps as one compiled loop; k > 0 as programs of k steps
+            written out one after another, called in turn (`default_unroll` says when).
     """
 
     def __init__(
@@ -49,6 +71,7 @@ class RunnerBase:
         layer_slices: Sequence[Sequence[int]],
         record: bool,
         jit_compile: bool,
+        unroll: int = 0,
     ) -> None:
         import keras
 
@@ -58,6 +81,7 @@ class RunnerBase:
         self._fresh_optimizer = [keras.ops.convert_to_numpy(v) for v in optimizer.variables]
         self.layer_slices = [list(s) for s in layer_slices]
         self.record = record
+        self.unroll = unroll
         self.component_names = tuple(getattr(loss, "component_names", ()))
         self.reset(x, y)
         self._compile(jit_compile)
@@ -75,6 +99,10 @@ class RunnerBase:
 
     def reset(self, x: np.ndarray, y: np.ndarray) -> None:
         raise NotImplementedError
+
+    def blocks(self, n_steps: int) -> list[tuple[int, int]]:
+        """(start, length) of the unrolled programs that run a chunk's `n_steps` steps."""
+        return [(s, min(self.unroll, n_steps - s)) for s in range(0, n_steps, self.unroll)]
 
     def _compile(self, jit_compile: bool) -> None:
         raise NotImplementedError

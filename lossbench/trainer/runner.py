@@ -5,26 +5,34 @@ from __future__ import annotations
 from typing import Any
 
 from lossbench.errors import LossbenchError
-from lossbench.trainer.base import Runner
+from lossbench.trainer.base import Runner, default_unroll
 
 
-def make_runner(backend: str, **kwargs: Any) -> tuple[Runner, str]:
+def make_runner(backend: str, unroll: int | None = None, **kwargs: Any) -> tuple[Runner, str]:
     """Build the runner for `backend`; return it with the device it runs on.
+
+    Args:
+        unroll: steps per unrolled program (0: one loop per chunk); None: `default_unroll`
+            for the model and device.
+        kwargs: the runner's arguments (`RunnerBase`).
 
     Raises:
         LossbenchError: the backend has no runner yet.
     """
     if backend == "tensorflow":
-        import lossbench.trainer.tensorflow_backend as tensorflow_backend
-
-        return tensorflow_backend.TensorFlowRunner(**kwargs), tensorflow_backend.device_name()
-    if backend == "jax":
-        import lossbench.trainer.jax_backend as jax_backend
-
-        return jax_backend.JaxRunner(**kwargs), jax_backend.device_name()
-    raise LossbenchError(
-        f"invalid value for `backend`: the trainer runs on tensorflow and jax, received {backend!r}"
-    )
+        import lossbench.trainer.tensorflow_backend as module
+    elif backend == "jax":
+        import lossbench.trainer.jax_backend as module  # type: ignore[no-redef]
+    else:
+        raise LossbenchError(
+            "invalid value for `backend`: the trainer runs on tensorflow and jax, received "
+            f"{backend!r}"
+        )
+    device = module.device_name()
+    if unroll is None:
+        unroll = default_unroll(kwargs["model"], device)
+    runner_class = module.TensorFlowRunner if backend == "tensorflow" else module.JaxRunner
+    return runner_class(unroll=unroll, **kwargs), device
 
 
 def device_peak_bytes(backend: str) -> int | None:

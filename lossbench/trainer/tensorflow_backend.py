@@ -43,6 +43,7 @@ class TensorFlowRunner(RunnerBase):
         model = self.model
         self.variables = model.trainable_variables
         self._chunk = tf.function(self._chunk_steps, jit_compile=jit_compile)
+        self._block = tf.function(self._block_steps, jit_compile=jit_compile)
         self._forward = tf.function(
             lambda x: model(x, training=False), jit_compile=jit_compile, reduce_retracing=True
         )
@@ -55,29 +56,33 @@ class TensorFlowRunner(RunnerBase):
         for variable, value in zip(self.optimizer.variables, self._fresh_optimizer, strict=True):
             variable.assign(value)
 
+    def _step(self, x: Any, y: Any, batch: Any, m: Any) -> Any:
+        """One optimizer step on the samples `batch`; its row [loss, layer_sq..., parts...]."""
+        xb, yb = tf.gather(x, batch), tf.gather(y, batch)
+        with tf.GradientTape() as tape:
+            pred = self.model(xb, training=True)
+            loss, step_parts = self.loss_and_components(yb, pred)
+            # The schedule's value is an input of the program, so every step sees its own.
+            loss = loss * m
+        grads = tape.gradient(loss, self.variables)
+        self.optimizer.apply(grads, self.variables)
+        row = [tf.reshape(tf.cast(loss, tf.float32), [1])]
+        if self.record:
+            row.append(self._layer_sq(grads))
+        if self.component_names:
+            row.append(tf.cast(tf.stack([tf.reduce_mean(c) for c in step_parts]), tf.float32))
+        return tf.concat(row, 0)
+
+    def _block_steps(self, x: Any, y: Any, idx: Any, multiplier: Any) -> Any:
+        """`idx.shape[0]` steps written out one after another (no loop: see `CONV_UNROLL`)."""
+        return tf.stack([self._step(x, y, idx[i], multiplier[i]) for i in range(idx.shape[0])])
+
     def _chunk_steps(self, x: Any, y: Any, idx: Any, n_steps: Any, multiplier: Any) -> Any:
-        capacity = idx.shape[0]
-        n_parts = len(self.component_names)
-        width = self.row_width
-        # One row per step, [loss, layer_sq..., components...] (see `split_records`); the
-        # TensorArray lowers to an in-place dynamic-update-slice under XLA.
-        rows = tf.TensorArray(tf.float32, size=capacity, element_shape=[width])
+        # One row per step (see `split_records`); the TensorArray lowers to an in-place
+        # dynamic-update-slice under XLA.
+        rows = tf.TensorArray(tf.float32, size=idx.shape[0], element_shape=[self.row_width])
         for i in tf.range(n_steps):
-            batch = idx[i]
-            xb, yb = tf.gather(x, batch), tf.gather(y, batch)
-            with tf.GradientTape() as tape:
-                pred = self.model(xb, training=True)
-                loss, step_parts = self.loss_and_components(yb, pred)
-                # The schedule's value is an input of the program, so every step sees its own.
-                loss = loss * multiplier[i]
-            grads = tape.gradient(loss, self.variables)
-            self.optimizer.apply(grads, self.variables)
-            row = [tf.reshape(tf.cast(loss, tf.float32), [1])]
-            if self.record:
-                row.append(self._layer_sq(grads))
-            if n_parts:
-                row.append(tf.cast(tf.stack([tf.reduce_mean(c) for c in step_parts]), tf.float32))
-            rows = rows.write(i, tf.concat(row, 0))
+            rows = rows.write(i, self._step(x, y, idx[i], multiplier[i]))
         # Rows past n_steps were never written; they stack as zeros and the host drops them.
         return rows.stack()
 
@@ -102,6 +107,13 @@ class TensorFlowRunner(RunnerBase):
             ``loss`` (n_steps,), ``layer_sq`` (n_steps, n_layers): squared gradient norms, and
             ``components`` (n_steps, n_components): the batch means of the loss's components.
         """
+        if self.unroll:
+            packed = np.concatenate([
+                self._block(self.x, self.y, tf.constant(idx[start : start + k]),
+                            tf.constant(multiplier[start : start + k], tf.float32)).numpy()
+                for start, k in self.blocks(n_steps)
+            ])  # fmt: skip
+            return split_records(packed, n_steps, len(self.layer_slices), self.record)
         packed = self._chunk(
             self.x,
             self.y,
