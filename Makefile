@@ -41,13 +41,13 @@ sweep: $(STAMP) ## A small study (4 imbalance losses x 2 seeds); prints the comp
 		data.n_samples=4000 trainer.epochs=3 trainer.progress=false \
 		hydra.sweep.dir=outputs/sweeps/make-sweep $(ARGS)
 
-study: $(STAMP) ## One study from experiments/ (NAME=imbalance|groups|calibration|multitask|breast_cancer|spurious)
+study: $(STAMP) ## One study from experiments/ (NAME=imbalance|groups|calibration|multitask|breast_cancer|spurious|digits_cnn)
 	rm -rf outputs/studies/$(NAME)
 	$(BIN)/lossbench -m +experiment=$(NAME) hydra.sweep.dir=outputs/studies/$(NAME) $(ARGS)
 	$(BIN)/lossbench-report outputs/studies/$(NAME) --quiet
 
 studies: $(STAMP) ## Every study: reports into experiments/results/, tables into its README (minutes)
-	for name in imbalance groups calibration multitask breast_cancer spurious; do \
+	for name in imbalance groups calibration multitask breast_cancer spurious digits_cnn; do \
 		$(MAKE) --no-print-directory study NAME=$$name || exit 1; \
 		rm -rf experiments/results/$$name; mkdir -p experiments/results/$$name; \
 		cp outputs/studies/$$name/report.md outputs/studies/$$name/*.png \
