@@ -12,7 +12,7 @@ from lossbench.errors import one_line
     ("override", "line"),
     [
         ("loss.gama=3", "invalid value for `loss.gama`: Key 'gama' not in 'FocalConfig'; did you "
-         "mean `loss.gamma`? (the keys of `loss`: name, gamma, alpha)"),
+         "mean `loss.gamma`? (the keys of `loss`: name, task, gamma, alpha)"),
         ("trainer.epoch=3", "did you mean `trainer.epochs`?"),
         ("data.n_sample=10", "did you mean `data.n_samples`?"),
     ],
@@ -29,4 +29,4 @@ def test_a_key_like_no_valid_one_lists_the_keys_without_a_guess():
         compose_raw(["loss=focal", "loss.zzzz=1"])
     message = one_line(info.value)
     assert "did you mean" not in message
-    assert message.endswith("(the keys of `loss`: name, gamma, alpha)"), message
+    assert message.endswith("(the keys of `loss`: name, task, gamma, alpha)"), message

@@ -184,7 +184,7 @@ PROBE = textwrap.dedent(
 )
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_a_cnn_with_batchnorm_and_dropout_trains_on_digits(backend, tmp_path):
     proc = subprocess.run(
@@ -219,7 +219,7 @@ UNROLL_PROBE = textwrap.dedent(
 )
 
 
-@pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_unrolled_steps_train_as_the_loop_does(backend, tmp_path):
     proc = subprocess.run(
