@@ -58,10 +58,21 @@ def check_jobs(
             cfg = composed[rest].copy()
             for seed in (o.partition("=")[2] for o in job if o not in rest):
                 OmegaConf.update(cfg, "seed", yaml.safe_load(seed))
-            checked.append(validate(cfg))
+            typed = validate(cfg)
+            _check_selection(typed)
+            checked.append(typed)
         except Exception as error:  # any way a job's config is wrong
             raise SweepJobError(list(job), error) from error
     return checked
+
+
+def _check_selection(cfg: Config) -> None:
+    """Refuse a `trainer.select` metric the task does not report (the data's groups are not
+    known yet: any group's id passes; the run checks it exactly)."""
+    from lossbench.metrics import metric_names, selected_metric
+
+    task = cfg.loss.training_task()
+    selected_metric(cfg.trainer.select, [*metric_names(task), "val_loss"], exact=False)
 
 
 def check_baseline(

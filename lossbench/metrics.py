@@ -264,6 +264,14 @@ def selectable(data: Dataset) -> list[str]:
 _PER_GROUP = re.compile(r"^(.+)_group_\d+$")
 
 
+def reported(metric: str, names: list[str], exact: bool = True) -> bool:
+    """Whether `metric` is among `names`; with `exact=False` (before the data is read) any
+    group's id passes where group 0's does (`mse_group_3` as `mse_group_0`)."""
+    per_group = _PER_GROUP.match(metric)
+    return metric in names or (not exact and bool(per_group) and
+                               f"{per_group[1]}_group_0" in names)  # fmt: skip
+
+
 def selected_metric(select: str, names: list[str], exact: bool = True) -> str | None:
     """The metric `trainer.select` names (None for `last`), refused when `names` lacks it.
     With `exact=False` (before the data is read) any group's id passes where group 0's does.
@@ -274,8 +282,7 @@ def selected_metric(select: str, names: list[str], exact: bool = True) -> str | 
     if select == "last":
         return None
     metric = select.partition(":")[2].strip()
-    per_group = _PER_GROUP.match(metric)
-    if metric in names or (not exact and per_group and f"{per_group[1]}_group_0" in names):
+    if reported(metric, names, exact):
         return metric
     hint = did_you_mean(metric, names)
     shown = [n for n in names if not _PER_GROUP.match(n)]

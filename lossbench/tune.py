@@ -139,14 +139,10 @@ def check_objective(objective: str, task: Any) -> None:
     Raises:
         ConfigError: naming `hydra.sweeper.objective` and the task's metrics.
     """
-    import re
-
-    from lossbench.metrics import metric_names
+    from lossbench.metrics import metric_names, reported
 
     names = [*metric_names(task), "val_loss"]
-    # Per-group metrics exist for every group of the data: `mse_group_3` as `mse_group_0` does.
-    known = re.sub(r"_group_\d+$", "_group_0", objective) in names
-    if not known:
+    if not reported(objective, names, exact=False):
         raise ConfigError(f"{KEY}.objective",
                           f"a validation metric of the {task.value} task ({', '.join(names)})",
                           objective)  # fmt: skip

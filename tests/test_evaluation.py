@@ -158,3 +158,18 @@ def test_a_sweep_row_shows_test_metrics_and_says_so(tmp_path):
     assert (row["split"], row["accuracy"], row["val_loss"]) == ("test", 0.8, 0.3)
     assert metrics_split(summary_frame(tmp_path)) == "test"
     assert not math.isnan(row["val_loss"])
+
+
+def test_a_sweep_with_a_metric_the_task_lacks_is_refused_before_any_job(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", "from lossbench.cli import main; main()", "-m", "loss=bce,focal",
+         "trainer.select=best:mse", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "`trainer.select`" in lines[0] and "worst_group_accuracy" in lines[0]
+    assert not (tmp_path / "sweep").exists()
