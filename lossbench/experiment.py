@@ -258,7 +258,7 @@ def _configured_loss(cfg: Config, task: Task, data: Any) -> Any:
     return cfg.loss.build(ctx)
 
 
-def _check_model(cfg: Config, model: Any, n_train: int) -> None:
+def _check_model(cfg: Config, model: Any, n_layers: int, n_train: int) -> None:
     """Refuse, before training, a user's model with non-finite weights, and any model that
     would not fit the memory budget."""
     from lossbench.config.memory import model_problems
@@ -266,7 +266,6 @@ def _check_model(cfg: Config, model: Any, n_train: int) -> None:
 
     if cfg.model.source is ModelSource.custom:
         check_weights(model, str(cfg.model.target))
-    n_layers = len(layer_groups(model)[0])
     for problem in model_problems(cfg, model.count_params(), activation_count(model), n_layers,
                                   n_train):  # fmt: skip
         raise ConfigError(*problem)
@@ -301,10 +300,10 @@ def _runner(cfg: Config, task: Task, data: Any, loss: Any, y_train: Any) -> tupl
     keras.backend.clear_session(free_memory=_models_built > 0)
     _models_built += 1
     model = builder.build(cfg.seed)
-    _check_model(cfg, model, len(data.train))
+    names, slices = layer_groups(model)
+    _check_model(cfg, model, len(names), len(data.train))
     optimizers = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
     optimizer = optimizers[t.optimizer.value](learning_rate=t.learning_rate)
-    names, slices = layer_groups(model)
     runner, device = make_runner(
         cfg.backend.value, model=model, loss=loss, optimizer=optimizer, x=data.train.x,
         y=y_train, layer_slices=slices, record=t.record, jit_compile=t.jit_compile,
