@@ -18,7 +18,7 @@ import numpy as np
 from lossbench.config.schema import Task
 from lossbench.dataset import Dataset, Split
 from lossbench.experiment import Experiment
-from lossbench.metrics import lower_is_better, selectable, selected_metric, softmax, task_metrics
+from lossbench.metrics import lower_is_better, softmax, task_metrics
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Evaluation:
 
     def __init__(self, exp: Experiment) -> None:
         self.exp = exp
-        self.metric = selected_metric(exp.cfg.trainer.select, selectable(exp.data))
+        self.metric = exp.select_metric
         self.selected: Selected | None = None
         self._epochs = 0
         data, loss = exp.data, exp.loss

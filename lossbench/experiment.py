@@ -131,6 +131,7 @@ class Experiment:
     runner: Any  # the backend's runner
     device: str
     layer_names: list[str]
+    select_metric: str | None = None  # the validation metric that picks the epoch; None: last
 
     def extra(self, split: Any) -> Any:
         """The per-sample ids the loss packs: node ids on the graph task, else group ids."""
@@ -187,18 +188,19 @@ def build_experiment(cfg: Config, loss: Any = None) -> Experiment:
     task = cfg.loss.training_task()
     # The data first: it needs no framework, and a config whose data would be degenerate is
     # refused before one loads.
-    data = _checked_data(cfg, task)
+    data, metric = _checked_data(cfg, task)
     select_backend(cfg.backend.value)
     _seed_frameworks(cfg)
     if loss is None:
         loss = _configured_loss(cfg, task, data)
     y_train = loss.pack_targets(data.train.y, split_extra(task, data.train))
     model, loss, runner, device, names = _runner(cfg, task, data, loss, y_train)
-    return Experiment(cfg, data, loss, model, runner, device, names)
+    return Experiment(cfg, data, loss, model, runner, device, names, metric)
 
 
-def _checked_data(cfg: Config, task: Task) -> Any:
-    """The config's dataset for `task`, refused by name when the loss or batch cannot use it."""
+def _checked_data(cfg: Config, task: Task) -> tuple[Any, str | None]:
+    """The config's dataset for `task` and the metric `trainer.select` picks epochs by (None:
+    the last), refused by name when the loss, batch or selection cannot use the data."""
     from lossbench.config.memory import records_problems
     from lossbench.data import check_dataset, make_dataset
     from lossbench.metrics import selectable, selected_metric
@@ -220,8 +222,8 @@ def _checked_data(cfg: Config, task: Task) -> Any:
         )
     for problem in records_problems(cfg, len(data.train)):  # a table's size is known now
         raise ConfigError(*problem)
-    selected_metric(cfg.trainer.select, selectable(data))  # the data's metrics are known now
-    return data
+    # The data's metrics (its groups' too) are known now.
+    return data, selected_metric(cfg.trainer.select, lambda: selectable(data))
 
 
 def _seed_frameworks(cfg: Config) -> None:

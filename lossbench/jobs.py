@@ -72,7 +72,7 @@ def _check_selection(cfg: Config) -> None:
     from lossbench.metrics import metric_names, selected_metric
 
     task = cfg.loss.training_task()
-    selected_metric(cfg.trainer.select, [*metric_names(task), "val_loss"], exact=False)
+    selected_metric(cfg.trainer.select, lambda: [*metric_names(task), "val_loss"], exact=False)
 
 
 def check_baseline(

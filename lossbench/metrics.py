@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -272,15 +273,20 @@ def reported(metric: str, names: list[str], exact: bool = True) -> bool:
                                f"{per_group[1]}_group_0" in names)  # fmt: skip
 
 
-def selected_metric(select: str, names: list[str], exact: bool = True) -> str | None:
-    """The metric `trainer.select` names (None for `last`), refused when `names` lacks it.
-    With `exact=False` (before the data is read) any group's id passes where group 0's does.
+def selected_metric(
+    select: str, reported_names: Callable[[], list[str]], exact: bool = True
+) -> str | None:
+    """The metric `trainer.select` names (None for `last`), refused when the names
+    `reported_names()` gives lack it; they are computed only for a metric (scoring them imports
+    scikit-learn). With `exact=False` (before the data is read) any group's id passes where
+    group 0's does.
 
     Raises:
         ConfigError: naming `trainer.select`, the metrics there are and the closest one.
     """
     if select == "last":
         return None
+    names = reported_names()
     metric = select.partition(":")[2].strip()
     if reported(metric, names, exact):
         return metric

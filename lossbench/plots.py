@@ -90,6 +90,24 @@ def plot_layer_heatmap(curves: dict[str, dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+PANELS_PER_ROW = 4
+
+
+def _panels(n: int, width: float, height: float, labels: float = 0.0, **shared: Any) -> Any:
+    """A figure of `n` panels of `width` x `height` inches, at most `PANELS_PER_ROW` a row
+    (plus `labels` inches for the row labels), the grid's unused cells hidden. Returns the
+    figure, the (rows, columns) axes and the `n` panels in order."""
+    import matplotlib.pyplot as plt
+
+    columns = min(n, PANELS_PER_ROW)
+    n_rows = -(-n // columns)
+    fig, axes = plt.subplots(n_rows, columns, figsize=(labels + width * columns, height * n_rows),
+                             squeeze=False, **shared)  # fmt: skip
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    return fig, axes, list(axes.ravel()[:n])
+
+
 # Each variant's own objective (final or validation loss) measures a different thing per variant:
 # drawn side by side it would look comparable, so the metric panels leave it out.
 OWN_OBJECTIVES = ("final_loss", "val_loss", "train_loss")
@@ -114,15 +132,9 @@ def plot_metric_intervals(comparison: pd.DataFrame, keys: list[str], metrics: li
         for _, row in comparison.iterrows()
     ]
     lines = sum(label.count("\n") + 1 for label in labels)
-    columns = min(len(drawn), 4)
-    n_rows = -(-len(drawn) // columns)
-    height = max(1.6, 0.7 + 0.28 * lines)
-    fig, axes = plt.subplots(n_rows, columns, figsize=(2.4 + 2.8 * columns, height * n_rows),
-                             sharey=True, squeeze=False)  # fmt: skip
-    for ax in axes.ravel()[len(drawn) :]:
-        ax.set_visible(False)
+    fig, axes, panels = _panels(len(drawn), 2.8, max(1.6, 0.7 + 0.28 * lines), 2.4, sharey=True)
     rows = np.arange(len(labels))
-    for ax, metric in zip(axes.ravel()[: len(drawn)], drawn, strict=True):
+    for ax, metric in zip(panels, drawn, strict=True):
         mean = comparison[f"{metric}_mean"].to_numpy(dtype="float64")
         low = comparison[f"{metric}_ci_low"].to_numpy(dtype="float64")
         high = comparison[f"{metric}_ci_high"].to_numpy(dtype="float64")
@@ -146,13 +158,7 @@ def plot_reliability(bins: dict[str, tuple[np.ndarray, ...]], split: str, path: 
     `bins` maps a variant to `metrics.reliability_bins` and its ECE."""
     import matplotlib.pyplot as plt
 
-    columns = min(len(bins), 4)
-    n_rows = -(-len(bins) // columns)
-    fig, axes = plt.subplots(n_rows, columns, figsize=(3.2 * columns, 3.3 * n_rows),
-                             squeeze=False, sharex=True, sharey=True)  # fmt: skip
-    for ax in axes.ravel()[len(bins) :]:
-        ax.set_visible(False)
-    panels = axes.ravel()[: len(bins)]
+    fig, axes, panels = _panels(len(bins), 3.2, 3.3, sharex=True, sharey=True)
     for ax, (label, (mean_prob, positives, counts, ece)) in zip(panels, bins.items(), strict=True):
         ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
         ax.plot(mean_prob, positives, marker="o", color="tab:blue")

@@ -262,21 +262,21 @@ def unread_problems(cfg: Config) -> Iterator[Problem]:
         yield ("scale.epsilon",
                f"its default {default_epsilon:g} with loss={cfg.loss.name} (only "
                f"{', '.join(readers)} reads it)", cfg.scale.epsilon)  # fmt: skip
-    model, model_defaults = cfg.model.source.value, ModelConfig()
-    for key in (k for keys in MODEL_KEYS_READ.values() for k in keys):
-        value = getattr(cfg.model, key)
-        if key not in MODEL_KEYS_READ[model] and value != getattr(model_defaults, key):
-            reader = next(s for s, keys in MODEL_KEYS_READ.items() if key in keys)
-            yield (f"model.{key}", f"no value with model={model} (it is read with "
-                   f"model={reader})", value)  # fmt: skip
-    source, defaults = cfg.data.source.value, DataConfig()
-    for key in (k for keys in DATA_KEYS_READ.values() for k in keys):
-        if key in DATA_KEYS_READ[source]:
-            continue
-        value = getattr(cfg.data, key)
-        if value != getattr(defaults, key):
-            readers = " or ".join(f"data={s}" for s, keys in DATA_KEYS_READ.items() if key in keys)
-            yield (f"data.{key}", f"no value with data={source} (it is read with {readers})",
+    yield from _other_kinds_keys("model", cfg.model, ModelConfig(), MODEL_KEYS_READ)
+    yield from _other_kinds_keys("data", cfg.data, DataConfig(), DATA_KEYS_READ)
+
+
+def _other_kinds_keys(
+    group: str, node: Any, defaults: Any, keys_read: dict[str, tuple[str, ...]]
+) -> Iterator[Problem]:
+    """Keys of `group` set away from their default that only other kinds of it read (`node`'s
+    kind is its `source`: data=table, model=custom, ...)."""
+    kind = node.source.value
+    for key in dict.fromkeys(k for keys in keys_read.values() for k in keys):
+        value = getattr(node, key)
+        if key not in keys_read[kind] and value != getattr(defaults, key):
+            readers = " or ".join(f"{group}={s}" for s, keys in keys_read.items() if key in keys)
+            yield (f"{group}.{key}", f"no value with {group}={kind} (it is read with {readers})",
                    value)  # fmt: skip
 
 
