@@ -11,24 +11,32 @@ from typing import Any, Protocol
 
 import numpy as np
 
-# Steps per unrolled program for models with convolutions on a CPU. XLA's CPU backend compiles a
-# convolution's input gradient inside a loop to slow code (the kernel's reversal stays a fusion
-# the fast convolution path does not take): `make bench`'s small CNN ran 4-5x slower in a loop
-# than written out. 4 steps per program compile about as fast as the loop did; 8 or more gain
-# a few percent per step for twice the compile time or more.
+# Steps per unrolled program for models with convolutions on TensorFlow on a CPU. XLA's CPU
+# backend runs a convolution with its fast kernels only in one layout, and rewrites the others
+# into it only outside loops (see `jax_convs`): inside the chunk's loop, the gradient
+# convolutions of `make bench`'s small CNN ran 4-5x slower per step than written out. The JAX
+# runner rewrites them itself and keeps its loop; a TensorFlow graph leaves no such place. 4
+# steps per program compile about as fast as the loop did; 8 or more gain a few percent per
+# step for twice the compile time or more.
 CONV_UNROLL = 4
 
 
-def default_unroll(model: Any, device: str) -> int:
-    """`CONV_UNROLL` for a model with a convolution layer on a CPU, else 0 (one loop)."""
-    if device != "CPU":
-        return 0
+def has_convolution_layer(model: Any) -> bool:
+    """Whether `model`, or a model nested in it, has a convolution layer."""
     stack = list(model.layers)
     while stack:
         layer = stack.pop()
         if "Conv" in type(layer).__name__:
-            return CONV_UNROLL
+            return True
         stack.extend(getattr(layer, "layers", []))
+    return False
+
+
+def default_unroll(model: Any, device: str, backend: str) -> int:
+    """`CONV_UNROLL` for a model with a convolution layer on TensorFlow on a CPU, else 0 (one
+    loop per chunk)."""
+    if backend == "tensorflow" and device == "CPU" and has_convolution_layer(model):
+        return CONV_UNROLL
     return 0
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from lossbench.records import split_records
 from lossbench.trainer.base import RunnerBase
+from lossbench.trainer.jax_convs import canonical_convolutions
 
 
 def device_name() -> str:
@@ -38,6 +39,12 @@ class JaxRunner(RunnerBase):
     """Runs chunks of training steps for one model, loss and optimizer (see `RunnerBase`)."""
 
     def _compile(self, jit_compile: bool) -> None:
+        # A compiled step on a CPU writes its convolutions in the layout XLA runs fast inside
+        # the chunk's loop (see `jax_convs`); a model without convolutions compiles as before.
+        on_cpu = jax.devices()[0].platform == "cpu"
+        self._train_step = (
+            canonical_convolutions(self._step) if jit_compile and on_cpu else self._step
+        )
         maybe_jit = jax.jit if jit_compile else (lambda f, **_: f)
         self._chunk = maybe_jit(self._chunk_steps, donate_argnums=(0,))
         self._block = maybe_jit(self._block_steps, donate_argnums=(0,))
@@ -87,7 +94,7 @@ class JaxRunner(RunnerBase):
         """`idx.shape[0]` steps written out one after another (no loop: see `CONV_UNROLL`)."""
         rows = []
         for i in range(idx.shape[0]):
-            state, row = self._step(state, x[idx[i]], y[idx[i]], multiplier[i])
+            state, row = self._train_step(state, x[idx[i]], y[idx[i]], multiplier[i])
             rows.append(row)
         return state, jnp.stack(rows)
 
@@ -104,7 +111,7 @@ class JaxRunner(RunnerBase):
             # last step gathers a padding row of `idx`, unused.
             following = idx[jnp.minimum(i + 1, capacity - 1)]
             next_batch = (x[following], y[following])
-            state, row = self._step(state, xb, yb, multiplier[i])
+            state, row = self._train_step(state, xb, yb, multiplier[i])
             return state, rows.at[i].set(row), next_batch
 
         first = idx[0]

@@ -30,7 +30,7 @@ def make_runner(backend: str, unroll: int | None = None, **kwargs: Any) -> tuple
         )
     device = module.device_name()
     if unroll is None:
-        unroll = default_unroll(kwargs["model"], device)
+        unroll = default_unroll(kwargs["model"], device, backend)
     runner_class = module.TensorFlowRunner if backend == "tensorflow" else module.JaxRunner
     return runner_class(unroll=unroll, **kwargs), device
 
