@@ -13,7 +13,7 @@ import numpy as np
 
 # Steps per unrolled program for models with convolutions on TensorFlow on a CPU. XLA's CPU
 # backend runs a convolution with its fast kernels only in one layout, and rewrites the others
-# into it only outside loops (see `jax_convs`): inside the chunk's loop, the gradient
+# into it only outside loops (see `jax_rewrites`): inside the chunk's loop, the gradient
 # convolutions of `make bench`'s small CNN ran 4-5x slower per step than written out. The JAX
 # runner rewrites them itself and keeps its loop; a TensorFlow graph leaves no such place. 4
 # steps per program compile about as fast as the loop did; 8 or more gain a few percent per

@@ -17,7 +17,7 @@ import numpy as np
 
 from lossbench.records import split_records
 from lossbench.trainer.base import RunnerBase
-from lossbench.trainer.jax_convs import canonical_convolutions
+from lossbench.trainer.jax_rewrites import rewritten_for_cpu
 
 
 def device_name() -> str:
@@ -39,12 +39,11 @@ class JaxRunner(RunnerBase):
     """Runs chunks of training steps for one model, loss and optimizer (see `RunnerBase`)."""
 
     def _compile(self, jit_compile: bool) -> None:
-        # A compiled step on a CPU writes its convolutions in the layout XLA runs fast inside
-        # the chunk's loop (see `jax_convs`); a model without convolutions compiles as before.
+        # A compiled step on a CPU has its convolutions and max-pool gradients in the forms
+        # XLA's CPU backend runs fast inside the chunk's loop (see `jax_rewrites`); a step
+        # without them (the MLP's) compiles as before.
         on_cpu = jax.devices()[0].platform == "cpu"
-        self._train_step = (
-            canonical_convolutions(self._step) if jit_compile and on_cpu else self._step
-        )
+        self._train_step = rewritten_for_cpu(self._step) if jit_compile and on_cpu else self._step
         maybe_jit = jax.jit if jit_compile else (lambda f, **_: f)
         self._chunk = maybe_jit(self._chunk_steps, donate_argnums=(0,))
         self._block = maybe_jit(self._block_steps, donate_argnums=(0,))
