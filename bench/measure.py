@@ -337,7 +337,8 @@ def twin(backend: str) -> dict[str, Any]:
     return {"backend": backend, "steps_per_s": steps / (time.perf_counter() - t0)}
 
 
-def paired_anchor_rows(tmp: Path, anchors: Path, backends: list[str]) -> list[dict[str, Any]]:
+def paired_anchor_rows(tmp: Path, anchors: Path, backends: list[str],
+                       rounds: int = ANCHOR_ROUNDS) -> list[dict[str, Any]]:  # fmt: skip
     """Each fused anchor and lossbench's twin of it, in alternating fresh processes, so that a
     slow spell of the machine hits both: the ratio is the median of the per-round ratios."""
     rows = []
@@ -346,20 +347,17 @@ def paired_anchor_rows(tmp: Path, anchors: Path, backends: list[str]) -> list[di
         if not path.exists():
             continue
         ours, theirs = [], []
-        for _ in range(ANCHOR_ROUNDS):
+        for _ in range(rounds):
             _, _, out = run_measured([sys.executable, str(path)], tmp)
             rates = [int(m[1]) for m in re.finditer(r"(?:jit=True|bs=64) steps/s=(\d+)", out)]
             theirs.append(rates[-1])
             cmd = [sys.executable, str(ROOT / "bench" / "run.py"), "--twin", backend]
             _, _, out = run_measured(cmd, tmp)
             ours.append(json.loads(out.strip().splitlines()[-1])["steps_per_s"])
-        rows.append({
-            "backend": backend,
-            "lossbench": statistics.median(ours),
-            "anchor": statistics.median(theirs),
-            "ratio": statistics.median(o / t for o, t in zip(ours, theirs, strict=True)),
-            "rounds": ANCHOR_ROUNDS,
-        })  # fmt: skip
+        ratios = [o / t for o, t in zip(ours, theirs, strict=True)]
+        rows.append({"backend": backend, "lossbench": statistics.median(ours),
+                     "anchor": statistics.median(theirs), "ratio": statistics.median(ratios),
+                     "ratios": [round(r, 3) for r in ratios], "rounds": rounds})  # fmt: skip
     return rows
 
 

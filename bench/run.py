@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from measure import (
+    ANCHOR_ROUNDS,
     ANCHORS,
     ROOT,
     anchor_rows,
@@ -41,7 +42,7 @@ from processes import startup_rows, sweep_rows, table_rows
 from report import report
 
 
-def main() -> None:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="tensorflow,jax")
     parser.add_argument("--repeats", type=int, default=5)
@@ -50,10 +51,23 @@ def main() -> None:
     parser.add_argument("--anchors", type=Path, default=ANCHORS, help="reference scripts' folder")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--twin", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    parser.add_argument(
+        "--paired", metavar="BACKENDS",
+        help="only the fused anchors against lossbench in alternating fresh processes "
+        "(e.g. under XLA_FLAGS=--xla_cpu_max_isa=AVX2); prints the rows, writes nothing",
+    )  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=ANCHOR_ROUNDS, help="rounds of --paired")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = _arguments()
     args.anchors = args.anchors.resolve()  # the measurements run in a temporary folder
     if args.twin:
         print(json.dumps(twin(args.twin)))
+        return
+    if args.paired:
+        _print_paired(args)
         return
     if args.worker:
         from cnn import cnn_rows  # after `worker` has chosen the backend
@@ -100,6 +114,15 @@ def main() -> None:
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
     print(text)
     print(f"written: {args.out}")
+
+
+def _print_paired(args: argparse.Namespace) -> None:
+    """`--paired`: only the fused anchors against lossbench's twins, printed as JSON."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = paired_anchor_rows(Path(tmp), args.anchors, args.paired.split(","), args.rounds)
+    print(json.dumps(rows, indent=1))
 
 
 def _installed(pkg: str) -> bool:
