@@ -42,7 +42,7 @@ class JaxRunner(RunnerBase):
         # A compiled step on a CPU has its convolutions and max-pool gradients in the forms
         # XLA's CPU backend runs fast inside the chunk's loop (see `jax_rewrites`); a step
         # without them (the MLP's) compiles as before.
-        on_cpu = jax.devices()[0].platform == "cpu"
+        on_cpu = device_name() == "CPU"
         self._train_step = rewritten_for_cpu(self._step) if jit_compile and on_cpu else self._step
         maybe_jit = jax.jit if jit_compile else (lambda f, **_: f)
         self._chunk = maybe_jit(self._chunk_steps, donate_argnums=(0,))
