@@ -1,45 +1,42 @@
 """The `lossbench` command: Hydra composes the config, the task function runs one job.
 
-No framework is imported at module level, so `--help`, `--cfg` and shell completion answer fast.
-Errors reach `main` (Hydra is told to re-raise them) and are printed as one line with a non-zero
-exit; `debug=true` or HYDRA_FULL_ERROR=1 shows the traceback instead.
+`main` installs lossbench's signal handlers before it imports anything heavy, so Ctrl-C or
+SIGTERM at any moment after the interpreter reaches it ends the process with one line and 130 or
+143. No framework is imported at module level, so `--help`, `--cfg` and shell completion answer
+fast. Errors reach `main` (Hydra is told to re-raise them) and are printed as one line with a
+non-zero exit; `debug=true` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import traceback
-from importlib import metadata, resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import hydra
-from omegaconf import DictConfig, OmegaConf, open_dict
-
-from lossbench.config.compose import (
-    check_group_options,
-    compose_raw,
-    quote_setting_values,
-    register_configs,
-)
-from lossbench.errors import EXIT_ERROR, SweepIncomplete, one_line
-from lossbench.registry import variants
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 
 def _options(group: str) -> list[Any]:
     """The YAML files of one config group, sorted by name."""
+    from importlib import resources
+
     folder = resources.files("lossbench.conf").joinpath(group)
     return sorted((e for e in folder.iterdir() if e.name.endswith(".yaml")), key=lambda e: e.name)
 
 
 def loss_catalog() -> dict[str, str]:
     """Each loss variant's name and one-line description, from the registry."""
+    from lossbench.registry import variants
+
     return {name: schema.description for name, schema in variants().items()}
 
 
 def _groups_help() -> str:
     """The user-facing config groups and their options (the schema/ groups are internal); the
     loss variants are the registry's."""
+    from lossbench.registry import variants
+
     options = {"loss": sorted(variants())}
     for group in ("data", "model", "trainer", "hparams_search"):
         options[group] = [e.name.removesuffix(".yaml") for e in _options(group)]
@@ -52,23 +49,32 @@ def _loss_help() -> str:
     return "\n".join(f"  {name:<{width}}  {text}" for name, text in catalog.items())
 
 
-@hydra.main(version_base="1.3", config_path="pkg://lossbench.conf", config_name="config")
-def run(cfg: DictConfig) -> float:
-    """Hydra task function: one job (`lossbench.jobs.run_job`)."""
+def task(cfg: DictConfig) -> float:
+    """Hydra's task function: one job (`lossbench.jobs.run_job`)."""
     from lossbench.jobs import run_job
 
     return run_job(cfg)
+
+
+def run() -> None:
+    """Hand `sys.argv` to Hydra, which composes the config and calls `task` once per job."""
+    import hydra
+
+    app = hydra.main(version_base="1.3", config_path="pkg://lossbench.conf", config_name="config")
+    app(task)()
 
 
 def prepare_hydra() -> None:
     """Register the config schemas, lossbench's sweeper and launcher, and the help template's
     resolvers (before Hydra composes)."""
     from hydra.core.plugins import Plugins
+    from omegaconf import OmegaConf
 
     from hydra_plugins.hydra_optuna_sweeper import optuna_sweeper
     from hydra_plugins.lossbench_launcher import LanesLauncher
     from hydra_plugins.lossbench_launcher.sweeper import CheckedSweeper
     from hydra_plugins.lossbench_launcher.tuning import OptunaSweeper
+    from lossbench.config.compose import register_configs
 
     register_configs()
     # An editable install puts the plugins where Hydra's plugin scan does not look.
@@ -97,6 +103,10 @@ def _print_help(overrides: list[str]) -> None:
     """
     import string
 
+    from omegaconf import OmegaConf, open_dict
+
+    from lossbench.config.compose import compose_raw
+
     cfg = compose_raw(overrides, with_hydra=True)
     template = str(cfg.hydra.help.template)
     with open_dict(cfg):
@@ -111,17 +121,40 @@ def _debug_requested(argv: list[str]) -> bool:
 
 def main() -> None:
     """Console entry point of `lossbench`."""
-    from lossbench.process import exit_now, use_private_tempdir
-    from lossbench.signals import Interrupted, raise_on_signals
+    from lossbench.signals import Interrupted, ignore_signals, raise_on_signals
+
+    raise_on_signals()  # first: a signal during any import below is one line too
+    try:
+        code = _main(sys.argv[1:])
+    except Interrupted as stop:
+        ignore_signals()  # a second signal while this is said changes nothing
+        if not stop.reported:  # before training started: nothing to flush
+            print(f"lossbench: {stop}", file=sys.stderr)
+        code = stop.exit_code
+    ignore_signals()  # the outcome is decided: the exit status must follow it
+    from lossbench.process import exit_now
+
+    exit_now(code)
+
+
+def _main(argv: list[str]) -> int:
+    """Run the command line `argv`; return the exit status.
+
+    Raises:
+        Interrupted: SIGINT or SIGTERM arrived (the caller says so).
+    """
+    import traceback
+    from importlib import metadata
+
+    from lossbench.config.compose import check_group_options, quote_setting_values
+    from lossbench.errors import EXIT_ERROR, SweepIncomplete, one_line
+    from lossbench.process import use_private_tempdir
 
     use_private_tempdir()
-    raise_on_signals()
-    argv = sys.argv[1:]
     debug = _debug_requested(argv)
     # Let errors propagate out of Hydra so they are reported here, as one line.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     prepare_hydra()
-    code = 0
     try:
         help_overrides = _help_overrides(argv)
         if argv == ["--version"]:
@@ -133,21 +166,17 @@ def main() -> None:
             sys.argv[1:] = [quote_setting_values(a) for a in argv]  # what Hydra reads
             run()
     except SystemExit as stop:  # single runs: their status is decided in the job
-        code = stop.code if isinstance(stop.code, int) else EXIT_ERROR
-    except Interrupted as stop:
-        if not stop.reported:  # before training started: nothing to flush
-            print(f"lossbench: {stop}", file=sys.stderr)
-        code = stop.exit_code
+        return stop.code if isinstance(stop.code, int) else EXIT_ERROR
     except KeyboardInterrupt:
         print("lossbench: interrupted by SIGINT", file=sys.stderr)
-        code = 130
+        return 130
     except SweepIncomplete as incomplete:
         print(f"lossbench: {incomplete}", file=sys.stderr)
-        code = incomplete.exit_code
+        return incomplete.exit_code
     except Exception as error:
         if debug:  # the traceback instead of the line; the exit status stays the same
             traceback.print_exc()
         else:
             print(f"lossbench: error: {one_line(error)}", file=sys.stderr)
-        code = EXIT_ERROR
-    exit_now(code)
+        return EXIT_ERROR
+    return 0

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import yaml
 from hydra.core.hydra_config import HydraConfig
@@ -27,6 +27,9 @@ from lossbench.config.schema import Config
 from lossbench.errors import ConfigError, SweepIncomplete, SweepJobError, one_line
 from lossbench.folders import claimed
 from lossbench.runfolder import RunFolder, Status
+
+if TYPE_CHECKING:
+    from lossbench.signals import Interrupted
 
 
 def override_key(override: str) -> str:
@@ -138,9 +141,9 @@ def _train(typed: Config, cfg: DictConfig, out_dir: Path, multirun: bool) -> flo
 
     try:
         with progress_bar(f"{typed.loss.name} seed {typed.seed}", typed.trainer.progress) as bar:
-            summary = run_experiment(typed, out_dir, bar)
+            summary = run_experiment(typed, out_dir, bar, last=not multirun)
     except Interrupted as stop:
-        report_interrupted(stop, [out_dir])
+        report_interrupted(stop)
         raise
     except Exception as error:
         return job_failed(error, cfg, out_dir, multirun)
@@ -171,14 +174,15 @@ def start_job(cfg: DictConfig, out_dir: Path, multirun: bool) -> Config | float:
     return typed
 
 
-def report_interrupted(stop: BaseException, out_dirs: list[Path]) -> None:
-    """Say where an interrupted job's tables are (once: the CLI does not repeat it)."""
-    for out_dir in out_dirs:
+def report_interrupted(stop: Interrupted) -> None:
+    """Say where an interrupted run's tables are, once (the CLI does not repeat it); a run
+    stopped before it trained has none, and the CLI says only that it was interrupted."""
+    for out_dir in stop.written:
         print(
             f"lossbench: {stop}: tables written through the last completed step in {out_dir}",
             file=sys.stderr,
         )
-    stop.reported = True  # type: ignore[attr-defined]
+    stop.reported = bool(stop.written)
 
 
 def job_failed(error: Exception, cfg: DictConfig, out_dir: Path, multirun: bool) -> float:
@@ -199,12 +203,10 @@ def job_finished(summary: dict[str, Any], out_dir: Path, multirun: bool) -> floa
     """Print a trained job's summary (a sweep's job: one line); a single run that diverged
     exits 3. Returns the final loss (NaN when no step finished)."""
     from lossbench.console import job_line, print_summary
-    from lossbench.signals import ignore_signals
 
     if multirun:
         print_or_drop(job_line, summary, out_dir)
-    else:
-        ignore_signals()  # the folder holds the outcome; the exit status must follow it
+    else:  # signals are ignored from here on: the exit status follows the folder
         print_or_drop(print_summary, summary, out_dir)
     status = Status(summary["status"])
     if status is Status.diverged:
@@ -377,7 +379,7 @@ def run_lanes(configs: list[DictConfig], run: Callable[[Any, DictConfig], Any]) 
     try:
         outcomes = run_experiments([t for *_, t in training], out_dirs, vectorize=True)
     except Interrupted as stop:
-        report_interrupted(stop, out_dirs)
+        report_interrupted(stop)
         raise
     for (index, cfg, out_dir, _), outcome in zip(training, outcomes, strict=True):
         ret = rets[index]

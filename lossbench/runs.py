@@ -23,7 +23,7 @@ Progress = Callable[[int, int, float], None]
 
 
 def run_experiment(
-    cfg: Config, out_dir: Path, on_progress: Progress | None = None
+    cfg: Config, out_dir: Path, on_progress: Progress | None = None, last: bool = False
 ) -> dict[str, Any]:
     """Train the configured model and write the run tables into `out_dir`.
 
@@ -35,6 +35,7 @@ def run_experiment(
         cfg: a validated config.
         out_dir: the run folder (exists).
         on_progress: forwarded to the trainer.
+        last: the process's last run (see `lossbench.signals.stop_on_signals`).
 
     Returns:
         The summary that was written to summary.json.
@@ -42,7 +43,7 @@ def run_experiment(
     Raises:
         Interrupted: after the tables are written, when a signal stopped training.
     """
-    (outcome,) = run_experiments([cfg], [out_dir], on_progress)
+    (outcome,) = run_experiments([cfg], [out_dir], on_progress, last=last)
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
@@ -53,6 +54,7 @@ def run_experiments(
     out_dirs: Sequence[Path],
     on_progress: Progress | None = None,
     vectorize: bool = False,
+    last: bool = False,
 ) -> list[dict[str, Any] | Exception]:
     """Train each config into its folder; with `vectorize`, JAX jobs that share a runner train
     in lockstep as one program (their configs must differ only in the seed).
@@ -69,28 +71,22 @@ def run_experiments(
     outcomes: list[Any] = [None] * len(cfgs)  # a summary or an exception, once a job has run
     # Each job's wall time runs from its build to the end of its group's writes.
     started, ended = [0.0] * len(cfgs), [0.0] * len(cfgs)
-    with stop_on_signals() as stop_requested:
-        for group in _groups(cfgs, out_dirs, outcomes, vectorize, started):
-            try:
-                if len(group) == 1:
-                    job, exp, _ = group[0]
-                    summaries = [_train_and_write(exp, out_dirs[job], on_progress, stop_requested)]
-                else:
-                    summaries = _train_lanes_and_write(group, out_dirs, on_progress, stop_requested)
-                for (job, _, _), summary in zip(group, summaries, strict=True):
-                    outcomes[job] = summary
-            except Exception as error:  # the group's jobs failed together
+    with stop_on_signals(last) as stop_requested:
+        groups = _groups(cfgs, out_dirs, outcomes, vectorize, started, stop_requested)
+        try:
+            for group in groups:
+                _train_group(group, out_dirs, outcomes, on_progress, stop_requested)
                 for job, _, _ in group:
-                    outcomes[job] = error
-            for job, _, _ in group:
-                ended[job] = time.perf_counter()
-            if stop_requested():
-                break
+                    ended[job] = time.perf_counter()
+                if stop_requested():
+                    break
+        except Interrupted:
+            pass  # a signal while a job was built: the request holds it
         # From here on the outcome is fixed: a later signal cannot make the exit status and
         # summary.json disagree.
         signum = stop_requested.close()
         for job, (summary, out_dir) in enumerate(zip(outcomes, out_dirs, strict=True)):
-            if summary is None:  # built, then a signal kept it from training: not counted
+            if summary is None:  # built (or being built), then a signal kept it from training
                 RunFolder(out_dir).forget()
                 continue
             if isinstance(summary, Exception):
@@ -102,8 +98,30 @@ def run_experiments(
             summary["wall_seconds"] = ended[job] - started[job]
             RunFolder(out_dir).write(summary)
     if signum is not None:
-        raise Interrupted(signum)
+        written = [d for d, o in zip(out_dirs, outcomes, strict=True) if isinstance(o, dict)]
+        raise Interrupted(signum, written)
     return outcomes
+
+
+def _train_group(
+    group: Group,
+    out_dirs: Sequence[Path],
+    outcomes: list[Any],
+    on_progress: Progress | None,
+    stop_requested: Any,
+) -> None:
+    """Train one group's jobs and put each job's summary (or the group's error) in `outcomes`."""
+    try:
+        if len(group) == 1:
+            job, exp, _ = group[0]
+            summaries = [_train_and_write(exp, out_dirs[job], on_progress, stop_requested)]
+        else:
+            summaries = _train_lanes_and_write(group, out_dirs, on_progress, stop_requested)
+        for (job, _, _), summary in zip(group, summaries, strict=True):
+            outcomes[job] = summary
+    except Exception as error:  # the group's jobs failed together
+        for job, _, _ in group:
+            outcomes[job] = error
 
 
 # Jobs that train together: each job's index, its experiment, and its lane's starting state
@@ -118,18 +136,21 @@ def _groups(
     outcomes: list[Any],
     vectorize: bool,
     started: list[float],
+    stop_requested: Any,
 ) -> Iterator[Group]:
     """Build the jobs, in order, and yield them in groups that train together: jobs on JAX
     whose experiments share one runner when `vectorize`, else one by one. Each folder says
     "running" from just before its job is built, so a killed process never leaves one that
     looks finished; a job that fails to build gets its error in `outcomes`. `started` gets
-    each job's build start time."""
+    each job's build start time. A signal while a job is built (a user's import, the framework,
+    the data) raises `Interrupted` at once."""
     pending: dict[int, Group] = {}  # by runner, the lanes built so far
     for job, (cfg, out_dir) in enumerate(zip(cfgs, out_dirs, strict=True)):
         started[job] = time.perf_counter()
         RunFolder(out_dir).start(cfg.loss.name, cfg.seed)
         try:
-            exp = build_experiment(cfg)
+            with stop_requested.at_once():
+                exp = build_experiment(cfg)
         except Exception as error:
             outcomes[job] = error
             continue

@@ -1,16 +1,19 @@
 """Graceful interruption: the first SIGINT or SIGTERM asks training to stop, the second ends the
 process at once.
 
-Training polls the request between compiled chunks, then the run writes its tables through the
-last completed step and exits 130 (SIGINT) or 143 (SIGTERM), as a shell reports a process that
-the signal ended. Python runs its signal handlers only between bytecodes, and a compiled chunk
-holds the interpreter for seconds, so the handlers are installed with SA_RESETHAND: the kernel
-gives the second signal its default action at once, even in the middle of a chunk (tables are
-written atomically, and summary.json then still says "running": the run did not finish).
+From the first line of `main` until a run trains, a signal raises `Interrupted` where the process
+is (an import, composing, building the experiment: nothing to flush). While it trains, the first
+signal is a request that training polls between compiled chunks; the run then writes its tables
+through the last completed step and exits 130 (SIGINT) or 143 (SIGTERM), as a shell reports a
+process that the signal ended. Python runs its signal handlers only between bytecodes, and a
+compiled chunk holds the interpreter for seconds, so the handlers are installed with
+SA_RESETHAND: the kernel gives the second signal its default action at once, even in the middle
+of a chunk (tables are written atomically, and summary.json then still says "running": the run
+did not finish).
 
 `StopRequest.close` marks the moment a run's outcome is fixed (its summary is about to be
-written): a signal after it is too late to change the outcome and is ignored, so the exit status
-and the folder always agree.
+written): a signal after it is too late to change that outcome, so the exit status and the folder
+always agree. It is ignored after the process's last run, and stops a sweep before its next job.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 
 from lossbench.errors import signal_exit_code
@@ -49,10 +53,11 @@ class Interrupted(BaseException):
     failed job and go on with the rest of a sweep.
     """
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, written: Sequence[Path] = ()) -> None:
         super().__init__(f"interrupted by {signal.Signals(signum).name}")
         self.signum = signum
         self.exit_code = signal_exit_code(signum)
+        self.written = list(written)  # the folders that got tables through their last step
         self.reported = False  # the run already printed where its tables are
 
 
@@ -61,24 +66,42 @@ class StopRequest:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.late: int | None = None  # the first signal after `close`
         self.closed = False
+        self._at_once = False
         self._lock = threading.Lock()
 
     def __call__(self) -> bool:
         return self.signum is not None
 
     def arrive(self, signum: int) -> None:
-        """Record a signal: the first asks for a stop, the second ends the process."""
+        """Record a signal: the first asks for a stop (within `at_once`: raises `Interrupted`),
+        the second ends the process."""
         with self._lock:
             if self.closed:
+                self.late = self.late or signum
                 return
             if self.signum is None:
                 self.signum = signum
+                if self._at_once:
+                    raise Interrupted(signum)
                 return
         remove_pending()
         remove_private_tempdir()
         os.write(2, f"lossbench: {signal.Signals(signum).name} again: stopped at once\n".encode())
         os._exit(128 + signum)
+
+    @contextmanager
+    def at_once(self) -> Iterator[None]:
+        """While the block runs (it builds, imports or compiles: nothing polls the request), the
+        first signal raises `Interrupted` where the block is, as before the run started."""
+        self._at_once = True
+        try:
+            if self.signum is not None:
+                raise Interrupted(self.signum)
+            yield
+        finally:
+            self._at_once = False
 
     def close(self) -> int | None:
         """Fix the outcome: return the signal that arrived before now (None: none did)."""
@@ -139,9 +162,14 @@ def _default_after_first(signum: int) -> None:
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[StopRequest]:
+def stop_on_signals(last: bool = False) -> Iterator[StopRequest]:
     """Turn SIGINT/SIGTERM into a StopRequest while the block runs (main thread only; elsewhere
-    the request never fires), and restore the previous handlers afterwards."""
+    the request never fires).
+
+    Afterwards, the process's `last` run ignores signals (its outcome is written; the exit status
+    follows it); any other restores the previous handlers and, when a signal came after
+    `close`, raises `Interrupted` (with no folder written) so that nothing more starts.
+    """
     request = StopRequest()
     if threading.current_thread() is not threading.main_thread():
         yield request
@@ -154,5 +182,10 @@ def stop_on_signals() -> Iterator[StopRequest]:
         yield request
     finally:
         request.close()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        if last:
+            ignore_signals()
+        else:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+    if request.late is not None and not last:
+        raise Interrupted(request.late)

@@ -54,13 +54,43 @@ def target_problems(key: str, target: str, base: Path | None = None) -> Iterator
         path = (base or Path.cwd()) / Path(location).expanduser()
         if not path.is_file():
             yield key, "an existing Python file", f"{target} ({path} does not exist)"
-    else:
+    elif module_spec(location) is None:
+        yield key, "an importable module", f"{target} (no module {location!r})"
+
+
+def module_spec(name: str) -> Any:
+    """The import system's spec of the dotted module `name` (None: not found), found without
+    running any of its code or its packages' `__init__` (`importlib.util.find_spec` imports the
+    parents: a package that imports Keras would fix Keras's backend before lossbench chose it)."""
+    path, spec = None, None
+    parts = name.split(".")
+    for depth in range(len(parts)):
+        if depth and path is None:  # inside a module, not a package: no submodules
+            return None
+        fullname = ".".join(parts[: depth + 1])
+        loaded = sys.modules.get(fullname)
+        spec = getattr(loaded, "__spec__", None) if loaded is not None else None
+        spec = spec or _find_spec(fullname, path)
+        if spec is None:
+            return None
+        path = spec.submodule_search_locations
+    return spec
+
+
+def _find_spec(fullname: str, path: Any) -> Any:
+    """The import system's spec for `fullname` inside the package `path` (None: top level),
+    asking each finder as `import` would, without importing anything."""
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        if find is None:
+            continue
         try:
-            found = importlib.util.find_spec(location)
+            spec = find(fullname, path)
         except (ImportError, ValueError):
-            found = None
-        if found is None:
-            yield key, "an importable module", f"{target} (no module {location!r})"
+            spec = None
+        if spec is not None:
+            return spec
+    return None
 
 
 # A user's file that has not finished importing by then is stopped (it trains, downloads or

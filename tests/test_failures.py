@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import stat
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -159,66 +156,6 @@ def test_output_plumbing_closed_pipe_file_modes_and_no_hydra_error_line(tmp_path
     for name in ("steps.csv", "summary.json", "epochs.csv", "grad_norms.csv"):
         assert stat.S_IMODE((run / name).stat().st_mode) == config_mode
     assert not list(run.glob(".*.tmp"))
-
-
-def _start(tmp_path: Path, run: Path, *extra: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-    return subprocess.Popen(
-        [*LOSSBENCH, "trainer.progress=false", f"hydra.run.dir={run}", *extra],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-
-@pytest.mark.slow
-def test_a_second_signal_ends_the_process_within_a_second_even_inside_a_chunk(tmp_path):
-    run = tmp_path / "run"
-    # One long compiled chunk: 100,000 samples of wide layers in a single call.
-    proc = _start(tmp_path, run, "data.n_samples=100000", "model.hidden=[512,512]",
-                  "trainer.steps_per_chunk=100000", "trainer.epochs=50")  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not (run / "summary.json").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(4.0)  # inside training
-    proc.send_signal(signal.SIGINT)
-    time.sleep(0.3)
-    sent = time.monotonic()
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert time.monotonic() - sent < 1.0
-    # The default action of SIGINT: the shell reports 130, Popen the negative signal number.
-    assert proc.returncode == -signal.SIGINT and "Traceback" not in err
-    assert json.loads((run / "summary.json").read_text())["status"] == "running"
-    # What a killed process may leave (a lock, a half-written temporary file) is removed by the
-    # next lossbench-report on the folder, which sees that no process holds it.
-    (run / ".steps.csv.abc123.tmp").write_text("half a ta")
-    report = subprocess.run([*REPORT, str(run), "--quiet"], capture_output=True, text=True)
-    assert "Traceback" not in report.stderr
-    assert not list(run.glob(".*.tmp")) and not (run / ".lossbench.lock").exists()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_during_start_up_is_one_line(tmp_path, signum):
-    proc = _start(tmp_path, tmp_path / "run", "loss=mse", *FAST)
-    time.sleep(1.0)  # composing the config or importing the framework
-    proc.send_signal(signum)
-    _, err = proc.communicate(timeout=120)
-    name = signal.Signals(signum).name
-    assert proc.returncode == 128 + signum, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"lossbench: interrupted by {name}"), err
-
-
-def test_the_outcome_is_fixed_once_training_ends():
-    from lossbench.signals import StopRequest
-
-    request = StopRequest()
-    assert request.close() is None
-    request.arrive(signal.SIGINT)  # after the outcome was written: ignored
-    assert not request()
-    early = StopRequest()
-    early.arrive(signal.SIGTERM)
-    assert early.close() == signal.SIGTERM
 
 
 def test_generated_data_that_would_fake_a_result_is_refused(tmp_path):

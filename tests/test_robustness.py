@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,6 @@ import pandas as pd
 import pytest
 
 from lossbench.config.schema import TrainerConfig
-from lossbench.signals import StopRequest, stop_on_signals
 from lossbench.trainer import first_non_finite, train
 from tests.conftest import TINY
 from tests.test_cli import LOSSBENCH, lossbench
@@ -97,18 +94,6 @@ def test_first_non_finite_checks_loss_and_every_layer():
     assert first_non_finite(loss, sq) == 1
 
 
-def test_the_first_signal_requests_a_stop_without_waiting_for_python():
-    with stop_on_signals() as request:
-        assert isinstance(request, StopRequest) and not request()
-        os.kill(os.getpid(), signal.SIGTERM)
-        deadline = time.monotonic() + 2
-        while not request() and time.monotonic() < deadline:
-            time.sleep(0.01)  # the watcher thread reads the wakeup pipe
-        assert request() and request.signum == signal.SIGTERM
-    # Afterwards the handlers the process had before are back.
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-
-
 def _tables(run: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     summary = json.loads((run / "summary.json").read_text())
     return (
@@ -157,37 +142,6 @@ def test_non_finite_data_stops_a_plain_loss_but_not_the_robust_one(tmp_path):
     assert summary["status"] == "ok"
     assert np.isfinite(steps[["loss", "grad_norm"]]).all().all()
     assert np.isfinite(norms["grad_norm"]).all()
-
-
-def _start(tmp_path: Path, run: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-    env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.Popen(
-        [*LOSSBENCH, "data.n_samples=50000", "trainer.epochs=200", "trainer.progress=false",
-         f"hydra.run.dir={run}"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_flushes_the_tables_and_exits_128_plus_its_number(tmp_path, signum, code):
-    run = tmp_path / "run"
-    proc = _start(tmp_path, run)
-    deadline = time.monotonic() + 120
-    while not (run / "summary.json").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(2.0)  # let it compile and train a while
-    proc.send_signal(signum)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == code, err
-    summary, steps, norms, epochs = _tables(run)
-    assert summary["status"] == "interrupted"
-    assert summary["stopped"]["step"] == summary["steps"] == len(steps) > 0
-    assert len(norms) == 3 * len(steps) and np.isfinite(steps["loss"]).all()
-    assert (epochs["step"] <= len(steps)).all()
-    assert f"interrupted by {signal.Signals(signum).name}" in err and "Traceback" not in err
-    assert not list(run.glob(".*.tmp"))  # no temporary file left behind
 
 
 @pytest.mark.slow

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.processes import start, wait_for
 
 EXAMPLES = Path(__file__).with_name("example_losses.py")
 CHECK = [sys.executable, "-c", "from lossbench.check.cli import main; main()"]
@@ -108,16 +111,16 @@ def test_what_the_loss_prints_and_the_working_folders_modules_change_nothing(tmp
 
 
 @pytest.mark.slow
+@pytest.mark.timing
 def test_ctrl_c_while_a_loss_hangs_exits_130_and_leaves_no_worker(tmp_path):
-    import signal
-    import time
-
+    marker = tmp_path / "reached"
     (tmp_path / "hangs.py").write_text(
-        "import time\ndef hangs(y_true, y_pred):\n    time.sleep(3600)\n"
+        f"import time\ndef hangs(y_true, y_pred):\n    open({str(marker)!r}, 'w').close()\n"
+        "    time.sleep(3600)\n"
     )
     args = [*CHECK, "hangs.py:hangs", "--task", "binary", "--backend", "tensorflow"]
-    proc = subprocess.Popen(args, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
-    time.sleep(12)  # the worker imports TensorFlow and reaches the loss
+    proc = start(args, cwd=tmp_path)
+    wait_for(marker.exists, proc, "the worker calling the loss")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

@@ -5,10 +5,7 @@ and a bad launcher option refused by name."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +15,7 @@ from lossbench.config.compose import compose_raw
 from lossbench.config.plugins import SWEEPER
 from lossbench.jobs import override_key, seed_free
 from tests.conftest import TINY
+from tests.processes import marked_loss_args, start, wait_for
 from tests.test_cli import LOSSBENCH, lossbench
 
 TABLES = ("steps.csv", "grad_norms.csv", "epochs.csv")
@@ -144,35 +142,25 @@ def test_a_diverging_lane_stops_where_its_own_run_does_and_the_others_go_on(tmp_
     assert statuses == ["ok", "diverged", "ok", "diverged"]
 
 
-def _interrupt_long_sweep(tmp_path, sweep, extra, settle):
-    """Start a 4-seed sweep of long runs, send SIGINT once two jobs have started and `settle`
-    seconds have passed, and return its stderr after checking it exited 130 cleanly."""
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-    env.pop("HYDRA_FULL_ERROR", None)
-    proc = subprocess.Popen(
-        [*LOSSBENCH, "-m", "seed=0,1,2,3", "trainer.epochs=4000", "data.n_samples=4000",
-         "trainer.steps_per_chunk=8", "trainer.progress=false", *extra,
-         f"hydra.sweep.dir={sweep}"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+@pytest.mark.slow
+@pytest.mark.timing
+def test_an_interrupted_vectorized_unit_writes_every_lane_and_starts_no_other(tmp_path):
+    """A 4-seed sweep of long runs, 2 seeds a program: SIGINT once the first two train."""
+    sweep, marker = tmp_path / "sweep", tmp_path / "training"
+    overrides, env = marked_loss_args(marker)
+    proc = start(
+        [*LOSSBENCH, "-m", *overrides, "seed=0,1,2,3", "trainer.epochs=4000",
+         "data.n_samples=4000", "trainer.steps_per_chunk=8", "trainer.progress=false",
+         "hydra/launcher=lossbench", "hydra.launcher.vectorize=2", f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path, env=env,
     )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while len(list(sweep.glob("*/summary.json"))) < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(settle)  # the two jobs are training
+    wait_for(marker.exists, proc, "the lanes training")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    return err
-
-
-@pytest.mark.slow
-def test_an_interrupted_vectorized_unit_writes_every_lane_and_starts_no_other(tmp_path):
-    sweep = tmp_path / "sweep"
-    together = ["backend=jax", "hydra/launcher=lossbench", "hydra.launcher.vectorize=2"]
-    err = _interrupt_long_sweep(tmp_path, sweep, together, settle=3.0)
     summaries = {p.parent.name: json.loads(p.read_text()) for p in sweep.glob("*/summary.json")}
-    assert set(summaries) == {"0_bce_seed0", "1_bce_seed1"}
+    assert set(summaries) == {"0_custom_seed0", "1_custom_seed1"}
     for job, summary in summaries.items():
         assert summary["status"] == "interrupted" and summary["vectorized_seeds"] == 2
         steps = pd.read_csv(sweep / job / "steps.csv")

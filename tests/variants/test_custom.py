@@ -108,3 +108,44 @@ def test_users_code_that_exits_or_raises_ends_its_job_as_an_error_naming_the_tar
     (line,) = single.stderr.strip().splitlines()
     assert "`loss.target`" in line and "my loss is broken" in line
     assert json.loads((run / "summary.json").read_text())["status"] == "error"
+
+
+def _package_that_imports_keras(root: Path) -> Path:
+    """`kpkg.losses:mse` in `root`, whose package imports Keras when it is imported (and says
+    so in a file, to show when that happens)."""
+    package = root / "kpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        f"open({str(root / 'imported')!r}, 'w').close()\nimport keras\n"
+    )
+    (package / "losses.py").write_text(
+        "import keras\ndef mse(y_true, y_pred):\n"
+        "    return keras.ops.mean(keras.ops.square(y_true[:, :1] - y_pred), axis=-1)\n"
+    )
+    return root
+
+
+def test_a_module_target_is_checked_without_running_its_package(tmp_path, monkeypatch):
+    from lossbench.userloss import module_spec, target_problems
+
+    monkeypatch.syspath_prepend(str(_package_that_imports_keras(tmp_path)))
+    assert list(target_problems("loss.target", "kpkg.losses:mse")) == []
+    assert module_spec("kpkg.losses").origin == str(tmp_path / "kpkg" / "losses.py")
+    assert module_spec("kpkg.nothing") is None and module_spec("kpkg.losses.mse") is None
+    assert module_spec("json.decoder") is not None and module_spec("no_such_top") is None
+    (key, expected, _), = target_problems("loss.target", "kpkg.nothing:mse")  # fmt: skip
+    assert key == "loss.target" and expected == "an importable module"
+    assert not (tmp_path / "imported").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["jax", "tensorflow"])
+def test_a_users_package_that_imports_keras_runs_on_either_backend(tmp_path, backend):
+    root = _package_that_imports_keras(tmp_path)
+    run = tmp_path / "run"
+    proc = lossbench("loss=custom", "loss.target=kpkg.losses:mse", "loss.task=grouped",
+                     f"backend={backend}", *TINY, f"hydra.run.dir={run}", cwd=tmp_path,
+                     env={"PYTHONPATH": str(root), "KERAS_BACKEND": "torch"})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((run / "summary.json").read_text())["backend"] == backend
+    assert "absl::InitializeLog" not in proc.stderr and "oneDNN" not in proc.stderr
