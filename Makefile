@@ -10,7 +10,11 @@ ARGS   ?=
 TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-long test-load lint format bench sweep study studies gate tune clean
+# The studies: one preset each in experiments/.
+STUDIES := $(sort $(basename $(notdir $(wildcard experiments/*.yaml))))
+NAME   ?=
+
+.PHONY: help install run test test-long test-load test-stress lint format bench sweep study studies studies-check gate tune clean check-name
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,6 +36,9 @@ run: $(STAMP) ## Run the default experiment (extra overrides: make run ARGS="los
 test: $(STAMP) ## Run the test suite (under 10 minutes on 2 cores, install included)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not long and not load" $(ARGS)
 
+test-stress: $(STAMP) ## The timing-sensitive tests (signals, locks, resume) 5 times beside 2 CPU burners
+	$(BIN)/python -m tests.stress --rounds 5 --burners 2 -n $(TEST_WORKERS) $(ARGS)
+
 test-long: $(STAMP) ## The long end-to-end checks (every variant in one sweep, submitit, lanes; minutes)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m long $(ARGS)
 
@@ -41,21 +48,22 @@ sweep: $(STAMP) ## A small study (4 imbalance losses x 2 seeds); prints the comp
 		data.n_samples=4000 trainer.epochs=3 trainer.progress=false \
 		hydra.sweep.dir=outputs/sweeps/make-sweep $(ARGS)
 
-study: $(STAMP) ## One study from experiments/ (NAME=imbalance|groups|calibration|multitask|breast_cancer|spurious|digits_cnn)
+# Refuse a missing or unknown NAME before anything is deleted.
+check-name:
+	@case " $(STUDIES) " in *" $(NAME) "*) ;; \
+	*) echo "make: invalid value for \`NAME\`: expected one of $(STUDIES), received '$(NAME)'" >&2; \
+	   exit 2;; esac
+
+study: check-name $(STAMP) ## One study from experiments/ (NAME=imbalance|groups|...; `make help` lists them)
 	rm -rf outputs/studies/$(NAME)
 	$(BIN)/lossbench -m +experiment=$(NAME) hydra.sweep.dir=outputs/studies/$(NAME) $(ARGS)
 	$(BIN)/lossbench-report outputs/studies/$(NAME) --quiet
 
-studies: $(STAMP) ## Every study: reports into experiments/results/, tables into its README (minutes)
-	for name in imbalance groups calibration multitask breast_cancer spurious digits_cnn; do \
-		$(MAKE) --no-print-directory study NAME=$$name || exit 1; \
-		rm -rf experiments/results/$$name; mkdir -p experiments/results/$$name; \
-		cp outputs/studies/$$name/report.md outputs/studies/$$name/*.png \
-			outputs/studies/$$name/comparison.csv outputs/studies/$$name/summary.csv \
-			outputs/studies/$$name/verdicts.csv \
-			experiments/results/$$name/; \
-	done
-	$(BIN)/python experiments/tables.py
+studies: $(STAMP) ## Every study natively and with XLA capped to AVX2: results/ and experiments/README.md (minutes)
+	$(BIN)/python experiments/studies.py publish
+
+studies-check: $(STAMP) ## Regenerate every study both ways; fail unless experiments/README.md still holds (minutes)
+	$(BIN)/python experiments/studies.py check
 
 tune: $(STAMP) ## A small parameter search: focal's gamma and alpha with Optuna (minutes)
 	$(BIN)/lossbench hparams_search=focal_optuna hydra.sweeper.n_trials=12 \

@@ -44,10 +44,14 @@ def _fmt(value: Any) -> str:
 
 
 def print_summary(summary: dict[str, Any], out_dir: Path) -> None:
-    """Print the run's summary table and where its files are."""
+    """Print the run's summary table and where its files are: the selected epoch's metrics on
+    the validation split, and on the test split beside them when the data holds one out."""
     table = Table(title="lossbench summary", title_justify="left", min_width=40)
+    test = summary.get("test_metrics") or {}
     table.add_column("key")
-    table.add_column("value", justify="right")
+    table.add_column("validation" if test else "value", justify="right")
+    if test:
+        table.add_column("test", justify="right")
     for key in (
         "loss",
         "task",
@@ -58,10 +62,10 @@ def print_summary(summary: dict[str, Any], out_dir: Path) -> None:
         "device",
         "backend",
     ):
-        table.add_row(key, _fmt(summary[key]))
+        table.add_row(key, _fmt(summary[key]), *([""] if test else []))
     for key, value in summary["metrics"].items():
         if not key.startswith("mse_group_"):
-            table.add_row(key, _fmt(value))
+            table.add_row(key, _fmt(value), *([_fmt(test.get(key, ""))] if test else []))
     console.print(table)
     console.print(f"outputs: {out_dir}")
 
@@ -88,25 +92,37 @@ def headline_metrics(columns: list[str]) -> list[str]:
 def print_comparison(comparison: Any, keys: list[str], title: str) -> None:
     """Print the per-variant comparison, one row per (variant, metric): mean and 95% t
     interval across seeds (long format, so it fits an 80-column terminal)."""
-    table = Table(title=title, title_justify="left")
     metrics = headline_metrics(list(comparison.columns))
     labels = [
         "\n".join([str(row[keys[0]])] + [f"{k}={row[k]}" for k in keys[1:]])
         for _, row in comparison.iterrows()
     ]
-    # Names wrap between words, never inside one (one setting per line); the numbers never wrap.
-    widest = max((len(w) for label in labels for w in label.split()), default=7)
-    table.add_column("variant", min_width=min(widest, 32), overflow="fold")
-    table.add_column("metric", min_width=max(map(len, metrics), default=6), no_wrap=True)
-    for name in ("mean", "95% CI", "n"):
-        table.add_column(name, justify="right", no_wrap=True)
+    rows = []
     for label, (_, row) in zip(labels, comparison.iterrows(), strict=True):
         for i, m in enumerate(metrics):
             mean, low, high = row[f"{m}_mean"], row.get(f"{m}_ci_low"), row.get(f"{m}_ci_high")
             ci = "-" if low is None or low != low else f"[{low:.3g}, {high:.3g}]"
-            cells = [label if i == 0 else "", m, "-" if mean != mean else f"{mean:.4g}", ci]
-            table.add_row(*cells, f"{row['ok']}/{row['jobs']}" if i == 0 else "")
-        table.add_section()
+            n = f"{row['ok']}/{row['jobs']}" if i == 0 else ""
+            rows.append([label if i == 0 else "", m, "-" if mean != mean else f"{mean:.4g}", ci, n])
+        rows.append(None)  # a line between variants
+    headers = ["variant", "metric", "mean", "95% CI", "n"]
+    # The numbers and metric names never wrap; the variant's name takes the width that is left
+    # (each column has a space either side and a border before it, plus the last border) and
+    # wraps between settings, folding a setting only when it is wider than that.
+    fixed = [max([len(h)] + [len(r[c]) for r in rows if r]) for c, h in enumerate(headers) if c]
+    room = console.width - sum(fixed) - 3 * len(headers) - 1
+    widest = max((len(w) for label in labels for w in label.split()), default=7)
+    table = Table(title=title, title_justify="left")
+    table.add_column("variant", min_width=max(7, min(widest, room)), max_width=max(7, room),
+                     overflow="fold")  # fmt: skip
+    table.add_column("metric", no_wrap=True)
+    for name in headers[2:]:
+        table.add_column(name, justify="right", no_wrap=True)
+    for row in rows:
+        if row is None:
+            table.add_section()
+        else:
+            table.add_row(*row)
     console.print(table)
 
 

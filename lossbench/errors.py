@@ -59,6 +59,8 @@ def one_line(error: BaseException) -> str:
             f"invalid value for `{group}`: expected one of {', '.join(error.options)}, "
             f"received {wanted!r}"
         )
+    if isinstance(error, OSError) and error.strerror and error.filename:
+        return f"{error.filename}: {error.strerror}"  # a full disk, a folder that is not one
     cause = error if isinstance(error, OmegaConfBaseException) else error.__cause__
     if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
         msg = str(getattr(cause, "msg", "") or cause).splitlines()[0]

@@ -260,14 +260,13 @@ def _configured_loss(cfg: Config, task: Task, data: Any) -> Any:
     return cfg.loss.build(ctx)
 
 
-def _check_model(cfg: Config, model: Any, n_layers: int, n_train: int) -> None:
-    """Refuse, before training, a user's model with non-finite weights, and any model that
-    would not fit the memory budget."""
+def _check_size(cfg: Config, model: Any, n_train: int) -> None:
+    """Refuse a model that would not fit the memory budget, from its variables' shapes and its
+    layers' output shapes (before its weights are allocated)."""
     from lossbench.config.memory import model_problems
-    from lossbench.models import activation_count, check_weights
+    from lossbench.models import activation_count
 
-    if cfg.model.source is ModelSource.custom:
-        check_weights(model, str(cfg.model.target))
+    n_layers = len(layer_groups(model)[0])
     for problem in model_problems(cfg, model.count_params(), activation_count(model), n_layers,
                                   n_train):  # fmt: skip
         raise ConfigError(*problem)
@@ -279,7 +278,7 @@ def _runner(cfg: Config, task: Task, data: Any, loss: Any, y_train: Any) -> tupl
     global _models_built
     import keras
 
-    from lossbench.models import ModelBuilder
+    from lossbench.models import ModelBuilder, check_weights
     from lossbench.trainer import make_runner
 
     t = cfg.trainer
@@ -301,9 +300,10 @@ def _runner(cfg: Config, task: Task, data: Any, loss: Any, y_train: Any) -> tupl
     # collection it does by default takes about 0.2 s and frees only earlier models.
     keras.backend.clear_session(free_memory=_models_built > 0)
     _models_built += 1
-    model = builder.build(cfg.seed)
+    model = builder.build(cfg.seed, lambda built: _check_size(cfg, built, len(data.train)))
+    if cfg.model.source is ModelSource.custom:
+        check_weights(model, str(cfg.model.target))
     names, slices = layer_groups(model)
-    _check_model(cfg, model, len(names), len(data.train))
     optimizers = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
     optimizer = optimizers[t.optimizer.value](learning_rate=t.learning_rate)
     runner, device = make_runner(

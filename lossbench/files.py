@@ -22,7 +22,10 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that the file is either old or complete, never partial."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise _naming(error, path) from error
     PENDING_FILES.add(tmp)
     try:
         # mkstemp makes the file private (0600); a table gets the mode any new file gets here.
@@ -32,8 +35,16 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        raise _naming(error, path) from error
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     finally:
         PENDING_FILES.discard(tmp)
+
+
+def _naming(error: OSError, path: Path) -> OSError:
+    """The error naming the file being written (a full disk's write error names none)."""
+    return type(error)(error.errno, error.strerror, str(path))

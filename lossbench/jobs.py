@@ -111,7 +111,10 @@ def run_job(cfg: DictConfig) -> float:
     """
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     if HydraConfig.get().mode == RunMode.MULTIRUN:
-        typed = start_job(cfg, out_dir, multirun=True)
+        try:
+            typed = start_job(cfg, out_dir, multirun=True)
+        except Exception as error:  # its record could not be written (a full disk)
+            return job_failed(error, cfg, out_dir, multirun=True)
         return typed if isinstance(typed, float) else _train(typed, cfg, out_dir, multirun=True)
     with contextlib.ExitStack() as held:
         try:
@@ -121,7 +124,11 @@ def run_job(cfg: DictConfig) -> float:
             with contextlib.suppress(OSError):
                 out_dir.rmdir()  # made by Hydra for this run and still empty: nothing to keep
             _refuse(error, cfg)
-        write_job_record(out_dir, cfg)
+        try:
+            write_job_record(out_dir, cfg)
+        except Exception as error:  # a full disk: what was written is removed
+            remove_job_record(out_dir)
+            _refuse(error, cfg)
         return _train(typed, cfg, out_dir, multirun=False)
 
 
@@ -192,7 +199,11 @@ def job_failed(error: Exception, cfg: DictConfig, out_dir: Path, multirun: bool)
     def select(key: str) -> Any:
         return OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False)
 
-    RunFolder(out_dir).fail(error, select("loss.name"), select("seed"))
+    folder = RunFolder(out_dir)
+    if isinstance(error, OSError):  # its files could not all be written (a full disk): the
+        folder.discard()  # partial tables go, and the room they free holds the summary
+    with contextlib.suppress(OSError):
+        folder.fail(error, select("loss.name"), select("seed"))
     if multirun and not cfg.debug:  # the sweep names the failed jobs from their folders at the end
         print(f"lossbench: {out_dir.name}: error: {one_line(error)}", file=sys.stderr)
         return float("nan")
@@ -246,6 +257,18 @@ def write_job_record(job: Path, cfg: DictConfig) -> None:
     atomic_write_text(record / "hydra.yaml", OmegaConf.to_yaml({"hydra": hydra}))
     atomic_write_text(record / "overrides.yaml", yaml.safe_dump(list(hydra.overrides.task)))
     write_inputs(job, cfg)
+
+
+def remove_job_record(job: Path) -> None:
+    """Remove what `write_job_record` wrote in `job` (and the folder, when that empties it)."""
+    from lossbench.resume import INPUTS
+
+    record = job / ".hydra"
+    for name in ("config.yaml", "hydra.yaml", "overrides.yaml", INPUTS):
+        (record / name).unlink(missing_ok=True)
+    for folder in (record, job):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def report_sweep(sweep: Path, baseline: str | None = None) -> None:

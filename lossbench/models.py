@@ -98,14 +98,32 @@ class ModelBuilder:
     input_shape: tuple[int, ...]
     target_shape: tuple[int, ...]
 
-    def build(self, seed: int) -> keras.Model:
-        """A new model with the weights of `seed`."""
+    def build(
+        self, seed: int, before_weights: Callable[[keras.Model], None] | None = None
+    ) -> keras.Model:
+        """A new model with the weights of `seed`.
+
+        Args:
+            before_weights: called with the built model before any weight is allocated (a user's
+                model: its variables have shapes and no values yet), to refuse one that would
+                not fit in memory before it is made.
+        """
         if self.cfg.source is ModelSource.mlp:
             model = build_model(self.task, self.cfg, self.n_features, self.target_shape)
+            if before_weights is not None:
+                before_weights(model)
             initialize_weights(model, seed)
             return model
         random.seed(seed)
-        return self._custom()
+        # Inside a stateless scope Keras creates variables with their shapes and initializers
+        # and draws their values only when the outermost scope is left with initialization on.
+        with keras.StatelessScope(initialize_variables=False):
+            model = self._custom()
+        if before_weights is not None:
+            before_weights(model)
+        with keras.StatelessScope():
+            pass  # leaving it initializes the variables created above
+        return model
 
     def reseed(self, model: keras.Model, seed: int) -> None:
         """Give a built model (and its layers' state) the weights `build(seed)` would."""

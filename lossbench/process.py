@@ -15,14 +15,18 @@ FRAMEWORKS = ("tensorflow", "jax", "keras")
 PRIVATE_TEMP_PREFIX = "lossbench-"
 
 
-def use_private_tempdir() -> str:
-    """Give this process's temporary files a folder of their own, removed when it ends.
+def use_private_tempdir() -> str | None:
+    """Give this process's temporary files a folder of their own, removed when it ends (None:
+    no temporary folder can be written now, and nothing changes).
 
     TensorFlow's autograph writes a generated module per converted function into the temporary
     folder and deletes it only from an `atexit` hook, which `exit_now` skips: without this, every
     run would leave files in /tmp. Child processes choose their own.
     """
-    path = tempfile.mkdtemp(prefix=PRIVATE_TEMP_PREFIX)
+    try:
+        path = tempfile.mkdtemp(prefix=PRIVATE_TEMP_PREFIX)
+    except OSError:  # a full disk: whatever needs a temporary file says so when it does
+        return None
     tempfile.tempdir = path
     atexit.register(remove_private_tempdir)
     return path

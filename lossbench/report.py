@@ -214,8 +214,9 @@ def unmet_expectations(verdicts: pd.DataFrame, expectations: list[str]) -> list[
     """
     unmet = []
     for expectation in expectations:
-        parts = expectation.split(":")
-        if len(parts) != 3 or parts[2] not in VERDICTS:
+        # A variant's label may hold colons itself (`custom, loss.target=mine.py:f`).
+        parts = expectation.rsplit(":", 2)
+        if len(parts) != 3 or not all(parts) or parts[2] not in VERDICTS:
             raise ReportError(
                 f"--expect takes VARIANT:METRIC:{'|'.join(VERDICTS)}, received {expectation!r}"
             )

@@ -79,6 +79,14 @@ class RunFolder:
                 summary[key] = value
         self.write(summary)
 
+    def discard(self) -> None:
+        """Remove the summary and tables of a run whose folder cannot be written (a full disk):
+        nothing is left that could pass for its results."""
+        from lossbench.folders import RUN_FILES
+
+        for name in (*RUN_FILES, "predictions.parquet"):
+            (self.path / name).unlink(missing_ok=True)
+
     def forget(self) -> None:
         """Remove the summary of a run that never trained (a signal came first)."""
         self.summary_path.unlink(missing_ok=True)

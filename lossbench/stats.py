@@ -7,9 +7,17 @@ when the two share no seed). Under "no difference", paired differences are symme
 where the t interval keeps its coverage at any n >= 2 (tests/test_stats.py simulates it).
 
 A verdict compares a variant with a baseline on one metric: `better` or `worse` when the interval
-of the mean difference excludes zero on that side (each metric's direction decides which side is
-better), `unclear` when it does not, and `too few seeds` when there are not two values to
+of the mean difference clears zero on that side (each metric's direction decides which side is
+better) by at least FRAGILE_MARGIN of its half-width, `fragile` when it clears zero by less,
+`unclear` when it does not clear zero, and `too few seeds` when there are not two values to
 estimate the spread from.
+
+Why the margin: float32 sums run in another order on another vector unit (XLA's AVX-512 code
+against its AVX2 code, or another CPU's), and training carries the last bits' difference into
+every metric. Rerunning the studies in experiments/ on an AMD EPYC and an Intel Xeon, natively
+and with XLA capped to AVX2, moved 95% of their verdicts' interval bounds by less than 0.75 of a
+half-width (experiments/README.md): an interval that clears zero by less can land on the other
+side on another machine.
 """
 
 from __future__ import annotations
@@ -27,8 +35,11 @@ MIN_SEEDS = 2
 MIN_SEEDS_TO_PLAN = 3
 # Past this many seeds an unclear verdict is reported as practically unresolvable.
 MAX_SEEDS_WORTH_RUNNING = 1000
+# How far a clear verdict's interval must clear zero, as a fraction of its half-width.
+FRAGILE_MARGIN = 0.75
 TOO_FEW = "too few seeds"
-VERDICTS = ("better", "worse", "unclear", TOO_FEW)
+FRAGILE = "fragile"
+VERDICTS = ("better", "worse", FRAGILE, "unclear", TOO_FEW)
 
 __all__ = ["lower_is_better", "mean_ci", "welch_ci"]
 
@@ -73,10 +84,10 @@ def probability_of_improvement(variant: np.ndarray, baseline: np.ndarray, lower:
 
 
 def seeds_needed(differences: np.ndarray) -> int | None:
-    """Paired seeds a clear verdict would likely need: the smallest n whose t interval half-width,
-    at the observed spread, is below the observed mean difference. None when it cannot be
-    estimated (fewer than three differences, no spread, no difference) or exceeds
-    MAX_SEEDS_WORTH_RUNNING."""
+    """Paired seeds a clear verdict would likely need: the smallest n whose t interval, at the
+    observed spread, clears zero around the observed mean difference by FRAGILE_MARGIN of its
+    half-width. None when it cannot be estimated (fewer than three differences, no spread, no
+    difference) or exceeds MAX_SEEDS_WORTH_RUNNING."""
     d = np.asarray(differences, "float64")
     if len(d) < MIN_SEEDS_TO_PLAN or d.mean() == 0 or d.std(ddof=1) == 0:
         return None
@@ -84,7 +95,8 @@ def seeds_needed(differences: np.ndarray) -> int | None:
 
     ratio = d.std(ddof=1) / abs(d.mean())
     n = np.arange(len(d) + 1, MAX_SEEDS_WORTH_RUNNING + 1)
-    settled = n[t.ppf(0.5 + CONFIDENCE / 2, n - 1) * ratio / np.sqrt(n) < 1]
+    half = t.ppf(0.5 + CONFIDENCE / 2, n - 1) * ratio / np.sqrt(n)  # in units of |mean|
+    settled = n[half * (1 + FRAGILE_MARGIN) < 1]
     return int(settled[0]) if len(settled) else None
 
 
@@ -127,15 +139,19 @@ def compare(variant: dict[int, float], baseline: dict[int, float], metric: str) 
     # Sums of float metrics leave round-off (-1e-17 for a difference of 0): not evidence.
     tiny = 1e-9 * max(float(np.max(np.abs(x_all))), float(np.max(np.abs(y_all))), 1.0)
     low, high = (0.0 if abs(b) < tiny else b for b in (low, high))
-    if not (math.isfinite(low) and math.isfinite(high)):
-        verdict = TOO_FEW
-    elif low <= 0 <= high:
-        verdict = "unclear"
-    elif (high < 0) == lower:
-        verdict = "better"
-    else:
-        verdict = "worse"
+    verdict = _verdict(low, high, lower)
     return Verdict(
         n, mean, low, high, probability_of_improvement(x_all, y_all, lower), verdict,
-        seeds_needed(d) if verdict == "unclear" else None,
+        seeds_needed(d) if verdict in ("unclear", FRAGILE) else None,
     )  # fmt: skip
+
+
+def _verdict(low: float, high: float, lower: bool) -> str:
+    """The verdict of a difference's interval [low, high] on a metric (`lower`: is better)."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return TOO_FEW
+    if low <= 0 <= high:
+        return "unclear"
+    if min(abs(low), abs(high)) < FRAGILE_MARGIN * (high - low) / 2:
+        return FRAGILE
+    return "better" if (high < 0) == lower else "worse"

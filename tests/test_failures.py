@@ -67,6 +67,7 @@ def test_a_run_folder_belongs_to_one_run(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timing
 def test_two_processes_in_one_folder_one_is_refused(tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
@@ -171,10 +172,50 @@ def test_generated_data_that_would_fake_a_result_is_refused(tmp_path):
     cfg = compose(
         ["loss=bce", "data.n_samples=40", "data.positive_rate=0.01", "trainer.batch_size=8"]
     )
-    data = make_dataset(cfg.loss.training_task(), cfg.data, 0)
-    if 0 < data.train.y.sum() < len(data.train):
-        pytest.skip("this seed put the positive in the training split")
-    with pytest.raises(ConfigError) as info:
-        check_dataset(data, cfg.data)
-    assert info.value.key == "data.positive_rate"
-    assert np.isfinite(data.train.x).all()
+    # Each seed draws its own rare positive: some put it in the validation split, leaving a
+    # training split of one class (refused), others in training (accepted).
+    draws = {seed: make_dataset(cfg.loss.training_task(), cfg.data, seed) for seed in range(20)}
+    one_class = [s for s, d in draws.items() if not 0 < d.train.y.sum() < len(d.train)]
+    assert one_class and len(one_class) < len(draws)
+    for seed, data in draws.items():
+        if seed not in one_class:
+            check_dataset(data, cfg.data)
+            continue
+        with pytest.raises(ConfigError) as info:
+            check_dataset(data, cfg.data)
+        assert info.value.key == "data.positive_rate"
+        assert np.isfinite(data.train.x).all()
+
+
+def _file_size_limit(limit: int) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("limit", "fails"),
+    [(0, ".hydra/config.yaml"),  # the job's record: nothing of the run is left
+     (8192, "grad_norms.csv")],  # the tables: the summary says why, no partial table is left
+)  # fmt: skip
+def test_a_disk_that_fills_up_is_one_line_and_a_folder_that_says_so(tmp_path, limit, fails):
+    """A file-size limit makes a write beyond it fail as a full disk's does (EFBIG for ENOSPC),
+    at the stage the limit picks."""
+    run = tmp_path / "run"
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    proc = subprocess.run(
+        [*LOSSBENCH, "trainer.epochs=1", "trainer.progress=false", f"hydra.run.dir={run}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        preexec_fn=lambda: _file_size_limit(limit),
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line == f"lossbench: error: {run / fails}: File too large", line
+    if fails.startswith(".hydra"):
+        assert not run.exists()
+        return
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "error" and summary["message"] == line.split("error: ", 1)[1]
+    assert not [p.name for p in run.iterdir() if p.suffix in (".csv", ".parquet", ".tmp")]

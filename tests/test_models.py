@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -109,6 +110,31 @@ def test_a_model_beyond_the_memory_budget_is_refused_before_training(models, mon
         build_experiment(compose_config(["loss=temperature", *DIGITS, "model=custom",
                                          f"model.target={models}:huge"]))  # fmt: skip
     assert error.value.key == "model.target"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_a_model_too_big_to_allocate_is_refused_from_its_shapes(models, tmp_path, backend):
+    """A trillion parameters: refused by the budget before one weight is allocated (allocating
+    them first aborted JAX with an XLA fatal error and left summary.json saying running)."""
+    run = tmp_path / "run"
+    proc = subprocess.run(
+        [*LOSSBENCH, "loss=temperature", *DIGITS, "model=custom", f"model.target={models}:huge",
+         "+model.params.units=1000000", f"backend={backend}", f"hydra.run.dir={run}"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        env={**os.environ, "KERAS_BACKEND": backend},
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("lossbench: error: invalid value for `model.target`: expected a model "
+                           "that fits this machine's memory budget")  # fmt: skip
+    units = 10**6  # 8x8 pixels -> units -> units -> the 10 classes' logits
+    n_params = (64 + 1) * units + (units + 1) * units + (units + 1) * 10
+    assert f"{n_params:,} parameters" in line, line
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "error" and summary["message"] == line.removeprefix(
+        "lossbench: error: "
+    )
 
 
 def test_a_bad_model_is_one_line_and_exit_2(models, tmp_path):

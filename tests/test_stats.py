@@ -15,6 +15,7 @@ import yaml
 from scipy import stats as scipy_stats
 
 from lossbench.stats import (
+    FRAGILE_MARGIN,
     TOO_FEW,
     compare,
     lower_is_better,
@@ -86,11 +87,13 @@ def test_with_no_true_difference_verdicts_are_wrong_about_5_percent_of_the_time(
 
 
 def test_verdicts_still_find_a_real_difference():
+    # A paired difference of 4 sd over 5 seeds: the interval clears zero by FRAGILE_MARGIN of
+    # its half-width in 98% of draws (the noncentral t distribution).
     rng = np.random.default_rng(1)
     found = 0
     for _ in range(200):
         base = 0.8 + 0.02 * rng.standard_normal(5)
-        variant = base + 0.03 + 0.01 * rng.standard_normal(5)
+        variant = base + 0.04 + 0.01 * rng.standard_normal(5)
         verdict = compare(dict(enumerate(variant)), dict(enumerate(base)), "roc_auc")
         found += verdict.verdict == "better"
     assert found / 200 > 0.9
@@ -144,10 +147,33 @@ def test_unclear_verdicts_estimate_the_seeds_needed():
     assert v.verdict == "unclear"
     d = np.array([0.05, 0.1, -0.05])
     ratio = d.std(ddof=1) / d.mean()
+    # The smallest n whose interval clears zero by FRAGILE_MARGIN of its half-width.
     by_hand = next(n for n in range(4, 1001)
-                   if scipy_stats.t.ppf(0.975, n - 1) * ratio / np.sqrt(n) < 1)  # fmt: skip
+                   if (1 + FRAGILE_MARGIN) * scipy_stats.t.ppf(0.975, n - 1) * ratio / np.sqrt(n)
+                   < 1)  # fmt: skip
     assert v.seeds_needed == seeds_needed(d) == by_hand
     assert seeds_needed(np.array([0.001, -0.001, 0.00002])) is None  # beyond any practical n
+
+
+@pytest.mark.parametrize(
+    ("differences", "verdict"),
+    [([0.10, 0.11, 0.12], "better"),  # mean 0.11, half-width 0.025: clears zero by 4 halves
+     ([0.03, 0.05, 0.07], "fragile"),  # mean 0.05, half-width 0.0497: near bound 0.0003
+     ([-0.02, 0.05, 0.12], "unclear"),
+     ([-0.10, -0.11, -0.12], "worse")],
+)  # fmt: skip
+def test_an_interval_that_barely_clears_zero_is_fragile(differences, verdict):
+    """Fragile: the interval clears zero by less than FRAGILE_MARGIN of its half-width."""
+    baseline = {s: 0.5 for s in range(len(differences))}
+    v = compare({s: 0.5 + d for s, d in enumerate(differences)}, baseline, "accuracy")
+    d = np.array(differences)
+    half = scipy_stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+    near = abs(d.mean()) - half
+    assert v.diff_ci_low == pytest.approx(d.mean() - half)
+    expected = "unclear" if near <= 0 else "fragile" if near < FRAGILE_MARGIN * half else verdict
+    assert v.verdict == expected == verdict
+    if verdict == "fragile":
+        assert v.seeds_needed is not None and v.seeds_needed > len(d)
 
 
 def test_probability_of_improvement_counts_pairs_and_ties():

@@ -4,6 +4,7 @@ TensorBoard event files."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,8 @@ import yaml
 from lossbench.config.compose import compose
 from lossbench.registry import variants
 from tests.conftest import TINY
-from tests.test_cli import ROOT, lossbench
+from tests.processes import marked_loss_args, start, wait_for
+from tests.test_cli import LOSSBENCH, ROOT, lossbench
 
 REPORT = [sys.executable, "-c", "from lossbench.report import main; main()"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -285,3 +287,34 @@ def test_a_resumed_job_whose_loss_file_changed_runs_again(tmp_path):
     assert edited.stderr.count("the file of loss.target (mine.py) changed") == 2
     after = _summaries(sweep)
     assert after.keys() == before.keys() and all(after[k] != before[k] for k in before)
+
+
+@pytest.mark.slow
+@pytest.mark.timing
+def test_a_sweep_interrupted_in_its_second_job_resumes_only_that_job(tmp_path):
+    sweep, marker = tmp_path / "sweep", tmp_path / "training"
+    overrides, env = marked_loss_args(marker)
+    args = ["-m", *overrides, "seed=0,1", "data.n_samples=4000", "trainer.epochs=30",
+            "trainer.progress=false", f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    proc = start([*LOSSBENCH, *args], cwd=tmp_path, env=env)
+    first = sweep / "0_custom_seed0" / "summary.json"
+
+    def first_finished() -> bool:
+        return first.exists() and json.loads(first.read_text() or "{}").get("status") == "ok"
+
+    wait_for(first_finished, proc, "the first job finished")
+    marker.unlink()  # every compiled step makes it again: from now on, only the second job's
+    wait_for(marker.exists, proc, "the second job training")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert json.loads((sweep / "1_custom_seed1" / "summary.json").read_text())["status"] == (
+        "interrupted"
+    )
+    kept = _mtimes(sweep / "0_custom_seed0")
+    again = start([*LOSSBENCH, *args, "resume=true"], cwd=tmp_path, env=env)
+    _, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    assert _mtimes(sweep / "0_custom_seed0") == kept
+    table = pd.read_csv(sweep / "summary.csv")
+    assert list(table["status"]) == ["ok", "ok"] and list(table["seed"]) == [0, 1]
