@@ -48,11 +48,11 @@ sweep: $(STAMP) ## A small study (4 imbalance losses x 2 seeds); prints the comp
 		data.n_samples=4000 trainer.epochs=3 trainer.progress=false \
 		hydra.sweep.dir=outputs/sweeps/make-sweep $(ARGS)
 
-# Refuse a missing or unknown NAME before anything is deleted.
+# Refuse a missing or unknown NAME (exactly one study's name) before anything is deleted.
 check-name:
-	@case " $(STUDIES) " in *" $(NAME) "*) ;; \
-	*) echo "make: invalid value for \`NAME\`: expected one of $(STUDIES), received '$(NAME)'" >&2; \
-	   exit 2;; esac
+	@$(if $(and $(filter 1,$(words $(NAME))),$(filter $(NAME),$(STUDIES))),true,\
+	  echo "make: invalid value for \`NAME\`: expected one of $(STUDIES), received '$(NAME)'" >&2;\
+	  exit 2)
 
 study: check-name $(STAMP) ## One study from experiments/ (NAME=imbalance|groups|...; `make help` lists them)
 	rm -rf outputs/studies/$(NAME)

@@ -115,8 +115,10 @@ def _print_help(overrides: list[str]) -> None:
 
 
 def _debug_requested(argv: list[str]) -> bool:
+    """`debug=true` on the command line: the one switch for tracebacks (lossbench sets Hydra's
+    HYDRA_FULL_ERROR itself, so that every error reaches `main`)."""
     flags = {"debug=true", "debug=True", "+debug=true"}
-    return any(a in flags for a in argv) or os.environ.get("HYDRA_FULL_ERROR") == "1"
+    return any(a in flags for a in argv)
 
 
 def main() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -131,3 +133,15 @@ def print_sweep(comparison: Any, keys: list[str], sentences: list[str], title: s
     print_comparison(comparison, keys, title)
     for sentence in sentences:
         console.print(sentence, markup=False, highlight=False, soft_wrap=True)
+
+
+def print_or_drop(fn: Any, *args: Any) -> None:
+    """Print to stdout, or nothing once its reader has gone (`lossbench ... | head`): the run's
+    outcome and exit status do not depend on who reads the console."""
+    try:
+        fn(*args)
+        sys.stdout.flush()
+    except (BrokenPipeError, SystemExit):  # rich exits 1 on a closed pipe
+        # Python would report the closed pipe again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())

@@ -1,16 +1,15 @@
-"""What one Hydra job of lossbench does, and what a sweep does before and after its jobs.
+"""What one Hydra job of lossbench does, and what a sweep does before its jobs.
 
 `run_job` is the task function's body: check the config, hold the run folder, write the job's
 record, train, and leave a folder that says what happened. `check_jobs` composes and checks every
-job of a sweep before any starts; `report_sweep` aggregates a sweep from its folders; `lane_units`
-and `run_lanes` train a JAX job's seeds as lanes of one program. Used by the CLI and by
-lossbench's Hydra sweeper and launcher, which stay thin.
+job of a sweep before any starts; `lane_units` and `run_lanes` train a JAX job's seeds as lanes of
+one program. Used by the CLI and by lossbench's Hydra sweeper and launcher, which stay thin; the
+sweep's report afterwards is `lossbench.report.report_sweep`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from lossbench.config.checks import validate
 from lossbench.config.plugins import MAX_LANES
 from lossbench.config.schema import Config
-from lossbench.errors import ConfigError, SweepIncomplete, SweepJobError, one_line
+from lossbench.errors import ConfigError, SweepJobError, one_line
 from lossbench.folders import claimed
 from lossbench.runfolder import RunFolder, Status
 
@@ -213,7 +212,7 @@ def job_failed(error: Exception, cfg: DictConfig, out_dir: Path, multirun: bool)
 def job_finished(summary: dict[str, Any], out_dir: Path, multirun: bool) -> float:
     """Print a trained job's summary (a sweep's job: one line); a single run that diverged
     exits 3. Returns the final loss (NaN when no step finished)."""
-    from lossbench.console import job_line, print_summary
+    from lossbench.console import job_line, print_or_drop, print_summary
 
     if multirun:
         print_or_drop(job_line, summary, out_dir)
@@ -226,18 +225,6 @@ def job_finished(summary: dict[str, Any], out_dir: Path, multirun: bool) -> floa
         sys.exit(status.exit_code())
     final = summary["final_loss"]
     return float("nan") if final is None else float(final)
-
-
-def print_or_drop(fn: Any, *args: Any) -> None:
-    """Print to stdout, or nothing once its reader has gone (`lossbench ... | head`): the run's
-    outcome and exit status do not depend on who reads the console."""
-    try:
-        fn(*args)
-        sys.stdout.flush()
-    except (BrokenPipeError, SystemExit):  # rich exits 1 on a closed pipe
-        # Python would report the closed pipe again when it flushes stdout at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
 
 
 def write_job_record(job: Path, cfg: DictConfig) -> None:
@@ -269,53 +256,6 @@ def remove_job_record(job: Path) -> None:
     for folder in (record, job):
         with contextlib.suppress(OSError):
             folder.rmdir()
-
-
-def report_sweep(sweep: Path, baseline: str | None = None) -> None:
-    """Aggregate a sweep from its folders, print the comparison, and name failed jobs.
-
-    Raises:
-        SweepIncomplete: some jobs did not finish (the exit status is 1).
-    """
-    from lossbench.console import headline_metrics, print_sweep
-    from lossbench.sweeps import (
-        aggregate,
-        describe_verdicts,
-        failed_jobs,
-        metrics_split,
-        variant_keys,
-        why_no_verdicts,
-    )
-
-    if not sweep.is_dir():
-        return
-    summary, comparison, verdicts = aggregate(sweep, baseline)
-    for problem in summary.attrs.get("problems", []):
-        print(f"lossbench: left out: {problem}", file=sys.stderr)
-    left_out = summary.attrs.get("left_out", [])
-    if left_out:
-        print(f"lossbench: left out of this sweep's tables: {len(left_out)} job folders of "
-              f"another sweep ({', '.join(left_out)})", file=sys.stderr)  # fmt: skip
-    if summary.empty:
-        return
-    sentences = describe_verdicts(verdicts, headline_metrics(list(comparison.columns)))
-    title = f"lossbench sweep: {sweep} (metrics on the {metrics_split(summary)} split)"
-    print_or_drop(print_sweep, comparison, variant_keys(summary), sentences, title)
-    why = why_no_verdicts(summary, baseline) if verdicts.empty else None
-    if why:
-        print_or_drop(print, f"lossbench: {why}")
-    tables = ", ".join(
-        str(sweep / name) for name in ("summary.csv", "comparison.csv", "verdicts.csv")
-    )
-    print_or_drop(print, f"tables: {tables}")
-    failed = failed_jobs(summary)
-    if not failed.empty:
-        names = "; ".join(
-            f"{r.job} ({r.status}"
-            f"{': ' + str(r.message) if str(r.message) not in ('', 'nan') else ''})"
-            for r in failed.itertuples()
-        )
-        raise SweepIncomplete(f"{len(failed)} of {len(summary)} jobs did not finish: {names}")
 
 
 # ---- seeds as lanes of one JAX program (`hydra/launcher=lossbench hydra.launcher.vectorize=V`)

@@ -237,6 +237,47 @@ def unmet_expectations(verdicts: pd.DataFrame, expectations: list[str]) -> list[
     return unmet
 
 
+def report_sweep(sweep: Path, baseline: str | None = None) -> None:
+    """Aggregate a sweep from its folders, print the comparison, and name failed jobs.
+
+    Raises:
+        SweepIncomplete: some jobs did not finish (the exit status is 1).
+    """
+    from lossbench.console import headline_metrics, print_or_drop, print_sweep
+    from lossbench.errors import SweepIncomplete
+    from lossbench.sweeps import aggregate
+
+    if not sweep.is_dir():
+        return
+    summary, comparison, verdicts = aggregate(sweep, baseline)
+    for problem in summary.attrs.get("problems", []):
+        print(f"lossbench: left out: {problem}", file=sys.stderr)
+    left_out = summary.attrs.get("left_out", [])
+    if left_out:
+        print(f"lossbench: left out of this sweep's tables: {len(left_out)} job folders of "
+              f"another sweep ({', '.join(left_out)})", file=sys.stderr)  # fmt: skip
+    if summary.empty:
+        return
+    sentences = describe_verdicts(verdicts, headline_metrics(list(comparison.columns)))
+    title = f"lossbench sweep: {sweep} (metrics on the {metrics_split(summary)} split)"
+    print_or_drop(print_sweep, comparison, variant_keys(summary), sentences, title)
+    why = why_no_verdicts(summary, baseline) if verdicts.empty else None
+    if why:
+        print_or_drop(print, f"lossbench: {why}")
+    tables = ", ".join(
+        str(sweep / name) for name in ("summary.csv", "comparison.csv", "verdicts.csv")
+    )
+    print_or_drop(print, f"tables: {tables}")
+    failed = failed_jobs(summary)
+    if not failed.empty:
+        names = "; ".join(
+            f"{r.job} ({r.status}"
+            f"{': ' + str(r.message) if str(r.message) not in ('', 'nan') else ''})"
+            for r in failed.itertuples()
+        )
+        raise SweepIncomplete(f"{len(failed)} of {len(summary)} jobs did not finish: {names}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point of `lossbench-report`."""
     parser = argparse.ArgumentParser(

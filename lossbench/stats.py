@@ -39,6 +39,8 @@ MAX_SEEDS_WORTH_RUNNING = 1000
 FRAGILE_MARGIN = 0.75
 TOO_FEW = "too few seeds"
 FRAGILE = "fragile"
+FRAGILE_WHY = (f"its interval clears zero by less than {FRAGILE_MARGIN:g} of its half-width, which "
+               "float32 rounding on another CPU can cross")  # fmt: skip
 VERDICTS = ("better", "worse", FRAGILE, "unclear", TOO_FEW)
 
 __all__ = ["lower_is_better", "mean_ci", "welch_ci"]

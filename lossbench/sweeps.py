@@ -320,10 +320,9 @@ def _signed(x: float) -> str:
 
 
 def describe_verdicts(verdicts: pd.DataFrame, metrics: list[str] | None = None) -> list[str]:
-    """One sentence per verdict on `metrics` (all when None): clear ones first, then the
-    fragile and unclear ones with the seeds a clear answer would likely need, when that can be
-    estimated."""
-    from lossbench.stats import FRAGILE, FRAGILE_MARGIN, MIN_SEEDS, TOO_FEW, can_plan
+    """One sentence per verdict on `metrics` (all when None): clear ones first, then the fragile
+    and unclear ones with the seeds a clear answer would likely need (when it can be estimated)."""
+    from lossbench.stats import FRAGILE, FRAGILE_WHY, MIN_SEEDS, TOO_FEW, can_plan
 
     if verdicts.empty:
         return []
@@ -353,14 +352,9 @@ def describe_verdicts(verdicts: pd.DataFrame, metrics: list[str] | None = None) 
             else:
                 more = (" no practical number of seeds would settle it (the difference is "
                         "small next to the spread between seeds).")  # fmt: skip
-            if r.verdict == FRAGILE:
-                why = (f"its interval clears zero by less than {FRAGILE_MARGIN:g} of its "
-                       "half-width, which float32 rounding on another CPU can cross")  # fmt: skip
-                unclear.append(f"`{r.variant}` vs `{r.baseline}` on {r.metric}: fragile "
-                               f"({numbers}): {why};{more}")  # fmt: skip
-            else:
-                unclear.append(f"`{r.variant}` vs `{r.baseline}` on {r.metric}: unclear "
-                               f"({numbers});{more}")  # fmt: skip
+            why = f": {FRAGILE_WHY}" if r.verdict == FRAGILE else ""
+            unclear.append(f"`{r.variant}` vs `{r.baseline}` on {r.metric}: {r.verdict} "
+                           f"({numbers}){why};{more}")  # fmt: skip
     return clear + unclear
 
 

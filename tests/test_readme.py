@@ -3,11 +3,16 @@ are `make bench`'s."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +29,14 @@ def test_the_python_examples_run(tmp_path, monkeypatch):
     for block in blocks:  # later blocks build on earlier ones, as a reader would run them
         exec(compile(block, str(DOCS / "losses.md"), "exec"), namespace)
     assert (tmp_path / "model.keras").exists()
+    # The docs' way to load it in a fresh process: import lossbench.losses, then load_model.
+    load = ("import keras, lossbench.losses\nm = keras.models.load_model('model.keras')\n"
+            "print(type(m.loss).__name__, m.loss.get_config()['epsilon'])")  # fmt: skip
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    fresh = subprocess.run([sys.executable, "-c", load], cwd=tmp_path, capture_output=True,
+                           text=True, env=env)  # fmt: skip
+    assert fresh.returncode == 0, fresh.stderr
+    assert fresh.stdout.split()[-2:] == ["GroupedDynamicLoss", "1e-06"], fresh.stdout
     for name in ("model", "classifier"):  # the robust fit on NaN targets stays finite
         losses = namespace[name].history.history["loss"]
         assert losses and all(abs(v) < float("inf") for v in losses), name
@@ -124,3 +137,65 @@ def test_the_commands_shown_include_the_readmes_first_run_and_a_sweep():
     commands = [c for _, _, c in shown_commands()]
     assert "lossbench loss=grouped_dynamic scale.epsilon=1e-6" in commands
     assert any(c.startswith("lossbench -m ") for c in commands)
+
+
+def shown_outputs() -> list[tuple[str, str, str]]:
+    """Every `$ lossbench ...` line of a text block in the README and docs/ with the line shown
+    after it: (file, command, the line)."""
+    found = []
+    for page in [README, *sorted(DOCS.glob("*.md"))]:
+        for block in re.findall(r"```text\n(.*?)```", page.read_text(), flags=re.S):
+            lines = block.splitlines()
+            for line, after in itertools.pairwise(lines):
+                if line.startswith("$ lossbench ") and not after.startswith("$"):
+                    found.append((page.name, line[2:], after))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("page", "command", "shown"), shown_outputs())
+def test_the_output_a_page_shows_is_what_its_command_prints(page, command, shown, tmp_path):
+    from tests.test_cli import lossbench
+
+    args = shlex.split(command)[1:]
+    proc = lossbench(*args, "trainer.progress=false", f"hydra.run.dir={tmp_path / 'run'}",
+                     cwd=tmp_path)  # fmt: skip
+    assert shown in proc.stderr.splitlines(), proc.stderr
+
+
+def _study(name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    folder = ROOT / "experiments" / "results" / name
+    return pd.read_csv(folder / "comparison.csv"), pd.read_csv(folder / "verdicts.csv")
+
+
+def test_the_readmes_study_figures_are_the_committed_results():
+    """The README quotes two studies: its figures are those of experiments/results/."""
+    text = " ".join(README.read_text().split())
+    comparison, verdicts = _study("spurious")
+    wga = comparison.set_index("loss")["worst_group_accuracy_mean"]
+    cost = verdicts[(verdicts["variant"] == "group_dro") & (verdicts["metric"] == "accuracy")]
+    assert (f"raises the worst group's test accuracy from {wga['bce']:.2f} to "
+            f"{wga['group_dro']:.2f} and costs {-cost['diff_mean'].item():.2f} of average "
+            "accuracy") in text  # fmt: skip
+    comparison, _ = _study("digits_cnn")
+    t1 = comparison[comparison["loss.temperature"] == 1.0].iloc[0]
+    assert (f"a test accuracy within about {CNN_TOLERANCE} of {t1['accuracy_mean']:.2f}, the mean "
+            f"of the digits_cnn study's {t1['n']} seeds at this temperature") in text  # fmt: skip
+
+
+CNN_TOLERANCE = 0.03  # a single seed against the study's mean: float32 rounding moves it
+
+
+@pytest.mark.slow
+@pytest.mark.long
+def test_the_readmes_cnn_run_lands_near_the_studys_mean(tmp_path):
+    from tests.test_cli import lossbench
+
+    (command,) = [c for page, _, c in shown_commands() if page == "README.md" and "small_cnn" in c]
+    run = tmp_path / "run"
+    proc = lossbench(*shlex.split(command)[1:], f"hydra.run.dir={run}", cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    accuracy = json.loads((run / "summary.json").read_text())["test_metrics"]["accuracy"]
+    comparison, _ = _study("digits_cnn")
+    mean = comparison[comparison["loss.temperature"] == 1.0]["accuracy_mean"].item()
+    assert abs(accuracy - mean) <= CNN_TOLERANCE

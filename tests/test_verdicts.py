@@ -153,3 +153,21 @@ def test_a_setting_as_baseline_needs_no_quotes_on_the_command_line(tmp_path):
                      cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 2 and "OverrideParseException" not in proc.stderr
     assert "received 'loss.temperature=3'; did you mean `loss.temperature:1.0`?" in proc.stderr
+
+
+def test_a_gate_names_a_custom_losss_variant_whole(tmp_path):
+    """A custom loss's variant label holds colons (`custom, loss.target=b.py:heavy`): --expect
+    reads its METRIC and VERDICT from the right."""
+    _custom_sweep(tmp_path)
+
+    def gate(*expect: str) -> subprocess.CompletedProcess[str]:
+        args = [a for e in expect for a in ("--expect", e)]
+        return subprocess.run([*REPORT, str(tmp_path), "--quiet", "--baseline", "a.py:plain",
+                               *args], capture_output=True, text=True)  # fmt: skip
+
+    met = gate("custom, loss.target=b.py:heavy:minority_recall:better")
+    assert met.returncode == 0, met.stderr
+    unmet = gate("custom, loss.target=b.py:heavy:minority_recall:worse")
+    assert unmet.returncode == 1 and "is better than `loss.target=a.py:plain`" in unmet.stderr
+    bad = gate("custom, loss.target=b.py:heavy:minority_recall")  # no verdict word
+    assert bad.returncode == 2 and "--expect takes VARIANT:METRIC:" in bad.stderr

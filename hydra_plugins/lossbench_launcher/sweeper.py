@@ -39,6 +39,8 @@ class CheckedSweeper(Sweeper):
         self.basic.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
+        from lossbench.report import report_sweep  # pandas and plots: once a sweep runs
+
         cfg = self.config
         planned = self._jobs(arguments)
         jobs.check_baseline(planned, jobs.check_jobs(planned, self._compose), cfg.report.baseline)
@@ -50,9 +52,9 @@ class CheckedSweeper(Sweeper):
             except BaseException:
                 # Report what the sweep left; its own error is the one that counts.
                 with contextlib.suppress(Exception):
-                    jobs.report_sweep(folder, cfg.report.baseline)
+                    report_sweep(folder, cfg.report.baseline)
                 raise
-            jobs.report_sweep(folder, cfg.report.baseline)
+            report_sweep(folder, cfg.report.baseline)
         return returns
 
     def _jobs(self, arguments: list[str]) -> list[Sequence[str]]:
