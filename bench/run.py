@@ -14,7 +14,10 @@ are there. Each figure is the median of `--repeats` measurements. Results: a tab
 and docs/benchmarks.md (or --out).
 
 Usage: python bench/run.py [--backends tensorflow,jax] [--repeats 5] [--quick] [--out PATH]
-                          [--anchors DIR]
+                          [--anchors DIR] [--sections search]
+
+`--sections search` measures only the search (with and without pruning, bench/search.py) and
+puts it into the last sitting's docs/benchmarks.json and .md, with its own date and machine.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from measure import (
 )
 from processes import startup_rows, sweep_rows, table_rows
 from report import report
+from search import search_rows
 
 
 def _arguments() -> argparse.Namespace:
@@ -57,6 +61,7 @@ def _arguments() -> argparse.Namespace:
         "(e.g. under XLA_FLAGS=--xla_cpu_max_isa=AVX2); prints the rows, writes nothing",
     )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=ANCHOR_ROUNDS, help="rounds of --paired")
+    parser.add_argument("--sections", help="only these sections (search), into the last sitting")
     return parser.parse_args()
 
 
@@ -68,6 +73,9 @@ def main() -> None:
         return
     if args.paired:
         _print_paired(args)
+        return
+    if args.sections:
+        _sections(args)
         return
     if args.worker:
         from cnn import cnn_rows  # after `worker` has chosen the backend
@@ -108,12 +116,31 @@ def main() -> None:
         )
         results["table"] = [] if args.quick else table_rows(Path(tmp))
         results["sweeps"] = sweep_rows(Path(tmp), 1 if args.quick else 2, args.quick)
+        results["search"] = search_rows(Path(tmp), args.quick)
+    _write(results, args)
+
+
+def _write(results: dict[str, Any], args: argparse.Namespace) -> None:
     text = report(results, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=1) + "\n")
     print(text)
     print(f"written: {args.out}")
+
+
+def _sections(args: argparse.Namespace) -> None:
+    """`--sections search`: measure the search alone; the last sitting's other sections stay."""
+    import tempfile
+
+    if args.sections != "search":
+        raise SystemExit(f"--sections: expected search, received {args.sections!r}")
+    results = json.loads(args.out.with_suffix(".json").read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        results["search"] = search_rows(Path(tmp), args.quick)
+    results["search_sitting"] = {"date": datetime.date.today().isoformat(), "machine": machine(),
+                                 "command": "python bench/run.py --sections search"}  # fmt: skip
+    _write(results, args)
 
 
 def _print_paired(args: argparse.Namespace) -> None:

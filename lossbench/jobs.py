@@ -146,14 +146,22 @@ def _train(typed: Config, cfg: DictConfig, out_dir: Path, multirun: bool) -> flo
     from lossbench.signals import Interrupted
 
     try:
+        check = _pruning_check(typed) if multirun else None
         with progress_bar(f"{typed.loss.name} seed {typed.seed}", typed.trainer.progress) as bar:
-            summary = run_experiment(typed, out_dir, bar, last=not multirun)
+            summary = run_experiment(typed, out_dir, bar, last=not multirun, epoch_check=check)
     except Interrupted as stop:
         report_interrupted(stop)
         raise
     except Exception as error:
         return job_failed(error, cfg, out_dir, multirun)
     return job_finished(summary, out_dir, multirun)
+
+
+def _pruning_check(typed: Config) -> Any:
+    """The pruning check of a job of an Optuna search with a pruner (None for any other)."""
+    from lossbench.tune.pruning import job_check
+
+    return job_check(HydraConfig.get(), typed.trainer.epochs)
 
 
 def start_job(cfg: DictConfig, out_dir: Path, multirun: bool) -> Config | float:

@@ -273,6 +273,22 @@ def reported(metric: str, names: list[str], exact: bool = True) -> bool:
                                f"{per_group[1]}_group_0" in names)  # fmt: skip
 
 
+def reported_metric(metric: str, names: list[str], key: str, expected: str,
+                    exact: bool = True) -> str:  # fmt: skip
+    """`metric`, when a run reporting `names` reports it (see `reported`): the one rule for every
+    key that names a metric (`trainer.select`, `hydra.sweeper.objective`).
+
+    Raises:
+        ConfigError: naming `key`, the metrics there are and the closest one.
+    """
+    if reported(metric, names, exact):
+        return metric
+    hint = did_you_mean(metric, names)
+    shown = [n for n in names if not _PER_GROUP.match(n)]
+    shown += sorted({f"{m[1]}_group_<id>" for m in map(_PER_GROUP.match, names) if m})
+    raise ConfigError(key, f"{expected} this run reports ({', '.join(shown)})", f"{metric}{hint}")
+
+
 def selected_metric(
     select: str, reported_names: Callable[[], list[str]], exact: bool = True
 ) -> str | None:
@@ -286,15 +302,11 @@ def selected_metric(
     """
     if select == "last":
         return None
-    names = reported_names()
     metric = select.partition(":")[2].strip()
-    if reported(metric, names, exact):
-        return metric
-    hint = did_you_mean(metric, names)
-    shown = [n for n in names if not _PER_GROUP.match(n)]
-    shown += sorted({f"{m[1]}_group_<id>" for m in map(_PER_GROUP.match, names) if m})
-    raise ConfigError(
-        "trainer.select",
-        f"last, or best:<metric> with a metric this run reports ({', '.join(shown)})",
-        f"{select}{hint}",
-    )
+    try:
+        return reported_metric(metric, reported_names(), "trainer.select",
+                               "last, or best:<metric> with a metric", exact)  # fmt: skip
+    except ConfigError as error:  # the value received is the whole setting
+        raise ConfigError(
+            error.key, error.expected, f"{select}{str(error.received)[len(metric) :]}"
+        ) from None

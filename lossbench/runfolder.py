@@ -27,6 +27,8 @@ class Status(StrEnum):
     ok = "ok"
     diverged = "diverged"  # a non-finite loss or gradient stopped training
     interrupted = "interrupted"  # SIGINT/SIGTERM stopped training; tables through the last step
+    pruned = "pruned"  # a search's pruner stopped it (hydra.sweeper.pruner); tables through its
+    # last epoch
     error = "error"  # the run could not be built or trained; `message` says why
     unreadable = "unreadable"  # a reader could not parse the file (never written)
 

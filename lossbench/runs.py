@@ -23,7 +23,11 @@ Progress = Callable[[int, int, float], None]
 
 
 def run_experiment(
-    cfg: Config, out_dir: Path, on_progress: Progress | None = None, last: bool = False
+    cfg: Config,
+    out_dir: Path,
+    on_progress: Progress | None = None,
+    last: bool = False,
+    epoch_check: Any = None,
 ) -> dict[str, Any]:
     """Train the configured model and write the run tables into `out_dir`.
 
@@ -36,6 +40,7 @@ def run_experiment(
         out_dir: the run folder (exists).
         on_progress: forwarded to the trainer.
         last: the process's last run (see `lossbench.signals.stop_on_signals`).
+        epoch_check: a search's pruning check (see `lossbench.trainer.loop.train`).
 
     Returns:
         The summary that was written to summary.json.
@@ -43,7 +48,8 @@ def run_experiment(
     Raises:
         Interrupted: after the tables are written, when a signal stopped training.
     """
-    (outcome,) = run_experiments([cfg], [out_dir], on_progress, last=last)
+    (outcome,) = run_experiments([cfg], [out_dir], on_progress, last=last,
+                                 epoch_checks=[epoch_check])  # fmt: skip
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
@@ -55,6 +61,7 @@ def run_experiments(
     on_progress: Progress | None = None,
     vectorize: bool = False,
     last: bool = False,
+    epoch_checks: Sequence[Any] | None = None,
 ) -> list[dict[str, Any] | Exception]:
     """Train each config into its folder; with `vectorize`, JAX jobs that share a runner train
     in lockstep as one program (their configs must differ only in the seed).
@@ -75,7 +82,8 @@ def run_experiments(
         groups = _groups(cfgs, out_dirs, outcomes, vectorize, started, stop_requested)
         try:
             for group in groups:
-                _train_group(group, out_dirs, outcomes, on_progress, stop_requested)
+                checks = [epoch_checks[job] if epoch_checks else None for job, _, _ in group]
+                _train_group(group, out_dirs, outcomes, on_progress, stop_requested, checks)
                 for job, _, _ in group:
                     ended[job] = time.perf_counter()
                 if stop_requested():
@@ -109,14 +117,17 @@ def _train_group(
     outcomes: list[Any],
     on_progress: Progress | None,
     stop_requested: Any,
+    checks: list[Any],
 ) -> None:
     """Train one group's jobs and put each job's summary (or the group's error) in `outcomes`."""
     try:
         if len(group) == 1:
             job, exp, _ = group[0]
-            summaries = [_train_and_write(exp, out_dirs[job], on_progress, stop_requested)]
+            summaries = [_train_and_write(exp, out_dirs[job], on_progress, stop_requested,
+                                          checks[0])]  # fmt: skip
         else:
-            summaries = _train_lanes_and_write(group, out_dirs, on_progress, stop_requested)
+            summaries = _train_lanes_and_write(group, out_dirs, on_progress, stop_requested,
+                                               checks)  # fmt: skip
         for (job, _, _), summary in zip(group, summaries, strict=True):
             outcomes[job] = summary
     except Exception as error:  # the group's jobs failed together
@@ -177,7 +188,11 @@ def _say_split(loss: str, sizes: list[int]) -> None:
 
 
 def _train_lanes_and_write(
-    group: Group, out_dirs: Sequence[Path], on_progress: Progress | None, should_stop: Any
+    group: Group,
+    out_dirs: Sequence[Path],
+    on_progress: Progress | None,
+    should_stop: Any,
+    checks: list[Any],
 ) -> list[dict[str, Any]]:
     """Train a group's seeds as lanes of one program; write each job's tables and summary."""
     from lossbench.trainer.jax_lanes import JaxLanes
@@ -191,7 +206,7 @@ def _train_lanes_and_write(
     results = train_lanes(
         lanes, len(first.data.train), first.layer_names, cfg.trainer,
         [exp.cfg.seed for exp in exps], evaluations, on_progress, _schedule(first.loss),
-        should_stop,
+        should_stop, checks,
     )  # fmt: skip
     summaries = []
     for k, ((job, exp, _), result) in enumerate(zip(group, results, strict=True)):
@@ -207,7 +222,11 @@ def _schedule(loss: Any) -> Callable[[float], float] | None:
 
 
 def _train_and_write(
-    exp: Experiment, out_dir: Path, on_progress: Progress | None, should_stop: Any
+    exp: Experiment,
+    out_dir: Path,
+    on_progress: Progress | None,
+    should_stop: Any,
+    epoch_check: Any = None,
 ) -> dict[str, Any]:
     from lossbench.losses.user import UserLoss
     from lossbench.trainer import train
@@ -217,6 +236,7 @@ def _train_and_write(
         result = train(
             exp.runner, len(exp.data.train), exp.layer_names, exp.cfg.trainer, exp.cfg.seed,
             evaluation, on_progress, schedule=_schedule(exp.loss), should_stop=should_stop,
+            epoch_check=epoch_check,
         )  # fmt: skip
     except Exception as error:
         if isinstance(exp.loss, UserLoss):  # the user's code is the likely cause: say whose

@@ -1,7 +1,7 @@
 """`hydra/sweeper=optuna`: search a loss's parameters with Optuna, each trial on several seeds.
 
-The search itself is `lossbench.tune.search`; this class hands it Hydra's parser, composer and
-launcher. No `from __future__ import annotations` (see `sweeper.py`).
+The search itself is `lossbench.tune.search.search`; this class hands it Hydra's parser, composer
+and launcher. No `from __future__ import annotations` (see `sweeper.py`).
 """
 
 from pathlib import Path
@@ -10,14 +10,14 @@ from typing import Any, Optional
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 
-from lossbench import tune
+from lossbench.tune.options import Options
 
 
 class OptunaSweeper(Sweeper):
-    """Optuna's ask-and-tell over lossbench jobs; the options are `lossbench.tune.Options`."""
+    """Optuna's ask-and-tell over lossbench jobs; the options are `lossbench.tune.options`."""
 
     def __init__(self, params: Optional[dict] = None, **options: Any) -> None:  # noqa: UP045
-        self.options = tune.Options(params=dict(params or {}), **options)
+        self.options = Options(params=dict(params or {}), **options)
         self.config: Any = None
 
     def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
@@ -29,17 +29,17 @@ class OptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> Any:
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
+        from lossbench.tune.search import search
+
         loader = self.hydra_context.config_loader
         parser = OverridesParser.create(config_loader=loader)
         folder = Path(str(self.config.hydra.sweep.dir))
         if not self.options.objective:  # hparams_search configs name it at the top level
             self.options.objective = self.config.get("optimized_metric")
-        study = tune.search(
+        return search(
             self.options, arguments, folder, parser.parse_overrides, self._compose,
             self.launcher.launch, resume=bool(self.config.resume),
         )  # fmt: skip
-        tune.report(folder, study, self.options)
-        return study
 
     def _compose(self, overrides: list[str]) -> Any:
         from omegaconf import open_dict

@@ -8,7 +8,12 @@ from collections.abc import Iterable
 from omegaconf import DictConfig
 
 from lossbench.config.checks import validate
-from lossbench.config.plugins import CheckedSweeperConf, LanesLauncherConf, OptunaSweeperConf
+from lossbench.config.plugins import (
+    SAMPLER_CONFS,
+    CheckedSweeperConf,
+    LanesLauncherConf,
+    OptunaSweeperConf,
+)
 from lossbench.config.schema import Config, DataConfig, ModelConfig, TrainerConfig
 from lossbench.errors import ConfigError
 
@@ -43,6 +48,9 @@ def register_configs() -> None:
     cs.store(group="hydra/sweeper", name="lossbench", node=CheckedSweeperConf, provider="lossbench")
     cs.store(group="hydra/sweeper", name="basic", node=CheckedSweeperConf, provider="lossbench")
     cs.store(group="hydra/sweeper", name="optuna", node=OptunaSweeperConf, provider="lossbench")
+    # hydra/sweeper/sampler=NAME, as in hydra-optuna-sweeper
+    for name, node in SAMPLER_CONFS.items():
+        cs.store(group="hydra/sweeper/sampler", name=name, node=node, provider="lossbench")
 
 
 def _sweep_values(value: str) -> list[str]:

@@ -64,6 +64,10 @@ def plan_epoch(
     return plan
 
 
+# Called before training (None) and with each epoch's row; True: stop here as pruned.
+EpochCheck = Callable[[dict[str, Any] | None], bool]
+
+
 class Lanes(Protocol):
     """Several runs of one model structure trained in lockstep, one lane per seed.
 
@@ -130,6 +134,7 @@ def train(
     on_progress: Callable[[int, int, float], None] | None = None,
     schedule: Callable[[float], float] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    epoch_check: EpochCheck | None = None,
 ) -> TrainResult:
     """Train for `cfg.epochs` epochs and record every step.
 
@@ -144,6 +149,8 @@ def train(
         schedule: the loss multiplier at a fractional epoch (step k of epoch e is at
             e + k / steps_per_epoch); evaluated here and fed to every step.
         should_stop: polled after each chunk; True ends training with status "interrupted".
+        epoch_check: called before training (with None) and with each epoch's row; True ends
+            training there with status "pruned" (a search's pruner).
 
     Training also ends, with status "diverged", at the first step whose loss or gradient is not
     finite. The check reads the values each chunk brings back anyway, so it adds no transfer;
@@ -154,7 +161,7 @@ def train(
     """
     (result,) = train_lanes(
         OneLane(runner), n_train, layer_names, cfg, [seed], [evaluate],
-        on_progress, schedule, should_stop,
+        on_progress, schedule, should_stop, [epoch_check],
     )  # fmt: skip
     return result
 
@@ -169,23 +176,25 @@ def train_lanes(
     on_progress: Callable[[int, int, float], None] | None = None,
     schedule: Callable[[float], float] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    epoch_checks: Sequence[EpochCheck | None] | None = None,
 ) -> list[TrainResult]:
     """`train` for several seeds at once: lane k shuffles with `seeds[k]` and is evaluated by
     `evaluators[k]`, exactly as its own run would be. A lane that diverges stops recording (its
-    weights are frozen) while the others go on; an interruption stops them all. Progress
-    reports the first lane still training; timings are shared (each lane's steps per second).
+    weights are frozen) while the others go on; an interruption stops them all; `epoch_checks[k]`
+    may prune lane k. Progress reports the first lane still training; timings are shared.
     """
     per_epoch = steps_per_epoch(n_train, cfg.batch_size)
     total = per_epoch * cfg.epochs
-    n_parts = len(lanes.component_names)
-    runs = [
-        _Lane(shuffle_rng(seed), StepRecords.allocate(total, len(layer_names), n_parts))
-        for seed in seeds
-    ]
+    width = (total, len(layer_names), len(lanes.component_names))
+    runs = [_Lane(shuffle_rng(seed), StepRecords.allocate(*width)) for seed in seeds]
     # A chunk buffer is padded to one fixed shape so that the tail chunk reuses its shape.
     capacity = min(cfg.steps_per_chunk, max(n_train // cfg.batch_size, 1))
     clock = _Clock()
+    checks = list(epoch_checks or [None] * len(runs))
+    _check_epoch(runs, lanes, checks, epoch=-1)  # a lane may be pruned before it starts
     for epoch in range(cfg.epochs):
+        if all(run.status != Status.ok for run in runs):
+            break
         # Every lane draws its epoch's order, as its own run would; stopped lanes are padding.
         plans = [plan_epoch(run.rng, n_train, cfg.batch_size, capacity) for run in runs]
         position = 0  # steps into the epoch, the same in every lane still training
@@ -209,13 +218,25 @@ def train_lanes(
                 for run in (runs[k] for k in active):
                     run.status, run.stop = Status.interrupted, {"step": run.done, "epoch": epoch}
                 break
-        if all(run.status != Status.ok for run in runs):
-            break
         for k, run in enumerate(runs):
             if run.status == Status.ok:
                 run.epochs.append(_epoch_row(run, epoch, per_epoch, evaluators[k](lanes.lane(k))))
+        _check_epoch(runs, lanes, checks, epoch)
     lanes.sync()
     return [_result(run, layer_names, cfg, clock, max(r.done for r in runs)) for run in runs]
+
+
+def _check_epoch(
+    runs: list[_Lane], lanes: Lanes, checks: list[EpochCheck | None], epoch: int
+) -> None:
+    """End each training lane whose check says so as pruned after `epoch` (-1: before it
+    trained, the check given None); its records stay."""
+    for k, (run, check) in enumerate(zip(runs, checks, strict=True)):
+        if run.status != Status.ok or check is None:
+            continue
+        if check(run.epochs[-1] if epoch >= 0 else None):
+            run.status, run.stop = Status.pruned, {"step": run.done, "epoch": epoch, "pruned": True}
+            lanes.freeze(k)
 
 
 class _Clock:
@@ -244,7 +265,7 @@ class _Clock:
         all chunk time, compilation included."""
         if self.steady_seconds > 0:
             return self.steady_steps / self.steady_seconds
-        return done / self.compile_seconds
+        return done / self.compile_seconds if self.compile_seconds > 0 else float("nan")
 
 
 def _multipliers(
