@@ -147,6 +147,8 @@ def _train(typed: Config, cfg: DictConfig, out_dir: Path, multirun: bool) -> flo
 
     try:
         check = _pruning_check(typed) if multirun else None
+        if check is not None and check(None):  # its trial was pruned: nothing to build
+            return job_finished(_pruned(typed, out_dir), out_dir, multirun)
         with progress_bar(f"{typed.loss.name} seed {typed.seed}", typed.trainer.progress) as bar:
             summary = run_experiment(typed, out_dir, bar, last=not multirun, epoch_check=check)
     except Interrupted as stop:
@@ -155,6 +157,15 @@ def _train(typed: Config, cfg: DictConfig, out_dir: Path, multirun: bool) -> flo
     except Exception as error:
         return job_failed(error, cfg, out_dir, multirun)
     return job_finished(summary, out_dir, multirun)
+
+
+def _pruned(typed: Config, out_dir: Path) -> dict[str, Any]:
+    """The summary of a job whose trial a pruner stopped before the job began."""
+    summary = {"status": Status.pruned, "loss": typed.loss.name, "seed": typed.seed, "steps": 0,
+               "epochs": 0, "final_loss": None, "metrics": {},
+               "stopped": {"step": 0, "epoch": -1, "pruned": True}}  # fmt: skip
+    RunFolder(out_dir).write(summary)
+    return summary
 
 
 def _pruning_check(typed: Config) -> Any:

@@ -93,10 +93,11 @@ def test_readme_lists_the_checks_of_the_catalog_in_order():
     """The README's table of lossbench-check's checks is `lossbench.check.catalog.CHECKS`."""
     from lossbench.check.catalog import CHECKS
 
-    text = README.read_text()
-    table = text[text.index("| check | catches |") :].split("\n\n", 1)[0]
-    rows = re.findall(r"^\| `([a-z-]+)` \| (.+) \|$", table, re.M)
-    assert rows == [(check.id, check.catches) for check in CHECKS]
+    for page in (README, DOCS / "check.md"):
+        text = page.read_text()
+        table = text[text.index("| check | runs | catches |") :].split("\n\n", 1)[0]
+        rows = re.findall(r"^\| `([a-z-]+)` \| (.+) \| (.+) \|$", table, re.M)
+        assert rows == [(check.id, check.runs, check.catches) for check in CHECKS], page.name
 
 
 def shown_commands() -> list[tuple[str, str, str]]:

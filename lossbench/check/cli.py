@@ -1,7 +1,8 @@
 """`lossbench-check TARGET --task TASK`: check a user's loss for the defects hand-written losses
 have, on every installed backend.
 
-Exit status: 0 when every check passes (or is skipped), 1 when one fails, 2 for bad input (one
+Exit status: 0 when every check passes (or is skipped), 1 when one fails (or one of the checks
+itself has an internal error: status `error`, its traceback in `--json`), 2 for bad input (one
 line; `--debug` shows the traceback). Each backend runs in its own process (a process can hold
 one Keras backend), both at once; the `backends` check compares their values and gradients.
 """
@@ -110,11 +111,15 @@ def _output(backend: str, proc: subprocess.Popen[str], out: Path, debug: bool) -
 
 
 def merge(outputs: dict[str, Any]) -> list[dict[str, str]]:
-    """One row per check across backends: a failure on any backend fails it, naming where."""
+    """One row per check across backends: a failure (or a check's internal error) on any
+    backend is the row's, naming where; the user's line, details and a traceback come along."""
     rows = []
     for check_id in (check.id for check in CHECKS if check.id != CROSS_BACKEND):
         per = {b: next(r for r in o["results"] if r["id"] == check_id) for b, o in outputs.items()}
-        failed = {b: r for b, r in per.items() if r["status"] == "fail"}
+        for status in ("fail", "error"):
+            failed = {b: r for b, r in per.items() if r["status"] == status}
+            if failed:
+                break
         if failed:
             by_message: dict[str, list[str]] = {}
             for b, r in failed.items():
@@ -122,8 +127,9 @@ def merge(outputs: dict[str, Any]) -> list[dict[str, str]]:
             message = "; ".join(
                 f"{', '.join(bs)}: {m}" if len(per) > 1 else m for m, bs in by_message.items()
             )
-            hint = next(iter(failed.values()))["hint"]
-            rows.append({"id": check_id, "status": "fail", "message": message, "hint": hint})
+            first = next(iter(failed.values()))
+            extra = {k: first.get(k, "") for k in ("hint", "where", "detail", "trace")}
+            rows.append({"id": check_id, "status": status, "message": message, **extra})
         elif all(r["status"] == "skip" for r in per.values()):
             first = next(iter(per.values()))
             rows.append({"id": check_id, "status": "skip", "message": first["message"], "hint": ""})
@@ -165,7 +171,7 @@ def print_table(rows: list[dict[str, str]], target: str, task: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    style = {"pass": "green", "fail": "bold red", "skip": "dim"}
+    style = {"pass": "green", "fail": "bold red", "skip": "dim", "error": "bold magenta"}
     table = Table(title=f"lossbench-check {target} --task {task}", show_lines=False)
     for column in ("check", "result", "finding", "hint"):
         table.add_column(column, overflow="fold")
@@ -211,7 +217,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         titles = {check.id: check.title for check in CHECKS}
         checks = [{"id": r["id"], "title": titles[r["id"]], "status": r["status"],
-                   "message": r["message"]} for r in rows]  # fmt: skip
+                   "message": r["message"], "hint": r.get("hint", ""),
+                   "where": r.get("where", ""),
+                   **{k: r[k] for k in ("detail", "trace") if r.get(k)}}
+                  for r in rows]  # fmt: skip
         report = {"target": args.target, "task": args.task, "backends": backends, "checks": checks}
         try:
             args.json.write_text(json.dumps(report, indent=2) + "\n")
@@ -220,4 +229,4 @@ def main(argv: list[str] | None = None) -> None:
                 f"lossbench-check: error: --json: {error.strerror}: '{args.json}'", file=sys.stderr
             )
             raise SystemExit(2) from None
-    raise SystemExit(1 if any(r["status"] == "fail" for r in rows) else 0)
+    raise SystemExit(1 if any(r["status"] in ("fail", "error") for r in rows) else 0)

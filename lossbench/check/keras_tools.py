@@ -28,6 +28,19 @@ def keras_loss(loss: Any) -> keras.losses.Loss:
     return loss if isinstance(loss, keras.losses.Loss) else FunctionLoss(loss)
 
 
+def overrides_call(loss: Any) -> bool:
+    """A Loss subclass whose `__call__` is its own: Keras's trainer calls that, not `call`."""
+    return (
+        isinstance(loss, keras.losses.Loss)
+        and type(loss).__call__ is not keras.losses.Loss.__call__
+    )
+
+
+def has_call(loss: Any) -> bool:
+    """Whether per-sample values exist: a function, or a Loss subclass that implements `call`."""
+    return not isinstance(loss, keras.losses.Loss) or type(loss).call is not keras.losses.Loss.call
+
+
 def np_array(x: Any) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(x))
 
@@ -36,8 +49,9 @@ def tensor(x: np.ndarray) -> Any:
     return keras.ops.convert_to_tensor(x)
 
 
-def value_and_grad(fn: Callable[[Any], Any], pred: np.ndarray) -> tuple[float, np.ndarray]:
-    """fn(pred) (a scalar) and its gradient with respect to pred, on this backend."""
+def value_and_grad(fn: Callable[[Any], Any], pred: np.ndarray) -> tuple[float, np.ndarray | None]:
+    """fn(pred) (a scalar) and its gradient with respect to pred, on this backend; the gradient
+    is None where TensorFlow finds the value does not depend on pred (JAX gives zeros)."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -45,7 +59,8 @@ def value_and_grad(fn: Callable[[Any], Any], pred: np.ndarray) -> tuple[float, n
         p = tf.Variable(pred)
         with tf.GradientTape() as tape:
             value = fn(p)
-        return float(np_array(value)), np_array(tape.gradient(value, p))
+        grad = tape.gradient(value, p)
+        return float(np_array(value)), None if grad is None else np_array(grad)
     import jax
 
     value, grad = jax.value_and_grad(fn)(jax.numpy.asarray(pred))

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from lossbench.check import inputs
+from lossbench.check.blame import describe
 from lossbench.check.catalog import registers
 from lossbench.check.keras_tools import (
     features,
@@ -23,7 +24,7 @@ from lossbench.check.keras_tools import (
     tiny_model,
     value_and_grad,
 )
-from lossbench.check.subject import Finding, changed_loss, short
+from lossbench.check.subject import Finding, changed_loss
 
 
 class ModelChecks:
@@ -37,6 +38,7 @@ class ModelChecks:
     batch: Any
     y_true: Any
     values: Any
+    total: Any
 
     @registers("live-variables")
     def live_variables(self) -> Finding:
@@ -71,34 +73,40 @@ class ModelChecks:
 
     @registers("parameter-effect")
     def parameter_effect(self) -> Finding:
-        if not self.s.tunable:
-            return Finding("skip", "no numeric parameter to change")
+        acting, guards = self._guards()
+        if not self.s.tunable and not acting:
+            skipped = f" (guards not checked: {', '.join(guards)})" if guards else ""
+            return Finding("skip", f"no numeric parameter to change{skipped}")
         # The standard batch and the extremes: a guard (a clip, a floor) acts only at the latter.
         batches = [
             self.batch,
             *inputs.extremes(self.s.task, self.s.n_nodes, len(self.batch)).values(),
         ]
 
-        def fingerprints(adapted: Any) -> list[tuple[float, np.ndarray] | str]:
+        def fingerprints(loss: Any, adapted: Any) -> list[tuple[float, np.ndarray] | str]:
             out: list[tuple[float, np.ndarray] | str] = []
             for batch in batches:
                 yt = tensor(self.y_true(batch, adapted))
                 try:
-                    out.append(value_and_grad(
-                        lambda p, a=adapted, y=yt: keras.ops.sum(a.call(y, p)), batch.pred
-                    ))  # fmt: skip
+                    value, grad = value_and_grad(
+                        lambda p, y=yt: self.total(y, p, loss, adapted), batch.pred
+                    )  # fmt: skip
                 except Exception as error:  # a crash is no effect: it is said as a failure
-                    out.append(f"{type(error).__name__}: {short(error)}")
+                    out.append(describe(error)[0])
+                    continue
+                out.append((value, np.zeros_like(batch.pred) if grad is None else grad))
             return out
 
-        base = fingerprints(self.adapted)
+        base = fingerprints(self.loss, self.adapted)
+        if all(isinstance(b, str) for b in base):  # nothing to compare with: another check's
+            return Finding("skip", f"the loss does not run on the checks' batches ({base[0]})")
         dead, crashed = [], []
-        for name in self.s.tunable:
+        for name in [*self.s.tunable, *acting]:
             changed = changed_loss(self.s, name)
             if changed is None:
                 continue
             new_value, loss = changed
-            after = fingerprints(self.s.adapt(loss))
+            after = fingerprints(loss, self.s.adapt(loss))
             pairs = [(b, a) for b, a in zip(base, after, strict=True) if not isinstance(b, str)]
             errors = [a for _, a in pairs if isinstance(a, str)]
             if errors:
@@ -120,8 +128,33 @@ class ModelChecks:
                 "check where the parameter enters: scaling probabilities before a cross-entropy "
                 "that renormalises them is a no-op (scale logits instead)",
             )  # fmt: skip
-        names = ", ".join(self.s.tunable)
-        return Finding("pass", f"changing {names} changes the loss")
+        names = ", ".join([*self.s.tunable, *acting])
+        skipped = f"; guards not checked: {', '.join(guards)}" if guards else ""
+        return Finding("pass", f"changing {names} changes the loss{skipped}")
+
+    def _guards(self) -> tuple[list[str], list[str]]:
+        """The parameters named as guards (`epsilon`) split by what they do: those that move the
+        loss at the standard batch by more than a guard would (relative 1e-3) are coefficients
+        and are checked; the others are guards and are only named."""
+        acting, guards = [], []
+        yt, pred = tensor(self.y_true(self.batch)), tensor(self.batch.pred)
+        try:
+            base = float(np_array(self.total(yt, pred)))
+        except Exception:
+            return [], list(self.s.guards)
+        for name in self.s.guards:
+            changed = changed_loss(self.s, name)
+            if changed is None:
+                guards.append(name)
+                continue
+            loss = changed[1]
+            try:
+                value = float(np_array(self.total(yt, pred, loss, self.s.adapt(loss))))
+            except Exception:
+                value = base
+            moved = abs(value - base) > 1e-3 * max(abs(base), 1e-12)
+            (acting if moved else guards).append(name)
+        return acting, guards
 
     @registers("serialization")
     def serialization(self) -> Finding:
@@ -143,8 +176,7 @@ class ModelChecks:
             again = type(loss).from_config(loss.get_config())
         except Exception as error:
             return Finding(
-                "fail", f"from_config(get_config()) raises "
-                f"{type(error).__name__}: {short(error)}",
+                "fail", f"from_config(get_config()) raises {describe(error)[0]}",
                 "list every constructor argument in get_config",
             )  # fmt: skip
         got = np_array(again(yt, pred))
@@ -166,8 +198,7 @@ class ModelChecks:
             except Exception as error:
                 return Finding(
                     "fail",
-                    f"a model compiled with the loss does not load again: {type(error).__name__}"
-                    f": {short(error)}",
+                    f"a model compiled with the loss does not load again: {describe(error)[0]}",
                     "register the class: @keras.saving.register_keras_serializable()",
                 )  # fmt: skip
         if not np.allclose(got, want, rtol=1e-6, atol=1e-7):
@@ -180,9 +211,12 @@ class ModelChecks:
         yt = tensor(self.y_true(self.batch))
 
         def total(p: Any) -> Any:
-            return keras.ops.sum(self.adapted.call(yt, p))
+            return self.total(yt, p)
 
         _, auto = value_and_grad(total, self.batch.pred)
+        if auto is None:
+            return Finding("skip", "the gradient is None at the standard batch (the loss does "
+                           "not depend on y_pred there; see finite-gradients)")  # fmt: skip
         rng = np.random.default_rng(7)
         flat = self.batch.pred.reshape(-1)
         picks = rng.choice(flat.size, size=min(12, flat.size), replace=False)

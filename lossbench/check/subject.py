@@ -13,21 +13,24 @@ from lossbench.errors import brief
 
 @dataclass
 class Finding:
-    """What a check found: pass, fail or skip, one line with the numbers, a hint for the fix."""
+    """What a check found: pass, fail, skip, or error (a fault of the check's own code, not of
+    the loss); one line with the numbers, a hint for the fix, the line of the user's code it
+    points at (`where`, path:line), what the check said before a root cause was named
+    (`detail`), and an internal error's traceback (`trace`)."""
 
-    status: str  # pass | fail | skip
+    status: str  # pass | fail | skip | error
     message: str
     hint: str = ""
+    where: str = ""
+    detail: str = ""
+    trace: str = ""
 
 
 @dataclass
-class Result:
+class Result(Finding):
     """A check's finding under its id (`lossbench.check.catalog`)."""
 
-    id: str
-    status: str  # pass | fail | skip
-    message: str
-    hint: str = ""
+    id: str = ""
 
 
 @dataclass
@@ -41,6 +44,8 @@ class Subject:
         adapt: the loss as lossbench's trainer sees it (packs targets; `call` gives per-sample
             values).
         tunable: parameters whose effect is checked (numeric, from `params`).
+        guards: numeric parameters named as guards (`epsilon`): checked only when they act as
+            more than one (see the parameter-effect check).
         n_nodes: graph task: the graph's size.
     """
 
@@ -49,6 +54,7 @@ class Subject:
     params: dict[str, Any]
     adapt: Callable[[Any], Any]
     tunable: list[str] = field(default_factory=list)
+    guards: list[str] = field(default_factory=list)
     n_nodes: int = 0
 
 

@@ -2,8 +2,12 @@
 
 Each check catches one class of defect found in hand-written losses, on inputs it builds for the
 task (`lossbench.check.inputs`), and returns a `Finding`: pass/fail/skip, a one-line finding with
-the numbers, and a hint for the fix; `results` pairs each with its id from the catalog. Checks
-that need per-sample values are skipped when `per-sample` fails, so one defect is reported once.
+the numbers, a hint for the fix and the line of the user's code it points at; `results` pairs
+each with its id from the catalog. Each cause is named once: checks that need per-sample values
+are skipped when `per-sample` fails, and a check that fails after a root cause
+(`stateless-call`, `traceable`) says "see" it. An exception of a check's own code is an `error`
+of that check (its traceback in `--json`), never the loss's defect. The loss is examined through
+the door Keras's trainer uses: `__call__` (and `call` only as `__call__` reaches it).
 """
 
 from __future__ import annotations
@@ -15,17 +19,21 @@ import keras
 import numpy as np
 
 from lossbench.check import inputs
-from lossbench.check.catalog import CHECKS, CROSS_BACKEND, RUNS, registers
+from lossbench.check.blame import describe, internal, own_message, traceback_text
+from lossbench.check.catalog import CHECKS, CROSS_BACKEND, ROOT_CAUSES, RUNS, registers
 from lossbench.check.inputs import Batch
 from lossbench.check.keras_tools import (
+    has_call,
     keras_loss,
     np_array,
+    overrides_call,
     reduce_weighted,
     tensor,
     value_and_grad,
 )
 from lossbench.check.model_checks import ModelChecks
-from lossbench.check.subject import Finding, Result, Subject, short
+from lossbench.check.roots import RootChecks
+from lossbench.check.subject import Finding, Result, Subject
 
 
 def _replace_rows(batch: Batch, rows: np.ndarray, other: Batch) -> Batch:
@@ -37,13 +45,14 @@ def _replace_rows(batch: Batch, rows: np.ndarray, other: Batch) -> Batch:
     return Batch(mix(batch.y, other.y), mix(batch.pred, other.pred), batch.extra)
 
 
-class Checker(ModelChecks):
+class Checker(RootChecks, ModelChecks):
     """Runs the checks on one subject; `results()` gives them in order."""
 
     def __init__(self, subject: Subject) -> None:
         self.s = subject
         self.loss = subject.make(dict(subject.params))
         self.adapted = subject.adapt(self.loss)
+        self.keras_loss = keras_loss(self.loss)  # what `compile(loss=...)` holds and calls
         self.batch = inputs.standard(
             subject.task, size=self._working_size(), n_nodes=subject.n_nodes
         )
@@ -68,10 +77,26 @@ class Checker(ModelChecks):
         adapted = adapted or self.adapted
         return np_array(adapted.call(tensor(self.y_true(batch, adapted)), tensor(batch.pred)))
 
+    def total(self, y_true: Any, y_pred: Any, loss: Any = None, adapted: Any = None) -> Any:
+        """A batch's loss as Keras's trainer computes it: through the loss's own `__call__` when
+        its class overrides it, else the mean of its per-sample values."""
+        loss, adapted = (loss, adapted) if loss is not None else (self.loss, self.adapted)
+        if overrides_call(loss) or not has_call(loss):
+            return keras_loss(loss)(y_true, y_pred)
+        return keras.ops.mean(adapted.call(y_true, y_pred))
+
     # --- the checks ---------------------------------------------------------------------------
 
     @registers("per-sample")
     def per_sample(self) -> Finding:
+        if not has_call(self.loss):
+            shape = np_array(self.total(tensor(self.y_true(self.batch)),
+                                        tensor(self.batch.pred))).shape  # fmt: skip
+            return Finding(
+                "skip", f"the class overrides __call__ and has no call: Keras's trainer calls "
+                f"__call__, which returns shape {shape} for a batch of {len(self.batch)}; "
+                "sample_weight is then the loss's own business (see sample-weight)",
+            )  # fmt: skip
         shape = self.values(self.batch).shape
         if len(shape) >= 1 and shape[0] == len(self.batch):
             self.per_sample_ok = True
@@ -89,50 +114,69 @@ class Checker(ModelChecks):
     def batch_shapes(self) -> Finding:
         # The last two: a partial last batch of 600 samples, and lossbench's default batch.
         sizes = (1, 7, 13, 600 % inputs.BATCH, inputs.BATCH)
-        wrong = []
+        wrong: list[str] = []
+        self._where = ""
         for size in sizes:
             batch = inputs.standard(self.s.task, size=size, seed=1, n_nodes=self.s.n_nodes)
             try:
                 shape = self.values(batch).shape
             except Exception as error:
-                wrong.append(f"batch {size}: {type(error).__name__}: {short(error)}")
+                message, self._where = describe(error)
+                wrong.append(f"batch {size}: {message}")
                 continue
             if self.per_sample_ok and (len(shape) < 1 or shape[0] != size):
                 wrong.append(f"batch {size}: shape {shape}")
-        unknown = self._unknown_batch_problem()
-        wrong += [unknown] if unknown else []
+        if not wrong:  # eagerly every size runs: now as the traced program runs them
+            wrong += self._traced_batch_problems(sizes)
         if wrong:
             return Finding(
                 "fail", "; ".join(wrong),
                 "size nothing by one batch: per-sample weights and ids travel as columns of "
                 "y_true, and ops.shape(x)[0] (not x.shape[0], None while Keras traces) gives the "
                 "batch size",
+                where=self._where,
             )  # fmt: skip
-        traced = (
-            "and traces with an unknown batch size on TensorFlow"
-            if keras.backend.backend() == "tensorflow"
-            else "(the trace with an unknown batch size runs on TensorFlow only)"
-        )
-        return Finding("pass", f"runs on batches of {', '.join(map(str, sizes))} {traced}")
+        shown = ", ".join(map(str, sizes))
+        return Finding("pass", f"runs on batches of {shown}, eagerly and traced as fit runs "
+                       "them (TensorFlow: one program for any batch size)")  # fmt: skip
 
-    def _unknown_batch_problem(self) -> str | None:
-        """Trace the loss with a batch dimension of None, as Keras's compiled train step does
-        on TensorFlow (a partial last batch is another size): what fails, else None."""
-        if keras.backend.backend() != "tensorflow":
-            return None
-        import tensorflow as tf
+    def _traced_batch_problems(self, sizes: tuple[int, ...]) -> list[str]:
+        """Run the loss on batches of every size as Keras's compiled train step does: on
+        TensorFlow one program traced with a batch dimension of None (a tensor sized by
+        `x.shape[0]` is sized then, by None), on JAX a program per size. What fails."""
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
 
-        yt, pred = self.y_true(self.batch), self.batch.pred
-        specs = [tf.TensorSpec((None, *a.shape[1:]), tf.float32) for a in (yt, pred)]
-        traced = tf.function(lambda y, p: self.adapted.call(y, p), input_signature=specs)
-        try:
-            traced.get_concrete_function()
-        except Exception as error:
-            return f"unknown batch size (None): {type(error).__name__}: {short(error)}"
-        return None
+            yt, pred = self.y_true(self.batch), self.batch.pred
+            specs = [tf.TensorSpec((None, *a.shape[1:]), tf.float32) for a in (yt, pred)]
+            traced = tf.function(lambda y, p: self.adapted.call(y, p), input_signature=specs)
+            how = "the program traced with an unknown batch size"
+            try:
+                program = traced.get_concrete_function()
+            except Exception as error:
+                message, self._where = describe(error)
+                return [f"tracing {how}: {message}"]
+            graph = program.graph
+        else:
+            import jax
+
+            program, how, graph = jax.jit(lambda y, p: self.adapted.call(y, p)), "jax.jit", None
+        wrong = []
+        for size in sizes:
+            batch = inputs.standard(self.s.task, size=size, seed=1, n_nodes=self.s.n_nodes)
+            try:
+                shape = np_array(program(tensor(self.y_true(batch)), tensor(batch.pred))).shape
+            except Exception as error:
+                message, self._where = describe(error, graph)
+                return [f"batch {size} through {how}: {message}"]
+            if self.per_sample_ok and (len(shape) < 1 or shape[0] != size):
+                wrong.append(f"batch {size} through {how}: shape {shape}")
+        return wrong
 
     @registers("sample-weight")
     def sample_weight(self) -> Finding:
+        if not has_call(self.loss):
+            return self._weights_reach_call()
         if not self.per_sample_ok:
             return Finding("skip", "needs per-sample values (see per-sample)")
         loss = keras_loss(self.loss)
@@ -168,21 +212,39 @@ class Checker(ModelChecks):
             )  # fmt: skip
         return Finding("pass", f"scalar, per-sample and zero weights ({reduction})")
 
+    def _weights_reach_call(self) -> Finding:
+        """A loss with only its own `__call__`: weights that zero half the samples must change
+        the batch's loss as Keras's trainer computes it (they cannot be checked against
+        per-sample values there are none of)."""
+        yt, pred = tensor(self.y_true(self.batch)), tensor(self.batch.pred)
+        half = np.zeros(len(self.batch), "float32")
+        half[: len(half) // 2] = 1.0
+        plain = float(np_array(self.keras_loss(yt, pred)))
+        weighted = float(np_array(self.keras_loss(yt, pred, sample_weight=tensor(half))))
+        if math.isclose(plain, weighted, rel_tol=1e-6, abs_tol=1e-9):
+            return Finding(
+                "fail", f"__call__ ignores sample_weight: {plain:.6f} with and without weights "
+                "that zero half of the samples",
+                "apply sample_weight in __call__ (or implement call and leave __call__ to Keras)",
+            )  # fmt: skip
+        return Finding("pass", f"__call__ applies sample_weight ({plain:.6g} -> {weighted:.6g} "
+                       "with half of the samples weighted 0)")  # fmt: skip
+
     @registers("finite-gradients")
     def finite_gradients(self) -> Finding:
-        wrong = []
+        wrong, unused = [], []
         extremes = inputs.extremes(self.s.task, self.s.n_nodes, size=len(self.batch))
         for name, batch in extremes.items():
             yt = tensor(self.y_true(batch))
             try:
-                value, grad = value_and_grad(
-                    lambda p, yt=yt: keras.ops.mean(self.adapted.call(yt, p)), batch.pred
-                )
+                value, grad = value_and_grad(lambda p, yt=yt: self.total(yt, p), batch.pred)
             except Exception as error:
-                wrong.append(f"{name}: {type(error).__name__}: {short(error)}")
+                wrong.append(f"{name}: {describe(error)[0]}")
                 continue
             if not math.isfinite(value):
                 wrong.append(f"{name}: value {value}")
+            elif grad is None:
+                unused.append(name)
             elif not np.isfinite(grad).all():
                 bad = int((~np.isfinite(grad)).sum())
                 wrong.append(f"{name}: {bad} non-finite gradient entries")
@@ -191,6 +253,14 @@ class Checker(ModelChecks):
                 "fail", "; ".join(wrong),
                 "guard unsafe inputs before the op, not after (where(ok, f(where(ok, x, safe)), "
                 "0)); clip probabilities; floor divisions by group statistics",
+            )  # fmt: skip
+        if unused:
+            every = "every batch" if len(unused) == len(extremes) else ", ".join(unused)
+            return Finding(
+                "fail", f"the gradient is None on {every}: the loss does not depend on y_pred "
+                "there, and Keras's train step then has no gradient to apply",
+                "compute the loss from y_pred (a constant branch for some batches disconnects "
+                "it: use ops.where over values computed from y_pred)",
             )  # fmt: skip
         return Finding("pass", "finite on every extreme batch")
 
@@ -207,8 +277,8 @@ class Checker(ModelChecks):
         try:
             after = self.values(self.batch.take(perm))
         except Exception as error:
-            found = f"shuffled samples raise {type(error).__name__}: {short(error)}"
-            return Finding("fail", found, hint)
+            message, where = describe(error)
+            return Finding("fail", f"shuffled samples raise {message}", hint, where=where)
         if not np.allclose(before, after, rtol=1e-4, atol=1e-6):
             worst = float(np.max(np.abs(before - after)))
             found = f"shuffling samples with their targets changes their values (by {worst:.3g})"
@@ -247,8 +317,8 @@ class Checker(ModelChecks):
             except Exception as error:
                 if rows is None:  # another batch size: `batch-shapes` reports it
                     continue
-                found = f"{what} raises {type(error).__name__}: {short(error)}"
-                return Finding("fail", found, hint)
+                message, where = describe(error)
+                return Finding("fail", f"{what} raises {message}", hint, where=where)
             after = after[rows] if rows is not None else after
             if after.shape != before[keep].shape:  # sized to one batch: `batch-shapes` says so
                 continue
@@ -284,20 +354,39 @@ class Checker(ModelChecks):
         return Finding("pass", "the compiled call (XLA) equals eager")
 
     def results(self) -> list[Result]:
-        """Every check of `catalog.CHECKS` this process runs, in order; one that raises fails."""
+        """Every check of `catalog.CHECKS` this process runs, in order. A check that raises from
+        the loss's code fails, naming the user's line; one that raises from its own code is an
+        `error`. After a failed root cause, later failures say "see" it."""
         out = []
+        root = None
         for check in CHECKS:
             if check.id == CROSS_BACKEND:
                 continue
-            try:
-                found = RUNS[check.id](self)
-            except Exception as error:
-                found = Finding("fail", f"raises {type(error).__name__}: {short(error)}")
-            out.append(Result(check.id, found.status, found.message, found.hint))
+            found = self._run(check.id)
+            if found.status == "fail" and root is not None:
+                found = Finding("fail", f"see {root}: this check fails with it",
+                                where=found.where, detail=found.message)  # fmt: skip
+            elif found.status == "fail" and check.id in ROOT_CAUSES:
+                root = check.id
+            out.append(Result(id=check.id, **found.__dict__))
         return out
+
+    def _run(self, check_id: str) -> Finding:
+        try:
+            return RUNS[check_id](self)
+        except Exception as error:
+            if internal(error):
+                return Finding(
+                    "error", f"internal error of this check, not a defect of the loss: "
+                    f"{own_message(error)}", "please report it with the traceback (--json)",
+                    trace=traceback_text(error),
+                )  # fmt: skip
+            message, where = describe(error)
+            return Finding("fail", f"raises {message}", where=where)
 
     def fingerprint(self) -> dict[str, list[float]]:
         """Values and gradient at the standard batch, for comparing backends."""
         yt = tensor(self.y_true(self.batch))
-        _, grad = value_and_grad(lambda p: keras.ops.sum(self.adapted.call(yt, p)), self.batch.pred)
+        _, grad = value_and_grad(lambda p: self.total(yt, p), self.batch.pred)
+        grad = np.zeros_like(self.batch.pred) if grad is None else grad
         return {"values": self.values(self.batch).ravel().tolist(), "grad": grad.ravel().tolist()}

@@ -15,13 +15,17 @@ from lossbench.errors import LossbenchError
 GUARDS = ("epsilon", "eps")
 
 
+def is_guard(name: str) -> bool:
+    """A parameter named as a numerical guard (`epsilon`, `eps`, `..._epsilon`)."""
+    return name in GUARDS or name.endswith("_epsilon")
+
+
 def tunable(params: dict[str, Any], given: set[str]) -> list[str]:
-    """Numeric parameters whose effect is checked: every float, and ints given explicitly."""
+    """Numeric parameters whose effect is checked: every float, and ints given explicitly;
+    guards among them too (the check tells a guard from a coefficient by what it does)."""
     out = []
     for name, value in params.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        if name in GUARDS or name.endswith("_epsilon"):
             continue
         if isinstance(value, float) or name in given:
             out.append(name)
@@ -44,7 +48,8 @@ def user_subject(target: str, task: str, params: dict[str, Any]) -> Any:
         make=lambda p: instantiate(obj, p, "--param"),
         params=merged,
         adapt=lambda loss: UserLoss(loss, extras=extras),
-        tunable=tunable(merged, set(params)),
+        tunable=[n for n in tunable(merged, set(params)) if not is_guard(n)],
+        guards=[n for n in tunable(merged, set(params)) if is_guard(n)],
     )
 
 

@@ -44,7 +44,15 @@ class UserLoss(LossbenchLoss):
         super().__init__(name=name, **kwargs)
         self.user, self.extras, self.key = loss, tuple(extras), key
         self.target, self.params = target, dict(params or {})
-        self._call = loss.call if isinstance(loss, keras.losses.Loss) else loss
+        self._call = (
+            loss
+            if not isinstance(loss, keras.losses.Loss)
+            else (
+                loss.call
+                if type(loss).call is not keras.losses.Loss.call
+                else lambda y_true, y_pred: loss(y_true, y_pred)  # only its own __call__: a batch's
+            )
+        )
         # A user's loss declares coupled samples the same way: `batch_coupling = "group"`.
         self.batch_coupling = str(getattr(loss, "batch_coupling", "none"))
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 register = keras.saving.register_keras_serializable(package="lossbench_check_examples")
@@ -253,3 +254,109 @@ def backend_specific(y_true, y_pred):
     """backends: different math on JAX."""
     scale = 1.01 if keras.backend.backend() == "jax" else 1.0
     return scale * ops.mean(ops.square(y_true - y_pred), axis=-1)
+
+
+# Defects of real losses, one per class of cause; each defect's line ends in `# defect`, where the
+# check's finding must point.
+
+
+@register
+class StaticArange(keras.losses.Loss):
+    """batch-shapes: an index range sized by the static batch, None in the program Keras traces
+    on TensorFlow (an empty range there: it fails on every batch, as in fit)."""
+
+    def call(self, y_true, y_pred):
+        values = -ops.mean(y_true * ops.log(ops.clip(y_pred, 1e-7, 1.0)), axis=-1)
+        return values + 0.0 * ops.cast(ops.arange(0, y_pred.shape[0]), "float32")  # defect
+
+
+@register
+class ContrastiveCall(keras.losses.Loss):
+    """sample-weight: a batch-coupled loss written as its own __call__ (no call), as keras-io's
+    SupCon example is; Keras trains it through __call__, which drops sample_weight."""
+
+    def __init__(self, temperature=0.05, name="contrastive_call", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.temperature = temperature
+
+    def __call__(self, y_true, y_pred, sample_weight=None):  # defect
+        logits = ops.matmul(y_pred, ops.transpose(y_pred)) / self.temperature
+        same = ops.cast(ops.equal(y_true, ops.transpose(y_true)), "float32")
+        log_prob = logits - ops.logsumexp(logits, axis=-1, keepdims=True)
+        return -ops.sum(same * log_prob) / ops.sum(same)
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature}
+
+
+@register
+class PredictionsUnused(keras.losses.Loss):
+    """finite-gradients: a slip computes the loss from the targets alone, so it does not depend on
+    the predictions and TensorFlow's gradient is None (Keras's fit: no gradient to apply)."""
+
+    def call(self, y_true, y_pred):
+        error = y_true - 0.5  # defect
+        return ops.mean(ops.square(error), axis=-1)
+
+
+@register
+class CenterLoss(keras.losses.Loss):
+    """stateless-call: moves its class centers inside call, so every call changes the loss
+    (and the values every later check sees)."""
+
+    def __init__(self, name="center_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.centers = keras.Variable(np.zeros((2, 1), "float32"), trainable=False,
+                                      name="centers")  # fmt: skip
+
+    def call(self, y_true, y_pred):
+        labels = ops.cast(ops.round(y_true[:, 0]), "int32")
+        own = ops.take(self.centers, labels, axis=0)
+        self.centers.assign(self.centers + 0.5)  # defect
+        return _bce(y_true, y_pred) + ops.mean(ops.square(y_pred - own), axis=-1)
+
+
+def _log_prob(y_pred):
+    return np.log(np.clip(np.asarray(y_pred), 1e-7, 1.0))  # defect
+
+
+@register
+class NumpyInHelper(keras.losses.Loss):
+    """traceable: a helper turns the predictions into NumPy (as `.numpy()` would on TensorFlow),
+    which only an eager tensor can."""
+
+    def call(self, y_true, y_pred):
+        return -ops.mean(y_true * ops.convert_to_tensor(_log_prob(y_pred)), axis=-1)
+
+
+@register
+class Poly1(keras.losses.Loss):
+    """Correct: Poly-1 (Leng et al. 2022), whose `epsilon` is the coefficient of its own term."""
+
+    def __init__(self, epsilon=1.0, name="poly1", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.epsilon = epsilon
+
+    def call(self, y_true, y_pred):
+        p = ops.clip(y_pred, 1e-7, 1 - 1e-7)
+        p_t = y_true * p + (1 - y_true) * (1 - p)
+        return ops.mean(-ops.log(p_t) + self.epsilon * (1 - p_t), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@register
+class ClippedBCE(keras.losses.Loss):
+    """Correct: binary cross-entropy whose `epsilon` only keeps the log finite (a guard)."""
+
+    def __init__(self, epsilon=1e-7, name="clipped_bce", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.epsilon = epsilon
+
+    def call(self, y_true, y_pred):
+        p = ops.clip(y_pred, self.epsilon, 1 - self.epsilon)
+        return -ops.mean(y_true * ops.log(p) + (1 - y_true) * ops.log(1 - p), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}

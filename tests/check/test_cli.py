@@ -24,8 +24,9 @@ def _report(path: Path) -> dict:
     report = json.loads(path.read_text())
     assert set(report) == {"target", "task", "backends", "checks"}
     for row in report["checks"]:
-        assert set(row) == {"id", "title", "status", "message"}
-        assert row["status"] in ("pass", "fail", "skip")
+        assert {"id", "title", "status", "message", "hint", "where"} <= set(row)
+        assert set(row) <= {"id", "title", "status", "message", "hint", "where", "detail", "trace"}
+        assert row["status"] in ("pass", "fail", "skip", "error")
     return report
 
 
@@ -127,3 +128,39 @@ def test_ctrl_c_while_a_loss_hangs_exits_130_and_leaves_no_worker(tmp_path):
     assert err.strip().splitlines() == ["lossbench-check: interrupted"]
     left = subprocess.run(["pgrep", "-f", "lossbench.check.worker.*hangs.py"], capture_output=True)
     assert left.stdout == b"", left.stdout
+
+
+# Defects of real losses, one per class of cause: the check each fails on both backends, and
+# whether its finding points at the line marked `# defect` in example_losses.py.
+DEFECTS = {
+    "StaticArange": ("batch-shapes", True),
+    "ContrastiveCall": ("sample-weight", False),
+    "PredictionsUnused": ("finite-gradients", False),
+    "CenterLoss": ("stateless-call", True),
+    "NumpyInHelper": ("traceable", True),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", DEFECTS)
+def test_a_defect_is_named_once_with_the_users_line_in_the_json(tmp_path, name):
+    expected, pointed = DEFECTS[name]
+    proc = check(f"{EXAMPLES}:{name}", "--task", "binary", "--json", "r.json", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    rows = {row["id"]: row for row in _report(tmp_path / "r.json")["checks"]}
+    assert rows[expected]["status"] == "fail" and rows[expected]["hint"]
+    others = [i for i, row in rows.items() if row["status"] != "pass" and i != expected
+              and row["status"] != "skip"]  # fmt: skip
+    for check_id in others:  # every other failure is the root cause's, said so
+        assert "see " in rows[check_id]["message"] and rows[check_id]["detail"], rows[check_id]
+    if pointed:
+        lines = EXAMPLES.read_text().splitlines()
+        marker = "np.asarray(y_pred)" if name == "NumpyInHelper" else "# defect"
+        start = (
+            0
+            if name == "NumpyInHelper"
+            else next(i for i, line in enumerate(lines) if f"class {name}(" in line)
+        )
+        line = next(i + 1 for i in range(start, len(lines)) if marker in lines[i])
+        assert rows[expected]["where"] == f"{EXAMPLES}:{line}", rows[expected]
+        assert f"example_losses.py:{line}" in rows[expected]["message"]

@@ -37,19 +37,51 @@ CASES = {
     "WidthFromParameter": ("binary", "parameter-effect"),
     "ForgetsItsConfig": ("binary", "serialization"),
     "half_gradient": ("grouped", "gradient"),
+    "StaticArange": ("binary", "batch-shapes"),
+    "ContrastiveCall": ("binary", "sample-weight"),
+    "PredictionsUnused": ("binary", "finite-gradients"),
+    "CenterLoss": ("binary", "stateless-call"),
+    "NumpyInHelper": ("binary", "traceable"),
+    "Poly1": ("binary", None),
+    "ClippedBCE": ("binary", None),
 }
+# The examples whose defect is one line of their own (marked `# defect`): the finding points at it.
+POINTED = ("StaticArange", "CenterLoss", "NumpyInHelper")
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_each_example_fails_exactly_its_check(name):
+    """A root cause is the one failure with its own words: later checks it breaks say "see"."""
     task, broken = CASES[name]
     results = Checker(user_subject(f"{EXAMPLES}:{name}", task, {})).results()
-    failed = [r.id for r in results if r.status == "fail"]
-    assert failed == ([broken] if broken else []), [(r.id, r.message) for r in results]
+    own = [r.id for r in results if r.status == "fail" and not r.message.startswith("see ")]
+    assert own == ([broken] if broken else []), [(r.id, r.message) for r in results]
+    assert not [r.id for r in results if r.status == "error"], [(r.id, r.message) for r in results]
     for r in results:
         assert r.message, r.id
-        if r.status == "fail":
+        if r.status == "fail" and r.id == broken:
             assert r.hint, r.id
+        elif r.status == "fail":
+            assert r.message == f"see {broken}: this check fails with it" and r.detail
+
+
+def _defect_line(name: str) -> int:
+    """The line of the example marked `# defect` (the example's own, or its helper's)."""
+    lines = EXAMPLES.read_text().splitlines()
+    if name == "NumpyInHelper":  # the defect is in the helper it calls
+        return next(i + 1 for i, line in enumerate(lines) if "np.asarray(y_pred)" in line)
+    start = next(i for i, line in enumerate(lines) if f"class {name}(" in line)
+    return next(i + 1 for i in range(start, len(lines)) if lines[i].rstrip().endswith("# defect"))
+
+
+@pytest.mark.parametrize("name", POINTED)
+def test_a_finding_names_the_users_file_and_line(name):
+    task, broken = CASES[name]
+    results = {r.id: r for r in Checker(user_subject(f"{EXAMPLES}:{name}", task, {})).results()}
+    line = _defect_line(name)
+    found = results[broken]
+    assert found.where == f"{EXAMPLES}:{line}", (found.where, found.message)
+    assert f"example_losses.py:{line}" in found.message
 
 
 # Parameters that act through the trainer's schedule, not the loss value.
@@ -122,3 +154,27 @@ def test_the_readme_example_fails_only_at_the_extremes():
     target = f"{Path(__file__).parents[2] / 'examples' / 'my_losses.py'}:WeightedBCE"
     results = Checker(user_subject(target, "binary", {"pos_weight": 3})).results()
     assert [r.id for r in results if r.status == "fail"] == ["finite-gradients"]
+
+
+def test_a_checks_own_fault_is_an_error_with_its_traceback_not_the_losss(monkeypatch):
+    import lossbench.check.model_checks as model_checks
+
+    monkeypatch.setattr(model_checks, "value_and_grad", lambda fn, pred: (0.0, object()))
+    results = {r.id: r for r in Checker(user_subject(f"{EXAMPLES}:GoodFocal", "binary",
+                                                     {})).results()}  # fmt: skip
+    found = results["gradient"]
+    assert found.status == "error" and found.message.startswith(
+        "internal error of this check, not a defect of the loss: AttributeError"
+    )
+    assert "model_checks.py" in found.trace and "Traceback" in found.trace
+    assert all(r.status != "fail" for r in results.values())
+
+
+def test_a_parameter_named_epsilon_is_checked_when_it_is_a_coefficient():
+    """Poly-1's epsilon weighs a term of its own: checked. A clip's epsilon: a guard, named."""
+    (poly,) = [r for r in Checker(user_subject(f"{EXAMPLES}:Poly1", "binary", {})).results()
+               if r.id == "parameter-effect"]  # fmt: skip
+    assert poly.status == "pass" and "changing epsilon changes the loss" in poly.message
+    (clip,) = [r for r in Checker(user_subject(f"{EXAMPLES}:ClippedBCE", "binary", {})).results()
+               if r.id == "parameter-effect"]  # fmt: skip
+    assert clip.status == "skip" and "guards not checked: epsilon" in clip.message
