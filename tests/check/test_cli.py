@@ -141,8 +141,14 @@ DEFECTS = {
 }
 
 
+# make test runs two of them through the CLI (tests/check/test_suite.py runs all in-process).
+IN_MAKE_TEST = ("StaticArange", "CenterLoss")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", DEFECTS)
+@pytest.mark.parametrize(
+    "name", [n if n in IN_MAKE_TEST else pytest.param(n, marks=pytest.mark.long) for n in DEFECTS]
+)
 def test_a_defect_is_named_once_with_the_users_line_in_the_json(tmp_path, name):
     expected, pointed = DEFECTS[name]
     proc = check(f"{EXAMPLES}:{name}", "--task", "binary", "--json", "r.json", cwd=tmp_path)
