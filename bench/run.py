@@ -14,10 +14,11 @@ are there. Each figure is the median of `--repeats` measurements. Results: a tab
 and docs/benchmarks.md (or --out).
 
 Usage: python bench/run.py [--backends tensorflow,jax] [--repeats 5] [--quick] [--out PATH]
-                          [--anchors DIR] [--sections search]
+                          [--anchors DIR] [--sections search,shares]
 
-`--sections search` measures only the search (with and without pruning, bench/search.py) and
-puts it into the last sitting's docs/benchmarks.json and .md, with its own date and machine.
+`--sections search` measures only the search (with and without pruning, bench/search.py),
+`--sections shares` only the cost of gradient shares (bench/shares.py); either goes into the last
+sitting's docs/benchmarks.json and .md, with its own date and machine.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from measure import (
 from processes import startup_rows, sweep_rows, table_rows
 from report import report
 from search import search_rows
+from shares import share_rows
 
 
 def _arguments() -> argparse.Namespace:
@@ -61,7 +63,9 @@ def _arguments() -> argparse.Namespace:
         "(e.g. under XLA_FLAGS=--xla_cpu_max_isa=AVX2); prints the rows, writes nothing",
     )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=ANCHOR_ROUNDS, help="rounds of --paired")
-    parser.add_argument("--sections", help="only these sections (search), into the last sitting")
+    parser.add_argument(
+        "--sections", help="only these sections (search, shares), into the last sitting"
+    )
     return parser.parse_args()
 
 
@@ -117,6 +121,7 @@ def main() -> None:
         results["table"] = [] if args.quick else table_rows(Path(tmp))
         results["sweeps"] = sweep_rows(Path(tmp), 1 if args.quick else 2, args.quick)
         results["search"] = search_rows(Path(tmp), args.quick)
+        results["shares"] = share_rows(Path(tmp), backends, args.quick)
     _write(results, args)
 
 
@@ -129,17 +134,30 @@ def _write(results: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"written: {args.out}")
 
 
+SECTIONS = {
+    "search": lambda tmp, args: search_rows(tmp, args.quick),
+    "shares": lambda tmp, args: share_rows(tmp, args.backends.split(","), args.quick),
+}
+
+
 def _sections(args: argparse.Namespace) -> None:
-    """`--sections search`: measure the search alone; the last sitting's other sections stay."""
+    """`--sections search,shares`: measure those sections alone; the last sitting's other
+    sections stay."""
     import tempfile
 
-    if args.sections != "search":
-        raise SystemExit(f"--sections: expected search, received {args.sections!r}")
+    names = args.sections.split(",")
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown:
+        raise SystemExit(f"--sections: expected some of {', '.join(SECTIONS)}, received "
+                         f"{args.sections!r}")  # fmt: skip
     results = json.loads(args.out.with_suffix(".json").read_text())
-    with tempfile.TemporaryDirectory() as tmp:
-        results["search"] = search_rows(Path(tmp), args.quick)
-    results["search_sitting"] = {"date": datetime.date.today().isoformat(), "machine": machine(),
-                                 "command": "python bench/run.py --sections search"}  # fmt: skip
+    for name in names:
+        with tempfile.TemporaryDirectory() as tmp:
+            results[name] = SECTIONS[name](Path(tmp), args)
+        results[f"{name}_sitting"] = {
+            "date": datetime.date.today().isoformat(), "machine": machine(),
+            "command": f"python bench/run.py --sections {name}",
+        }  # fmt: skip
     _write(results, args)
 
 

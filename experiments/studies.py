@@ -6,9 +6,11 @@ the last bits' difference into every metric; a verdict is stated only when it ho
 (experiments/tables.py). `native` is the machine as the environment leaves it (its XLA_FLAGS
 included), `avx2` the same with `--xla_cpu_max_isa=AVX2` added.
 
-    python experiments/studies.py publish   results/<study>/ and README.md from both runs
-    python experiments/studies.py check     regenerate both ways under outputs/studies-check/
-                                            and compare with the README (exit 1 on a difference)
+    python experiments/studies.py publish [STUDY...]   results/<study>/ and README.md from
+                                                        both runs (every study, or those named)
+    python experiments/studies.py check                 regenerate both ways under
+                                                        outputs/studies-check/ and compare with
+                                                        the README (exit 1 on a difference)
 """
 
 from __future__ import annotations
@@ -48,10 +50,11 @@ def run_study(name: str, into: Path, isa: str) -> None:
     print(f"studies: {name} ({isa}) in {time.monotonic() - began:.0f} s", flush=True)
 
 
-def publish() -> int:
-    """Run every study both ways; results/<study>/ gets the native run's tables and plots and
-    the AVX2 run's verdicts (verdicts-avx2.csv); then README.md is written."""
-    for name in STUDIES:
+def publish(*names: str) -> int:
+    """Run every study (or those named) both ways; results/<study>/ gets the native run's
+    tables and plots and the AVX2 run's verdicts (verdicts-avx2.csv); then README.md is
+    written."""
+    for name in names or STUDIES:
         run_study(name, ROOT / "outputs" / "studies", "native")
         run_study(name, ROOT / "outputs" / "studies-avx2", "avx2")
         source, target = ROOT / "outputs" / "studies" / name, HERE / "results" / name
@@ -77,7 +80,9 @@ def check() -> int:
 
 
 if __name__ == "__main__":
-    commands = {"publish": publish, "check": check}
-    if sys.argv[1:] not in ([c] for c in commands):
-        raise SystemExit(f"usage: python experiments/studies.py {'|'.join(commands)}")
-    sys.exit(commands[sys.argv[1]]())
+    command, *studies = sys.argv[1:] or [""]
+    unknown = [s for s in studies if s not in STUDIES]
+    if command not in ("publish", "check") or unknown or (command == "check" and studies):
+        raise SystemExit("usage: python experiments/studies.py publish [STUDY...] | check "
+                         f"(studies: {', '.join(STUDIES)})")  # fmt: skip
+    sys.exit(publish(*studies) if command == "publish" else check())

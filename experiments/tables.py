@@ -177,6 +177,9 @@ def result_table(study: Study) -> str:
         cells = [label, str(row["n"])]
         for m in metrics:
             mean, low, high = row[f"{m}_mean"], row[f"{m}_ci_low"], row[f"{m}_ci_high"]
+            if mean != mean:  # a metric of another task (a sweep over bce and mse)
+                cells.append("-")
+                continue
             cells.append(f"{mean:.4g} [{low:.3g}, {high:.3g}]" if low == low else f"{mean:.4g}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

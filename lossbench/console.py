@@ -84,7 +84,8 @@ def headline_metrics(columns: list[str]) -> list[str]:
     five metrics and the worst group's (per-group breakdowns stay in the CSV)."""
     means = [c.removesuffix("_mean") for c in columns if c.endswith("_mean")]
     skip = ("steps_per_second", "train_seconds", "train_loss")
-    per_part = re.compile(r"_group_\d+$|^val_loss_")  # per-group and per-component breakdowns
+    # Per-group and per-component breakdowns, and the gradient's shares (their own table).
+    per_part = re.compile(r"_group_\d+$|^val_loss_|^share_")
     keep = [m for m in means if m not in skip and not per_part.search(m)]
     first = [m for m in ("final_loss", "val_loss") if m in keep]
     worst = [m for m in keep if m.startswith("worst_group_")]  # the question groups ask

@@ -132,6 +132,7 @@ class Experiment:
     device: str
     layer_names: list[str]
     select_metric: str | None = None  # the validation metric that picks the epoch; None: last
+    units: Any = None  # lossbench.shares.Units the gradient is decomposed into (record_groups)
 
     def extra(self, split: Any) -> Any:
         """The per-sample ids the loss packs: node ids on the graph task, else group ids."""
@@ -189,13 +190,30 @@ def build_experiment(cfg: Config, loss: Any = None) -> Experiment:
     # The data first: it needs no framework, and a config whose data would be degenerate is
     # refused before one loads.
     data, metric = _checked_data(cfg, task)
+    units = _units(cfg, data)
     select_backend(cfg.backend.value)
     _seed_frameworks(cfg)
     if loss is None:
         loss = _configured_loss(cfg, task, data)
     y_train = loss.pack_targets(data.train.y, split_extra(task, data.train))
-    model, loss, runner, device, names = _runner(cfg, task, data, loss, y_train)
-    return Experiment(cfg, data, loss, model, runner, device, names, metric)
+    membership = units.membership(data.train) if units is not None else None
+    model, loss, runner, device, names = _runner(cfg, task, data, loss, y_train, membership)
+    return Experiment(cfg, data, loss, model, runner, device, names, metric, units)
+
+
+def _units(cfg: Config, data: Any) -> Any:
+    """The units `trainer.record_groups` decomposes the gradient into (None when off),
+    refused when the data has neither groups nor classes."""
+    if not cfg.trainer.record_groups:
+        return None
+    from lossbench.config.checks import NO_UNITS, NO_UNITS_DATA
+    from lossbench.shares import units_of
+
+    units = units_of(data)
+    if not len(units):
+        received = f"true ({data.task.value} data: {NO_UNITS_DATA})"
+        raise ConfigError("trainer.record_groups", NO_UNITS, received)
+    return units
 
 
 def _checked_data(cfg: Config, task: Task) -> tuple[Any, str | None]:
@@ -272,7 +290,9 @@ def _check_size(cfg: Config, model: Any, n_train: int) -> None:
         raise ConfigError(*problem)
 
 
-def _runner(cfg: Config, task: Task, data: Any, loss: Any, y_train: Any) -> tuple[Any, ...]:
+def _runner(
+    cfg: Config, task: Task, data: Any, loss: Any, y_train: Any, units: Any
+) -> tuple[Any, ...]:
     """Model, loss, runner, device and layer names: a cached runner reset to this seed, or a
     new one."""
     global _models_built
@@ -288,13 +308,13 @@ def _runner(cfg: Config, task: Task, data: Any, loss: Any, y_train: Any) -> tupl
     key = _fingerprint(
         cfg.backend.value, task.value, cfg.model, t.optimizer.value, t.learning_rate, t.record,
         t.jit_compile, t.unroll, data.train.x.shape, data.input_shape, y_train.shape,
-        type(loss).__name__, loss.get_config(),
+        type(loss).__name__, loss.get_config(), None if units is None else units.shape,
     )  # fmt: skip
     if key in _RUNNERS:
         _RUNNERS.move_to_end(key)
         model, loss, runner, device, names = _RUNNERS[key]
         builder.reseed(model, cfg.seed)
-        runner.reset(data.train.x, y_train)
+        runner.reset(data.train.x, y_train, units)
         return model, loss, runner, device, names
     # A clean Keras state for every new model (reused processes leak nothing). The garbage
     # collection it does by default takes about 0.2 s and frees only earlier models.
@@ -309,7 +329,7 @@ def _runner(cfg: Config, task: Task, data: Any, loss: Any, y_train: Any) -> tupl
     runner, device = make_runner(
         cfg.backend.value, model=model, loss=loss, optimizer=optimizer, x=data.train.x,
         y=y_train, layer_slices=slices, record=t.record, jit_compile=t.jit_compile,
-        unroll=t.unroll,
+        unroll=t.unroll, units=units,
     )  # fmt: skip
     _RUNNERS[key] = (model, loss, runner, device, names)
     while len(_RUNNERS) > MAX_CACHED_RUNNERS:

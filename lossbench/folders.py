@@ -17,7 +17,7 @@ from pathlib import Path
 from lossbench.errors import ConfigError, LossbenchError
 
 # Files that make a folder another run's: a run's summary or tables.
-RUN_FILES = ("summary.json", "steps.csv", "epochs.csv", "grad_norms.csv")
+RUN_FILES = ("summary.json", "steps.csv", "epochs.csv", "grad_norms.csv", "grad_groups.csv")
 # The lock file of lossbench versions that locked a file instead of the folder.
 OLD_LOCK = ".lossbench.lock"
 

@@ -19,7 +19,7 @@ def variant_label(row: pd.Series, keys: list[str]) -> str:
     return ", ".join(parts)
 
 
-def _smooth(values: np.ndarray, window: int) -> np.ndarray:
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
     """Rolling mean along the last axis (NaN-aware, same length)."""
     if window <= 1:
         return values
@@ -40,11 +40,11 @@ def plot_curves(curves: dict[str, dict[str, Any]], key: str, ylabel: str, path: 
     window = max(1, steps // 100)
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for label, entry in curves.items():
-        smooth = _smooth(entry[key], window)
-        x = np.arange(smooth.shape[1])
-        line = ax.plot(x, np.nanmean(smooth, axis=0), label=f"{label} ({len(smooth)} seeds)")[0]
-        if len(smooth) > 1:
-            ax.fill_between(x, np.nanmin(smooth, axis=0), np.nanmax(smooth, axis=0),
+        smoothed = smooth(entry[key], window)
+        x = np.arange(smoothed.shape[1])
+        line = ax.plot(x, np.nanmean(smoothed, axis=0), label=f"{label} ({len(smoothed)} seeds)")[0]
+        if len(smoothed) > 1:
+            ax.fill_between(x, np.nanmin(smoothed, axis=0), np.nanmax(smoothed, axis=0),
                             color=line.get_color(), alpha=0.2, linewidth=0)  # fmt: skip
     if _spans_decades(np.concatenate([e[key].ravel() for e in curves.values()])):
         ax.set_yscale("log")
@@ -93,7 +93,7 @@ def plot_layer_heatmap(curves: dict[str, dict[str, Any]], path: Path) -> None:
 PANELS_PER_ROW = 4
 
 
-def _panels(n: int, width: float, height: float, labels: float = 0.0, **shared: Any) -> Any:
+def figure_panels(n: int, width: float, height: float, labels: float = 0.0, **shared: Any) -> Any:
     """A figure of `n` panels of `width` x `height` inches, at most `PANELS_PER_ROW` a row
     (plus `labels` inches for the row labels), the grid's unused cells hidden. Returns the
     figure, the (rows, columns) axes and the `n` panels in order."""
@@ -132,7 +132,9 @@ def plot_metric_intervals(comparison: pd.DataFrame, keys: list[str], metrics: li
         for _, row in comparison.iterrows()
     ]
     lines = sum(label.count("\n") + 1 for label in labels)
-    fig, axes, panels = _panels(len(drawn), 2.8, max(1.6, 0.7 + 0.28 * lines), 2.4, sharey=True)
+    fig, axes, panels = figure_panels(
+        len(drawn), 2.8, max(1.6, 0.7 + 0.28 * lines), 2.4, sharey=True
+    )
     rows = np.arange(len(labels))
     for ax, metric in zip(panels, drawn, strict=True):
         mean = comparison[f"{metric}_mean"].to_numpy(dtype="float64")
@@ -158,7 +160,7 @@ def plot_reliability(bins: dict[str, tuple[np.ndarray, ...]], split: str, path: 
     `bins` maps a variant to `metrics.reliability_bins` and its ECE."""
     import matplotlib.pyplot as plt
 
-    fig, axes, panels = _panels(len(bins), 3.2, 3.3, sharex=True, sharey=True)
+    fig, axes, panels = figure_panels(len(bins), 3.2, 3.3, sharex=True, sharey=True)
     for ax, (label, (mean_prob, positives, counts, ece)) in zip(panels, bins.items(), strict=True):
         ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
         ax.plot(mean_prob, positives, marker="o", color="tab:blue")

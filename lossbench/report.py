@@ -22,6 +22,7 @@ from lossbench.errors import ConfigError
 from lossbench.plots import plot_curves, plot_layer_heatmap, plot_metric_intervals
 from lossbench.readback import load_curves, reliability_lines
 from lossbench.runfolder import Status
+from lossbench.share_report import share_lines
 from lossbench.stats import VERDICTS
 from lossbench.sweeps import (
     describe_verdicts,
@@ -111,6 +112,7 @@ def write_report(
     lines = _summary_lines(root, summary, comparison, verdicts, sentences, keys, metrics, why)
     lines += search_lines(root)
     lines += _curve_lines(root, load_curves(root, summary, keys, problems))
+    lines += share_lines(root, summary, comparison, keys, problems)
     if problems:
         lines += ["## Files left out", "", "These files could not be read:", "",
                   *(f"- `{problem}`" for problem in problems), ""]  # fmt: skip
@@ -133,13 +135,16 @@ def _summary_lines(
     sentences: list[str], keys: list[str], metrics: list[str], why: str | None,
 ) -> list[str]:  # fmt: skip
     """The report's verdicts, comparison table and the jobs that did not finish."""
-    against = verdicts["baseline"].iloc[0] if len(verdicts) else None
+    baselines = list(dict.fromkeys(verdicts["baseline"])) if len(verdicts) else []
+    against = f"`{baselines[0]}`" if len(baselines) == 1 else None
+    if len(baselines) > 1:  # a sweep over tasks: each task's plain loss
+        against = "its task's plain loss (" + ", ".join(f"`{b}`" for b in baselines) + ")"
     says = [f"- {s}" for s in sentences] or [
         f"- {(why or 'no verdicts: the sweep has a single variant.').capitalize()}"
     ]  # fmt: skip
     lines = [f"# lossbench report: `{root.name}`", "",
              "## What this sweep says", "",
-             f"Each variant against `{against}` with the same other settings, paired by seed "
+             f"Each variant against {against} with the same other settings, paired by seed "
              "(95% t intervals of the mean difference; `verdicts.csv` has every metric):"
              if against else "", "", *says, "",
              f"{len(summary)} jobs, {int((summary['status'] == Status.ok).sum())} finished. "

@@ -168,7 +168,7 @@ def _groups(
         if not (vectorize and cfg.backend.value == "jax"):
             yield [(job, exp, None)]
             continue
-        lane = (exp.runner.state, exp.runner.x, exp.runner.y)
+        lane = (exp.runner.state, exp.runner.x, exp.runner.y, exp.runner.u)
         pending.setdefault(id(exp.runner), []).append((job, exp, lane))
     if len(pending) > 1:
         _say_split(cfgs[0].loss.name, [len(group) for group in pending.values()])
@@ -264,6 +264,7 @@ def _write(exp: Experiment, result: Any, out_dir: Path, evaluation: Evaluation) 
     tables.write_run_tables(
         out_dir, result.records, result.layer_names, result.epochs, step_columns
     )
+    shares = _write_grad_groups(out_dir, result.records, exp.units)
     if cfg.trainer.tensorboard:
         from lossbench.tensorboard import write_events
 
@@ -293,6 +294,8 @@ def _write(exp: Experiment, result: Any, out_dir: Path, evaluation: Evaluation) 
     }
     if selected is not None and selected.test_metrics is not None:
         summary["test_metrics"] = selected.test_metrics
+    if shares is not None:
+        summary["gradient_shares"] = shares
     if data.columns:
         summary["data"] = data.columns
     peak = device_peak_bytes(cfg.backend.value)
@@ -303,6 +306,19 @@ def _write(exp: Experiment, result: Any, out_dir: Path, evaluation: Evaluation) 
     if result.status == Status.diverged:
         summary["message"] = divergence_message(result.stop or {})
     return summary
+
+
+def _write_grad_groups(out_dir: Path, records: Any, units: Any) -> dict[str, float] | None:
+    """grad_groups.csv when the run recorded its units (else none: an earlier run's would pass
+    for this one's); the units' mean shares for the summary."""
+    from lossbench import shares, tables
+
+    path = out_dir / shares.GRAD_GROUPS
+    if units is None:
+        path.unlink(missing_ok=True)
+        return None
+    tables.write_csv(shares.grad_groups_frame(records, units), path)
+    return shares.mean_shares(records, units)
 
 
 def _write_predictions(out_dir: Path, evaluation: Evaluation) -> None:

@@ -73,6 +73,8 @@ def job_row(job: Path, root: Path, problems: list[str] | None = None) -> dict[st
         row[SPLIT_COLUMN] = "test" if isinstance(test, dict) else "val"
     for part in (metrics, test):
         row.update(part if isinstance(part, dict) else {})
+    shares = summary.get("gradient_shares")  # trainer.record_groups: `share_<by>_<name>[_phase]`
+    row.update(shares if isinstance(shares, dict) else {})
     return row
 
 
@@ -151,7 +153,8 @@ def comparison_frame(frame: pd.DataFrame) -> pd.DataFrame:
 # Columns that are no verdict's business: bookkeeping, speed, and each variant's own objective
 # (a loss value measures a different thing for every variant).
 NOT_COMPARED = re.compile(
-    r"^(final_loss|train_loss|val_loss.*|steps|epochs|steps_per_second|train_seconds|split)$"
+    r"^(final_loss|train_loss|val_loss.*|steps|epochs|steps_per_second|train_seconds|split"
+    r"|share_.*)$"
 )
 VERDICT_COLUMNS = [
     "variant", "baseline", "metric", "n", "diff_mean", "diff_ci_low", "diff_ci_high",
@@ -252,7 +255,8 @@ def verdict_frame(frame: pd.DataFrame, baseline: str | None = None) -> pd.DataFr
     settings, paired by seed (see `lossbench.stats.compare`).
 
     `baseline` is what `resolve_baseline` reads; None: the task's plain loss when the sweep
-    ran it (no verdicts otherwise).
+    ran it (no verdicts otherwise). A sweep over several tasks (bce beside mse) compares each
+    task's variants with that task's own plain loss.
 
     Raises:
         ConfigError: a baseline the sweep did not run.
@@ -263,6 +267,10 @@ def verdict_frame(frame: pd.DataFrame, baseline: str | None = None) -> pd.DataFr
 
     if frame.empty:
         return pd.DataFrame(columns=VERDICT_COLUMNS)
+    if baseline is None and "task" in frame and frame["task"].nunique() > 1:
+        parts = [verdict_frame(part.reset_index(drop=True))
+                 for _, part in frame.groupby("task", sort=False)]  # fmt: skip
+        return pd.concat([p for p in parts if len(p)] or [parts[0]], ignore_index=True)
     baseline = baseline or default_baseline(frame)
     if baseline is None:
         return pd.DataFrame(columns=VERDICT_COLUMNS)

@@ -25,10 +25,10 @@ LAYERS = [
                     "lossbench.folders", "lossbench.tensorboard", "lossbench.resume"]),
     ("config", ["lossbench.registry", "lossbench.variants", "lossbench.config.checks",
                 "lossbench.config.compose", "lossbench.config.memory"]),
-    ("parts", ["lossbench.models", "lossbench.metrics", "lossbench.trainer"]),
+    ("parts", ["lossbench.models", "lossbench.metrics", "lossbench.trainer", "lossbench.shares"]),
     ("experiment", ["lossbench.experiment", "lossbench.evaluation", "lossbench.runs"]),
     ("sweeps", ["lossbench.sweeps", "lossbench.stats", "lossbench.plots", "lossbench.console",
-                "lossbench.tune_report", "lossbench.readback"]),
+                "lossbench.tune_report", "lossbench.readback", "lossbench.share_report"]),
     ("jobs", ["lossbench.jobs", "lossbench.tune"]),
     ("entry points", ["hydra_plugins", "lossbench.report", "lossbench.check", "lossbench.cli"]),
 ]  # fmt: skip

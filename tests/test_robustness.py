@@ -22,11 +22,14 @@ class FakeRunner:
     """A runner whose step k reports loss k, with a non-finite value planted at `bad_step`."""
 
     component_names: tuple[str, ...] = ()
+    n_units = 0
 
     def __init__(self, bad_step: int | None, bad_layer: int | None = None) -> None:
         self.bad_step, self.bad_layer, self.done = bad_step, bad_layer, 0
 
-    def run(self, idx: np.ndarray, n_steps: int, multiplier: np.ndarray) -> dict[str, np.ndarray]:
+    def run(
+        self, idx: np.ndarray, n_steps: int, multiplier: np.ndarray, unit_steps: object = None
+    ) -> dict[str, np.ndarray]:
         steps = np.arange(self.done, self.done + n_steps)
         self.done += n_steps
         loss = steps.astype("float32") + 1.0

@@ -218,6 +218,13 @@ def loss_problems(loss: LossConfig, data: DataConfig, prefix: str = "loss") -> I
                loss.task.value)  # fmt: skip
 
 
+# trainer.record_groups on data with nothing to decompose the gradient into.
+NO_UNITS = (
+    "false for data without groups or classes (data.n_groups > 1, or a binary or multiclass task)"
+)
+NO_UNITS_DATA = "one group, no classes"
+
+
 def _trainer_problems(cfg: Config) -> Iterator[Problem]:
     t, m = cfg.trainer, cfg.model
     if m.source is ModelSource.custom:
@@ -238,13 +245,20 @@ def _trainer_problems(cfg: Config) -> Iterator[Problem]:
             True,
         )
     if cfg.data.source is DataSource.synthetic:
-        n_train = max(n_train_samples(cfg.data, cfg.loss.training_task()), 1)
+        task = cfg.loss.training_task()
+        if t.record_groups and cfg.data.n_groups < 2 and task not in (Task.binary, Task.multiclass):
+            yield "trainer.record_groups", NO_UNITS, f"true ({task.value} data: {NO_UNITS_DATA})"
+        n_train = max(n_train_samples(cfg.data, task), 1)
         yield from in_range("trainer.batch_size", t.batch_size, ge=1, le=n_train, integer=True)
     else:  # the training split's size is known once the table is read
         yield from in_range("trainer.batch_size", t.batch_size, ge=1, integer=True)
     yield from in_range("trainer.learning_rate", t.learning_rate, gt=0)
     yield from in_range("trainer.steps_per_chunk", t.steps_per_chunk, ge=1, integer=True)
     yield from in_range("trainer.unroll", t.unroll, ge=0, le=64, integer=True, optional=True)
+    yield from in_range("trainer.record_groups_every", t.record_groups_every, ge=1, integer=True)
+    if t.record_groups_every != 1 and not t.record_groups:
+        yield ("trainer.record_groups_every", "its default 1 with trainer.record_groups=false "
+               "(it thins what record_groups records)", t.record_groups_every)  # fmt: skip
     how, _, metric = t.select.partition(":")
     if t.select != "last" and not (how == "best" and metric.strip()):
         yield ("trainer.select", "last, or best:<metric> (a validation metric of the task, "

@@ -30,6 +30,9 @@ _BYTES_PER_NODE_PAIR = 32
 # and its text.
 _BYTES_PER_STEP = 128
 _BYTES_PER_STEP_LAYER = 96
+# Per recorded step and unit (trainer.record_groups): three float32 records and a grad_groups
+# row (int64 step, two object names, three numbers) and its text.
+_BYTES_PER_STEP_UNIT = 128
 # Per model parameter: weights, gradients, two Adam slots and the runner's copies.
 _BYTES_PER_PARAMETER = 24
 
@@ -75,7 +78,12 @@ def records_bytes(cfg: Config, n_train: int, epochs: int, layers: int | None = N
     the model's trainable layers, when it is built)."""
     steps = math.ceil(n_train / max(cfg.trainer.batch_size, 1)) * epochs
     layers = layers if layers is not None else len(cfg.model.hidden) + 1
-    return steps * (_BYTES_PER_STEP + _BYTES_PER_STEP_LAYER * layers)
+    need = steps * (_BYTES_PER_STEP + _BYTES_PER_STEP_LAYER * layers)
+    if cfg.trainer.record_groups:  # at most this many units: every group and class
+        units = cfg.data.n_groups + cfg.data.n_classes
+        every = max(int(cfg.trainer.record_groups_every), 1)
+        need += math.ceil(steps / every) * units * _BYTES_PER_STEP_UNIT
+    return need
 
 
 def records_problems(cfg: Config, n_train: int) -> Iterator[Problem]:

@@ -201,6 +201,10 @@ class TrainerConfig:
     # The epoch whose weights the summary, test metrics and predictions describe: `last`, or
     # `best:<metric>` (the best validation value of that metric, lower or higher by its kind).
     select: str = "last"
+    # Each group's and class's contribution to the step's gradient (grad_groups.csv), on every
+    # `record_groups_every`-th step.
+    record_groups: bool = False
+    record_groups_every: int = 1
 
 
 @dataclass

@@ -79,8 +79,20 @@ class LossbenchLoss(keras.losses.Loss):
         if not self.component_names:
             return self(y_true, y_pred, sample_weight=sample_weight), []
         values, parts = self.call_with_components(y_true, y_pred)
-        reduce = _Reduction(name=self.name, reduction=self.reduction, dtype=self.dtype)
-        return reduce(values, values, sample_weight=sample_weight), parts
+        return self.reduce(values, sample_weight), parts
+
+    def sample_values(self, y_true: Any, y_pred: Any) -> Any:
+        """The per-sample values `__call__` weights and reduces (inputs in the loss's dtype, as
+        `__call__` converts them)."""
+        y_true = ops.convert_to_tensor(y_true, dtype=self.dtype)
+        y_pred = ops.convert_to_tensor(y_pred, dtype=self.dtype)
+        return self.call_with_components(y_true, y_pred)[0]
+
+    def reduce(self, values: Any, sample_weight: Any = None) -> Any:
+        """Keras's weighting and reduction of per-sample `values`, as `__call__` applies them:
+        ``self.reduce(self.sample_values(t, p))`` is ``self(t, p)``."""
+        reduction = _Reduction(name=self.name, reduction=self.reduction, dtype=self.dtype)
+        return reduction(values, values, sample_weight=sample_weight)
 
     @property
     def scheduled(self) -> bool:

@@ -11,6 +11,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from lossbench.errors import ConfigError
+from lossbench.records import split_records
+
 # Steps per unrolled program for models with convolutions on TensorFlow on a CPU. XLA's CPU
 # backend runs a convolution with its fast kernels only in one layout, and rewrites the others
 # into it only outside loops (see `jax_rewrites`): inside the chunk's loop, the gradient
@@ -42,16 +45,18 @@ def default_unroll(model: Any, device: str, backend: str) -> int:
 
 class Runner(Protocol):
     component_names: tuple[str, ...]
+    n_units: int
 
     def run(
-        self, idx: np.ndarray, n_steps: int, multiplier: np.ndarray
-    ) -> dict[str, np.ndarray]: ...
+        self, idx: np.ndarray, n_steps: int, multiplier: np.ndarray,
+        unit_steps: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]: ...  # fmt: skip
 
     def predict(self, x: np.ndarray) -> np.ndarray: ...
 
     def sync(self) -> None: ...
 
-    def reset(self, x: np.ndarray, y: np.ndarray) -> None: ...
+    def reset(self, x: np.ndarray, y: np.ndarray, units: np.ndarray | None = None) -> None: ...
 
 
 class RunnerBase:
@@ -67,6 +72,9 @@ class RunnerBase:
         jit_compile: compile chunks with XLA.
         unroll: 0 runs a chunk's steps as one compiled loop; k > 0 as programs of k steps
             written out one after another, called in turn (`default_unroll` says when).
+        units: (n, U) one-hot membership of each training sample in U units (its group, its
+            class: `lossbench.shares`); the steps `run` is told to record get each unit's
+            contribution to the gradient. None: no units.
     """
 
     def __init__(
@@ -80,6 +88,7 @@ class RunnerBase:
         record: bool,
         jit_compile: bool,
         unroll: int = 0,
+        units: np.ndarray | None = None,
     ) -> None:
         import keras
 
@@ -91,13 +100,17 @@ class RunnerBase:
         self.record = record
         self.unroll = unroll
         self.component_names = tuple(getattr(loss, "component_names", ()))
-        self.reset(x, y)
+        self.n_units = 0 if units is None else int(units.shape[1])
+        self.reset(x, y, units)
         self._compile(jit_compile)
 
     @property
     def row_width(self) -> int:
-        """Columns of a step's packed row: loss, layer norms when recording, components."""
-        return 1 + (len(self.layer_slices) if self.record else 0) + len(self.component_names)
+        """Columns of a step's packed row: loss, layer norms when recording, components, and
+        the units' columns (see `split_records`)."""
+        layers = len(self.layer_slices) if self.record else 0
+        units = 1 + 3 * self.n_units if self.n_units else 0
+        return 1 + layers + len(self.component_names) + units
 
     def loss_and_components(self, y_true: Any, y_pred: Any) -> tuple[Any, list[Any]]:
         """The batch loss and, for a loss with parts, their per-sample values (one computation)."""
@@ -105,7 +118,15 @@ class RunnerBase:
             return self.loss.value_and_components(y_true, y_pred)
         return self.loss(y_true, y_pred), []
 
-    def reset(self, x: np.ndarray, y: np.ndarray) -> None:
+    def sample_values(self, y_true: Any, y_pred: Any) -> Any:
+        """The loss's per-sample values, as its `__call__` computes them before the reduction."""
+        return self.loss.sample_values(y_true, y_pred)
+
+    def split(self, packed: np.ndarray, n_steps: int) -> dict[str, np.ndarray]:
+        """A chunk's packed rows as the `run` contract (`split_records`)."""
+        return split_records(packed, n_steps, len(self.layer_slices), self.record, self.n_units)
+
+    def reset(self, x: np.ndarray, y: np.ndarray, units: np.ndarray | None = None) -> None:
         raise NotImplementedError
 
     def blocks(self, n_steps: int) -> list[tuple[int, int]]:
@@ -114,3 +135,29 @@ class RunnerBase:
 
     def _compile(self, jit_compile: bool) -> None:
         raise NotImplementedError
+
+
+def unit_matrix(units: np.ndarray | None, n: int) -> np.ndarray:
+    """The (n, U) float32 unit membership a runner keeps on its device; (n, 0) without units."""
+    if units is None:
+        return np.zeros((n, 0), dtype="float32")
+    return np.asarray(units, dtype="float32")
+
+
+def step_flags(unit_steps: np.ndarray | None, width: int) -> np.ndarray:
+    """A chunk's per-step "record the units" flags as float32 (none recorded when None)."""
+    if unit_steps is None:
+        return np.zeros(width, dtype="float32")
+    return np.asarray(unit_steps, dtype="float32")
+
+
+def check_sample_values(shape: Sequence[int | None], batch: int | None) -> None:
+    """Refuse, while the step is traced, a loss whose `call` gives no value per sample: the
+    units' contributions go through each sample's value."""
+    if len(shape) == 0 or (batch is not None and shape[0] is not None and shape[0] != batch):
+        raise ConfigError(
+            "trainer.record_groups",
+            "a loss whose `call` returns one value per sample (shape (batch, ...)); set "
+            "trainer.record_groups=false for this loss",
+            f"a loss whose `call` returns shape {tuple(shape)} for a batch of {batch}",
+        )

@@ -15,8 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lossbench.records import split_records
-from lossbench.trainer.base import RunnerBase
+from lossbench.trainer.base import RunnerBase, check_sample_values, step_flags, unit_matrix
 from lossbench.trainer.jax_rewrites import rewritten_for_cpu
 
 
@@ -49,12 +48,13 @@ class JaxRunner(RunnerBase):
         self._block = maybe_jit(self._block_steps, donate_argnums=(0,))
         self._forward = maybe_jit(self._forward_fn)
 
-    def reset(self, x: np.ndarray, y: np.ndarray) -> None:
+    def reset(self, x: np.ndarray, y: np.ndarray, units: np.ndarray | None = None) -> None:
         """Start over on new data from the model's current weights and a fresh optimizer state
         (see `TensorFlowRunner.reset`)."""
         # Fresh device buffers (the chunk donates them, and the Keras variables keep theirs),
         # put from the host: copying or converting on the device compiles a program per shape.
         self.x, self.y = jax.device_put(x), jax.device_put(y)
+        self.u = jax.device_put(unit_matrix(units, len(x)))
         self.state = (
             [jax.device_put(np.asarray(v.value)) for v in self.model.trainable_variables],
             [jax.device_put(np.asarray(v.value)) for v in self.model.non_trainable_variables],
@@ -70,11 +70,23 @@ class JaxRunner(RunnerBase):
             means = jnp.stack([jnp.mean(c) for c in parts]).astype(jnp.float32)
         return loss, (non_trainable, means)
 
-    def _step(self, state: Any, xb: Any, yb: Any, m: Any) -> tuple[Any, Any]:
-        """One optimizer step on a batch; the new state and the step's row."""
+    def _step(
+        self, state: Any, xb: Any, yb: Any, ub: Any, m: Any, units_on: Any
+    ) -> tuple[Any, Any]:
+        """One optimizer step on a batch; the new state and the step's row (with the units'
+        contributions when `units_on` > 0)."""
         trainable, non_trainable, opt_vars = state
         grad_fn = jax.value_and_grad(self._loss_fn, has_aux=True)
-        (loss, (non_trainable, means)), grads = grad_fn(trainable, non_trainable, xb, yb, m)
+        (loss, (step_state, means)), grads = grad_fn(trainable, non_trainable, xb, yb, m)
+        units = None
+        if self.n_units:  # from the weights and state this step started with
+            width = 1 + 3 * self.n_units
+            units = jax.lax.cond(
+                units_on > 0,
+                lambda: self._unit_stats(trainable, non_trainable, xb, yb, ub, m, grads),
+                lambda: jnp.full((width,), jnp.nan, jnp.float32),
+            )
+        non_trainable = step_state
         trainable, opt_vars = self.optimizer.stateless_apply(opt_vars, grads, trainable)
         row = [jnp.reshape(loss, (1,))]
         if self.record:
@@ -84,61 +96,100 @@ class JaxRunner(RunnerBase):
                 for s in self.layer_slices
             ]
         row.append(means)
+        if units is not None:
+            row.append(units)
         # One row per step, as on TensorFlow (see `split_records`).
         return (trainable, non_trainable, opt_vars), jnp.concatenate(row).astype(jnp.float32)
 
+    def _unit_stats(
+        self, trainable: Any, non_trainable: Any, xb: Any, yb: Any, ub: Any, m: Any, grads: Any
+    ) -> Any:
+        """``[|g|^2, |g_k|^2..., <g_k, g>..., n_k...]`` for the step's gradient g and each unit
+        k's contribution g_k: the pullback of the per-sample values with the batch loss's
+        cotangent kept on k's samples only, one vector-Jacobian product vmapped over units."""
+
+        def values_of(weights: Any) -> Any:
+            pred, _ = self.model.stateless_call(weights, non_trainable, xb, training=True)
+            return self.sample_values(yb, pred)
+
+        values, pullback = jax.vjp(values_of, trainable)
+        check_sample_values(values.shape, xb.shape[0])
+        cotangent = jax.grad(lambda v: self.loss.reduce(v) * m)(values)
+        n = self.n_units
+        masks = jnp.reshape(ub.T, (n, ub.shape[0]) + (1,) * (values.ndim - 1))
+        (unit_grads,) = jax.vmap(pullback)(cotangent[None] * masks.astype(cotangent.dtype))
+        sq = sum(jnp.sum(jnp.square(jnp.reshape(u, (n, -1))), axis=1) for u in unit_grads)
+        dot = sum(
+            jnp.sum(jnp.reshape(u, (n, -1)) * jnp.reshape(g, (1, -1)), axis=1)
+            for u, g in zip(unit_grads, grads, strict=True)
+        )
+        grad_sq = sum(jnp.sum(jnp.square(g)) for g in grads)
+        parts = [jnp.reshape(grad_sq, (1,)), sq, dot, jnp.sum(ub, axis=0)]
+        return jnp.concatenate([p.astype(jnp.float32) for p in parts])
+
     def _block_steps(
-        self, state: Any, x: Any, y: Any, idx: Any, multiplier: Any
+        self, state: Any, x: Any, y: Any, u: Any, idx: Any, multiplier: Any, unit_steps: Any
     ) -> tuple[Any, Any]:
         """`idx.shape[0]` steps written out one after another (no loop: see `CONV_UNROLL`)."""
         rows = []
         for i in range(idx.shape[0]):
-            state, row = self._train_step(state, x[idx[i]], y[idx[i]], multiplier[i])
+            batch = idx[i]
+            state, row = self._train_step(
+                state, x[batch], y[batch], u[batch], multiplier[i], unit_steps[i]
+            )
             rows.append(row)
         return state, jnp.stack(rows)
 
     def _chunk_steps(
-        self, state: Any, x: Any, y: Any, idx: Any, n_steps: Any, multiplier: Any
-    ) -> tuple[Any, Any]:
+        self, state: Any, x: Any, y: Any, u: Any, idx: Any, n_steps: Any, multiplier: Any,
+        unit_steps: Any,
+    ) -> tuple[Any, Any]:  # fmt: skip
         capacity = idx.shape[0]
         width = self.row_width
 
         def step(i: Any, carry: Any) -> Any:
-            state, rows, (xb, yb) = carry
+            state, rows, (xb, yb, ub) = carry
             # The next step's batch is gathered here, independent of this step's work, so that
             # its scattered reads overlap the computation (10-15% more steps/s on a CPU); the
             # last step gathers a padding row of `idx`, unused.
             following = idx[jnp.minimum(i + 1, capacity - 1)]
-            next_batch = (x[following], y[following])
-            state, row = self._train_step(state, xb, yb, multiplier[i])
+            next_batch = (x[following], y[following], u[following])
+            state, row = self._train_step(state, xb, yb, ub, multiplier[i], unit_steps[i])
             return state, rows.at[i].set(row), next_batch
 
         first = idx[0]
-        carry = (state, jnp.zeros((capacity, width), jnp.float32), (x[first], y[first]))
+        batch = (x[first], y[first], u[first])
+        carry = (state, jnp.zeros((capacity, width), jnp.float32), batch)
         state, rows, _ = jax.lax.fori_loop(0, n_steps, step, carry)
         return state, rows
 
-    def run(self, idx: np.ndarray, n_steps: int, multiplier: np.ndarray) -> dict[str, np.ndarray]:
+    def run(
+        self, idx: np.ndarray, n_steps: int, multiplier: np.ndarray,
+        unit_steps: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:  # fmt: skip
         """Run `n_steps` steps; see `TensorFlowRunner.run`."""
+        unit_steps = step_flags(unit_steps, len(multiplier))
         if self.unroll:
             parts = []
             for start, k in self.blocks(n_steps):
                 self.state, rows = self._block(
-                    self.state, self.x, self.y, jnp.asarray(idx[start : start + k]),
+                    self.state, self.x, self.y, self.u, jnp.asarray(idx[start : start + k]),
                     jnp.asarray(multiplier[start : start + k], jnp.float32),
+                    jnp.asarray(unit_steps[start : start + k]),
                 )  # fmt: skip
                 parts.append(rows)
-            packed = np.concatenate([np.asarray(rows) for rows in parts])
-            return split_records(packed, n_steps, len(self.layer_slices), self.record)
+            return self.split(np.concatenate([np.asarray(rows) for rows in parts]), n_steps)
         self.state, packed = self._chunk(
             self.state,
             self.x,
             self.y,
+            self.u,
             jnp.asarray(idx),
             jnp.asarray(n_steps, jnp.int32),
             jnp.asarray(multiplier, jnp.float32),
+            jnp.asarray(unit_steps),
         )
-        return split_records(np.asarray(packed), n_steps, len(self.layer_slices), self.record)
+        return self.split(np.asarray(packed), n_steps)
 
     def _forward_fn(self, trainable: Any, non_trainable: Any, x: Any) -> Any:
         pred, _ = self.model.stateless_call(trainable, non_trainable, x, training=False)

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lossbench.records import split_records
+from lossbench.trainer.base import step_flags
 from lossbench.trainer.jax_backend import JaxRunner
 
 # Stacking and slicing happen on the host: on the device each would compile a program for
@@ -37,8 +37,9 @@ class JaxLanes:
 
     Args:
         runner: the runner whose compiled step every lane runs (its own state is not used).
-        lanes: each lane's (state, x, y): initial weights and optimizer state as `runner.state`
-            holds them, and its training data, all of one shape across lanes.
+        lanes: each lane's (state, x, y, u): initial weights and optimizer state as
+            `runner.state` holds them, and its training data and unit membership (`runner.u`),
+            all of one shape across lanes.
         jit_compile: compile the chunk with XLA (as the runner does).
     """
 
@@ -46,13 +47,13 @@ class JaxLanes:
         self, runner: JaxRunner, lanes: Sequence[tuple[Any, Any, Any]], jit_compile: bool
     ) -> None:
         self.runner = runner
-        self.component_names = runner.component_names
-        self.state, self.x, self.y = _stack(lanes)
+        self.component_names, self.n_units = runner.component_names, runner.n_units
+        self.state, self.x, self.y, self.u = _stack(lanes)
         self._frozen: dict[int, Any] = {}
         self._host: Any = None  # the state on the host, fetched once after each chunk
-        # Lanes differ in state, data and batch order; the step count and the loss schedule's
-        # multipliers are the same for all.
-        chunk = jax.vmap(runner._chunk_steps, in_axes=(0, 0, 0, 0, None, None))
+        # Lanes differ in state, data and batch order; the step count, the loss schedule's
+        # multipliers and the steps that record units are the same for all.
+        chunk = jax.vmap(runner._chunk_steps, in_axes=(0, 0, 0, 0, 0, None, None, None))
         self._chunk = jax.jit(chunk, donate_argnums=(0,)) if jit_compile else chunk
         # One program picks a lane's weights and runs the forward pass: evaluating S lanes costs
         # S calls, not S calls plus one slicing call per weight array.
@@ -63,21 +64,23 @@ class JaxLanes:
         )
 
     def run(
-        self, idx: list[np.ndarray], n_steps: int, multiplier: np.ndarray
-    ) -> list[dict[str, np.ndarray]]:
+        self, idx: list[np.ndarray], n_steps: int, multiplier: np.ndarray,
+        unit_steps: np.ndarray | None = None,
+    ) -> list[dict[str, np.ndarray]]:  # fmt: skip
         """Run `n_steps` steps in every lane; lane k's batches are the rows of `idx[k]`."""
         self.state, packed = self._chunk(
             self.state,
             self.x,
             self.y,
+            self.u,
             jnp.asarray(np.stack(idx)),
             jnp.asarray(n_steps, jnp.int32),
             jnp.asarray(multiplier, jnp.float32),
+            jnp.asarray(step_flags(unit_steps, len(multiplier))),
         )
         packed = np.asarray(packed)
         self._host = None
-        n_layers, record = len(self.runner.layer_slices), self.runner.record
-        return [split_records(rows, n_steps, n_layers, record) for rows in packed]
+        return [self.runner.split(rows, n_steps) for rows in packed]
 
     def freeze(self, lane: int) -> None:
         """Keep lane `lane`'s weights as they are now; later chunks still compute it (a lane
@@ -104,7 +107,7 @@ class JaxLanes:
 class _LaneView:
     def __init__(self, lanes: JaxLanes, lane: int) -> None:
         self.lanes, self.index = lanes, lane
-        self.component_names = lanes.component_names
+        self.component_names, self.n_units = lanes.component_names, lanes.n_units
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Model outputs for `x` (inference mode) with this lane's current weights."""

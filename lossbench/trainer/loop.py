@@ -77,10 +77,12 @@ class Lanes(Protocol):
     """
 
     component_names: tuple[str, ...]
+    n_units: int
 
     def run(
-        self, idx: list[np.ndarray], n_steps: int, multiplier: np.ndarray
-    ) -> list[dict[str, np.ndarray]]: ...
+        self, idx: list[np.ndarray], n_steps: int, multiplier: np.ndarray,
+        unit_steps: np.ndarray | None = None,
+    ) -> list[dict[str, np.ndarray]]: ...  # fmt: skip
 
     def freeze(self, lane: int) -> None: ...
 
@@ -95,12 +97,13 @@ class OneLane:
 
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
-        self.component_names = runner.component_names
+        self.component_names, self.n_units = runner.component_names, runner.n_units
 
     def run(
-        self, idx: list[np.ndarray], n_steps: int, multiplier: np.ndarray
-    ) -> list[dict[str, np.ndarray]]:
-        return [self.runner.run(idx[0], n_steps, multiplier)]
+        self, idx: list[np.ndarray], n_steps: int, multiplier: np.ndarray,
+        unit_steps: np.ndarray | None = None,
+    ) -> list[dict[str, np.ndarray]]:  # fmt: skip
+        return [self.runner.run(idx[0], n_steps, multiplier, unit_steps)]
 
     def freeze(self, lane: int) -> None:
         """Nothing to keep: a single run ends when its lane stops."""
@@ -185,7 +188,7 @@ def train_lanes(
     """
     per_epoch = steps_per_epoch(n_train, cfg.batch_size)
     total = per_epoch * cfg.epochs
-    width = (total, len(layer_names), len(lanes.component_names))
+    width = (total, len(layer_names), len(lanes.component_names), lanes.n_units)
     runs = [_Lane(shuffle_rng(seed), StepRecords.allocate(*width)) for seed in seeds]
     # A chunk buffer is padded to one fixed shape so that the tail chunk reuses its shape.
     capacity = min(cfg.steps_per_chunk, max(n_train // cfg.batch_size, 1))
@@ -202,8 +205,9 @@ def train_lanes(
             n = len(first_plan)
             idx = [_padded(plan[c], n, capacity, cfg.batch_size) for plan in plans]
             multiplier = _multipliers(schedule, epoch, position, n, len(idx[0]), per_epoch)
+            flags = _unit_steps(lanes.n_units, cfg, epoch * per_epoch + position, len(idx[0]))
             position += n
-            outs = clock.time(idx[0].shape, n, lambda: lanes.run(idx, n, multiplier))  # noqa: B023
+            outs = clock.time(idx[0].shape, n, lambda: lanes.run(idx, n, multiplier, flags))  # noqa: B023
             for k, (run, out) in enumerate(zip(runs, outs, strict=True)):
                 if run.status == Status.ok:
                     _record(run, out, epoch, idx[k].shape[1], multiplier, n, layer_names, cfg)
@@ -280,6 +284,15 @@ def _multipliers(
     return multiplier
 
 
+def _unit_steps(n_units: int, cfg: TrainerConfig, first: int, width: int) -> np.ndarray | None:
+    """Which of a chunk's steps (the first is step `first` of training) record their units'
+    contributions: every `record_groups_every`-th step from step 0; None without units."""
+    if not n_units:
+        return None
+    steps = first + np.arange(width)
+    return (steps % cfg.record_groups_every == 0).astype("float32")
+
+
 def _result(
     run: _Lane, layer_names: list[str], cfg: TrainerConfig, clock: _Clock, done: int
 ) -> TrainResult:
@@ -325,6 +338,12 @@ def _record(
     records.grad_norm[rows] = np.sqrt(layer_sq.sum(axis=1))
     records.multiplier[rows] = multiplier[:kept]
     records.components[rows] = out["components"][:kept]
+    if "unit_sq" in out:  # shares in float64: a unit's share is its projection over |g|^2
+        grad_sq = out["grad_sq"][:kept, None].astype("float64")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            records.unit_share[rows] = out["unit_dot"][:kept] / grad_sq
+        records.unit_norm[rows] = np.sqrt(out["unit_sq"][:kept])
+        records.unit_samples[rows] = out["unit_count"][:kept]
     run.done += kept
     if bad is not None:
         run.status = Status.diverged

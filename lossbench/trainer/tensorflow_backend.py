@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from lossbench.records import split_records
-from lossbench.trainer.base import RunnerBase
+from lossbench.trainer.base import RunnerBase, check_sample_values, step_flags, unit_matrix
 
 
 def device_name() -> str:
@@ -48,16 +47,18 @@ class TensorFlowRunner(RunnerBase):
             lambda x: model(x, training=False), jit_compile=jit_compile, reduce_retracing=True
         )
 
-    def reset(self, x: np.ndarray, y: np.ndarray) -> None:
+    def reset(self, x: np.ndarray, y: np.ndarray, units: np.ndarray | None = None) -> None:
         """Start over on new data of the same shapes with a fresh optimizer state; the model's
         weights are whatever its variables hold (set them first). The compiled programs are
         kept, which is the point: a sweep's jobs over seeds compile once."""
         self.x, self.y = tf.constant(x), tf.constant(y)
+        self.u = tf.constant(unit_matrix(units, len(x)))
         for variable, value in zip(self.optimizer.variables, self._fresh_optimizer, strict=True):
             variable.assign(value)
 
-    def _step(self, x: Any, y: Any, batch: Any, m: Any) -> Any:
-        """One optimizer step on the samples `batch`; its row [loss, layer_sq..., parts...]."""
+    def _step(self, x: Any, y: Any, u: Any, batch: Any, m: Any, units_on: Any) -> Any:
+        """One optimizer step on the samples `batch`; its row [loss, layer_sq..., parts...]
+        (then the units' columns when `units_on` > 0, see `split_records`)."""
         xb, yb = tf.gather(x, batch), tf.gather(y, batch)
         with tf.GradientTape() as tape:
             pred = self.model(xb, training=True)
@@ -65,24 +66,71 @@ class TensorFlowRunner(RunnerBase):
             # The schedule's value is an input of the program, so every step sees its own.
             loss = loss * m
         grads = tape.gradient(loss, self.variables)
+        units = None
+        if self.n_units:  # from the weights this step starts with, before they move
+            width = 1 + 3 * self.n_units
+            units = tf.cond(
+                units_on > 0,
+                lambda: self._unit_stats(xb, yb, tf.gather(u, batch), m, grads),
+                lambda: tf.fill([width], float("nan")),
+            )
         self.optimizer.apply(grads, self.variables)
         row = [tf.reshape(tf.cast(loss, tf.float32), [1])]
         if self.record:
             row.append(self._layer_sq(grads))
         if self.component_names:
             row.append(tf.cast(tf.stack([tf.reduce_mean(c) for c in step_parts]), tf.float32))
+        if units is not None:
+            row.append(units)
         return tf.concat(row, 0)
 
-    def _block_steps(self, x: Any, y: Any, idx: Any, multiplier: Any) -> Any:
-        """`idx.shape[0]` steps written out one after another (no loop: see `CONV_UNROLL`)."""
-        return tf.stack([self._step(x, y, idx[i], multiplier[i]) for i in range(idx.shape[0])])
+    def _unit_stats(self, xb: Any, yb: Any, ub: Any, m: Any, grads: Any) -> Any:
+        """``[|g|^2, |g_k|^2..., <g_k, g>..., n_k...]`` (see `JaxRunner._unit_stats`): one
+        gradient of the per-sample values per unit, with the batch loss's cotangent kept on the
+        unit's samples. The forward pass is the model's stateless call, so nothing the step
+        itself computes or updates (a normalization's statistics, a dropout's seed) changes."""
+        model = self.model
+        weights = [v.value for v in model.trainable_variables]
+        state = [v.value for v in model.non_trainable_variables]
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(weights)
+            pred, _ = model.stateless_call(weights, state, xb, training=True)
+            values = self.sample_values(yb, pred)
+            loss = self.loss.reduce(values) * m
+        check_sample_values(values.shape, xb.shape[0])
+        cotangent = tape.gradient(loss, values)
+        flat = tf.concat([tf.reshape(tf.cast(g, tf.float32), [-1]) for g in grads], 0)
+        ones = [1] * (len(values.shape) - 1)
+        sq, dot = [], []
+        for k in range(self.n_units):
+            mask = tf.reshape(tf.cast(ub[:, k], cotangent.dtype), [-1, *ones])
+            unit = tape.gradient(values, weights, output_gradients=cotangent * mask)
+            unit_flat = tf.concat(
+                [tf.reshape(tf.cast(tf.zeros_like(w) if g is None else g, tf.float32), [-1])
+                 for g, w in zip(unit, weights, strict=True)], 0,
+            )  # fmt: skip
+            sq.append(tf.reduce_sum(tf.square(unit_flat)))
+            dot.append(tf.reduce_sum(unit_flat * flat))
+        grad_sq = tf.reshape(tf.reduce_sum(tf.square(flat)), [1])
+        return tf.concat([grad_sq, tf.stack(sq), tf.stack(dot), tf.reduce_sum(ub, axis=0)], 0)
 
-    def _chunk_steps(self, x: Any, y: Any, idx: Any, n_steps: Any, multiplier: Any) -> Any:
+    def _block_steps(
+        self, x: Any, y: Any, u: Any, idx: Any, multiplier: Any, unit_steps: Any
+    ) -> Any:
+        """`idx.shape[0]` steps written out one after another (no loop: see `CONV_UNROLL`)."""
+        return tf.stack([
+            self._step(x, y, u, idx[i], multiplier[i], unit_steps[i])
+            for i in range(idx.shape[0])
+        ])  # fmt: skip
+
+    def _chunk_steps(
+        self, x: Any, y: Any, u: Any, idx: Any, n_steps: Any, multiplier: Any, unit_steps: Any
+    ) -> Any:
         # One row per step (see `split_records`); the TensorArray lowers to an in-place
         # dynamic-update-slice under XLA.
         rows = tf.TensorArray(tf.float32, size=idx.shape[0], element_shape=[self.row_width])
         for i in tf.range(n_steps):
-            rows = rows.write(i, self._step(x, y, idx[i], multiplier[i]))
+            rows = rows.write(i, self._step(x, y, u, idx[i], multiplier[i], unit_steps[i]))
         # Rows past n_steps were never written; they stack as zeros and the host drops them.
         return rows.stack()
 
@@ -95,33 +143,44 @@ class TensorFlowRunner(RunnerBase):
             per_layer.append(tf.reduce_sum(tf.square(flat)))
         return tf.stack(per_layer)
 
-    def run(self, idx: np.ndarray, n_steps: int, multiplier: np.ndarray) -> dict[str, np.ndarray]:
+    def run(
+        self, idx: np.ndarray, n_steps: int, multiplier: np.ndarray,
+        unit_steps: np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:  # fmt: skip
         """Run `n_steps` steps; row k of `idx` holds step k's sample indices.
 
         Args:
             idx: (capacity, batch) sample indices; rows past `n_steps` are padding.
             n_steps: steps to run.
             multiplier: (capacity,) factor applied to each step's loss (the loss schedule).
+            unit_steps: (capacity,) 1 where a step records its units' contributions (a runner
+                built with units); None: none does.
 
         Returns:
-            ``loss`` (n_steps,), ``layer_sq`` (n_steps, n_layers): squared gradient norms, and
-            ``components`` (n_steps, n_components): the batch means of the loss's components.
+            ``loss`` (n_steps,), ``layer_sq`` (n_steps, n_layers): squared gradient norms,
+            ``components`` (n_steps, n_components): the batch means of the loss's components,
+            and with units ``grad_sq``, ``unit_sq``, ``unit_dot`` and ``unit_count`` (see
+            `split_records`).
         """
+        flags = step_flags(unit_steps, len(multiplier))
         if self.unroll:
             packed = np.concatenate([
-                self._block(self.x, self.y, tf.constant(idx[start : start + k]),
-                            tf.constant(multiplier[start : start + k], tf.float32)).numpy()
+                self._block(self.x, self.y, self.u, tf.constant(idx[start : start + k]),
+                            tf.constant(multiplier[start : start + k], tf.float32),
+                            tf.constant(flags[start : start + k])).numpy()
                 for start, k in self.blocks(n_steps)
             ])  # fmt: skip
-            return split_records(packed, n_steps, len(self.layer_slices), self.record)
+            return self.split(packed, n_steps)
         packed = self._chunk(
             self.x,
             self.y,
+            self.u,
             tf.constant(idx),
             tf.constant(n_steps),
             tf.constant(multiplier, tf.float32),
+            tf.constant(flags),
         )
-        return split_records(packed.numpy(), n_steps, len(self.layer_slices), self.record)
+        return self.split(packed.numpy(), n_steps)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Model outputs for `x` (inference mode)."""

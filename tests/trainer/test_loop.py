@@ -174,11 +174,12 @@ class _ScalarRunner:
     then w -= 0.1 * loss (a NaN in x makes that step's loss NaN)."""
 
     component_names = ("half",)
+    n_units = 0
 
     def __init__(self, x):
         self.x, self.w = x, 1.0
 
-    def run(self, idx, n_steps, multiplier):
+    def run(self, idx, n_steps, multiplier, unit_steps=None):
         rows = []
         for i in range(n_steps):
             loss = self.w * float(np.mean(self.x[idx[i]])) * multiplier[i]
@@ -196,9 +197,9 @@ class _ScalarRunner:
 class _ScalarLanes:
     def __init__(self, runners):
         self.runners, self.frozen = runners, []
-        self.component_names = _ScalarRunner.component_names
+        self.component_names, self.n_units = _ScalarRunner.component_names, 0
 
-    def run(self, idx, n_steps, multiplier):
+    def run(self, idx, n_steps, multiplier, unit_steps=None):
         return [r.run(i, n_steps, multiplier) for r, i in zip(self.runners, idx, strict=True)]
 
     def freeze(self, lane):
