@@ -294,8 +294,7 @@ def _write(exp: Experiment, result: Any, out_dir: Path, evaluation: Evaluation) 
     }
     if selected is not None and selected.test_metrics is not None:
         summary["test_metrics"] = selected.test_metrics
-    if shares is not None:
-        summary["gradient_shares"] = shares
+    summary.update({"gradient_shares": shares} if shares is not None else {})
     if data.columns:
         summary["data"] = data.columns
     peak = device_peak_bytes(cfg.backend.value)

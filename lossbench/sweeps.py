@@ -152,10 +152,8 @@ def comparison_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 # Columns that are no verdict's business: bookkeeping, speed, and each variant's own objective
 # (a loss value measures a different thing for every variant).
-NOT_COMPARED = re.compile(
-    r"^(final_loss|train_loss|val_loss.*|steps|epochs|steps_per_second|train_seconds|split"
-    r"|share_.*)$"
-)
+NOT_COMPARED = re.compile(r"^(final_loss|train_loss|val_loss.*|steps|epochs|steps_per_second|"
+                          r"train_seconds|split|share_.*)$")  # fmt: skip
 VERDICT_COLUMNS = [
     "variant", "baseline", "metric", "n", "diff_mean", "diff_ci_low", "diff_ci_high",
     "p_improvement", "verdict", "seeds_needed",
@@ -170,13 +168,8 @@ def compared_metrics(frame: pd.DataFrame) -> list[str]:
     import pandas as pd
 
     _, results = _override_and_result_columns(frame)
-    return [
-        c
-        for c in results
-        if c != "message"
-        and not NOT_COMPARED.match(c)
-        and pd.to_numeric(frame[c], errors="coerce").notna().any()
-    ]
+    return [c for c in results if c != "message" and not NOT_COMPARED.match(c)
+            and pd.to_numeric(frame[c], errors="coerce").notna().any()]  # fmt: skip
 
 
 def default_baseline(frame: pd.DataFrame) -> str | None:
@@ -403,6 +396,4 @@ def aggregate(
 
 def failed_jobs(summary: pd.DataFrame) -> pd.DataFrame:
     """The jobs whose status is not ok."""
-    if summary.empty:
-        return summary
-    return summary[summary["status"] != Status.ok]
+    return summary if summary.empty else summary[summary["status"] != Status.ok]
