@@ -32,8 +32,8 @@ def share_rows(
         for groups in GROUPS[:1] if quick else GROUPS:
             rates: dict[str, list[float]] = {name: [] for name in SETTINGS}
             for k in range(1 if quick else repeats):
-                for name, settings in SETTINGS.items():
-                    folder = tmp / f"shares_{backend}_{groups}_{len(rates[name])}_{k}"
+                for i, (name, settings) in enumerate(SETTINGS.items()):
+                    folder = tmp / f"shares_{backend}_{groups}_{i}_{k}"
                     args = [*LOSSBENCH, "loss=mse", f"backend={backend}",
                             f"data.n_groups={groups}", "trainer.progress=false", *settings,
                             *(["trainer.epochs=1"] if quick else []),
