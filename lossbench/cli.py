@@ -151,6 +151,7 @@ def _main(argv: list[str]) -> int:
     from lossbench.config.compose import check_group_options, quote_setting_values
     from lossbench.errors import EXIT_ERROR, SweepIncomplete, one_line
     from lossbench.process import use_private_tempdir
+    from lossbench.signals import reraise_if_interrupted
 
     use_private_tempdir()
     debug = _debug_requested(argv)
@@ -176,6 +177,7 @@ def _main(argv: list[str]) -> int:
         print(f"lossbench: {incomplete}", file=sys.stderr)
         return incomplete.exit_code
     except Exception as error:
+        reraise_if_interrupted(error)
         if debug:  # the traceback instead of the line; the exit status stays the same
             traceback.print_exc()
         else:

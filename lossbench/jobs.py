@@ -212,7 +212,10 @@ def report_interrupted(stop: Interrupted) -> None:
 
 def job_failed(error: Exception, cfg: DictConfig, out_dir: Path, multirun: bool) -> float:
     """Make the folder say what went wrong; a sweep goes on (NaN), a single run exits 2 with one
-    line, and `debug=true` re-raises."""
+    line, and `debug=true` re-raises; an error that a signal caused is that signal's."""
+    from lossbench.signals import reraise_if_interrupted
+
+    reraise_if_interrupted(error)
 
     def select(key: str) -> Any:
         return OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False)

@@ -18,6 +18,7 @@ from lossbench.config.schema import Config
 from lossbench.evaluation import Evaluation
 from lossbench.experiment import Experiment, build_experiment
 from lossbench.runfolder import RunFolder, Status
+from lossbench.signals import reraise_if_interrupted
 
 Progress = Callable[[int, int, float], None]
 
@@ -163,6 +164,7 @@ def _groups(
             with stop_requested.at_once():
                 exp = build_experiment(cfg)
         except Exception as error:
+            reraise_if_interrupted(error)  # an error the signal caused is the signal's
             outcomes[job] = error
             continue
         if not (vectorize and cfg.backend.value == "jax"):

@@ -38,6 +38,11 @@ HANDLED = (signal.SIGINT, signal.SIGTERM)
 # an immediate exit, so that no hidden half-written file is left behind.
 PENDING_FILES: set[str] = set()
 
+# The signal whose `Interrupted` was raised asynchronously, where the process happened to be.
+# Library code on the way out (a `finally`, an `except Exception`) can replace that exception
+# with one of its own; any error caught after it is the interruption's, not the user's.
+_raised: list[int] = []
+
 
 def remove_pending() -> None:
     """Remove the temporary files of writes in progress."""
@@ -59,6 +64,19 @@ class Interrupted(BaseException):
         self.exit_code = signal_exit_code(signum)
         self.written = list(written)  # the folders that got tables through their last step
         self.reported = False  # the run already printed where its tables are
+
+
+def _interrupt(signum: int) -> Interrupted:
+    """The `Interrupted` to raise where the process is now (remembered: see `_raised`)."""
+    _raised.append(signum)
+    return Interrupted(signum)
+
+
+def reraise_if_interrupted(error: BaseException) -> None:
+    """Raise `Interrupted` in place of `error` when a signal was raised before it was caught
+    (the error is then a knock-on effect of the interruption, e.g. a half-built config)."""
+    if _raised and not isinstance(error, Interrupted):
+        raise Interrupted(_raised[0]) from error
 
 
 class StopRequest:
@@ -84,7 +102,7 @@ class StopRequest:
             if self.signum is None:
                 self.signum = signum
                 if self._at_once:
-                    raise Interrupted(signum)
+                    raise _interrupt(signum)
                 return
         remove_pending()
         remove_private_tempdir()
@@ -98,7 +116,7 @@ class StopRequest:
         self._at_once = True
         try:
             if self.signum is not None:
-                raise Interrupted(self.signum)
+                raise _interrupt(self.signum)
             yield
         finally:
             self._at_once = False
@@ -118,7 +136,7 @@ def raise_on_signals() -> None:
     """Before a run starts: SIGINT and SIGTERM raise `Interrupted` (nothing to flush yet)."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        raise Interrupted(signum)
+        raise _interrupt(signum)
 
     for s in HANDLED:
         signal.signal(s, handler)

@@ -129,6 +129,34 @@ def test_ctrl_c_while_a_users_file_imports_ends_within_two_seconds(tmp_path):
     _never_looks_finished(run)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_error_that_a_signal_caused_is_reported_as_the_signal(tmp_path, signum):
+    """Code on the way out of a signal (a `finally` on a half-built object, as OmegaConf's can
+    be) replaces lossbench's exception with its own error: the run still ends as interrupted."""
+    (tmp_path / "torn.py").write_text(
+        f"import os\ntry:\n    os.kill(os.getpid(), {int(signum)})\n    handled = True\n"
+        "finally:\n    raise AttributeError(\"'NoneType' object has no attribute 'flags'\")\n"
+        "def f(y_true, y_pred):\n    return (y_true - y_pred)[:, 0] ** 2\n"
+    )
+    run = tmp_path / "run"
+    proc = start([*LOSSBENCH, "loss=custom", "loss.target=torn.py:f", "loss.task=binary",
+                  "trainer.progress=false", f"hydra.run.dir={run}"], cwd=tmp_path)  # fmt: skip
+    _interrupted(proc, signum)
+    _never_looks_finished(run)
+
+
+def test_only_an_error_caught_after_a_raised_signal_becomes_the_signal(monkeypatch):
+    from lossbench import signals
+
+    signals.reraise_if_interrupted(AttributeError("a user's own error"))  # no signal: unchanged
+    monkeypatch.setattr(signals, "_raised", [signal.SIGTERM])
+    torn = AttributeError("'NoneType' object has no attribute '_invalidate_flags_cache'")
+    with pytest.raises(signals.Interrupted) as caught:
+        signals.reraise_if_interrupted(torn)
+    assert caught.value.exit_code == 143 and caught.value.__cause__ is torn
+
+
 def test_the_outcome_is_fixed_once_training_ends():
     request = StopRequest()
     assert request.close() is None
