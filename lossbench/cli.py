@@ -123,11 +123,20 @@ def _debug_requested(argv: list[str]) -> bool:
 
 def main() -> None:
     """Console entry point of `lossbench`."""
-    from lossbench.signals import Interrupted, ignore_signals, raise_on_signals
+    from lossbench.signals import (
+        Interrupted,
+        ignore_signals,
+        raise_on_signals,
+        reraise_if_interrupted,
+    )
 
     raise_on_signals()  # first: a signal during any import below is one line too
     try:
-        code = _main(sys.argv[1:])
+        try:
+            code = _main(sys.argv[1:])
+        except Exception as error:  # escaped `_main`'s own handling (Hydra's import, setup)
+            reraise_if_interrupted(error)
+            raise
     except Interrupted as stop:
         ignore_signals()  # a second signal while this is said changes nothing
         if not stop.reported:  # before training started: nothing to flush
