@@ -25,10 +25,10 @@ $(BIN)/python:
 # Reinstall when the project's dependencies change.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[jax,dev,sweep,tensorboard,tune]"
+	$(BIN)/python -m pip install --quiet -e ".[jax,dev,sweep,tensorboard,tune,track]"
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install lossbench with every extra (tests, JAX, launchers, TensorBoard, Optuna)
+install: $(STAMP) ## Create .venv and install lossbench with every extra (tests, JAX, launchers, TensorBoard, Optuna, MLflow)
 
 run: $(STAMP) ## Run the default experiment (extra overrides: make run ARGS="loss=grouped")
 	$(BIN)/lossbench $(ARGS)

@@ -26,6 +26,7 @@ from lossbench.config.schema import Config
 from lossbench.errors import ConfigError, SweepJobError, one_line
 from lossbench.folders import claimed
 from lossbench.runfolder import RunFolder, Status
+from lossbench.tracking import published
 
 if TYPE_CHECKING:
     from lossbench.signals import Interrupted
@@ -128,7 +129,13 @@ def run_job(cfg: DictConfig) -> float:
         except Exception as error:  # a full disk: what was written is removed
             remove_job_record(out_dir)
             _refuse(error, cfg)
-        return _train(typed, cfg, out_dir, multirun=False)
+        with published(out_dir, typed, study(HydraConfig.get().runtime.choices)):
+            return _train(typed, cfg, out_dir, multirun=False)
+
+
+def study(choices: Any) -> str | None:
+    """The study or search preset a run or sweep came from (`+experiment=`, `hparams_search=`)."""
+    return choices.get("experiment") or choices.get("hparams_search")
 
 
 def _refuse(error: Exception, cfg: DictConfig) -> NoReturn:

@@ -296,6 +296,18 @@ def main(argv: list[str] | None = None) -> None:
         "--expect", action="append", default=[], metavar="VARIANT:METRIC:better",
         help="exit 1 unless this verdict holds (repeatable): a loss-regression gate",
     )  # fmt: skip
+    parser.add_argument(
+        "--tensorboard",
+        type=Path,
+        metavar="DIR",
+        help="also write TensorBoard's HParams sessions and experiment in DIR",
+    )
+    parser.add_argument(
+        "--mlflow", nargs="?", const="", metavar="URI",
+        help="also publish the folder to MLflow (URI default: MLFLOW_TRACKING_URI, else "
+        "sqlite:///outputs/mlflow.db); a resumed sweep's parent run is reused",
+    )  # fmt: skip
+    parser.add_argument("--experiment", help="the MLflow experiment (default: the runs' loss)")
     args = parser.parse_args(argv)
     if not args.folder.is_dir():
         print(f"lossbench-report: error: {args.folder} is not a folder", file=sys.stderr)
@@ -325,7 +337,29 @@ def main(argv: list[str] | None = None) -> None:
         for problem in problems:
             print(f"lossbench-report: left out: {problem}", file=sys.stderr)
     print(f"report: {path}")
+    _publish(args)
     for line in unmet:
         print(f"lossbench-report: expectation not met: {line}", file=sys.stderr)
     if problems or unmet:
         raise SystemExit(1)
+
+
+def _publish(args: argparse.Namespace) -> None:
+    """`--tensorboard DIR` and `--mlflow [URI]`: publish the folder (a failure: exit 2)."""
+    from lossbench.errors import one_line
+    from lossbench.tracking import publish_mlflow, write_hparams
+
+    try:
+        if args.tensorboard is not None:
+            logdir = write_hparams(args.folder, args.tensorboard)
+            print(f"tensorboard: tensorboard --logdir {logdir}")
+        if args.mlflow is not None:
+            publish_mlflow(args.folder, args.mlflow or None, args.experiment)
+    except ImportError as error:
+        print(f"lossbench-report: error: {error.name} is not installed (pip install "
+              f"'lossbench[{'track' if args.mlflow is not None else 'tensorboard'}]')",
+              file=sys.stderr)  # fmt: skip
+        raise SystemExit(2) from None
+    except Exception as error:
+        print(f"lossbench-report: error: {one_line(error)}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -25,7 +25,7 @@ PLAN = "jobs.yaml"
 RECORD = ".hydra"
 INPUTS = "inputs.yaml"
 # Keys that do not change what a job computes: not part of its identity or its result.
-NOT_PART_OF_THE_RESULT = ("resume", "debug", "optimized_metric")
+NOT_PART_OF_THE_RESULT = ("resume", "debug", "optimized_metric", "tracker")
 
 JobKey = tuple[tuple[str, str], ...]
 
@@ -36,7 +36,9 @@ def override_pair(item: str) -> tuple[str, str] | None:
     key, _, value = str(item).partition("=")
     key = key.lstrip("+~")
     # Hydra writes a sweep job's value with its special characters escaped (`a.py\:Name`).
-    return None if key in NOT_PART_OF_THE_RESULT else (key, re.sub(r"\\(.)", r"\1", value))
+    if key.partition(".")[0] in NOT_PART_OF_THE_RESULT:
+        return None
+    return key, re.sub(r"\\(.)", r"\1", value)
 
 
 def job_key(overrides: Iterable[str]) -> JobKey:

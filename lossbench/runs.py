@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from lossbench.config.schema import Config
+from lossbench.config.schema import Config, writes_tensorboard
 from lossbench.evaluation import Evaluation
 from lossbench.experiment import Experiment, build_experiment
 from lossbench.runfolder import RunFolder, Status
@@ -267,7 +267,7 @@ def _write(exp: Experiment, result: Any, out_dir: Path, evaluation: Evaluation) 
         out_dir, result.records, result.layer_names, result.epochs, step_columns
     )
     shares = _write_grad_groups(out_dir, result.records, exp.units)
-    if cfg.trainer.tensorboard:
+    if writes_tensorboard(cfg):
         from lossbench.tensorboard import write_events
 
         weights = {v.path: keras.ops.convert_to_numpy(v) for v in exp.model.weights}

@@ -28,7 +28,8 @@ LAYERS = [
     ("parts", ["lossbench.models", "lossbench.metrics", "lossbench.trainer", "lossbench.shares"]),
     ("experiment", ["lossbench.experiment", "lossbench.evaluation", "lossbench.runs"]),
     ("sweeps", ["lossbench.sweeps", "lossbench.stats", "lossbench.plots", "lossbench.console",
-                "lossbench.tune_report", "lossbench.readback", "lossbench.share_report"]),
+                "lossbench.tune_report", "lossbench.readback", "lossbench.share_report",
+                "lossbench.tracking"]),
     ("jobs", ["lossbench.jobs", "lossbench.tune"]),
     ("entry points", ["hydra_plugins", "lossbench.report", "lossbench.check", "lossbench.cli"]),
 ]  # fmt: skip

@@ -73,3 +73,11 @@ def test_a_changed_or_missing_input_file_is_named(tmp_path, monkeypatch):
     assert changed_inputs(job, cfg) == ["loss.target"]
     (job / ".hydra" / "inputs.yaml").unlink()
     assert changed_inputs(job, cfg) == ["loss.target"]  # no record: cannot be the same
+
+
+def test_the_tracker_is_not_part_of_a_jobs_identity():
+    """Publishing a sweep elsewhere (tracker=mlflow on resume) reuses its finished jobs."""
+    from lossbench.resume import job_key
+
+    plain = job_key(["loss=focal", "seed=1"])
+    assert job_key(["loss=focal", "tracker=mlflow", "seed=1", "tracker.uri=http://h"]) == plain

@@ -21,6 +21,7 @@ from hydra.plugins.sweeper import Sweeper
 from lossbench import jobs
 from lossbench.folders import claimed
 from lossbench.resume import write_plan
+from lossbench.tracking import published
 
 
 class CheckedSweeper(Sweeper):
@@ -45,7 +46,10 @@ class CheckedSweeper(Sweeper):
         planned = self._jobs(arguments)
         jobs.check_baseline(planned, jobs.check_jobs(planned, self._compose), cfg.report.baseline)
         folder = Path(str(cfg.hydra.sweep.dir))
-        with claimed(folder, "hydra.sweep.dir", sweep=True, resume=bool(cfg.resume)):
+        with (
+            claimed(folder, "hydra.sweep.dir", sweep=True, resume=bool(cfg.resume)),
+            published(folder, cfg, jobs.study(cfg.hydra.runtime.choices)),
+        ):
             write_plan(folder, planned)
             try:
                 returns = self.basic.sweep(arguments)

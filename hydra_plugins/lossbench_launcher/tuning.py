@@ -29,6 +29,8 @@ class OptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> Any:
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
+        from lossbench.jobs import study
+        from lossbench.tracking import published
         from lossbench.tune.search import search
 
         loader = self.hydra_context.config_loader
@@ -36,10 +38,11 @@ class OptunaSweeper(Sweeper):
         folder = Path(str(self.config.hydra.sweep.dir))
         if not self.options.objective:  # hparams_search configs name it at the top level
             self.options.objective = self.config.get("optimized_metric")
-        return search(
-            self.options, arguments, folder, parser.parse_overrides, self._compose,
-            self.launcher.launch, resume=bool(self.config.resume),
-        )  # fmt: skip
+        with published(folder, self.config, study(self.config.hydra.runtime.choices)):
+            return search(
+                self.options, arguments, folder, parser.parse_overrides, self._compose,
+                self.launcher.launch, resume=bool(self.config.resume),
+            )  # fmt: skip
 
     def _compose(self, overrides: list[str]) -> Any:
         from omegaconf import open_dict

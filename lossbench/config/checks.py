@@ -38,6 +38,8 @@ from lossbench.config.schema import (
     Problem,
     ScaleConfig,
     Task,
+    TrackerConfig,
+    TrackerName,
 )
 from lossbench.errors import ConfigError
 from lossbench.userloss import target_problems
@@ -308,8 +310,30 @@ def problems(cfg: Config) -> Iterator[Problem]:
     if synthetic:  # real data: sizes and splits are checked once the table is read
         yield from _split_problems(cfg.data, task)
     yield from _trainer_problems(cfg)
+    yield from _tracker_problems(cfg.tracker)
     if synthetic:
         yield from memory_problems(cfg, task)
+
+
+def _tracker_problems(t: TrackerConfig) -> Iterator[Problem]:
+    """The tracker's package is installed; its keys are read by the tracker that has them."""
+    package = {
+        TrackerName.mlflow: ("mlflow", "track"),
+        TrackerName.tensorboard: ("tensorboard", "tensorboard"),
+    }
+    if t.name in package and importlib.util.find_spec(package[t.name][0]) is None:
+        module, extra = package[t.name]
+        yield (
+            "tracker",
+            f"none, or {module} installed (pip install 'lossbench[{extra}]')",
+            t.name.value,
+        )
+    for key in ("uri", "experiment"):
+        value = getattr(t, key)
+        if value is not None and t.name is not TrackerName.mlflow:
+            yield f"tracker.{key}", "null (only tracker=mlflow reads it)", value
+        elif value is not None and not value.strip():
+            yield f"tracker.{key}", "null or a non-empty string", value
 
 
 def _identity_problems(obj: Config) -> Iterator[Problem]:

@@ -14,7 +14,7 @@ from lossbench.config.plugins import (
     LanesLauncherConf,
     OptunaSweeperConf,
 )
-from lossbench.config.schema import Config, DataConfig, ModelConfig, TrainerConfig
+from lossbench.config.schema import Config, DataConfig, ModelConfig, TrackerConfig, TrainerConfig
 from lossbench.errors import ConfigError
 
 # The config groups a user chooses from; their options are file names in conf/<group>/.
@@ -44,6 +44,7 @@ def register_configs() -> None:
     cs.store(group="schema/data", name="synthetic", node=DataConfig)
     cs.store(group="schema/model", name="mlp", node=ModelConfig)
     cs.store(group="schema/trainer", name="default", node=TrainerConfig)
+    cs.store(group="schema/tracker", name="default", node=TrackerConfig)
     cs.store(group="hydra/launcher", name="lossbench", node=LanesLauncherConf, provider="lossbench")
     cs.store(group="hydra/sweeper", name="lossbench", node=CheckedSweeperConf, provider="lossbench")
     cs.store(group="hydra/sweeper", name="basic", node=CheckedSweeperConf, provider="lossbench")

@@ -219,6 +219,34 @@ class ReportConfig:
     baseline: str | None = None
 
 
+class TrackerName(StrEnum):
+    """Where runs are also published (`lossbench.tracking`): nowhere, MLflow, TensorBoard."""
+
+    none = "none"
+    mlflow = "mlflow"
+    tensorboard = "tensorboard"
+
+
+@dataclass
+class TrackerConfig:
+    name: TrackerName = TrackerName.none
+    # mlflow: the tracking URI; null: MLFLOW_TRACKING_URI, else sqlite:///outputs/mlflow.db.
+    uri: str | None = None
+    # mlflow: the experiment's name; null: the study's, the search's or the runs' loss name.
+    experiment: str | None = None
+
+
+def tracker_of(cfg: Any) -> TrackerName:
+    """The tracker of a config, typed or as Hydra composed it."""
+    return TrackerName(str(getattr(cfg.tracker, "name", "none")).rsplit(".", 1)[-1])
+
+
+def writes_tensorboard(cfg: Any) -> bool:
+    """Whether a run writes TensorBoard event files (`tracker=tensorboard` adds the HParams
+    dashboard's session data; `trainer.tensorboard=true` implies it)."""
+    return tracker_of(cfg) is TrackerName.tensorboard or bool(cfg.trainer.tensorboard)
+
+
 @dataclass
 class Config:
     loss: Any = MISSING
@@ -227,6 +255,7 @@ class Config:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     scale: ScaleConfig = field(default_factory=ScaleConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
     seed: int = 0
     backend: Backend = Backend.tensorflow
     debug: bool = False

@@ -25,7 +25,7 @@ TRIALS = "trials.csv"
 BEST = "best.yaml"
 QUESTION = "question"
 # Settings that change how a search runs or reports, not what it measures.
-NOT_THE_QUESTION = ("resume", "debug", "trainer.progress", "hydra.")
+NOT_THE_QUESTION = ("resume", "debug", "trainer.progress", "hydra.", "tracker")
 
 
 def question(options: Options, space: dict[str, Any], fixed: list[str]) -> dict[str, Any]:

@@ -197,3 +197,24 @@ def test_group_dro_refuses_a_task_it_has_no_loss_for():
     with pytest.raises(ConfigError) as caught:
         compose(["loss=group_dro", "loss.task=grid"])
     assert caught.value.key == "loss.task" and "grouped, binary, multiclass" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "received"),
+    [
+        (["tracker.uri=http://x"], "tracker.uri", "http://x"),  # read by tracker=mlflow only
+        (["tracker=tensorboard", "tracker.experiment=a"], "tracker.experiment", "a"),
+        (["tracker=mlflow", "tracker.experiment=''"], "tracker.experiment", ""),
+    ],
+)
+def test_a_tracker_key_its_tracker_does_not_read_is_refused_by_name(overrides, key, received):
+    with pytest.raises(ConfigError) as info:
+        compose(overrides)
+    assert info.value.key == key and info.value.received == received
+
+
+def test_the_tracker_group_composes_each_option():
+    assert compose([]).tracker.name == "none"
+    cfg = compose(["tracker=mlflow", "tracker.uri=http://127.0.0.1:5000"])
+    assert cfg.tracker.name == "mlflow" and cfg.tracker.uri == "http://127.0.0.1:5000"
+    assert compose(["tracker=tensorboard"]).tracker.name == "tensorboard"

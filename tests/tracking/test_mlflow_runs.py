@@ -1,0 +1,120 @@
+"""MLflow publishing (lossbench.tracking.mlflow_runs) into a real SQLite store, read back with
+MLflow's own client: every value against the folder's files."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from omegaconf import OmegaConf
+
+from lossbench.runfolder import RunFolder
+from lossbench.tracking import publish
+from lossbench.tracking.mlflow_runs import Publisher
+from lossbench.tracking.records import flatten
+from tests.tracking.folders import make_job, make_sweep
+
+mlflow = pytest.importorskip("mlflow")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+def runs(uri: str, experiment: str) -> list:
+    client = mlflow.MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    return list(client.search_runs([found.experiment_id])) if found else []
+
+
+def test_a_run_folder_is_one_run_with_its_config_tables_and_outcome(tmp_path, store):
+    job = make_job(tmp_path / "run", steps=12, epochs=3)
+    run_id = Publisher(store, "focal").publish(job)
+    client = mlflow.MlflowClient(store)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.info.run_name == "run"
+    config = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())
+    expected = {k: v for k, v in flatten(config).items() if k.split(".")[0] not in
+                ("resume", "debug", "tracker")}  # fmt: skip
+    assert set(run.data.params) == {*expected, "version.keras"}
+    assert run.data.params["loss.gamma"] == "2.0" and run.data.params["model.hidden"] == "[16, 8]"
+    assert run.data.params["seed"] == "0" and run.data.params["backend"] == "tensorflow"
+    assert run.data.tags["status"] == "ok" and run.data.tags["device"] == "CPU"
+    assert run.data.tags["lossbench.folder"] == str(job.resolve())
+    steps = pd.read_csv(job / "steps.csv")
+    for name in ("loss", "grad_norm"):
+        history = sorted(client.get_metric_history(run_id, name), key=lambda m: m.step)
+        assert [m.step for m in history] == list(steps["step"])
+        assert [m.value for m in history] == pytest.approx(list(steps[name]), rel=1e-12)
+    epochs = pd.read_csv(job / "epochs.csv")
+    history = client.get_metric_history(run_id, "epoch/accuracy")
+    history = sorted(history, key=lambda m: m.step)
+    assert [m.step for m in history] == list(epochs["step"])
+    assert [m.value for m in history] == pytest.approx(list(epochs["accuracy"]), rel=1e-12)
+    assert len(client.get_metric_history(run_id, "epoch/ece")) == 2  # its NaN epoch left out
+    summary = json.loads((job / "summary.json").read_text())
+    assert run.data.metrics["selected/accuracy"] == pytest.approx(summary["metrics"]["accuracy"])
+    assert run.data.metrics["test/accuracy"] == 0.75
+    names = {a.path for a in client.list_artifacts(run_id)}
+    assert {"steps.csv", "epochs.csv", "summary.json", ".hydra"} <= names
+
+
+ENDINGS = [("diverged", "FAILED"), ("error", "FAILED"), ("interrupted", "KILLED"),
+           ("running", "KILLED")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("status", "ended"), ENDINGS)
+def test_a_run_that_did_not_finish_ends_failed_or_killed_with_its_message(
+    tmp_path, store, status, ended
+):
+    job = make_job(tmp_path / "run", status=status)
+    run = mlflow.MlflowClient(store).get_run(Publisher(store, "x").publish(job))
+    assert run.info.status == ended and run.data.tags["status"] == status
+    assert run.data.tags["message"] == f"the run ended as {status}"
+
+
+def test_a_resumed_sweep_adds_to_its_parent_and_replaces_only_rerun_jobs(tmp_path, store):
+    sweep = tmp_path / "sweep"
+    jobs = make_sweep(sweep)
+    parent = Publisher(store, "lossbench").publish(sweep)
+    first = {r.info.run_name: r.info.run_id for r in runs(store, "lossbench")}
+    assert set(first) == {"sweep", *(j.name for j in jobs)}
+    children = [r for r in runs(store, "lossbench") if r.info.run_name != "sweep"]
+    assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent}
+    # Resumed: one job ran again (a new summary), the others were kept.
+    summary = RunFolder(jobs[1]).read()
+    RunFolder(jobs[1]).write({**summary, "final_loss": 0.25})
+    assert Publisher(store, "lossbench").publish(sweep) == parent
+    again = {r.info.run_name: r.info.run_id for r in runs(store, "lossbench")}
+    assert set(again) == set(first)
+    assert again[jobs[1].name] != first[jobs[1].name]
+    assert all(again[j.name] == first[j.name] for j in jobs if j != jobs[1])
+
+
+def test_a_job_the_sweep_no_longer_has_leaves_its_parent(tmp_path, store):
+    sweep = tmp_path / "sweep"
+    jobs = make_sweep(sweep)
+    Publisher(store, "lossbench").publish(sweep)
+    moved = jobs[0].with_name("9_bce_seed0")
+    jobs[0].rename(moved)  # resume moves a reused job into the folder its new number names
+    Publisher(store, "lossbench").publish(sweep)
+    names = sorted(r.info.run_name for r in runs(store, "lossbench"))
+    assert names == sorted(["sweep", moved.name, *(j.name for j in jobs[1:])])
+
+
+def test_an_unreachable_server_is_one_warning_and_nothing_else(tmp_path, capsys):
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    job = make_job(tmp_path / "run")
+    tracker = {"name": "mlflow", "uri": f"http://127.0.0.1:{port}", "experiment": None}
+    cfg = OmegaConf.create({"tracker": tracker, "trainer": {"tensorboard": False}})
+    publish(job, cfg)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lossbench: warning: tracker=mlflow: "), err
+    assert f"lossbench-report {job} --mlflow" in err[0]
