@@ -9,6 +9,7 @@ from cnn import cnn_lines
 from measure import ANCHOR_MODEL, MODELS, PAIRED_ROUNDS, train_flops
 from search import search_lines
 from shares import share_lines
+from tracking import tracking_lines
 
 
 def _f(x: float) -> str:
@@ -55,6 +56,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
     lines += _sweep(results)
     lines += search_lines(results)
     lines += share_lines(results)
+    lines += tracking_lines(results)
     if results.get("table"):
         mib = results["table"][0]["csv_mib"]
         lines += ["", f"Real data: a CSV of 1,000,000 rows x 50 columns ({mib:.0f} MiB), loaded "

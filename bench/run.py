@@ -14,7 +14,7 @@ are there. Each figure is the median of `--repeats` measurements. Results: a tab
 and docs/benchmarks.md (or --out).
 
 Usage: python bench/run.py [--backends tensorflow,jax] [--repeats 5] [--quick] [--out PATH]
-                          [--anchors DIR] [--sections search,shares]
+                          [--anchors DIR] [--sections search,shares,tracking]
 
 `--sections search` measures only the search (with and without pruning, bench/search.py),
 `--sections shares` only the cost of gradient shares (bench/shares.py); either goes into the last
@@ -46,6 +46,7 @@ from processes import startup_rows, sweep_rows, table_rows
 from report import report
 from search import search_rows
 from shares import share_rows
+from tracking import tracking_rows
 
 
 def _arguments() -> argparse.Namespace:
@@ -64,7 +65,7 @@ def _arguments() -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=ANCHOR_ROUNDS, help="rounds of --paired")
     parser.add_argument(
-        "--sections", help="only these sections (search, shares), into the last sitting"
+        "--sections", help="only these sections (search, shares, tracking), into the last sitting"
     )
     return parser.parse_args()
 
@@ -122,6 +123,7 @@ def main() -> None:
         results["sweeps"] = sweep_rows(Path(tmp), 1 if args.quick else 2, args.quick)
         results["search"] = search_rows(Path(tmp), args.quick)
         results["shares"] = share_rows(Path(tmp), backends, args.quick)
+        results["tracking"] = tracking_rows(Path(tmp), args.quick)
     _write(results, args)
 
 
@@ -136,6 +138,7 @@ def _write(results: dict[str, Any], args: argparse.Namespace) -> None:
 
 SECTIONS = {
     "search": lambda tmp, args: search_rows(tmp, args.quick),
+    "tracking": lambda tmp, args: tracking_rows(tmp, args.quick),
     "shares": lambda tmp, args: share_rows(tmp, args.backends.split(","), args.quick),
 }
 

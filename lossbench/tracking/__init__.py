@@ -22,12 +22,17 @@ from lossbench.errors import one_line
 @contextmanager
 def published(folder: Path, cfg: Any, study: str | None = None) -> Iterator[None]:
     """Publish `folder` (a run, sweep or search) to the config's tracker once the block ends,
-    however it ends (its exception, if any, is the sweep's outcome).
+    however it ends (its exception, if any, is the sweep's outcome). With `tracker=mlflow`, a
+    worker process imports MLflow and opens its store while the block runs (about two seconds
+    that the run would otherwise wait for at its end: `lossbench.tracking.worker`).
 
     Args:
         study: the name of the study or search preset that made the sweep (the MLflow
             experiment's name when `tracker.experiment` is null).
     """
+    from lossbench.tracking.worker import Worker
+
+    worker = Worker.start(cfg.tracker.uri) if tracker_of(cfg).value == "mlflow" else None
     ended: BaseException | None = None
     try:
         yield
@@ -35,26 +40,46 @@ def published(folder: Path, cfg: Any, study: str | None = None) -> Iterator[None
         ended = error
         raise
     finally:
-        publish(folder, cfg, study, ended)
+        publish(folder, cfg, study, ended, worker)
 
 
 def publish(
-    folder: Path, cfg: Any, study: str | None = None, ended: BaseException | None = None
+    folder: Path,
+    cfg: Any,
+    study: str | None = None,
+    ended: BaseException | None = None,
+    worker: Any = None,
 ) -> None:
-    """Publish `folder` to the config's tracker; a failure is one warning line."""
+    """Publish `folder` to the config's tracker (MLflow through `worker` when one was started);
+    a failure is one warning line."""
     from lossbench.tracking.records import kind_of
 
     name = tracker_of(cfg).value
     if not folder.is_dir() or kind_of(folder) is None:  # nothing ran (a signal came first)
+        if worker is not None:
+            worker.dismiss()
         return
     if writes_tensorboard(cfg):
-        _warn_on_failure("tensorboard", folder, lambda: write_hparams(folder))
-    if name == "mlflow":
-        _warn_on_failure("mlflow", folder, lambda: publish_mlflow(
-            folder, cfg.tracker.uri, cfg.tracker.experiment or study, ended))  # fmt: skip
+        warn_on_failure("tensorboard", folder, lambda: write_hparams(folder))
+    if name != "mlflow":
+        return
+    experiment, outcome = cfg.tracker.experiment or study, outcome_of(ended)
+    if worker is None or not worker.publish(folder, experiment, outcome):
+        warn_on_failure("mlflow", folder, lambda: publish_mlflow(
+            folder, cfg.tracker.uri, experiment, outcome))  # fmt: skip
 
 
-def _warn_on_failure(name: str, folder: Path, action: Callable[[], Any]) -> None:
+def outcome_of(ended: BaseException | None) -> tuple[str, str]:
+    """How a sweep's MLflow run ends (its status and message) after the block ended `ended`."""
+    from lossbench.signals import Interrupted
+
+    if ended is None:
+        return "FINISHED", ""
+    message = " ".join(str(ended).split())[:5000]
+    return ("KILLED" if isinstance(ended, Interrupted | KeyboardInterrupt) else "FAILED"), message
+
+
+def warn_on_failure(name: str, folder: Path, action: Callable[[], Any]) -> None:
     """Run `action`; its failure is one warning line (the run's outcome is decided already)."""
     try:
         action()
@@ -62,7 +87,7 @@ def _warn_on_failure(name: str, folder: Path, action: Callable[[], Any]) -> None
         again = "--mlflow [URI]" if name == "mlflow" else "--tensorboard DIR"
         print(f"lossbench: warning: tracker={name}: {one_line(error)}; the run's tables are "
               f"complete (publish them later: lossbench-report {folder} {again})",
-              file=sys.stderr)  # fmt: skip
+              file=sys.stderr, flush=True)  # fmt: skip
 
 
 def write_hparams(folder: Path, logdir: Path | None = None) -> Path:
@@ -84,15 +109,20 @@ def write_hparams(folder: Path, logdir: Path | None = None) -> Path:
 
 
 def publish_mlflow(
-    folder: Path, uri: str | None, experiment: str | None, ended: BaseException | None = None
+    folder: Path,
+    uri: str | None,
+    experiment: str | None,
+    outcome: tuple[str, str] = ("FINISHED", ""),
+    client: Any = None,
 ) -> str:
     """Publish `folder` to MLflow (`uri` null: MLFLOW_TRACKING_URI or the local store; the
-    experiment null: the runs' loss); say where; return the top run's id."""
+    experiment null: the runs' loss; `client`: one already open on `uri`); say where; return
+    the top run's id."""
     from lossbench.tracking.mlflow_runs import Publisher, tracking_uri
     from lossbench.tracking.records import experiment_name
 
     uri = tracking_uri(uri)
     experiment = experiment or experiment_name(folder)
-    run = Publisher(uri, experiment).publish(folder, ended)
-    print(f"mlflow: run {run} in experiment '{experiment}' ({uri})")
+    run = Publisher(uri, experiment, client).publish(folder, outcome)
+    print(f"mlflow: run {run} in experiment '{experiment}' ({uri})", flush=True)
     return run

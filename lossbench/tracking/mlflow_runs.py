@@ -31,8 +31,11 @@ RUN_STATUS = {Status.ok: "FINISHED", Status.diverged: "FAILED", Status.error: "F
               Status.running: "KILLED"}  # fmt: skip
 TRIAL_STATUS = {"COMPLETE": "FINISHED", "FAIL": "FAILED", "PRUNED": "KILLED", "RUNNING": "KILLED"}
 # A server that does not answer: a few quick tries, not MLflow's default of minutes.
-HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
-                 "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}  # fmt: skip
+# Nothing leaves the machine but what the user's tracking URI asks for (MLflow's usage telemetry
+# is off unless the user turns it on).
+MLFLOW_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+                   "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                   "MLFLOW_DISABLE_TELEMETRY": "true"}  # fmt: skip
 # Files of a sweep's own folder that its parent run keeps as artifacts.
 SWEEP_FILES = ("*.csv", "*.md", "*.png", "*.yaml")
 
@@ -47,19 +50,25 @@ def tracking_uri(uri: str | None) -> str:
     return f"sqlite:///{LOCAL_STORE.resolve()}"
 
 
+def open_client(uri: str) -> Any:
+    """MLflow's client on `uri` with its store opened (the slow part of a first call)."""
+    for key, value in MLFLOW_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    from mlflow import MlflowClient
+
+    for name in ("mlflow", "alembic"):  # their INFO notes (creating tables) are not ours
+        logging.getLogger(name).setLevel(logging.WARNING)
+    client = MlflowClient(tracking_uri=uri)
+    client.search_experiments(max_results=1)
+    return client
+
+
 class Publisher:
     """Publishes folders into one MLflow experiment."""
 
-    def __init__(self, uri: str, experiment: str) -> None:
-        for key, value in HTTP_DEFAULTS.items():
-            os.environ.setdefault(key, value)
-        from mlflow import MlflowClient
-
-        for name in ("mlflow", "alembic"):  # their INFO notes (creating tables) are not ours
-            logging.getLogger(name).setLevel(logging.WARNING)
-
+    def __init__(self, uri: str, experiment: str, client: Any = None) -> None:
         self.uri = uri
-        self.client = MlflowClient(tracking_uri=uri)
+        self.client = client or open_client(uri)
         found = self.client.get_experiment_by_name(experiment)
         if found is not None:
             self.experiment_id = found.experiment_id
@@ -68,15 +77,16 @@ class Publisher:
             where = (LOCAL_ARTIFACTS.resolve() / experiment).as_uri() if local else None
             self.experiment_id = self.client.create_experiment(experiment, where)
 
-    def publish(self, folder: Path, ended: BaseException | None = None) -> str:
-        """Publish `folder` (a run, sweep or search); return the top MLflow run's id."""
+    def publish(self, folder: Path, outcome: tuple[str, str] = ("FINISHED", "")) -> str:
+        """Publish `folder` (a run, sweep or search; a sweep's `outcome`: its MLflow status
+        and message); return the top MLflow run's id."""
         kind = kind_of(folder)
         if kind is None:
             raise ValueError(f"{folder} holds no run, sweep or search (no {SUMMARY} in it or "
                              "its folders)")  # fmt: skip
         if kind == "run":
             return self.job(Job(folder), None)
-        parent = self._parent(folder, kind, ended)
+        parent = self._parent(folder, kind, outcome)
         if kind == "search":
             runs = [self.trial(t, parent, folder) for t in read_trials(folder)]
         else:
@@ -129,15 +139,12 @@ class Publisher:
         self.client.set_terminated(run, TRIAL_STATUS.get(trial.state, "FAILED"))
         return run
 
-    def _parent(self, folder: Path, kind: str, ended: BaseException | None) -> str:
+    def _parent(self, folder: Path, kind: str, outcome: tuple[str, str]) -> str:
         """The sweep's run (a resumed sweep's earlier one, if any), with its tables as artifacts
         and its outcome as status."""
-        from lossbench.signals import Interrupted
-
+        status, message = outcome
         old = self._find(folder)
-        tags = {"kind": kind, **_question(folder)}
-        if ended is not None:
-            tags["message"] = " ".join(str(ended).split())[:5000]
+        tags = {"kind": kind, **_question(folder), **({"message": message} if message else {})}
         if old is None:
             run = self._start(folder, folder.name, None, tags, 0.0)
         else:
@@ -146,8 +153,6 @@ class Publisher:
         for pattern in SWEEP_FILES:
             for path in sorted(folder.glob(pattern)):
                 self.client.log_artifact(run, str(path))
-        status = "KILLED" if isinstance(ended, Interrupted | KeyboardInterrupt) else (
-            "FAILED" if ended is not None else "FINISHED")  # fmt: skip
         self.client.set_terminated(run, status)
         return run
 

@@ -185,3 +185,22 @@ def test_a_tensorboard_sweep_is_listed_by_the_hparams_dashboard(tmp_path):
         assert hparams["loss"] == summary["loss"] and hparams["seed"] == summary["seed"]
         assert metrics["selected/accuracy"] == pytest.approx(summary["metrics"]["accuracy"])
         assert list((job / "tensorboard").glob("events.out.tfevents.*.v2"))  # the run's scalars
+
+
+def test_an_interrupted_run_ends_killed_and_keeps_its_exit_status(tmp_path):
+    import signal
+
+    from tests.processes import marked_loss_args, start, wait_for
+    from tests.test_cli import LOSSBENCH
+
+    run, marker = tmp_path / "run", tmp_path / "training"
+    overrides, env = marked_loss_args(marker)
+    proc = start([*LOSSBENCH, *overrides, "data.n_samples=50000", "trainer.epochs=200",
+                  "trainer.progress=false", "tracker=mlflow", f"hydra.run.dir={run}"],
+                 cwd=tmp_path, env={**env, "MLFLOW_TRACKING_URI": ""})  # fmt: skip
+    wait_for(marker.exists, proc, "a compiled training step")
+    proc.send_signal(signal.SIGINT)  # the worker, in a session of its own, does not get it
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    run_info = experiment_runs(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}", "custom")["run"]
+    assert run_info.info.status == "KILLED" and run_info.data.tags["status"] == "interrupted"
