@@ -345,10 +345,15 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _publish(args: argparse.Namespace) -> None:
-    """`--tensorboard DIR` and `--mlflow [URI]`: publish the folder (a failure: exit 2)."""
+    """`--tensorboard DIR` and `--mlflow [URI]`: publish the folder (a failure: exit 2); a
+    folder whose runs were published to MLflow is published again, with its report."""
     from lossbench.errors import one_line
-    from lossbench.tracking import publish_mlflow, write_hparams
+    from lossbench.tracking import publish_mlflow, warn_on_failure, write_hparams
+    from lossbench.tracking.records import recorded_mlflow
 
+    recorded = recorded_mlflow(args.folder) if args.mlflow is None else None
+    if recorded is not None:  # a tracked sweep: its MLflow run gets the report and plots too
+        warn_on_failure("mlflow", args.folder, lambda: publish_mlflow(args.folder, *recorded))
     try:
         if args.tensorboard is not None:
             logdir = write_hparams(args.folder, args.tensorboard)

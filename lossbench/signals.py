@@ -189,6 +189,8 @@ def stop_on_signals(last: bool = False) -> Iterator[StopRequest]:
     `close`, raises `Interrupted` (with no folder written) so that nothing more starts.
     """
     request = StopRequest()
+    if _raised:  # raised before, and swallowed by code on the way (a bare `except:`): it stands
+        request.signum = _raised[0]
     if threading.current_thread() is not threading.main_thread():
         yield request
         return

@@ -18,6 +18,15 @@ from lossbench.signals import StopRequest, stop_on_signals
 from tests.processes import catches, marked_loss_args, start, wait_for
 from tests.test_cli import LOSSBENCH
 
+
+@pytest.fixture(autouse=True)
+def _no_signal_raised_yet(monkeypatch):
+    """Each test starts as a process does: no signal has raised `Interrupted` yet."""
+    from lossbench import signals
+
+    monkeypatch.setattr(signals, "_raised", [])
+
+
 REPORT = [sys.executable, "-c", "from lossbench.report import main; main()"]
 TABLES = ("steps.csv", "epochs.csv", "grad_norms.csv", "predictions.parquet")
 
@@ -207,3 +216,14 @@ def test_a_signal_after_a_sweeps_job_ended_stops_the_sweep_and_the_last_run_igno
     os.kill(os.getpid(), signal.SIGINT)  # ignored: the process's outcome is written
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def test_a_signal_raised_and_swallowed_before_a_run_still_stops_it(monkeypatch):
+    from lossbench import signals
+
+    monkeypatch.setattr(signals, "_raised", [signal.SIGINT])  # a bare `except:` ate it
+    # The run's build (`at_once`): the signal stands.
+    with stop_on_signals() as request, pytest.raises(signals.Interrupted) as caught, \
+            request.at_once():  # fmt: skip
+        raise AssertionError("not reached")
+    assert caught.value.exit_code == 130

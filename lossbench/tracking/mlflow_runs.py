@@ -9,6 +9,7 @@ its parent, keeps the children of jobs that were not rerun, and replaces those t
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import time
@@ -25,6 +26,7 @@ LOCAL_ARTIFACTS = Path("outputs") / "mlartifacts"
 FOLDER_TAG = "lossbench.folder"
 FOLDER_ID_TAG = "lossbench.folder_id"  # a hash of the folder: MLflow's filters quote paths badly
 WRITTEN_TAG = "lossbench.summary_written"  # which summary.json a job's run published
+TRIAL_TAG = "lossbench.trial"  # what a trial's run published: its state, values and jobs
 # How lossbench's outcomes end an MLflow run (a folder still `running`: its process was killed).
 RUN_STATUS = {Status.ok: "FINISHED", Status.diverged: "FAILED", Status.error: "FAILED",
               Status.unreadable: "FAILED", Status.interrupted: "KILLED", Status.pruned: "KILLED",
@@ -121,12 +123,18 @@ class Publisher:
     def trial(self, trial: Trial, parent: str, folder: Path) -> str:
         """One trial's run (its parameters, objective values and state) with its seeds' runs."""
         key = folder / f"trial {trial.number}"
+        told = json.dumps([trial.state, trial.values, [j.path.name for j in trial.jobs]])
         old = self._find(key)
-        if old is not None:  # a trial's outcome can change on resume: published afresh
+        if old is not None and old.data.tags.get(TRIAL_TAG) == told:
+            for job in trial.jobs:
+                self.job(job, old.info.run_id)
+            return old.info.run_id
+        if old is not None:  # the trial's outcome changed (a resumed search): published afresh
             for child in self._children(old.info.run_id):
                 self.client.delete_run(child.info.run_id)
             self.client.delete_run(old.info.run_id)
-        tags = {"state": trial.state, **({"message": trial.message} if trial.message else {})}
+        tags = {TRIAL_TAG: told, "state": trial.state,
+                **({"message": trial.message} if trial.message else {})}  # fmt: skip
         seconds = sum(j.seconds for j in trial.jobs)
         run = self._start(key, f"trial {trial.number}", parent, tags, seconds)
         self._log(
@@ -150,6 +158,8 @@ class Publisher:
         else:
             run = old.info.run_id
             self._log(run, {}, [], tags)
+            if not message and "message" in old.data.tags:  # it ended well this time
+                self.client.delete_tag(run, "message")
         for pattern in SWEEP_FILES:
             for path in sorted(folder.glob(pattern)):
                 self.client.log_artifact(run, str(path))

@@ -170,3 +170,27 @@ def experiment_name(folder: Path) -> str:
         jobs = sweep_folder_jobs(folder)
     losses = {str(job.summary.get("loss")) for job in jobs}
     return losses.pop() if len(losses) == 1 else "lossbench"
+
+
+def recorded_mlflow(folder: Path) -> tuple[str | None, str | None] | None:
+    """(tracker.uri, the experiment) that the runs in `folder` were published with, when they
+    were (`tracker=mlflow`: read from the first job's record); else None."""
+    kind = kind_of(folder)
+    if kind is None:
+        return None
+    jobs = [Job(folder)] if kind == "run" else sweep_folder_jobs(folder)
+    if kind == "search":
+        jobs = [job for trial in trials(folder) for job in trial.jobs]
+    for job in jobs[:1]:
+        try:
+            cfg = yaml.safe_load((job.path / ".hydra" / "config.yaml").read_text()) or {}
+            hydra = yaml.safe_load((job.path / ".hydra" / "hydra.yaml").read_text()) or {}
+        except (OSError, yaml.YAMLError):
+            return None
+        tracker = cfg.get("tracker") or {}
+        if tracker.get("name") != "mlflow":
+            return None
+        choices = ((hydra.get("hydra") or {}).get("runtime") or {}).get("choices") or {}
+        study = choices.get("experiment") or choices.get("hparams_search")
+        return tracker.get("uri"), tracker.get("experiment") or study
+    return None

@@ -118,3 +118,41 @@ def test_an_unreachable_server_is_one_warning_and_nothing_else(tmp_path, capsys)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("lossbench: warning: tracker=mlflow: "), err
     assert f"lossbench-report {job} --mlflow" in err[0]
+
+
+def make_search(search: Path, state: str = "COMPLETE") -> None:
+    """A search's folder: two trials of two seeds each, and its trials.csv."""
+    rows = []
+    for trial in range(2):
+        names = [f"{2 * trial + s}_focal_seed{s}" for s in range(2)]
+        for s, name in enumerate(names):
+            if not (search / name).exists():
+                make_job(search / name, seed=s, gamma=1.0 + trial)
+        rows.append({"trial": trial, "state": state if trial else "COMPLETE",
+                     "loss.gamma": 1.0 + trial, "minority_recall_seed0": 0.5,
+                     "minority_recall_seed1": 0.7, "mean": 0.6, "jobs": " ".join(names),
+                     "message": ""})  # fmt: skip
+    pd.DataFrame(rows).to_csv(search / "trials.csv", index=False)
+
+
+def test_a_search_is_trials_with_their_seeds_and_is_published_again_as_it_changes(tmp_path, store):
+    search = tmp_path / "search"
+    make_search(search)
+    parent = Publisher(store, "s").publish(search)
+    first = {r.info.run_name: r for r in runs(store, "s")}
+    assert set(first) == {"search", "trial 0", "trial 1", *(f"{k}_focal_seed{k % 2}"
+                                                             for k in range(4))}  # fmt: skip
+    assert first["trial 1"].data.tags["mlflow.parentRunId"] == parent
+    assert first["trial 1"].data.metrics == {"minority_recall": 0.6}
+    assert first["trial 1"].data.params == {"loss.gamma": "2.0"}
+    assert first["3_focal_seed1"].data.tags["mlflow.parentRunId"] == first["trial 1"].info.run_id
+    Publisher(store, "s").publish(search)  # unchanged: every run kept
+    assert {n: r.info.run_id for n, r in first.items()} == {
+        r.info.run_name: r.info.run_id for r in runs(store, "s")}  # fmt: skip
+    make_search(search, state="FAIL")  # trial 1's outcome changed: it and its seeds replaced
+    Publisher(store, "s").publish(search)
+    again = {r.info.run_name: r for r in runs(store, "s")}
+    assert again["trial 1"].info.run_id != first["trial 1"].info.run_id
+    assert again["trial 1"].info.status == "FAILED"
+    assert again["trial 0"].info.run_id == first["trial 0"].info.run_id
+    assert again["3_focal_seed1"].data.tags["mlflow.parentRunId"] == again["trial 1"].info.run_id
