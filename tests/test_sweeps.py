@@ -162,8 +162,9 @@ def test_tensorboard_event_files_hold_the_tables(tmp_path):
     proc = lossbench("loss=grouped_dynamic", *TINY, "trainer.tensorboard=true",
                      f"hydra.run.dir={run}", cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    events = list((run / "tensorboard").glob("events.out.tfevents.*"))
-    assert len(events) == 1
+    events = list((run / "tensorboard").glob("events.out.tfevents.*.v2"))
+    assert len(events) == 1  # and the HParams session beside it (tests/tracking/test_hparams.py)
+    assert len(list((run / "tensorboard").glob("events.out.tfevents.*.hparams"))) == 1
     scalars: dict[str, dict[int, float]] = {}
     histograms: set[str] = set()
     for event in tf.compat.v1.train.summary_iterator(str(events[0])):
