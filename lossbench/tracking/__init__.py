@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lossbench.config.schema import tracker_of, writes_tensorboard
-from lossbench.errors import one_line
+from lossbench.errors import ConfigError, one_line
 
 
 @contextmanager
@@ -33,14 +33,16 @@ def published(folder: Path, cfg: Any, study: str | None = None) -> Iterator[None
     from lossbench.tracking.worker import Worker
 
     worker = Worker.start(cfg.tracker.uri) if tracker_of(cfg).value == "mlflow" else None
-    ended: BaseException | None = None
     try:
         yield
-    except BaseException as error:
-        ended = error
+    except ConfigError:  # refused before anything ran: the folder is an earlier run's
+        if worker is not None:
+            worker.dismiss()
         raise
-    finally:
-        publish(folder, cfg, study, ended, worker)
+    except BaseException as error:  # a sweep that failed or was interrupted: published so
+        publish(folder, cfg, study, error, worker)
+        raise
+    publish(folder, cfg, study, None, worker)
 
 
 def publish(

@@ -156,3 +156,18 @@ def test_a_search_is_trials_with_their_seeds_and_is_published_again_as_it_change
     assert again["trial 1"].info.status == "FAILED"
     assert again["trial 0"].info.run_id == first["trial 0"].info.run_id
     assert again["3_focal_seed1"].data.tags["mlflow.parentRunId"] == again["trial 1"].info.run_id
+
+
+def test_a_sweep_refused_before_it_ran_leaves_the_earlier_ones_runs_alone(tmp_path, store):
+    from lossbench.errors import ConfigError
+    from lossbench.tracking import published
+
+    sweep = tmp_path / "sweep"
+    make_sweep(sweep)
+    parent = Publisher(store, "lossbench").publish(sweep)
+    cfg = OmegaConf.create({"tracker": {"name": "mlflow", "uri": store, "experiment": None},
+                            "trainer": {"tensorboard": False}})  # fmt: skip
+    with pytest.raises(ConfigError), published(sweep, cfg):
+        raise ConfigError("hydra.sweeper.objective", "minority_recall (the study's)", "ece")
+    run = mlflow.MlflowClient(store).get_run(parent)
+    assert run.info.status == "FINISHED" and "message" not in run.data.tags
