@@ -159,6 +159,7 @@ def test_the_backbone_receives_the_input_shape_and_gets_the_tasks_head(models):
     assert exp.layer_names[-1] == "head"
 
 
+@pytest.mark.long  # the MLP's runner reuse: tests/trainer/test_loop.py on every `make test`
 def test_the_same_seed_writes_the_same_tables_fresh_or_reused(tmp_path):
     from lossbench.experiment import clear_runner_cache
     from lossbench.runs import run_experiment

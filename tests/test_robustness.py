@@ -321,6 +321,7 @@ LOAD_RSS_BOUND_MIB = 1536
 
 
 @pytest.mark.slow
+@pytest.mark.long  # test_pinned_tables.py checks the same on every `make test` (both backends)
 def test_jax_runs_repeat_exactly_on_the_cpu(tmp_path):
     """The JAX backend is deterministic run to run on the CPU too (its agreement with TensorFlow
     is float32 round-off: tests/test_cli.py checks it at rtol 1e-4)."""
