@@ -22,7 +22,7 @@ from lossbench.tracking.records import STEP_METRICS, Job, Trial, kind_of, shown,
 from lossbench.tracking.records import trials as read_trials
 
 LOCAL_STORE = Path("outputs") / "mlflow.db"
-LOCAL_ARTIFACTS = Path("outputs") / "mlartifacts"
+SQLITE = "sqlite:///"
 FOLDER_TAG = "lossbench.folder"
 FOLDER_ID_TAG = "lossbench.folder_id"  # a hash of the folder: MLflow's filters quote paths badly
 WRITTEN_TAG = "lossbench.summary_written"  # which summary.json a job's run published
@@ -49,7 +49,7 @@ def tracking_uri(uri: str | None) -> str:
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
     LOCAL_STORE.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{LOCAL_STORE.resolve()}"
+    return f"{SQLITE}{LOCAL_STORE.resolve()}"
 
 
 def open_client(uri: str) -> Any:
@@ -65,6 +65,14 @@ def open_client(uri: str) -> Any:
     return client
 
 
+def artifacts_of(uri: str, experiment: str) -> str | None:
+    """Where a new experiment keeps its artifacts: beside a SQLite database (MLflow's default,
+    `./mlruns`, is wherever the run was started); a server or other store decides itself."""
+    if not uri.startswith(SQLITE):
+        return None
+    return (Path(uri[len(SQLITE) :]).resolve().parent / "mlartifacts" / experiment).as_uri()
+
+
 class Publisher:
     """Publishes folders into one MLflow experiment."""
 
@@ -74,10 +82,10 @@ class Publisher:
         found = self.client.get_experiment_by_name(experiment)
         if found is not None:
             self.experiment_id = found.experiment_id
-        else:  # the local store keeps its artifacts beside its database, not in the cwd
-            local = uri.startswith("sqlite:") and uri.endswith(str(LOCAL_STORE.resolve()))
-            where = (LOCAL_ARTIFACTS.resolve() / experiment).as_uri() if local else None
-            self.experiment_id = self.client.create_experiment(experiment, where)
+        else:
+            self.experiment_id = self.client.create_experiment(
+                experiment, artifacts_of(uri, experiment)
+            )
 
     def publish(self, folder: Path, outcome: tuple[str, str] = ("FINISHED", "")) -> str:
         """Publish `folder` (a run, sweep or search; a sweep's `outcome`: its MLflow status

@@ -26,6 +26,16 @@ def store(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 
+@pytest.fixture(autouse=True)
+def _nothing_lands_in_the_working_directory(tmp_path, monkeypatch):
+    """A store's artifacts go beside its database, never into the folder a run starts in."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    yield
+    assert not list(cwd.iterdir())
+
+
 def runs(uri: str, experiment: str) -> list:
     client = mlflow.MlflowClient(uri)
     found = client.get_experiment_by_name(experiment)
@@ -62,6 +72,7 @@ def test_a_run_folder_is_one_run_with_its_config_tables_and_outcome(tmp_path, st
     assert run.data.metrics["test/accuracy"] == 0.75
     names = {a.path for a in client.list_artifacts(run_id)}
     assert {"steps.csv", "epochs.csv", "summary.json", ".hydra"} <= names
+    assert (tmp_path / "mlartifacts" / "focal" / run_id / "artifacts" / "steps.csv").exists()
 
 
 ENDINGS = [("diverged", "FAILED"), ("error", "FAILED"), ("interrupted", "KILLED"),
