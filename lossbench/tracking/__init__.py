@@ -97,10 +97,10 @@ def write_hparams(folder: Path, logdir: Path | None = None) -> Path:
     jobs' own `tensorboard/` folders, or (with `logdir`) in `logdir` alone. Returns the folder
     to open with `tensorboard --logdir`."""
     from lossbench.tracking import hparams
-    from lossbench.tracking.records import Job, kind_of, sweep_folder_jobs
+    from lossbench.tracking.records import jobs_of, kind_of
 
     kind = kind_of(folder)
-    jobs = [Job(folder)] if kind == "run" else sweep_folder_jobs(folder)
+    jobs = jobs_of(folder)
     for job in jobs:
         where = job.path / "tensorboard" if logdir is None else logdir / job.path.name
         hparams.write_session(job, where)

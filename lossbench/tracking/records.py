@@ -160,28 +160,27 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def jobs_of(folder: Path) -> list[Job]:
+    """The jobs of a run (itself), a sweep (its own, in job order) or a search (its trials'
+    seeds, trial by trial); none for a folder that is none of them."""
+    kind = kind_of(folder)
+    if kind == "run":
+        return [Job(folder)]
+    if kind == "search":
+        return [job for trial in trials(folder) for job in trial.jobs]
+    return sweep_folder_jobs(folder) if kind == "sweep" else []
+
+
 def experiment_name(folder: Path) -> str:
     """A folder's default experiment: its runs' loss when they share one, else `lossbench`."""
-    if kind_of(folder) == "run":
-        jobs = [Job(folder)]
-    elif kind_of(folder) == "search":
-        jobs = [job for trial in trials(folder) for job in trial.jobs]
-    else:
-        jobs = sweep_folder_jobs(folder)
-    losses = {str(job.summary.get("loss")) for job in jobs}
+    losses = {str(job.summary.get("loss")) for job in jobs_of(folder)}
     return losses.pop() if len(losses) == 1 else "lossbench"
 
 
 def recorded_mlflow(folder: Path) -> tuple[str | None, str | None] | None:
     """(tracker.uri, the experiment) that the runs in `folder` were published with, when they
     were (`tracker=mlflow`: read from the first job's record); else None."""
-    kind = kind_of(folder)
-    if kind is None:
-        return None
-    jobs = [Job(folder)] if kind == "run" else sweep_folder_jobs(folder)
-    if kind == "search":
-        jobs = [job for trial in trials(folder) for job in trial.jobs]
-    for job in jobs[:1]:
+    for job in jobs_of(folder)[:1]:
         try:
             cfg = yaml.safe_load((job.path / ".hydra" / "config.yaml").read_text()) or {}
             hydra = yaml.safe_load((job.path / ".hydra" / "hydra.yaml").read_text()) or {}
