@@ -38,7 +38,7 @@ def _groups_help() -> str:
     from lossbench.registry import variants
 
     options = {"loss": sorted(variants())}
-    for group in ("data", "model", "trainer", "hparams_search"):
+    for group in ("data", "model", "trainer", "tracker", "hparams_search"):
         options[group] = [e.name.removesuffix(".yaml") for e in _options(group)]
     return "\n".join(f"{group}: {', '.join(names)}" for group, names in options.items())
 

@@ -18,7 +18,7 @@ from lossbench.config.schema import Config, DataConfig, ModelConfig, TrackerConf
 from lossbench.errors import ConfigError
 
 # The config groups a user chooses from; their options are file names in conf/<group>/.
-CONFIG_GROUPS = ("loss", "data", "model", "trainer", "experiment", "hparams_search")
+CONFIG_GROUPS = ("loss", "data", "model", "trainer", "tracker", "experiment", "hparams_search")
 _OPTION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 

@@ -218,3 +218,17 @@ def test_the_tracker_group_composes_each_option():
     cfg = compose(["tracker=mlflow", "tracker.uri=http://127.0.0.1:5000"])
     assert cfg.tracker.name == "mlflow" and cfg.tracker.uri == "http://127.0.0.1:5000"
     assert compose(["tracker=tensorboard"]).tracker.name == "tensorboard"
+
+
+def test_an_unknown_or_path_tracker_is_refused_naming_the_options():
+    from lossbench.config.compose import check_group_options
+    from lossbench.errors import one_line
+
+    with pytest.raises(Exception) as unknown:
+        compose(["tracker=wandb"])
+    assert one_line(unknown.value) == (
+        "invalid value for `tracker`: expected one of mlflow, none, tensorboard, received 'wandb'"
+    )
+    with pytest.raises(ConfigError) as info:
+        check_group_options(["tracker=../x"])
+    assert info.value.key == "tracker" and "not a path" in str(info.value)
