@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from lossbench.trainer.base import RunnerBase, check_sample_values, step_flags, unit_matrix
+from lossbench.trainer.base import (
+    RunnerBase,
+    check_sample_values,
+    gathers_chunk,
+    step_flags,
+    unit_matrix,
+)
 
 
 def device_name() -> str:
@@ -59,7 +65,11 @@ class TensorFlowRunner(RunnerBase):
     def _step(self, x: Any, y: Any, u: Any, batch: Any, m: Any, units_on: Any) -> Any:
         """One optimizer step on the samples `batch`; its row [loss, layer_sq..., parts...]
         (then the units' columns when `units_on` > 0, see `split_records`)."""
-        xb, yb = tf.gather(x, batch), tf.gather(y, batch)
+        batches = (tf.gather(x, batch), tf.gather(y, batch), tf.gather(u, batch))
+        return self._batch_step(*batches, m, units_on)
+
+    def _batch_step(self, xb: Any, yb: Any, ub: Any, m: Any, units_on: Any) -> Any:
+        """`_step` on a gathered batch."""
         with tf.GradientTape() as tape:
             pred = self.model(xb, training=True)
             loss, step_parts = self.loss_and_components(yb, pred)
@@ -71,7 +81,7 @@ class TensorFlowRunner(RunnerBase):
             width = 1 + 3 * self.n_units
             units = tf.cond(
                 units_on > 0,
-                lambda: self._unit_stats(xb, yb, tf.gather(u, batch), m, grads),
+                lambda: self._unit_stats(xb, yb, ub, m, grads),
                 lambda: tf.fill([width], float("nan")),
             )
         self.optimizer.apply(grads, self.variables)
@@ -129,8 +139,14 @@ class TensorFlowRunner(RunnerBase):
         # One row per step (see `split_records`); the TensorArray lowers to an in-place
         # dynamic-update-slice under XLA.
         rows = tf.TensorArray(tf.float32, size=idx.shape[0], element_shape=[self.row_width])
-        for i in tf.range(n_steps):
-            rows = rows.write(i, self._step(x, y, u, idx[i], multiplier[i], unit_steps[i]))
+        if gathers_chunk(idx.shape[0] * idx.shape[1], (x, y, u)):  # see `gathers_chunk`
+            xs, ys, us = tf.gather(x, idx), tf.gather(y, idx), tf.gather(u, idx)
+            for i in tf.range(n_steps):
+                row = self._batch_step(xs[i], ys[i], us[i], multiplier[i], unit_steps[i])
+                rows = rows.write(i, row)
+        else:
+            for i in tf.range(n_steps):
+                rows = rows.write(i, self._step(x, y, u, idx[i], multiplier[i], unit_steps[i]))
         # Rows past n_steps were never written; they stack as zeros and the host drops them.
         return rows.stack()
 

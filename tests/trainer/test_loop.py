@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import textwrap
+
 import keras
 import numpy as np
 import pytest
@@ -247,3 +252,43 @@ def test_lanes_in_lockstep_record_what_separate_runs_do_and_a_diverging_lane_sto
     assert together[1].steps < steps_per_epoch(n, 10) and not together[1].epochs
     assert together[0].steps == 3 * steps_per_epoch(n, 10) and len(together[0].epochs) == 3
     assert together[0].records.multiplier[-1] == np.float32(1.0 + 2 + 10 / 11)
+
+
+GATHER_PROBE = textwrap.dedent(
+    """
+    import json, sys
+    import lossbench.trainer.base as base
+    from lossbench.config.compose import compose
+    from lossbench.experiment import build_experiment, clear_runner_cache
+    from lossbench.trainer import train
+
+    out = {}
+    for limit in (base.GATHER_BYTES, 0):
+        base.GATHER_BYTES = limit
+        clear_runner_cache()
+        exp = build_experiment(compose(sys.argv[1:]))
+        cfg = exp.cfg
+        rec = train(exp.runner, len(exp.data.train), exp.layer_names, cfg.trainer, cfg.seed,
+                    lambda r: {}).records
+        out[str(limit)] = [rec.loss.tolist(), rec.layer_grad_norms.tolist()]
+    print(json.dumps(out))
+    """
+)
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_a_chunk_gathered_before_its_loop_trains_as_one_gathered_step_by_step(backend, tmp_path):
+    """The two ways a chunk reads its batches (all gathered before its loop, or each inside it:
+    `gathers_chunk`) train the same: the same losses and gradient norms to float32 round-off."""
+    from lossbench.trainer.base import GATHER_BYTES
+
+    args = [f"backend={backend}", "loss=grouped_dynamic", "data.n_samples=700",
+            "trainer.epochs=2", "trainer.steps_per_chunk=4", "trainer.progress=false"]  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", GATHER_PROBE, *args], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    before, inside = out[str(GATHER_BYTES)], out["0"]
+    assert len(before[0]) == 2 * 9  # 560 training samples: 8 full batches and a partial one
+    for ours, theirs in zip(before, inside, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
