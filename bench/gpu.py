@@ -3,7 +3,7 @@
   variants  every loss variant's default run, one sweep with the basic launcher: status, device,
             steady steps/s, compile seconds and the process's peak device memory;
   anchor    `fused_jax.py` against lossbench's twin of it (the same model, data and batch, timed
-            the anchor's way), in alternating fresh processes (`measure.paired_anchor_rows`);
+            the anchor's way), in alternating fresh processes (`anchors.paired_anchor_rows`);
   seeds     sweeps of S seeds trained together (`hydra.launcher.vectorize=S`) for S = 1, 8, 32:
             the command's wall time and the training time, each against S = 1, and the 8 seeds
             one after another for reference;
@@ -33,7 +33,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from measure import ANCHORS, LOSSBENCH, ROOT, machine, paired_anchor_rows, run_measured
+from anchors import paired_anchor_rows
+from measure import ANCHORS, LOSSBENCH, ROOT, machine, run_measured
 
 JAX = ["backend=jax", "trainer.progress=false"]
 QUICK = ["data.n_samples=600", "data.n_features=8", "data.n_groups=4", "model.hidden=[16,16]",
@@ -155,8 +156,9 @@ def report(results: dict[str, Any]) -> str:
     if results["paired"]:
         for r in results["paired"]:
             lines.append(
-                f"lossbench {r['lossbench']:,.0f} steps/s against `fused_jax.py` "
-                f"{r['anchor']:,.0f}: {r['ratio']:.2f}x (median of {r['rounds']} paired rounds)."
+                f"`lossbench` {r['lossbench']:,.0f} steps/s against `fused_jax.py` "
+                f"{r['anchor']:,.0f}: {r['lossbench_ratio']:.2f}x (the twin "
+                f"{r['twin_ratio']:.2f}x; median of {r['rounds']} paired rounds)."
             )
     else:
         lines.append("Not measured (no anchor scripts given, or `--quick`).")

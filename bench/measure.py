@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import platform
 import re
@@ -300,65 +299,19 @@ def worker(backend: str, repeats: int, quick: bool) -> dict[str, Any]:
 # ---- orchestrator: child processes, the anchors, the machine ----------------------------------
 
 
-def run_measured(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MiB) and output of one child process."""
+def run_measured(
+    cmd: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MiB) and output of one child process (in `env`, else this
+    process's environment)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = proc.stdout.read().decode() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{out[-2000:]}")
     return time.perf_counter() - t0, usage.ru_maxrss / 1024, out
-
-
-ANCHOR_ROUNDS = 5  # rounds of each hand-fused anchor against its lossbench twin
-# Each fused anchor's own timing: one warm-up epoch, then this many timed epochs.
-ANCHOR_EPOCHS = {"tensorflow": 3, "jax": 5}
-FUSED_SCRIPTS = {"tensorflow": "fused_tf.py", "jax": "fused_jax.py"}
-
-
-def twin(backend: str) -> dict[str, Any]:
-    """lossbench's trainer timed the way the backend's fused anchor times itself (same model,
-    data, batch; one warm-up epoch, then the anchor's number of epochs), in a fresh process."""
-    os.environ["KERAS_BACKEND"] = backend
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.path.insert(0, str(ROOT))
-    from lossbench.losses import BinaryCrossentropy
-
-    x, y = _anchor_data(N_SAMPLES)
-    fn = _trainer_fn(_mlp(MODELS[ANCHOR_MODEL]), BinaryCrossentropy(), x, y, 64, True, backend)
-    fn()
-    epochs = ANCHOR_EPOCHS[backend]
-    t0 = time.perf_counter()
-    for _ in range(epochs):
-        fn()
-    steps = epochs * (N_SAMPLES // 64)
-    return {"backend": backend, "steps_per_s": steps / (time.perf_counter() - t0)}
-
-
-def paired_anchor_rows(tmp: Path, anchors: Path, backends: list[str],
-                       rounds: int = ANCHOR_ROUNDS) -> list[dict[str, Any]]:  # fmt: skip
-    """Each fused anchor and lossbench's twin of it, in alternating fresh processes, so that a
-    slow spell of the machine hits both: the ratio is the median of the per-round ratios."""
-    rows = []
-    for backend in backends:
-        path = anchors / FUSED_SCRIPTS[backend]
-        if not path.exists():
-            continue
-        ours, theirs = [], []
-        for _ in range(rounds):
-            _, _, out = run_measured([sys.executable, str(path)], tmp)
-            rates = [int(m[1]) for m in re.finditer(r"(?:jit=True|bs=64) steps/s=(\d+)", out)]
-            theirs.append(rates[-1])
-            cmd = [sys.executable, str(ROOT / "bench" / "run.py"), "--twin", backend]
-            _, _, out = run_measured(cmd, tmp)
-            ours.append(json.loads(out.strip().splitlines()[-1])["steps_per_s"])
-        ratios = [o / t for o, t in zip(ours, theirs, strict=True)]
-        rows.append({"backend": backend, "lossbench": statistics.median(ours),
-                     "anchor": statistics.median(theirs), "ratio": statistics.median(ratios),
-                     "ratios": [round(r, 3) for r in ratios], "rounds": rounds})  # fmt: skip
-    return rows
 
 
 def anchor_rows(tmp: Path, anchors: Path, backends: list[str]) -> list[dict[str, Any]]:
@@ -394,5 +347,20 @@ def machine() -> dict[str, str]:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "python": platform.python_version(),
-            "platform": platform.platform()}  # fmt: skip
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "isa": isa(),
+            "python": platform.python_version(), "platform": platform.platform()}  # fmt: skip
+
+
+def isa(env: dict[str, str] | None = None) -> str:
+    """The widest vector instructions of this CPU that XLA uses, and the cap on them that
+    XLA_FLAGS sets in `env` (else this process's environment), e.g. "AVX-512" or
+    "AVX2 (AVX-512 capped by XLA_FLAGS)"."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        flags = set()
+    native = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "SSE4 or older"
+    cap = re.search(r"--xla_cpu_max_isa=(\w+)", (env or os.environ).get("XLA_FLAGS", ""))
+    if cap and cap[1].upper() != native.replace("-", ""):
+        return f"{cap[1].upper()} ({native} capped by XLA_FLAGS)"
+    return native

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from anchors import anchor_lines
 from cnn import cnn_lines
-from measure import ANCHOR_MODEL, MODELS, PAIRED_ROUNDS, train_flops
+from measure import MODELS, PAIRED_ROUNDS, train_flops
 from search import search_lines
 from shares import share_lines
 from tracking import tracking_lines
@@ -70,7 +71,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         lines += ["", "The reference scripts (../shared/anchors), run in the same sitting:", "",
                   "| anchor | steps/s |", "| --- | ---: |"]  # fmt: skip
         lines += [f"| `{r['anchor']}` | {_f(r['steps_per_s'])} |" for r in results["anchors"]]
-        lines += _anchor_comparison(results)
+    lines += anchor_lines(results)
     return "\n".join(lines) + "\n"
 
 
@@ -112,28 +113,6 @@ def _startup(results: dict[str, Any]) -> list[str]:
 
 def _compile(seconds: float | None) -> str:
     return "" if seconds is None else f"{seconds:.2f}"
-
-
-def _anchor_comparison(results: dict[str, Any]) -> list[str]:
-    """lossbench against the hand-fused anchor of its backend, in alternating processes."""
-    paired = results.get("paired") or []
-    if not paired:
-        return []
-    gflops = train_flops(MODELS[ANCHOR_MODEL], 64) / 1e9
-    rows = [
-        f"| {r['backend']} | {_f(r['lossbench'])} | {_f(r['anchor'])} | {r['ratio']:.2f}x | "
-        f"{r['lossbench'] * gflops:.1f} | {r['anchor'] * gflops:.1f} |"
-        for r in paired
-    ]
-    return ["", f"lossbench against the hand-fused anchor of the same backend (MLP 32-64-64-1, "
-            "batch 64, 65,536 samples; lossbench records everything and also shuffles each "
-            "epoch). Each round runs the anchor script, then lossbench's trainer timed the same "
-            "way (a fresh process, one warm-up epoch, then 3 epochs on TensorFlow and 5 on JAX, "
-            f"as the anchor times itself); {paired[0]['rounds']} rounds, medians, and the ratio "
-            "is the median of the per-round ratios (target: at least 1.0):", "",
-            "| backend | lossbench steps/s | fused anchor steps/s | ratio | "
-            "lossbench GFLOP/s | anchor GFLOP/s |",
-            "| --- | ---: | ---: | ---: | ---: | ---: |", *rows]  # fmt: skip
 
 
 def _roofline(results: dict[str, Any]) -> list[str]:

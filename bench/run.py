@@ -10,15 +10,18 @@ and a user's CNN (examples/my_models.py) on digits, lossbench against `model.fit
 then every loss variant against lossbench's plain BCE/MSE step on the same task, and the graph
 loss with its gradient on 1,024 nodes x 64 dimensions. The orchestrator also times start-up and
 measures peak memory of whole runs, and runs the reference scripts in ../shared/anchors when they
-are there. Each figure is the median of `--repeats` measurements. Results: a table on the console
-and docs/benchmarks.md (or --out).
+are there, with the `lossbench` command itself against the hand-fused ones, natively and with
+XLA capped to AVX2 (bench/anchors.py). Each figure is the median of `--repeats` measurements.
+Results: a table on the console and docs/benchmarks.md (or --out).
 
 Usage: python bench/run.py [--backends tensorflow,jax] [--repeats 5] [--quick] [--out PATH]
-                          [--anchors DIR] [--sections search,shares,tracking]
+                          [--anchors DIR] [--sections cli,search,shares,tracking]
+       python bench/run.py --paired tensorflow,jax [--rounds 5]
 
-`--sections search` measures only the search (with and without pruning, bench/search.py),
-`--sections shares` only the cost of gradient shares (bench/shares.py); either goes into the last
-sitting's docs/benchmarks.json and .md, with its own date and machine.
+`--sections cli` measures only the command against the anchors (natively and capped to AVX2),
+`--sections search` only the search (with and without pruning, bench/search.py), `--sections
+shares` only the cost of gradient shares (bench/shares.py); each goes into the last sitting's
+docs/benchmarks.json and .md, with its own date and machine.
 """
 
 from __future__ import annotations
@@ -32,16 +35,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from measure import (
-    ANCHOR_ROUNDS,
-    ANCHORS,
-    ROOT,
-    anchor_rows,
-    machine,
-    paired_anchor_rows,
-    twin,
-    worker,
-)
+from anchors import ANCHOR_ROUNDS, AVX2, paired_anchor_rows, twin
+from measure import ANCHORS, ROOT, anchor_rows, machine, worker
 from processes import startup_rows, sweep_rows, table_rows
 from report import report
 from search import search_rows
@@ -60,12 +55,14 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--twin", help=argparse.SUPPRESS)
     parser.add_argument(
         "--paired", metavar="BACKENDS",
-        help="only the fused anchors against lossbench in alternating fresh processes "
-        "(e.g. under XLA_FLAGS=--xla_cpu_max_isa=AVX2); prints the rows, writes nothing",
+        help="only the fused anchors against the lossbench command (and its twin) in "
+        "alternating fresh processes, under this environment's XLA_FLAGS (e.g. "
+        "--xla_cpu_max_isa=AVX2); prints the rows, writes nothing",
     )  # fmt: skip
     parser.add_argument("--rounds", type=int, default=ANCHOR_ROUNDS, help="rounds of --paired")
     parser.add_argument(
-        "--sections", help="only these sections (search, shares, tracking), into the last sitting"
+        "--sections",
+        help="only these sections (cli, search, shares, tracking), into the last sitting",
     )
     return parser.parse_args()
 
@@ -117,8 +114,9 @@ def main() -> None:
         results["startup"] = startup_rows(args.repeats, args.quick, Path(tmp), backends[0])
         results["anchors"] = [] if args.quick else anchor_rows(Path(tmp), args.anchors, backends)
         results["paired"] = (
-            [] if args.quick else paired_anchor_rows(Path(tmp), args.anchors, backends)
-        )
+            [] if args.quick
+            else paired_anchor_rows(Path(tmp), args.anchors, backends, caps=("", AVX2))
+        )  # fmt: skip
         results["table"] = [] if args.quick else table_rows(Path(tmp))
         results["sweeps"] = sweep_rows(Path(tmp), 1 if args.quick else 2, args.quick)
         results["search"] = search_rows(Path(tmp), args.quick)
@@ -137,10 +135,17 @@ def _write(results: dict[str, Any], args: argparse.Namespace) -> None:
 
 
 SECTIONS = {
+    "cli": lambda tmp, args: paired_anchor_rows(
+        tmp, args.anchors, args.backends.split(","), args.rounds, caps=("", AVX2)
+    ),
     "search": lambda tmp, args: search_rows(tmp, args.quick),
     "tracking": lambda tmp, args: tracking_rows(tmp, args.quick),
     "shares": lambda tmp, args: share_rows(tmp, args.backends.split(","), args.quick),
 }
+
+
+# Where a section's rows live in docs/benchmarks.json, when not under its own name.
+KEYS = {"cli": "paired"}
 
 
 def _sections(args: argparse.Namespace) -> None:
@@ -156,7 +161,7 @@ def _sections(args: argparse.Namespace) -> None:
     results = json.loads(args.out.with_suffix(".json").read_text())
     for name in names:
         with tempfile.TemporaryDirectory() as tmp:
-            results[name] = SECTIONS[name](Path(tmp), args)
+            results[KEYS.get(name, name)] = SECTIONS[name](Path(tmp), args)
         results[f"{name}_sitting"] = {
             "date": datetime.date.today().isoformat(), "machine": machine(),
             "command": f"python bench/run.py --sections {name}",
@@ -165,7 +170,8 @@ def _sections(args: argparse.Namespace) -> None:
 
 
 def _print_paired(args: argparse.Namespace) -> None:
-    """`--paired`: only the fused anchors against lossbench's twins, printed as JSON."""
+    """`--paired`: only the fused anchors against the lossbench command and its twin, printed
+    as JSON."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
