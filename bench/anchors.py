@@ -85,7 +85,7 @@ def paired_anchor_rows(
         twins: also time the twin (lossbench's trainer alone).
     """
     rows = []
-    for cap in caps:
+    for n, cap in enumerate(caps):
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         if cap:
             env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {cap}".strip()
@@ -99,7 +99,7 @@ def paired_anchor_rows(
                 _, _, out = run_measured([sys.executable, str(script)], tmp, env)
                 rates = re.findall(r"(?:jit=True|bs=64) steps/s=(\d+)", out)
                 seen["anchor"].append(float(rates[-1]))
-                ours = _command(backend, tmp / f"cli_{backend}_{cap}_{k}", env, tmp)
+                ours = _command(backend, tmp / f"cli_{backend}_{n}_{k}", env, tmp)
                 seen["lossbench"].append(ours["steps_per_s"])
                 seen["wall"].append(ours["wall"])
                 if twins:
@@ -107,7 +107,7 @@ def paired_anchor_rows(
                     out = run_measured(cmd, tmp, env)[2]
                     seen["twin"].append(json.loads(out.strip().splitlines()[-1])["steps_per_s"])
                 default = [*LOSSBENCH, f"backend={backend}", "trainer.progress=false",
-                           f"hydra.run.dir={tmp / f'default_{backend}_{cap}_{k}'}"]  # fmt: skip
+                           f"hydra.run.dir={tmp / f'default_{backend}_{n}_{k}'}"]  # fmt: skip
                 seen["default_wall"].append(run_measured(default, tmp, env)[0])
             rows.append(_row(backend, isa(env), rounds, seen))
     return rows

@@ -11,6 +11,7 @@ from measure import MODELS, PAIRED_ROUNDS, train_flops
 from search import search_lines
 from shares import share_lines
 from tracking import tracking_lines
+from zoo import zoo_lines
 
 
 def _f(x: float) -> str:
@@ -72,6 +73,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
                   "| anchor | steps/s |", "| --- | ---: |"]  # fmt: skip
         lines += [f"| `{r['anchor']}` | {_f(r['steps_per_s'])} |" for r in results["anchors"]]
     lines += anchor_lines(results)
+    lines += zoo_lines(results)
     return "\n".join(lines) + "\n"
 
 

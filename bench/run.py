@@ -15,11 +15,12 @@ XLA capped to AVX2 (bench/anchors.py). Each figure is the median of `--repeats` 
 Results: a table on the console and docs/benchmarks.md (or --out).
 
 Usage: python bench/run.py [--backends tensorflow,jax] [--repeats 5] [--quick] [--out PATH]
-                          [--anchors DIR] [--sections cli,search,shares,tracking]
+                          [--anchors DIR] [--sections cli,zoo,search,shares,tracking]
        python bench/run.py --paired tensorflow,jax [--rounds 5]
 
 `--sections cli` measures only the command against the anchors (natively and capped to AVX2),
-`--sections search` only the search (with and without pruning, bench/search.py), `--sections
+`--sections zoo` only the model zoo against `model.fit` (bench/zoo.py), `--sections search`
+only the search (with and without pruning, bench/search.py), `--sections
 shares` only the cost of gradient shares (bench/shares.py); each goes into the last sitting's
 docs/benchmarks.json and .md, with its own date and machine.
 """
@@ -42,6 +43,7 @@ from report import report
 from search import search_rows
 from shares import share_rows
 from tracking import tracking_rows
+from zoo import ROUNDS, zoo_rows
 
 
 def _arguments() -> argparse.Namespace:
@@ -62,7 +64,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=ANCHOR_ROUNDS, help="rounds of --paired")
     parser.add_argument(
         "--sections",
-        help="only these sections (cli, search, shares, tracking), into the last sitting",
+        help="only these sections (cli, zoo, search, shares, tracking), into the last sitting",
     )
     return parser.parse_args()
 
@@ -119,6 +121,8 @@ def main() -> None:
         )  # fmt: skip
         results["table"] = [] if args.quick else table_rows(Path(tmp))
         results["sweeps"] = sweep_rows(Path(tmp), 1 if args.quick else 2, args.quick)
+        results["zoo"] = zoo_rows(Path(tmp), backends, 1 if args.quick else ROUNDS,
+                                  ["mlp", "cnn"] if args.quick else None)  # fmt: skip
         results["search"] = search_rows(Path(tmp), args.quick)
         results["shares"] = share_rows(Path(tmp), backends, args.quick)
         results["tracking"] = tracking_rows(Path(tmp), args.quick)
@@ -138,6 +142,7 @@ SECTIONS = {
     "cli": lambda tmp, args: paired_anchor_rows(
         tmp, args.anchors, args.backends.split(","), args.rounds, caps=("", AVX2)
     ),
+    "zoo": lambda tmp, args: zoo_rows(tmp, args.backends.split(","), 1 if args.quick else ROUNDS),
     "search": lambda tmp, args: search_rows(tmp, args.quick),
     "tracking": lambda tmp, args: tracking_rows(tmp, args.quick),
     "shares": lambda tmp, args: share_rows(tmp, args.backends.split(","), args.quick),

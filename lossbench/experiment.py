@@ -256,7 +256,7 @@ def _seed_frameworks(cfg: Config) -> None:
         # deterministic as they are, and under the switch TensorFlow refuses to compile some
         # gradients (MaxPool's), so compiled runs leave it off (the same tables either way:
         # tests/test_pinned_tables.py).
-        if not cfg.trainer.jit_compile:
+        if cfg.trainer.jit_compile is False:
             tf.config.experimental.enable_op_determinism()
         else:  # an earlier job of this process may have switched it on; TF has no public off
             from tensorflow.python.framework import config as tf_config
@@ -290,6 +290,28 @@ def _check_size(cfg: Config, model: Any, n_train: int) -> None:
         raise ConfigError(*problem)
 
 
+def _choose_program(cfg: Config, runner: Any, model: Any, n_train: int) -> None:
+    """Leave `runner` in the fastest program form for `model` where the config leaves it open
+    and the model is not of dense layers only (`lossbench.trainer.programs`)."""
+    from lossbench.trainer.base import CONV_UNROLL
+    from lossbench.trainer.loop import chunk_capacity
+    from lossbench.trainer.programs import candidate_forms, choose_form, runs_only_loop_layers
+
+    t, backend = cfg.trainer, cfg.backend.value
+    if runs_only_loop_layers(model) or (t.unroll is not None and t.jit_compile is not None):
+        return
+    forms = candidate_forms(runner.form, t.unroll, t.jit_compile, backend, CONV_UNROLL)
+    choice = choose_form(runner, forms, n_train, t.batch_size, chunk_capacity(n_train, t))
+    if backend == "tensorflow" and not choice.form.jit_compile:
+        # TensorFlow's own kernels are deterministic under this switch only, which applies to
+        # programs traced after it (XLA's ran in the probe before it: it refuses some of them).
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+        runner.use(choice.form, fresh=True)
+        runner.choice = choice
+
+
 def _runner(
     cfg: Config, task: Task, data: Any, loss: Any, y_train: Any, units: Any
 ) -> tuple[Any, ...]:
@@ -315,6 +337,10 @@ def _runner(
         model, loss, runner, device, names = _RUNNERS[key]
         builder.reseed(model, cfg.seed)
         runner.reset(data.train.x, y_train, units)
+        if cfg.backend.value == "tensorflow" and not runner.jit_compile:  # as it was chosen
+            import tensorflow as tf
+
+            tf.config.experimental.enable_op_determinism()
         return model, loss, runner, device, names
     # A clean Keras state for every new model (reused processes leak nothing). The garbage
     # collection it does by default takes about 0.2 s and frees only earlier models.
@@ -331,6 +357,7 @@ def _runner(
         y=y_train, layer_slices=slices, record=t.record, jit_compile=t.jit_compile,
         unroll=t.unroll, units=units,
     )  # fmt: skip
+    _choose_program(cfg, runner, model, len(data.train))
     _RUNNERS[key] = (model, loss, runner, device, names)
     while len(_RUNNERS) > MAX_CACHED_RUNNERS:
         _RUNNERS.popitem(last=False)

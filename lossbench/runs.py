@@ -203,7 +203,7 @@ def _train_lanes_and_write(
     exps = [exp for _, exp, _ in group]
     first = exps[0]
     cfg = first.cfg
-    lanes = JaxLanes(first.runner, [lane for _, _, lane in group], cfg.trainer.jit_compile)
+    lanes = JaxLanes(first.runner, [lane for _, _, lane in group], first.runner.jit_compile)
     evaluations = [Evaluation(exp) for exp in exps]
     results = train_lanes(
         lanes, len(first.data.train), first.layer_names, cfg.trainer,
@@ -256,16 +256,14 @@ def _write(exp: Experiment, result: Any, out_dir: Path, evaluation: Evaluation) 
     from lossbench.trainer.runner import device_peak_bytes
 
     cfg, data, loss = exp.cfg, exp.data, exp.loss
-
     step_columns = {
         f"loss_{name}": result.records.components[:, k]
         for k, name in enumerate(loss.component_names)
     }
     if hasattr(loss, "step_columns"):
         step_columns.update(loss.step_columns(result.records.multiplier))
-    tables.write_run_tables(
-        out_dir, result.records, result.layer_names, result.epochs, step_columns
-    )
+    records = result.records
+    tables.write_run_tables(out_dir, records, result.layer_names, result.epochs, step_columns)
     shares = _write_grad_groups(out_dir, result.records, exp.units)
     if writes_tensorboard(cfg):
         from lossbench.tensorboard import write_events
@@ -287,6 +285,7 @@ def _write(exp: Experiment, result: Any, out_dir: Path, evaluation: Evaluation) 
         "train_seconds": result.train_seconds,
         "compile_seconds": result.compile_seconds,
         "steps_per_second": result.steps_per_second,
+        "program": exp.runner.choice.summary(),
         "device": exp.device,
         "backend": cfg.backend.value,
         "versions": versions(),

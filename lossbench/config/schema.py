@@ -192,9 +192,11 @@ class TrainerConfig:
     optimizer: Optimizer = Optimizer.adam
     steps_per_chunk: int = 1024
     record: bool = True
-    jit_compile: bool = True
-    # Steps per unrolled compiled program instead of one loop per chunk; null: 4 for a model
-    # with convolutions on a CPU (XLA compiles their gradient slowly inside a loop), else 0.
+    # XLA-compile the chunk of steps; null: XLA, unless a model other than dense layers runs
+    # faster on TensorFlow without it (a timed probe at the start: lossbench.trainer.programs).
+    jit_compile: bool | None = None
+    # Steps per unrolled compiled program instead of one loop per chunk; null: the loop, unless
+    # the probe finds programs of 4 steps faster for a model other than dense layers.
     unroll: int | None = None
     progress: bool = True
     tensorboard: bool = False

@@ -14,6 +14,7 @@ import numpy as np
 
 from lossbench.errors import ConfigError
 from lossbench.records import split_records
+from lossbench.trainer.programs import ProgramChoice, ProgramForm
 
 # Steps per unrolled program for models with convolutions on TensorFlow on a CPU. XLA's CPU
 # backend runs a convolution with its fast kernels only in one layout, and rewrites the others
@@ -88,6 +89,7 @@ class RunnerBase:
         jit_compile: compile chunks with XLA.
         unroll: 0 runs a chunk's steps as one compiled loop; k > 0 as programs of k steps
             written out one after another, called in turn (`default_unroll` says when).
+            `use` changes both later (`lossbench.trainer.programs`).
         units: (n, U) one-hot membership of each training sample in U units (its group, its
             class: `lossbench.shares`); the steps `run` is told to record get each unit's
             contribution to the gradient. None: no units.
@@ -114,11 +116,22 @@ class RunnerBase:
         self._fresh_optimizer = [keras.ops.convert_to_numpy(v) for v in optimizer.variables]
         self.layer_slices = [list(s) for s in layer_slices]
         self.record = record
-        self.unroll = unroll
         self.component_names = tuple(getattr(loss, "component_names", ()))
         self.n_units = 0 if units is None else int(units.shape[1])
         self.reset(x, y, units)
-        self._compile(jit_compile)
+        self._programs: dict[bool, dict[str, Any]] = {}  # by jit_compile
+        self.use(ProgramForm(unroll, jit_compile))
+
+    def use(self, form: ProgramForm, fresh: bool = False) -> None:
+        """Run later chunks in `form`; its programs are built once (compiled at first call),
+        or again when `fresh` (after a switch that applies when a program is traced)."""
+        if fresh or form.jit_compile not in self._programs:
+            self._programs[form.jit_compile] = self._compile(form.jit_compile)
+        for name, program in self._programs[form.jit_compile].items():
+            setattr(self, name, program)
+        self.form = form
+        self.unroll, self.jit_compile = form.unroll, form.jit_compile
+        self.choice = ProgramChoice(form)  # the probe's, when it ran (`choose_form`)
 
     @property
     def row_width(self) -> int:
@@ -149,7 +162,16 @@ class RunnerBase:
         """(start, length) of the unrolled programs that run a chunk's `n_steps` steps."""
         return [(s, min(self.unroll, n_steps - s)) for s in range(0, n_steps, self.unroll)]
 
-    def _compile(self, jit_compile: bool) -> None:
+    def snapshot(self) -> Any:
+        """The weights and optimizer state as they are now, for `restore`."""
+        raise NotImplementedError
+
+    def restore(self, state: Any) -> None:
+        """Put back the weights and optimizer state of a `snapshot`."""
+        raise NotImplementedError
+
+    def _compile(self, jit_compile: bool) -> dict[str, Any]:
+        """The runner's programs (attribute name: function), compiled with XLA or not."""
         raise NotImplementedError
 
 

@@ -43,16 +43,26 @@ def peak_bytes() -> int | None:
 class JaxRunner(RunnerBase):
     """Runs chunks of training steps for one model, loss and optimizer (see `RunnerBase`)."""
 
-    def _compile(self, jit_compile: bool) -> None:
+    def _compile(self, jit_compile: bool) -> dict[str, Any]:
         # A compiled step on a CPU has its convolutions and max-pool gradients in the forms
         # XLA's CPU backend runs fast inside the chunk's loop (see `jax_rewrites`); a step
         # without them (the MLP's) compiles as before.
         on_cpu = device_name() == "CPU"
-        self._train_step = rewritten_for_cpu(self._step) if jit_compile and on_cpu else self._step
         maybe_jit = jax.jit if jit_compile else (lambda f, **_: f)
-        self._chunk = maybe_jit(self._chunk_steps, donate_argnums=(0,))
-        self._block = maybe_jit(self._block_steps, donate_argnums=(0,))
-        self._forward = maybe_jit(self._forward_fn)
+        return {
+            "_train_step": rewritten_for_cpu(self._step) if jit_compile and on_cpu else self._step,
+            "_chunk": maybe_jit(self._chunk_steps, donate_argnums=(0,)),
+            "_block": maybe_jit(self._block_steps, donate_argnums=(0,)),
+            "_forward": maybe_jit(self._forward_fn),
+        }
+
+    def snapshot(self) -> Any:
+        """The state's arrays, copied to the host (a chunk donates the device's)."""
+        return jax.tree.map(np.array, self.state)
+
+    def restore(self, state: Any) -> None:
+        """Put back a `snapshot`."""
+        self.state = jax.tree.map(jax.device_put, state)
 
     def reset(self, x: np.ndarray, y: np.ndarray, units: np.ndarray | None = None) -> None:
         """Start over on new data from the model's current weights and a fresh optimizer state

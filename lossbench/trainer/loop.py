@@ -41,6 +41,12 @@ def steps_per_epoch(n_train: int, batch_size: int) -> int:
     return math.ceil(n_train / batch_size)
 
 
+def chunk_capacity(n_train: int, cfg: TrainerConfig) -> int:
+    """Rows of every chunk's index matrix: full chunks, and the epoch's tail padded to it, so
+    that one compiled loop runs them all."""
+    return min(cfg.steps_per_chunk, max(n_train // cfg.batch_size, 1))
+
+
 def shuffle_rng(seed: int) -> np.random.Generator:
     """The generator that orders the batches of a run seeded with `seed`."""
     return np.random.default_rng([seed, 1])
@@ -190,8 +196,7 @@ def train_lanes(
     total = per_epoch * cfg.epochs
     width = (total, len(layer_names), len(lanes.component_names), lanes.n_units)
     runs = [_Lane(shuffle_rng(seed), StepRecords.allocate(*width)) for seed in seeds]
-    # A chunk buffer is padded to one fixed shape so that the tail chunk reuses its shape.
-    capacity = min(cfg.steps_per_chunk, max(n_train // cfg.batch_size, 1))
+    capacity = chunk_capacity(n_train, cfg)
     clock = _Clock()
     checks = list(epoch_checks or [None] * len(runs))
     _check_epoch(runs, lanes, checks, epoch=-1)  # a lane may be pruned before it starts

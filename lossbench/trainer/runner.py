@@ -8,12 +8,15 @@ from lossbench.errors import LossbenchError
 from lossbench.trainer.base import Runner, default_unroll
 
 
-def make_runner(backend: str, unroll: int | None = None, **kwargs: Any) -> tuple[Runner, str]:
+def make_runner(
+    backend: str, unroll: int | None = None, jit_compile: bool | None = None, **kwargs: Any
+) -> tuple[Runner, str]:
     """Build the runner for `backend`; return it with the device it runs on.
 
     Args:
         unroll: steps per unrolled program (0: one loop per chunk); None: `default_unroll`
             for the model and device.
+        jit_compile: compile with XLA; None: yes.
         kwargs: the runner's arguments (`RunnerBase`).
 
     Raises:
@@ -32,7 +35,8 @@ def make_runner(backend: str, unroll: int | None = None, **kwargs: Any) -> tuple
     if unroll is None:
         unroll = default_unroll(kwargs["model"], device, backend)
     runner_class = module.TensorFlowRunner if backend == "tensorflow" else module.JaxRunner
-    return runner_class(unroll=unroll, **kwargs), device
+    jit = True if jit_compile is None else jit_compile
+    return runner_class(unroll=unroll, jit_compile=jit, **kwargs), device
 
 
 def device_peak_bytes(backend: str) -> int | None:

@@ -44,14 +44,26 @@ def peak_bytes() -> int | None:
 class TensorFlowRunner(RunnerBase):
     """Runs chunks of training steps for one model, loss and optimizer (see `RunnerBase`)."""
 
-    def _compile(self, jit_compile: bool) -> None:
+    def _compile(self, jit_compile: bool) -> dict[str, Any]:
         model = self.model
         self.variables = model.trainable_variables
-        self._chunk = tf.function(self._chunk_steps, jit_compile=jit_compile)
-        self._block = tf.function(self._block_steps, jit_compile=jit_compile)
-        self._forward = tf.function(
-            lambda x: model(x, training=False), jit_compile=jit_compile, reduce_retracing=True
-        )
+        return {
+            "_chunk": tf.function(self._chunk_steps, jit_compile=jit_compile),
+            "_block": tf.function(self._block_steps, jit_compile=jit_compile),
+            "_forward": tf.function(
+                lambda x: model(x, training=False), jit_compile=jit_compile, reduce_retracing=True
+            ),
+        }
+
+    def snapshot(self) -> Any:
+        """The model's variables (weights, statistics, seed states) and the optimizer's."""
+        return [v.numpy() for v in (*self.model.variables, *self.optimizer.variables)]
+
+    def restore(self, state: Any) -> None:
+        """Put back a `snapshot`."""
+        variables = (*self.model.variables, *self.optimizer.variables)
+        for variable, value in zip(variables, state, strict=True):
+            variable.assign(value)
 
     def reset(self, x: np.ndarray, y: np.ndarray, units: np.ndarray | None = None) -> None:
         """Start over on new data of the same shapes with a fresh optimizer state; the model's
