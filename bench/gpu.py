@@ -3,11 +3,13 @@
   variants  every loss variant's default run, one sweep with the basic launcher: status, device,
             steady steps/s, compile seconds and the process's peak device memory;
   anchor    `fused_jax.py` against lossbench's twin of it (the same model, data and batch, timed
-            the anchor's way), in alternating fresh processes (`anchors.paired_anchor_rows`);
+            the anchor's way) and against the `lossbench` command on the anchor's network, in
+            alternating fresh processes (`anchors.paired_anchor_rows`);
   seeds     sweeps of S seeds trained together (`hydra.launcher.vectorize=S`) for S = 1, 8, 32:
             the command's wall time and the training time, each against S = 1, and the 8 seeds
             one after another for reference;
-  repeat    the default run twice: how far two identical runs' tables differ.
+  repeat    the default run twice: how far two identical runs' tables differ;
+  zoo       bench/zoo.py's models through the command against `model.fit` (not with --quick).
 
 Written to docs/benchmarks-gpu.md and .json (or --out). On a machine without an accelerator it
 measures the CPU and says so; `--quick` uses tiny runs (a smoke test, as `make test` runs it).
@@ -33,8 +35,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from anchors import paired_anchor_rows
+from anchors import ANCHOR_SHAPED, paired_anchor_rows
 from measure import ANCHORS, LOSSBENCH, ROOT, machine, run_measured
+from zoo import zoo_lines, zoo_rows
 
 JAX = ["backend=jax", "trainer.progress=false"]
 QUICK = ["data.n_samples=600", "data.n_features=8", "data.n_groups=4", "model.hidden=[16,16]",
@@ -158,7 +161,8 @@ def report(results: dict[str, Any]) -> str:
             lines.append(
                 f"`lossbench` {r['lossbench']:,.0f} steps/s against `fused_jax.py` "
                 f"{r['anchor']:,.0f}: {r['lossbench_ratio']:.2f}x (the twin "
-                f"{r['twin_ratio']:.2f}x; median of {r['rounds']} paired rounds)."
+                f"{r['twin_ratio']:.2f}x; median of {r['rounds']} paired rounds; the command "
+                f"on the anchor's network: {' '.join(ANCHOR_SHAPED)})."
             )
     else:
         lines.append("Not measured (no anchor scripts given, or `--quick`).")
@@ -188,6 +192,8 @@ def report(results: dict[str, Any]) -> str:
             f"| {name} | {r['same_bytes']} | {r['cells_differing']} of {r['cells']} | "
             f"{r['max_abs']:.3g} | {r['max_rel']:.3g} |"
         )
+    if results.get("zoo"):
+        lines += ["", "## The model zoo against `model.fit`", *zoo_lines(results)]
     return "\n".join(lines) + "\n"
 
 
@@ -219,6 +225,7 @@ def main() -> None:
                 else paired_anchor_rows(tmp, args.anchors.resolve(), ["jax"])
             ),
             "seeds": seed_rows(tmp, extra, seeds, 1 if args.quick else args.rounds),
+            "zoo": [] if args.quick else zoo_rows(tmp, ["jax"], args.rounds),
             "repeat": repeat_row(tmp, extra),
         }  # fmt: skip
     results["device"] = results["variants"][0]["device"]

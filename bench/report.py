@@ -24,7 +24,8 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         "# lossbench benchmarks",
         "",
         f"Measured {results['date']} with `{results['command']}` on {m['cpu']} "
-        f"({m['cores']} cores), Python {m['python']}. Each figure is the median of "
+        f"({m['cores']} cores{', ' + m['isa'] if 'isa' in m else ''}), Python {m['python']}. "
+        f"Each figure is the median of "
         f"{args.repeats} timed runs after a warm-up run in the same process. The runs being "
         "compared are timed in interleaved rounds (one of each per round) and each ratio is the "
         "median of the per-round ratios, so a slow spell of the machine hits both sides alike; "

@@ -129,11 +129,21 @@ def zoo_lines(results: dict[str, Any]) -> list[str]:
         return []
     sitting = results.get("zoo_sitting") or results
     lines = ["", f"The model zoo (measured {sitting['date']} with `{sitting['command']}`, on "
-             f"{sitting['machine']['cpu']}, {sitting['machine'].get('isa', '')}): "
-             + __doc__.split("\n\n", 1)[1].split("\n\nEach round")[0].replace("\n", " ")
-             + f" {rows[0]['rounds']} rounds; the ratio is the median of the per-round ratios "
-             "of the command to the faster `fit` (goal: at least 1.0x). The form is the "
-             "program form the command ran (its probe's choice, in every round):", "",
+             f"{sitting['machine']['cpu']}, {sitting['machine'].get('isa', '')}): each model of "
+             "bench/zoo_models.py (two dense layers; two convolutions; a residual block with "
+             "BatchNormalization and `Add`; depthwise and separable convolutions; two Conv1D; a "
+             "GRU; an LSTM; a transformer block with `MultiHeadAttention` and "
+             "`LayerNormalization`; two Conv3D) on scikit-learn's digits reshaped to its input, "
+             "with lossbench's 10-class head, Adam, categorical cross-entropy from logits, batch "
+             f"{BATCH}. The command is `lossbench model=custom model.target=bench/zoo_models.py:"
+             "NAME data=sklearn data.name=digits data.input_shape=[...] loss=temperature "
+             f"loss.temperature=1.0 trainer.epochs={EPOCHS}` with lossbench's defaults (its "
+             "program-form probe included), summary.json's steady steps/s; `fit` is the same "
+             "network and head on the same training split with Keras's defaults and with "
+             f"`jit_compile=True`, {EPOCHS} epochs timed after a warm-up epoch. "
+             f"{rows[0]['rounds']} rounds (the fit worker, then the command per model); the "
+             "ratio is the median of the per-round ratios of the command to the faster `fit` "
+             "(goal: at least 1.0x); the form is the one the command's probe chose:", "",
              "| backend | model | input | fit steps/s | fit jit steps/s | `lossbench` steps/s "
              "| ratio | form |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |"]  # fmt: skip

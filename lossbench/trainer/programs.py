@@ -29,7 +29,7 @@ LOOP_LAYERS = frozenset({
 # A form replaces the default only when it runs at least this much faster in the probe.
 MARGIN = 1.3
 PROBE_STEPS = 4  # steps per timed call
-PROBE_SECONDS = 0.3  # timed calls of a form go on until this long (at least one call)
+PROBE_SECONDS = 0.3  # timed calls of a form go on while this long has not passed
 PROBE_CALLS = 20  # and stop after this many
 
 
@@ -112,11 +112,14 @@ def choose_form(
     for form in candidates:
         runner.use(form)
         runner.run(idx, steps, multiplier)  # compiles, and warms up
-        calls, start = 0, time.perf_counter()
-        while calls < PROBE_CALLS and (calls == 0 or time.perf_counter() - start < PROBE_SECONDS):
+        # The fastest call: a slow spell of a busy machine lengthens some calls, not all.
+        durations: list[float] = []
+        start = time.perf_counter()
+        while len(durations) < PROBE_CALLS and time.perf_counter() - start < PROBE_SECONDS:
+            t = time.perf_counter()
             runner.run(idx, steps, multiplier)
-            calls += 1
-        rates[form.name] = calls * steps / (time.perf_counter() - start)
+            durations.append(time.perf_counter() - t)
+        rates[form.name] = steps / min(durations)
         runner.restore(state)
     best = max(candidates, key=lambda f: rates[f.name])
     chosen = best if rates[best.name] >= MARGIN * rates[candidates[0].name] else candidates[0]
