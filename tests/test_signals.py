@@ -190,6 +190,9 @@ def test_a_signal_while_a_run_is_built_raises_at_once():
 def test_the_first_signal_requests_a_stop_without_waiting_for_python():
     import os
 
+    # What the process had: a background job of a non-interactive shell starts with SIGINT
+    # ignored, a terminal's foreground job with Python's default handler.
+    before = signal.getsignal(signal.SIGINT)
     with stop_on_signals() as request:
         assert isinstance(request, StopRequest) and not request()
         os.kill(os.getpid(), signal.SIGTERM)
@@ -198,7 +201,7 @@ def test_the_first_signal_requests_a_stop_without_waiting_for_python():
             time.sleep(0.01)  # the watcher thread reads the wakeup pipe
         assert request() and request.signum == signal.SIGTERM
     # Afterwards the handlers the process had before are back.
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_a_signal_after_a_sweeps_job_ended_stops_the_sweep_and_the_last_run_ignores_it():
@@ -206,6 +209,7 @@ def test_a_signal_after_a_sweeps_job_ended_stops_the_sweep_and_the_last_run_igno
 
     from lossbench.signals import Interrupted
 
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     with pytest.raises(Interrupted) as caught, stop_on_signals() as request:
         request.close()
         os.kill(os.getpid(), signal.SIGINT)
@@ -214,8 +218,8 @@ def test_a_signal_after_a_sweeps_job_ended_stops_the_sweep_and_the_last_run_igno
     with stop_on_signals(last=True) as request:
         request.close()
     os.kill(os.getpid(), signal.SIGINT)  # ignored: the process's outcome is written
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for s, handler in before.items():
+        signal.signal(s, handler)
 
 
 def test_a_signal_raised_and_swallowed_before_a_run_still_stops_it(monkeypatch):
