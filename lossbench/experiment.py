@@ -293,15 +293,19 @@ def _check_size(cfg: Config, model: Any, n_train: int) -> None:
 def _choose_program(cfg: Config, runner: Any, model: Any, n_train: int) -> None:
     """Leave `runner` in the fastest program form for `model` where the config leaves it open
     and the model is not of dense layers only (`lossbench.trainer.programs`)."""
+    from lossbench.trainer import programs
     from lossbench.trainer.base import CONV_UNROLL
     from lossbench.trainer.loop import chunk_capacity
-    from lossbench.trainer.programs import candidate_forms, choose_form, runs_only_loop_layers
 
     t, backend = cfg.trainer, cfg.backend.value
-    if runs_only_loop_layers(model) or (t.unroll is not None and t.jit_compile is not None):
+    if programs.runs_only_loop_layers(model) or (
+        t.unroll is not None and t.jit_compile is not None
+    ):
         return
-    forms = candidate_forms(runner.form, t.unroll, t.jit_compile, backend, CONV_UNROLL)
-    choice = choose_form(runner, forms, n_train, t.batch_size, chunk_capacity(n_train, t))
+    random = programs.draws_random_numbers(model)
+    forms = programs.candidate_forms(runner.form, t.unroll, t.jit_compile, backend, CONV_UNROLL,
+                                     random)  # fmt: skip
+    choice = programs.choose_form(runner, forms, n_train, t.batch_size, chunk_capacity(n_train, t))
     if backend == "tensorflow" and not choice.form.jit_compile:
         # TensorFlow's own kernels are deterministic under this switch only, which applies to
         # programs traced after it (XLA's ran in the probe before it: it refuses some of them).

@@ -78,14 +78,25 @@ def runs_only_loop_layers(model: Any) -> bool:
     return True
 
 
+def draws_random_numbers(model: Any) -> bool:
+    """Whether `model` draws random numbers in training (a layer with a Keras seed generator:
+    dropout, noise)."""
+    return any("seed_generator" in v.path for v in model.non_trainable_variables)
+
+
 def candidate_forms(
     default: ProgramForm, unroll: int | None, jit_compile: bool | None, backend: str,
-    unrolled: int,
+    unrolled: int, random: bool = False,
 ) -> list[ProgramForm]:  # fmt: skip
     """The forms a probe compares, the default first: each unpinned setting's options (loop or
-    `unrolled` steps per program; on TensorFlow, XLA or its graph, whose loop is its only form)."""
+    `unrolled` steps per program; on TensorFlow, XLA or its graph, whose loop is its only form).
+
+    A `random` model (`draws_random_numbers`) is not offered TensorFlow's graph: its kernels
+    draw other numbers than XLA's for the same seed, so dropout would train on other masks, and
+    every form must train the same run (to float32 round-off).
+    """
     unrolls = [0, unrolled] if unroll is None else [unroll]
-    free_jit = jit_compile is None and backend == "tensorflow"
+    free_jit = jit_compile is None and backend == "tensorflow" and not random
     jits = [True, False] if free_jit else [default.jit_compile]
     forms = [ProgramForm(u, j) for j in jits for u in unrolls if j or u == 0]
     return [default, *(f for f in dict.fromkeys(forms) if f != default)]

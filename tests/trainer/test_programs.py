@@ -18,6 +18,7 @@ from lossbench.trainer.programs import (
     ProgramForm,
     candidate_forms,
     choose_form,
+    draws_random_numbers,
     runs_only_loop_layers,
 )
 
@@ -47,10 +48,11 @@ def test_candidates_are_the_unpinned_settings_options_default_first(unroll, jit,
                                                                     expected):  # fmt: skip
     default = ProgramForm(0 if unroll is None else unroll, True if jit is None else jit)
     assert candidate_forms(default, unroll, jit, backend, 4) == expected
-    # A model with convolutions on TensorFlow starts from 4 steps per program.
+    # A model with convolutions on TensorFlow starts from 4 steps per program; one that draws
+    # random numbers (dropout) keeps XLA, whose numbers the graph's kernels would not draw.
     if backend == "tensorflow" and unroll is None and jit is None:
-        forms = candidate_forms(XLA_4, None, None, backend, 4)
-        assert forms == [XLA_4, XLA_LOOP, GRAPH]
+        assert candidate_forms(XLA_4, None, None, backend, 4) == [XLA_4, XLA_LOOP, GRAPH]
+        assert candidate_forms(XLA_4, None, None, backend, 4, random=True) == [XLA_4, XLA_LOOP]
 
 
 def test_only_models_of_dense_layers_are_left_unprobed():
@@ -64,6 +66,7 @@ def test_only_models_of_dense_layers_are_left_unprobed():
     gru = keras.Sequential([keras.Input((3, 4)), keras.layers.GRU(2)])
     assert runs_only_loop_layers(dense) and runs_only_loop_layers(nested)
     assert not runs_only_loop_layers(conv) and not runs_only_loop_layers(gru)
+    assert draws_random_numbers(dense) and not draws_random_numbers(conv)
 
 
 class _FakeClock:
