@@ -25,7 +25,7 @@ def _digits() -> tuple[Any, Any]:
 
 def _model(seed: int) -> Any:
     from lossbench.config.schema import ModelConfig, ModelSource, Task
-    from lossbench.models import ModelBuilder
+    from lossbench.run.models import ModelBuilder
 
     cfg = ModelConfig(source=ModelSource.custom, target=f"{EXAMPLE}:small_cnn")
     return ModelBuilder(Task.multiclass, cfg, 64, (8, 8, 1), (10,)).build(seed)
@@ -37,7 +37,7 @@ def cnn_rows(backend: str, repeats: int, quick: bool) -> list[dict[str, Any]]:
     import keras
 
     from lossbench.config.schema import TrainerConfig
-    from lossbench.experiment import layer_groups
+    from lossbench.run.experiment import layer_groups
     from lossbench.trainer import make_runner, train
 
     x, y = _digits()

@@ -13,7 +13,7 @@ import argparse
 
 import numpy as np
 
-from lossbench.stats import compare
+from lossbench.sweep.stats import compare
 
 
 def _bootstrap_verdict(d: np.ndarray, rng: np.random.Generator) -> bool:

@@ -208,7 +208,7 @@ def main() -> None:
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
     )
     sys.path.insert(0, str(ROOT))
-    from lossbench.registry import variants
+    from lossbench.variants.registry import variants
 
     names = [n for n in variants() if n != "custom"]  # custom needs the user's own file
     extra = QUICK if args.quick else []

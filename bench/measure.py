@@ -80,7 +80,7 @@ def _trainer_fn(model: Any, loss: Any, x: Any, y: Any, batch: int, record: bool,
     import keras
 
     from lossbench.config.schema import TrainerConfig
-    from lossbench.experiment import layer_groups
+    from lossbench.run.experiment import layer_groups
     from lossbench.trainer import make_runner, train
 
     names, slices = layer_groups(model)
@@ -138,12 +138,12 @@ def variant_rows(backend: str, repeats: int, quick: bool) -> list[dict[str, Any]
 
     from lossbench.config.compose import compose
     from lossbench.config.schema import Task
-    from lossbench.experiment import build_experiment
     from lossbench.losses import BinaryCrossentropy, MeanSquaredError
+    from lossbench.run.experiment import build_experiment
     from lossbench.trainer import steps_per_epoch, train
 
     rows = []
-    from lossbench.registry import variants
+    from lossbench.variants.registry import variants
 
     for name in variants():
         if name in ("bce", "mse", "custom"):  # custom needs a user target

@@ -20,7 +20,7 @@ def startup_rows(repeats: int, quick: bool, tmp: Path, backend: str) -> list[dic
     name = " ".join(["lossbench", *on])
     quiet = [*on, "trainer.progress=false"]
     import_only = (
-        f"import os; from lossbench.experiment import select_backend; "
+        f"import os; from lossbench.run.experiment import select_backend; "
         f"select_backend({backend!r}); os._exit(0)"  # without teardown, as a run ends
     )
     cases = [
@@ -73,7 +73,7 @@ def table_rows(tmp: Path) -> list[dict[str, Any]]:
     del frame, x
     data = ["data=table", f"data.path={path}", "data.target=y", "loss=mse"]
     load = (
-        "import sys; from lossbench.config.compose import compose; from lossbench.data import "
+        "import sys; from lossbench.config.compose import compose; from lossbench.data.load import "
         "make_dataset; cfg = compose(sys.argv[1:]); "
         "make_dataset(cfg.loss.training_task(), cfg.data, 0)"
     )

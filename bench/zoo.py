@@ -61,8 +61,8 @@ def fit_rates(backend: str, names: list[str]) -> dict[str, dict[str, float]]:
 
     from lossbench.config.compose import compose
     from lossbench.config.schema import Task
-    from lossbench.data import make_dataset
-    from lossbench.models import ModelBuilder
+    from lossbench.data.load import make_dataset
+    from lossbench.run.models import ModelBuilder
 
     out = {}
     for name in names:

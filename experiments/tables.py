@@ -71,7 +71,7 @@ class Study:
 
     def labels(self) -> list[str]:
         """Each comparison row's variant label, as verdicts.csv writes them."""
-        from lossbench.sweeps import variant_keys
+        from lossbench.sweep.aggregate import variant_keys
 
         keys = variant_keys(self.summary)
         return [

@@ -27,7 +27,7 @@ def _options(group: str) -> list[Any]:
 
 def loss_catalog() -> dict[str, str]:
     """Each loss variant's name and one-line description, from the registry."""
-    from lossbench.registry import variants
+    from lossbench.variants.registry import variants
 
     return {name: schema.description for name, schema in variants().items()}
 
@@ -35,7 +35,7 @@ def loss_catalog() -> dict[str, str]:
 def _groups_help() -> str:
     """The user-facing config groups and their options (the schema/ groups are internal); the
     loss variants are the registry's."""
-    from lossbench.registry import variants
+    from lossbench.variants.registry import variants
 
     options = {"loss": sorted(variants())}
     for group in ("data", "model", "trainer", "tracker", "hparams_search"):

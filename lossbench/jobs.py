@@ -4,7 +4,7 @@
 record, train, and leave a folder that says what happened. `check_jobs` composes and checks every
 job of a sweep before any starts; `lane_units` and `run_lanes` train a JAX job's seeds as lanes of
 one program. Used by the CLI and by lossbench's Hydra sweeper and launcher, which stay thin; the
-sweep's report afterwards is `lossbench.report.report_sweep`.
+sweep's report afterwards is `lossbench.sweep.report.report_sweep`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from lossbench.config.checks import validate
 from lossbench.config.plugins import MAX_LANES
 from lossbench.config.schema import Config
 from lossbench.errors import ConfigError, SweepJobError, one_line
-from lossbench.folders import claimed
-from lossbench.runfolder import RunFolder, Status
+from lossbench.store.claims import claimed
+from lossbench.store.run_folder import RunFolder, Status
 from lossbench.tracking import published
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def check_jobs(
 def _check_selection(cfg: Config) -> None:
     """Refuse a `trainer.select` metric the task does not report (the data's groups are not
     known yet: any group's id passes; the run checks it exactly)."""
-    from lossbench.metrics import metric_names, selected_metric
+    from lossbench.run.metrics import metric_names, selected_metric
 
     task = cfg.loss.training_task()
     selected_metric(cfg.trainer.select, lambda: [*metric_names(task), "val_loss"], exact=False)
@@ -87,8 +87,8 @@ def check_baseline(
     Raises:
         ConfigError: naming `report.baseline` and what the sweep offers.
     """
-    from lossbench.resume import override_pair
-    from lossbench.sweeps import resolve_baseline, settings_of
+    from lossbench.store.resume import override_pair
+    from lossbench.sweep.aggregate import resolve_baseline, settings_of
 
     if not baseline:
         return
@@ -149,7 +149,7 @@ def _refuse(error: Exception, cfg: DictConfig) -> NoReturn:
 
 def _train(typed: Config, cfg: DictConfig, out_dir: Path, multirun: bool) -> float:
     from lossbench.console import progress_bar
-    from lossbench.runs import run_experiment
+    from lossbench.run.training import run_experiment
     from lossbench.signals import Interrupted
 
     try:
@@ -192,7 +192,7 @@ def start_job(cfg: DictConfig, out_dir: Path, multirun: bool) -> Config | float:
     """
     typed = validate(cfg)
     if multirun and typed.resume:
-        from lossbench.resume import reuse
+        from lossbench.store.resume import reuse
 
         hydra = HydraConfig.get()
         why = reuse(out_dir, Path(hydra.sweep.dir), list(hydra.overrides.task), cfg)
@@ -263,8 +263,8 @@ def write_job_record(job: Path, cfg: DictConfig) -> None:
     nothing is written before the job is checked and its folder held, and so that a resumed
     sweep's finished jobs keep their files.
     """
-    from lossbench.files import atomic_write_text
-    from lossbench.resume import write_inputs
+    from lossbench.store.files import atomic_write_text
+    from lossbench.store.resume import write_inputs
 
     record = job / ".hydra"
     record.mkdir(parents=True, exist_ok=True)
@@ -277,7 +277,7 @@ def write_job_record(job: Path, cfg: DictConfig) -> None:
 
 def remove_job_record(job: Path) -> None:
     """Remove what `write_job_record` wrote in `job` (and the folder, when that empties it)."""
-    from lossbench.resume import INPUTS
+    from lossbench.store.resume import INPUTS
 
     record = job / ".hydra"
     for name in ("config.yaml", "hydra.yaml", "overrides.yaml", INPUTS):
@@ -348,7 +348,7 @@ def run_lanes(configs: list[DictConfig], run: Callable[[Any, DictConfig], Any]) 
     so as lanes of one program; each job's outcome goes into its `JobReturn`."""
     from hydra.core.utils import JobStatus
 
-    from lossbench.runs import run_experiments
+    from lossbench.run.training import run_experiments
     from lossbench.signals import Interrupted
 
     training: list[tuple[int, DictConfig, Path, Config]] = []  # the jobs that train

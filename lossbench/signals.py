@@ -34,7 +34,7 @@ from lossbench.process import remove_private_tempdir
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
-# Temporary files being written now (see `lossbench.files.atomic_write_text`): removed before
+# Temporary files being written now (see `lossbench.store.files.atomic_write_text`): removed before
 # an immediate exit, so that no hidden half-written file is left behind.
 PENDING_FILES: set[str] = set()
 

@@ -44,7 +44,7 @@ def write_tables(backend: str, root: Path, repeats: int = 1) -> None:
     """Train each pinned run of `backend` in this process, `repeats` times; the k-th time's
     tables go to root/<run>/ (k = 0) or root/<run>/repeat<k>/."""
     from lossbench.config.compose import compose
-    from lossbench.runs import run_experiment
+    from lossbench.run.training import run_experiment
 
     for run in RUNS[backend]:
         for k in range(repeats):

@@ -95,7 +95,7 @@ def compare(loss: str, *extra: str) -> dict[str, Any]:
     """The runner's unit columns against the reference for one step of `loss` (the first
     batch of the training split), as the largest relative differences."""
     from lossbench.config.compose import compose
-    from lossbench.experiment import build_experiment
+    from lossbench.run.experiment import build_experiment
 
     cfg = compose([*overrides(loss), *TINY, "trainer.record_groups=true", *extra])
     exp = build_experiment(cfg)

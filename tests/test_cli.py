@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lossbench.registry import variants
+from lossbench.variants.registry import variants
 from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lossbench.sweeps import summary_frame
+from lossbench.sweep.aggregate import summary_frame
 from tests.conftest import TINY
 from tests.test_cli import LOSSBENCH, lossbench
 
-REPORT = [sys.executable, "-c", "from lossbench.report import main; main()"]
+REPORT = [sys.executable, "-c", "from lossbench.sweep.report import main; main()"]
 FAST = [*TINY, "trainer.epochs=1"]
 
 
@@ -161,7 +161,7 @@ def test_output_plumbing_closed_pipe_file_modes_and_no_hydra_error_line(tmp_path
 
 def test_generated_data_that_would_fake_a_result_is_refused(tmp_path):
     from lossbench.config.compose import compose
-    from lossbench.data import check_dataset, make_dataset
+    from lossbench.data.load import check_dataset, make_dataset
     from lossbench.errors import ConfigError
 
     cfg = compose(["loss=mse", "data.noise=1e300", *FAST])

@@ -1,7 +1,7 @@
-"""Imports flow one way: entry points on top, then sweeps, the experiment, the parts, the run
-folder and the foundation. This test reads every import of `lossbench/` and `hydra_plugins/`
-(at any depth: inside functions and `TYPE_CHECKING` blocks too) and fails on an import cycle or
-an import from a lower layer up to a higher one."""
+"""Imports flow one way: entry points on top, then jobs, the sweep, the run, the trainer, the
+config, data, losses, the store and the foundation. This test reads every import of `lossbench/`
+and `hydra_plugins/` (at any depth: inside functions and `TYPE_CHECKING` blocks too) and fails on
+an import cycle or an import from a lower layer up to a higher one."""
 
 from __future__ import annotations
 
@@ -11,27 +11,24 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# Bottom to top; a module belongs to the layer of the longest prefix of its name listed here. A
-# module may import its own layer's modules (without a cycle) and any lower layer's.
+# Bottom to top, one folder per layer where it can be; a module belongs to the layer of the
+# longest prefix of its name listed here. A module may import its own layer's modules (without a
+# cycle) and any lower layer's.
 LAYERS = [
     ("foundation", ["lossbench.errors", "lossbench.bounds", "lossbench.process",
-                    "lossbench.signals", "lossbench.arrays", "lossbench.userloss",
-                    "lossbench.config", "lossbench.config.schema", "lossbench.config.plugins",
-                    "lossbench.records"]),
+                    "lossbench.signals", "lossbench.console", "lossbench.user_code",
+                    "lossbench.config", "lossbench.config.schema", "lossbench.config.plugins"]),
+    ("store", ["lossbench.store"]),
     ("losses", ["lossbench.losses"]),
-    ("data", ["lossbench.dataset", "lossbench.data", "lossbench.realdata", "lossbench.tablefile",
-              "lossbench.splits"]),
-    ("run folder", ["lossbench.files", "lossbench.tables", "lossbench.runfolder",
-                    "lossbench.folders", "lossbench.tensorboard", "lossbench.resume"]),
-    ("config", ["lossbench.registry", "lossbench.variants", "lossbench.config.checks",
-                "lossbench.config.compose", "lossbench.config.memory"]),
-    ("parts", ["lossbench.models", "lossbench.metrics", "lossbench.trainer", "lossbench.shares"]),
-    ("experiment", ["lossbench.experiment", "lossbench.evaluation", "lossbench.runs"]),
-    ("sweeps", ["lossbench.sweeps", "lossbench.stats", "lossbench.plots", "lossbench.console",
-                "lossbench.tune_report", "lossbench.readback", "lossbench.share_report",
-                "lossbench.tracking"]),
+    ("data", ["lossbench.data"]),
+    ("config", ["lossbench.variants", "lossbench.config.checks", "lossbench.config.compose",
+                "lossbench.config.memory"]),
+    ("trainer", ["lossbench.trainer"]),
+    ("run", ["lossbench.run"]),
+    ("sweep", ["lossbench.sweep", "lossbench.tracking"]),
     ("jobs", ["lossbench.jobs", "lossbench.tune"]),
-    ("entry points", ["hydra_plugins", "lossbench.report", "lossbench.check", "lossbench.cli"]),
+    ("entry points", ["hydra_plugins", "lossbench.sweep.report", "lossbench.check",
+                      "lossbench.cli"]),
 ]  # fmt: skip
 PACKAGE = "lossbench"  # the empty package module itself: importing it imports nothing
 
@@ -145,3 +142,26 @@ def test_the_checks_find_a_cycle_and_an_upward_import():
     assert layer_of("lossbench.config") < layer_of("lossbench.config.checks")  # longest prefix
     with pytest.raises(AssertionError, match="in no layer"):
         layer_of("lossbench.nowhere")
+
+
+def packages() -> set[str]:
+    """Every package of lossbench's code (a folder with an `__init__.py`)."""
+    return {module_name(p.parent) for p in (ROOT / "lossbench").rglob("__init__.py")}
+
+
+def test_every_package_is_in_a_layer_and_ships_with_the_project():
+    import tomllib
+
+    shipped = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    assert packages() - shipped == set()
+    for name in packages() - {PACKAGE}:
+        layer_of(name)
+
+
+def test_the_tests_mirror_the_packages_folders():
+    folders = {p.name for p in (ROOT / "tests").iterdir() if (p / "__init__.py").exists()}
+    code = {name.split(".")[1] for name in packages() if name.count(".") == 1}
+    assert folders - {"hydra_plugins", "pinned"} == code
+    assert len([p for p in (ROOT / "lossbench").glob("*.py") if p.name != "__init__.py"]) <= 8

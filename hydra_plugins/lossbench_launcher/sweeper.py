@@ -19,8 +19,8 @@ from typing import Any
 from hydra.plugins.sweeper import Sweeper
 
 from lossbench import jobs
-from lossbench.folders import claimed
-from lossbench.resume import write_plan
+from lossbench.store.claims import claimed
+from lossbench.store.resume import write_plan
 from lossbench.tracking import published
 
 
@@ -40,7 +40,7 @@ class CheckedSweeper(Sweeper):
         self.basic.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
-        from lossbench.report import report_sweep  # pandas and plots: once a sweep runs
+        from lossbench.sweep.report import report_sweep  # pandas and plots: once a sweep runs
 
         cfg = self.config
         planned = self._jobs(arguments)

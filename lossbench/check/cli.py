@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from lossbench.check.catalog import CHECKS, CROSS_BACKEND
-from lossbench.userloss import target_problems
+from lossbench.user_code import target_problems
 
 TASKS = ("binary", "multiclass", "grouped")
 BACKENDS = ("tensorflow", "jax")

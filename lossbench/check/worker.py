@@ -36,7 +36,7 @@ def user_subject(target: str, task: str, params: dict[str, Any]) -> Any:
     """The subject of a user's loss: built from its target with `params`."""
     from lossbench.check.subject import Subject
     from lossbench.losses.user import UserLoss
-    from lossbench.userloss import extras_of, instantiate, load_target, parameters
+    from lossbench.user_code import extras_of, instantiate, load_target, parameters
 
     obj = load_target(target, "TARGET")
     extras = extras_of(obj)

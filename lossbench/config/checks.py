@@ -42,7 +42,7 @@ from lossbench.config.schema import (
     TrackerName,
 )
 from lossbench.errors import ConfigError
-from lossbench.userloss import target_problems
+from lossbench.user_code import target_problems
 
 # Backends the trainer has a runner for (lossbench/trainer); the others fail at validation.
 
@@ -50,10 +50,6 @@ ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "silu", "elu", "linear")
 
 # NumPy's legacy seeding (which Keras's set_random_seed calls) takes seeds in [0, 2 ** 32).
 MAX_SEED = 2**32 - 1
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def in_range(
@@ -270,7 +266,7 @@ def _trainer_problems(cfg: Config) -> Iterator[Problem]:
 def unread_problems(cfg: Config) -> Iterator[Problem]:
     """Keys set away from their default that the chosen loss or data source does not read (they
     would be ignored without a word)."""
-    from lossbench.registry import get_variant, variants
+    from lossbench.variants.registry import get_variant, variants
 
     default_epsilon = ScaleConfig().epsilon
     if cfg.scale.epsilon != default_epsilon and "scale.epsilon" not in cfg.loss.shared_keys():
@@ -338,7 +334,7 @@ def _tracker_problems(t: TrackerConfig) -> Iterator[Problem]:
 
 def _identity_problems(obj: Config) -> Iterator[Problem]:
     """The loss config must be a registered variant's schema, and `loss.name` its name."""
-    from lossbench.registry import variant_name, variants
+    from lossbench.variants.registry import variant_name, variants
 
     name = variant_name(obj.loss)
     if name is None:

@@ -29,7 +29,7 @@ def register_configs() -> None:
     from hydra.core.config_store import ConfigStore
     from hydra.core.plugins import Plugins
 
-    from lossbench.registry import variants
+    from lossbench.variants.registry import variants
 
     # Hydra's plugin scan (once per process) stores its own `basic` sweeper: scan first, so that
     # lossbench's checked sweeper is the `basic` option and the default. The primary config does

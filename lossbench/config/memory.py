@@ -130,25 +130,9 @@ def model_problems(
 PROCESS_BYTES = GIB
 
 
-def workers_that_fit(run_bytes: int) -> int:
-    """How many worker processes, each running jobs of `run_bytes`, fit the memory budget."""
-    return max(memory_budget() // (PROCESS_BYTES + run_bytes), 1)
-
-
 def lanes_that_fit(run_bytes: int) -> int:
     """How many seeds of `run_bytes` one process can train together within the budget."""
     return max((memory_budget() - PROCESS_BYTES) // max(run_bytes, 1), 1)
-
-
-def workers_problem(n_jobs: int, run_bytes: int) -> Problem | None:
-    """`hydra.launcher.n_jobs` when that many workers of `run_bytes` jobs exceed the budget."""
-    fit = workers_that_fit(run_bytes)
-    if n_jobs <= fit:
-        return None
-    need = n_jobs * (PROCESS_BYTES + run_bytes) / GIB
-    budget = memory_budget() / GIB
-    why = f"this machine's memory budget is {budget:.1f} GiB; {n_jobs} workers would need"
-    return "hydra.launcher.n_jobs", f"an integer <= {fit} ({why} about {need:.1f} GiB)", n_jobs
 
 
 def _get(cfg: Config, key: str) -> int:

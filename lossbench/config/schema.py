@@ -3,7 +3,7 @@
 OmegaConf enforces types and key names when Hydra composes the config (a wrong key or type fails
 there, naming the key). Ranges a type cannot express are checked in `lossbench.config.checks`.
 Each loss variant's schema is a `LossConfig` subclass declared beside its checks and its builder
-in `lossbench.variants` (see `lossbench.registry`).
+in `lossbench.variants` (see `lossbench.variants.registry`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class Backend(StrEnum):
 
 
 class Task(StrEnum):
-    """What data, output head and metrics an experiment has (see `lossbench.data`)."""
+    """What data, output head and metrics an experiment has (see `lossbench.data.synthetic`)."""
 
     binary = "binary"
     grouped = "grouped"
@@ -90,8 +90,8 @@ class Optimizer(StrEnum):
 class LossConfig:
     """A loss variant's schema: `name` plus the variant's typed parameters.
 
-    Subclasses are declared with `lossbench.registry.register_variant`, which sets the class
-    attributes below; the class is the variant's identity (`name` must agree with it).
+    Subclasses are declared with `lossbench.variants.registry.register_variant`, which sets the
+    class attributes below; the class is the variant's identity (`name` must agree with it).
     """
 
     name: str = MISSING
@@ -128,7 +128,7 @@ class LossConfig:
 @dataclass
 class DataConfig:
     source: DataSource = DataSource.synthetic
-    # Real data (source table or sklearn); see lossbench/realdata.py.
+    # Real data (source table or sklearn); see lossbench/data/tabular.py.
     path: str | None = None  # table: a .csv, .parquet or .npz file
     name: str | None = None  # sklearn: one of SKLEARN_DATASETS
     target: Any = None  # a column name or a list of them (sklearn: the dataset's target)

@@ -5,19 +5,19 @@ variant's business (`lossbench.variants`); this package knows nothing of configs
 """
 
 from lossbench.losses.base import LossbenchLoss
-from lossbench.losses.baselines import (
-    ClassBalancedLoss,
-    FocalLoss,
-    GroupDROLoss,
-    LogitAdjustedLoss,
-    effective_number_weights,
-)
 from lossbench.losses.classification import (
     BinaryCrossentropy,
     TemperatureCrossentropy,
     ThresholdBinaryCrossentropy,
 )
 from lossbench.losses.context import ContextGraphLoss, ContextMaskLoss
+from lossbench.losses.literature import (
+    ClassBalancedLoss,
+    FocalLoss,
+    GroupDROLoss,
+    LogitAdjustedLoss,
+    effective_number_weights,
+)
 from lossbench.losses.multitask import MultiTaskLoss
 from lossbench.losses.regression import GroupedDynamicLoss, GroupedScaleLoss, MeanSquaredError
 from lossbench.losses.scaled import ScaledLoss

@@ -10,7 +10,7 @@ import numpy as np
 
 from lossbench.errors import ConfigError, LossbenchError, brief
 from lossbench.losses.base import LossbenchLoss
-from lossbench.userloss import extras_of, instantiate, load_target
+from lossbench.user_code import extras_of, instantiate, load_target
 
 
 @keras.saving.register_keras_serializable(package="lossbench")

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from lossbench.runfolder import SUMMARY, Status
+from lossbench.store.run_folder import SUMMARY, Status
 from lossbench.tracking.records import STEP_METRICS, Job, Trial, kind_of, shown, sweep_folder_jobs
 from lossbench.tracking.records import trials as read_trials
 

@@ -17,8 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from lossbench.resume import NOT_PART_OF_THE_RESULT, PLAN, override_pair, read_overrides, sweep_jobs
-from lossbench.runfolder import SUMMARY, RunFolder, Status
+from lossbench.store.resume import (
+    NOT_PART_OF_THE_RESULT,
+    PLAN,
+    override_pair,
+    read_overrides,
+    sweep_jobs,
+)
+from lossbench.store.run_folder import SUMMARY, RunFolder, Status
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -127,7 +133,7 @@ def kind_of(folder: Path) -> str | None:
 
 def sweep_folder_jobs(folder: Path) -> list[Job]:
     """The jobs of the sweep in `folder`, in job order (another sweep's folders left out)."""
-    from lossbench.sweeps import job_folders
+    from lossbench.sweep.aggregate import job_folders
 
     own, _ = sweep_jobs(folder, job_folders(folder))
     return [Job(path) for path in own]

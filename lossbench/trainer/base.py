@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from lossbench.errors import ConfigError
-from lossbench.records import split_records
+from lossbench.store.records import split_records
 from lossbench.trainer.programs import ProgramChoice, ProgramForm
 
 # Steps per unrolled program for models with convolutions on TensorFlow on a CPU. XLA's CPU
@@ -91,7 +91,7 @@ class RunnerBase:
             written out one after another, called in turn (`default_unroll` says when).
             `use` changes both later (`lossbench.trainer.programs`).
         units: (n, U) one-hot membership of each training sample in U units (its group, its
-            class: `lossbench.shares`); the steps `run` is told to record get each unit's
+            class: `lossbench.run.shares`); the steps `run` is told to record get each unit's
             contribution to the gradient. None: no units.
     """
 

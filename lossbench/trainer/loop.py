@@ -18,8 +18,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from lossbench.config.schema import TrainerConfig
-from lossbench.records import StepRecords, first_non_finite
-from lossbench.runfolder import Status
+from lossbench.store.records import StepRecords, first_non_finite
+from lossbench.store.run_folder import Status
 from lossbench.trainer.base import Runner
 
 

@@ -51,7 +51,7 @@ class Options:
     @property
     def directions(self) -> list[str]:
         """One direction per objective."""
-        from lossbench.metrics import lower_is_better
+        from lossbench.run.metrics import lower_is_better
 
         if self.direction is None:
             return ["minimize" if lower_is_better(o) else "maximize" for o in self.objectives]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lossbench.errors import ConfigError, SweepIncomplete
-from lossbench.runfolder import RunFolder, Status
+from lossbench.store.run_folder import RunFolder, Status
 from lossbench.tune.options import KEY, Options
 from lossbench.tune.pruning import JOURNAL, report_curve
 from lossbench.tune.samplers import GRID, make_sampler, sampler_spec
@@ -41,8 +41,8 @@ def check_objectives(options: Options, cfg: Any) -> None:
     Raises:
         ConfigError: naming `hydra.sweeper.objective` and the metrics there are.
     """
-    from lossbench.data import make_dataset
-    from lossbench.metrics import reported_metric, selectable
+    from lossbench.data.load import make_dataset
+    from lossbench.run.metrics import reported_metric, selectable
 
     data = make_dataset(cfg.loss.training_task(), cfg.data, cfg.seed)
     names = selectable(data)
@@ -147,7 +147,7 @@ def search(
         SweepIncomplete: more trials of a batch failed than `max_failure_rate` allows, or no
             trial finished (the exit status is 1).
     """
-    from lossbench.folders import claimed
+    from lossbench.store.claims import claimed
 
     checked = plan(options, arguments, parse, compose)
     resume = resume or (folder / JOURNAL).exists()
@@ -242,7 +242,7 @@ def _told(study: Any, trial: Any, **outcome: Any) -> None:
 def report(folder: Path, study: Any, options: Options) -> None:
     """Aggregate the trials' jobs into the sweep's tables and print the best trial (or the
     Pareto front)."""
-    from lossbench.sweeps import aggregate
+    from lossbench.sweep.aggregate import aggregate
 
     aggregate(folder)
     if not complete(study):

@@ -116,7 +116,7 @@ def custom_space(target: str | None) -> Callable[[Any, Any], None] | None:
     Raises:
         ConfigError: naming `hydra.sweeper.custom_search_space`.
     """
-    from lossbench.userloss import load_target
+    from lossbench.user_code import load_target
 
     if not target:
         return None

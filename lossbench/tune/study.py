@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from lossbench.errors import ConfigError
-from lossbench.files import atomic_write_text
+from lossbench.store.files import atomic_write_text
 from lossbench.tune.options import KEY, Options
 from lossbench.tune.pruning import STUDY_NAME, make_pruner, storage_of
 from lossbench.tune.samplers import describe
@@ -131,7 +131,7 @@ def write_results(folder: Path, study: Any, options: Options) -> None:
     (one objective) or the Pareto front (several), with the command that reruns each."""
     import pandas as pd
 
-    from lossbench.tables import write_csv
+    from lossbench.store.tables import write_csv
 
     objectives = options.objectives
     interrupted = set(study.user_attrs.get("interrupted", []))
@@ -167,7 +167,7 @@ def write_results(folder: Path, study: Any, options: Options) -> None:
 def _entry(trial: Any, fixed: list[str], objectives: list[str]) -> dict[str, Any]:
     """A trial as best.yaml gives it: values, their 95% t intervals over seeds, parameters and
     the command that reruns it (once, when the search came from an hparams_search preset)."""
-    from lossbench.stats import mean_ci
+    from lossbench.sweep.stats import mean_ci
 
     seeds = trial.user_attrs.get("values", [])
     once = ["hydra.mode=RUN"] if any(o.lstrip("+").startswith("hparams_search=")

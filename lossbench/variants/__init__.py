@@ -1,6 +1,6 @@
-"""The built-in loss variants, declared with `lossbench.registry.register_variant`.
+"""The built-in loss variants, declared with `lossbench.variants.registry.register_variant`.
 
-Every module here is imported by `lossbench.registry.variants()`: a new variant needs its own
-declaration (its schema, in a module here: the `loss` group's option of its name) and a row in
+Every module here is imported by `lossbench.variants.registry.variants()`: a new variant needs its
+own declaration (its schema, in a module here: the `loss` group's option of its name) and a row in
 the tests' case table.
 """

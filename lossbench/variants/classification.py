@@ -9,7 +9,7 @@ from typing import Any
 from lossbench import bounds
 from lossbench.config.checks import in_range
 from lossbench.config.schema import DataConfig, LossConfig, Problem, Task
-from lossbench.registry import BuildContext, register_variant
+from lossbench.variants.registry import BuildContext, register_variant
 
 
 @register_variant(

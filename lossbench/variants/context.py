@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from lossbench import bounds
-from lossbench.arrays import check_npy, load_npy
 from lossbench.config.checks import in_range
 from lossbench.config.schema import DataConfig, LossConfig, Problem, Task
+from lossbench.data.arrays import check_npy, load_npy
 from lossbench.errors import ConfigError
-from lossbench.registry import BuildContext, register_variant
+from lossbench.variants.registry import BuildContext, register_variant
 
 MASK_PATTERNS = ("center", "border", "random", "ones")
 

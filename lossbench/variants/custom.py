@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lossbench.config.schema import DataConfig, LossConfig, Problem, Task
-from lossbench.registry import BuildContext, register_variant
-from lossbench.userloss import target_problems
+from lossbench.user_code import target_problems
+from lossbench.variants.registry import BuildContext, register_variant
 
 # The tasks whose tensor layout a user's loss can rely on (README, "Check and train your own
 # loss"): binary probabilities, multiclass logits, grouped regression.

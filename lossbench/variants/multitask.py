@@ -10,7 +10,7 @@ from typing import Any
 from lossbench import bounds
 from lossbench.config.checks import in_range
 from lossbench.config.schema import DataConfig, LossConfig, Problem, Task
-from lossbench.registry import BuildContext, register_variant
+from lossbench.variants.registry import BuildContext, register_variant
 
 
 class MultitaskMode(StrEnum):
@@ -34,7 +34,7 @@ class MultitaskConfig(LossConfig):
         yield from in_range("class_weight", self.class_weight, bound=bounds.TASK_WEIGHT)
 
     def build(self, ctx: BuildContext) -> Any:
-        from lossbench.data import N_BOX
+        from lossbench.data.synthetic import N_BOX
         from lossbench.losses import MultiTaskLoss
 
         return MultiTaskLoss(

@@ -11,7 +11,7 @@ from lossbench import bounds
 from lossbench.config.checks import all_in_range
 from lossbench.config.schema import DataConfig, DataSource, LossConfig, Problem, Task
 from lossbench.errors import ConfigError
-from lossbench.registry import BuildContext, register_variant
+from lossbench.variants.registry import BuildContext, register_variant
 
 
 class Membership(StrEnum):

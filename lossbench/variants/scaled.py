@@ -12,7 +12,7 @@ from lossbench import bounds
 from lossbench.config.checks import in_range, loss_problems
 from lossbench.config.schema import DataConfig, LossConfig, Problem, Task
 from lossbench.errors import did_you_mean
-from lossbench.registry import BuildContext, get_variant, register_variant, variants
+from lossbench.variants.registry import BuildContext, get_variant, register_variant, variants
 
 
 class Schedule(StrEnum):

@@ -11,7 +11,7 @@ from lossbench import bounds
 from lossbench.config.checks import all_in_range, one_of
 from lossbench.config.schema import DataConfig, DataSource, LossConfig, Problem, Task
 from lossbench.errors import ConfigError
-from lossbench.registry import BuildContext, get_variant, register_variant
+from lossbench.variants.registry import BuildContext, get_variant, register_variant
 
 # What a per-sample weight is looked up by. OmegaConf matches enum members by name, and `class`
 # is a keyword, hence the functional form.

@@ -12,8 +12,8 @@ from lossbench.check.subject import Subject
 from lossbench.check.suite import Checker
 from lossbench.check.worker import GUARDS, user_subject
 from lossbench.config.schema import DataConfig
-from lossbench.data import make_dataset
-from lossbench.registry import BuildContext, variants
+from lossbench.data.load import make_dataset
+from lossbench.variants.registry import BuildContext, variants
 
 EXAMPLES = Path(__file__).with_name("example_losses.py")
 

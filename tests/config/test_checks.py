@@ -12,7 +12,7 @@ from lossbench.config.checks import in_range
 from lossbench.config.compose import compose
 from lossbench.config.memory import footprint
 from lossbench.errors import ConfigError
-from lossbench.registry import variants
+from lossbench.variants.registry import variants
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from lossbench.runfolder import RunFolder
+from lossbench.store.run_folder import RunFolder
 
 METRICS = ("accuracy", "ece")
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from lossbench.runfolder import RunFolder
+from lossbench.store.run_folder import RunFolder
 from lossbench.tracking import publish
 from lossbench.tracking.mlflow_runs import Publisher
 from lossbench.tracking.records import flatten

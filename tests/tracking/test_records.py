@@ -57,7 +57,8 @@ def test_a_jobs_results_are_its_selected_and_test_metrics_with_a_value(tmp_path)
 def test_choosing_no_tracker_imports_no_tracker():
     """`tracker=none` costs nothing: the modules a run and a sweep import leave MLflow and
     TensorBoard alone."""
-    code = ("import sys, lossbench.jobs, lossbench.runs, lossbench.tracking, lossbench.report, "
+    code = ("import sys, lossbench.jobs, lossbench.run.training, lossbench.tracking, "
+            "lossbench.sweep.report, "
             "hydra_plugins.lossbench_launcher.sweeper; "
             "print(sorted(m for m in ('mlflow', 'tensorboard') if m in sys.modules))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

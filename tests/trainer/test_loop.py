@@ -13,9 +13,9 @@ import pytest
 import tensorflow as tf
 
 from lossbench.config.schema import ModelConfig, Task, TrainerConfig
-from lossbench.experiment import layer_groups
 from lossbench.losses import GroupedDynamicLoss
-from lossbench.models import build_model
+from lossbench.run.experiment import layer_groups
+from lossbench.run.models import build_model
 from lossbench.trainer import (
     make_runner,
     plan_epoch,
@@ -147,7 +147,7 @@ def test_a_scheduled_loss_scale_reaches_every_compiled_step():
 def test_a_reused_runner_trains_exactly_like_a_fresh_one(tiny_config):
     """Jobs with the same structure reuse the compiled runner; only seed-dependent state is
     replaced, so the records match a runner built from scratch."""
-    from lossbench.experiment import build_experiment, clear_runner_cache
+    from lossbench.run.experiment import build_experiment, clear_runner_cache
 
     def records(exp):
         cfg = exp.cfg
@@ -259,7 +259,7 @@ GATHER_PROBE = textwrap.dedent(
     import json, sys
     import lossbench.trainer.base as base
     from lossbench.config.compose import compose
-    from lossbench.experiment import build_experiment, clear_runner_cache
+    from lossbench.run.experiment import build_experiment, clear_runner_cache
     from lossbench.trainer import train
 
     out = {}

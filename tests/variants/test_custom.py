@@ -126,7 +126,7 @@ def _package_that_imports_keras(root: Path) -> Path:
 
 
 def test_a_module_target_is_checked_without_running_its_package(tmp_path, monkeypatch):
-    from lossbench.userloss import module_spec, target_problems
+    from lossbench.user_code import module_spec, target_problems
 
     monkeypatch.syspath_prepend(str(_package_that_imports_keras(tmp_path)))
     assert list(target_problems("loss.target", "kpkg.losses:mse")) == []
