@@ -8,10 +8,13 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+if TYPE_CHECKING:
+    from lossbench.store.run_folder import Summary
 from rich.table import Table
 
 console = Console()
@@ -45,11 +48,11 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def print_summary(summary: dict[str, Any], out_dir: Path) -> None:
+def print_summary(summary: Summary, out_dir: Path) -> None:
     """Print the run's summary table and where its files are: the selected epoch's metrics on
     the validation split, and on the test split beside them when the data holds one out."""
     table = Table(title="lossbench summary", title_justify="left", min_width=40)
-    test = summary.get("test_metrics") or {}
+    test = summary.test_metrics or {}
     table.add_column("key")
     table.add_column("validation" if test else "value", justify="right")
     if test:
@@ -64,19 +67,19 @@ def print_summary(summary: dict[str, Any], out_dir: Path) -> None:
         "device",
         "backend",
     ):
-        table.add_row(key, _fmt(summary[key]), *([""] if test else []))
-    for key, value in summary["metrics"].items():
+        table.add_row(key, _fmt(getattr(summary, key)), *([""] if test else []))
+    for key, value in summary.metrics.items():
         if not key.startswith("mse_group_"):
             table.add_row(key, _fmt(value), *([_fmt(test.get(key, ""))] if test else []))
     console.print(table)
     console.print(f"outputs: {out_dir}")
 
 
-def job_line(summary: dict[str, Any], out_dir: Path) -> None:
+def job_line(summary: Summary, out_dir: Path) -> None:
     """One line for a sweep's finished job: its folder, status, and final metrics."""
-    metrics = {k: v for k, v in summary["metrics"].items() if not k.startswith("mse_group_")}
+    metrics = {k: v for k, v in summary.metrics.items() if not k.startswith("mse_group_")}
     shown = " ".join(f"{k}={_fmt(v)}" for k, v in list(metrics.items())[:4])
-    console.print(f"{out_dir.name}: {summary['status']} {shown}", highlight=False, soft_wrap=True)
+    console.print(f"{out_dir.name}: {summary.status} {shown}", highlight=False, soft_wrap=True)
 
 
 def headline_metrics(columns: list[str]) -> list[str]:

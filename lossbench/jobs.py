@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -25,7 +26,7 @@ from lossbench.config.plugins import MAX_LANES
 from lossbench.config.schema import Config
 from lossbench.errors import ConfigError, SweepJobError, one_line
 from lossbench.store.claims import claimed
-from lossbench.store.run_folder import RunFolder, Status
+from lossbench.store.run_folder import RunFolder, Status, Summary
 from lossbench.tracking import published
 
 if TYPE_CHECKING:
@@ -112,10 +113,12 @@ def run_job(cfg: DictConfig) -> float:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     if HydraConfig.get().mode == RunMode.MULTIRUN:
         try:
-            typed = start_job(cfg, out_dir, multirun=True)
+            started = start_job(cfg, out_dir, multirun=True)
         except Exception as error:  # its record could not be written (a full disk)
             return job_failed(error, cfg, out_dir, multirun=True)
-        return typed if isinstance(typed, float) else _train(typed, cfg, out_dir, multirun=True)
+        if isinstance(started, Kept):
+            return started.final_loss
+        return _train(started, cfg, out_dir, multirun=True)
     with contextlib.ExitStack() as held:
         try:
             typed = validate(cfg)
@@ -166,11 +169,10 @@ def _train(typed: Config, cfg: DictConfig, out_dir: Path, multirun: bool) -> flo
     return job_finished(summary, out_dir, multirun)
 
 
-def _pruned(typed: Config, out_dir: Path) -> dict[str, Any]:
+def _pruned(typed: Config, out_dir: Path) -> Summary:
     """The summary of a job whose trial a pruner stopped before the job began."""
-    summary = {"status": Status.pruned, "loss": typed.loss.name, "seed": typed.seed, "steps": 0,
-               "epochs": 0, "final_loss": None, "metrics": {},
-               "stopped": {"step": 0, "epoch": -1, "pruned": True}}  # fmt: skip
+    summary = Summary(status=Status.pruned, loss=typed.loss.name, seed=typed.seed,
+                      stopped={"step": 0, "epoch": -1, "pruned": True})  # fmt: skip
     RunFolder(out_dir).write(summary)
     return summary
 
@@ -182,9 +184,16 @@ def _pruning_check(typed: Config) -> Any:
     return job_check(HydraConfig.get(), typed.trainer.epochs)
 
 
-def start_job(cfg: DictConfig, out_dir: Path, multirun: bool) -> Config | float:
+@dataclass(frozen=True)
+class Kept:
+    """A resumed sweep's job whose finished result stays in its folder: it does not run."""
+
+    final_loss: float
+
+
+def start_job(cfg: DictConfig, out_dir: Path, multirun: bool) -> Config | Kept:
     """The job's validated config, or, when a resumed sweep already holds this job's finished
-    result in `out_dir`, its final loss (the folder is left as it is). Writes the job's record
+    result in `out_dir`, that result (the folder is left as it is). Writes the job's record
     (.hydra/) for a job that will run.
 
     Raises:
@@ -195,12 +204,12 @@ def start_job(cfg: DictConfig, out_dir: Path, multirun: bool) -> Config | float:
         from lossbench.store.resume import reuse
 
         hydra = HydraConfig.get()
-        why = reuse(out_dir, Path(hydra.sweep.dir), list(hydra.overrides.task), cfg)
-        if why is None:
+        found = reuse(out_dir, Path(hydra.sweep.dir), list(hydra.overrides.task), cfg)
+        if found.kept:
             final = RunFolder(out_dir).read().get("final_loss")
-            return float("nan") if final is None else float(final)
-        if why:
-            print(f"lossbench: {out_dir.name}: {why}: running it again", file=sys.stderr)
+            return Kept(float("nan") if final is None else float(final))
+        if found.why:
+            print(f"lossbench: {out_dir.name}: {found.why}: running it again", file=sys.stderr)
     if multirun:
         write_job_record(out_dir, cfg)
     return typed
@@ -238,7 +247,7 @@ def job_failed(error: Exception, cfg: DictConfig, out_dir: Path, multirun: bool)
     _refuse(error, cfg)
 
 
-def job_finished(summary: dict[str, Any], out_dir: Path, multirun: bool) -> float:
+def job_finished(summary: Summary, out_dir: Path, multirun: bool) -> float:
     """Print a trained job's summary (a sweep's job: one line); a single run that diverged
     exits 3. Returns the final loss (NaN when no step finished)."""
     from lossbench.console import job_line, print_or_drop, print_summary
@@ -247,13 +256,11 @@ def job_finished(summary: dict[str, Any], out_dir: Path, multirun: bool) -> floa
         print_or_drop(job_line, summary, out_dir)
     else:  # signals are ignored from here on: the exit status follows the folder
         print_or_drop(print_summary, summary, out_dir)
-    status = Status(summary["status"])
-    if status is Status.diverged:
-        print(f"lossbench: {summary['message']}", file=sys.stderr)
-    if not multirun and status is not Status.ok:
-        sys.exit(status.exit_code())
-    final = summary["final_loss"]
-    return float("nan") if final is None else float(final)
+    if summary.status is Status.diverged:
+        print(f"lossbench: {summary.message}", file=sys.stderr)
+    if not multirun and summary.status is not Status.ok:
+        sys.exit(summary.status.exit_code())
+    return float("nan") if summary.final_loss is None else float(summary.final_loss)
 
 
 def write_job_record(job: Path, cfg: DictConfig) -> None:
@@ -357,12 +364,12 @@ def run_lanes(configs: list[DictConfig], run: Callable[[Any, DictConfig], Any]) 
     def start(cfg: DictConfig) -> float:
         out_dir = Path(HydraConfig.get().runtime.output_dir)
         try:
-            typed = start_job(cfg, out_dir, multirun=True)
+            started = start_job(cfg, out_dir, multirun=True)
         except Exception as error:
             return job_failed(error, cfg, out_dir, multirun=True)
-        if isinstance(typed, float):  # a resumed job's finished result
-            return typed
-        training.append((len(rets), cfg, out_dir, typed))
+        if isinstance(started, Kept):
+            return started.final_loss
+        training.append((len(rets), cfg, out_dir, started))
         return float("nan")  # until it has trained
 
     for config in configs:

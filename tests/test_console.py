@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import pandas as pd
 from rich.console import Console
 
 from lossbench import console
+from lossbench.store.run_folder import Status, Summary
 
 
 def _comparison() -> pd.DataFrame:
@@ -34,7 +36,8 @@ def test_the_comparison_fits_80_columns_without_cutting_a_name(monkeypatch):
 def test_a_sweep_job_is_one_line(monkeypatch, tmp_path):
     out = io.StringIO()
     monkeypatch.setattr(console, "console", Console(file=out, width=80, color_system=None))
-    summary = {"status": "ok", "metrics": {"accuracy": 0.95, "roc_auc": 0.97, "mse_group_0": 1.0}}
+    metrics = {"accuracy": 0.95, "roc_auc": 0.97, "mse_group_0": 1.0}
+    summary = Summary(status=Status.ok, loss="focal", seed=1, metrics=metrics)
     console.job_line(summary, tmp_path / "3_focal_seed1")
     assert out.getvalue() == "3_focal_seed1: ok accuracy=0.95 roc_auc=0.97\n"
 
@@ -70,15 +73,15 @@ def test_a_wide_comparison_keeps_every_column_within_80_columns(monkeypatch):
 def test_a_run_with_a_test_split_shows_its_test_metrics_beside_validation(monkeypatch, tmp_path):
     out = io.StringIO()
     monkeypatch.setattr(console, "console", Console(file=out, width=80, color_system=None))
-    summary = {"loss": "focal", "task": "binary", "status": "ok", "steps": 10,
-               "steps_per_second": 100.0, "wall_seconds": 1.0, "device": "CPU",
-               "backend": "jax", "metrics": {"accuracy": 0.9123, "mse_group_0": 1.0},
-               "test_metrics": {"accuracy": 0.8765}}  # fmt: skip
+    summary = Summary(loss="focal", task="binary", status=Status.ok, seed=0, steps=10,
+                      steps_per_second=100.0, wall_seconds=1.0, device="CPU", backend="jax",
+                      metrics={"accuracy": 0.9123, "mse_group_0": 1.0},
+                      test_metrics={"accuracy": 0.8765})  # fmt: skip
     console.print_summary(summary, tmp_path)
     row = next(line for line in out.getvalue().splitlines() if "accuracy" in line)
     assert [cell.strip() for cell in row.split("│")[1:-1]] == ["accuracy", "0.9123", "0.8765"]
     assert "validation" in out.getvalue() and "test" in out.getvalue()
-    del summary["test_metrics"]
+    summary = dataclasses.replace(summary, test_metrics=None)
     out.truncate(0)
     console.print_summary(summary, tmp_path)
     assert "validation" not in out.getvalue() and "0.8765" not in out.getvalue()

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # cycle) and any lower layer's.
 LAYERS = [
     ("foundation", ["lossbench.errors", "lossbench.bounds", "lossbench.process",
-                    "lossbench.signals", "lossbench.console", "lossbench.user_code",
+                    "lossbench.signals", "lossbench.user_code",
                     "lossbench.config", "lossbench.config.schema", "lossbench.config.plugins"]),
     ("store", ["lossbench.store"]),
     ("losses", ["lossbench.losses"]),
@@ -25,7 +25,7 @@ LAYERS = [
                 "lossbench.config.memory"]),
     ("trainer", ["lossbench.trainer"]),
     ("run", ["lossbench.run"]),
-    ("sweep", ["lossbench.sweep", "lossbench.tracking"]),
+    ("sweep", ["lossbench.sweep", "lossbench.tracking", "lossbench.console"]),
     ("jobs", ["lossbench.jobs", "lossbench.tune"]),
     ("entry points", ["hydra_plugins", "lossbench.sweep.report", "lossbench.check",
                       "lossbench.cli"]),

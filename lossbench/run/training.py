@@ -9,6 +9,7 @@ run would write. Nothing here knows Hydra.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from lossbench.config.schema import Config, writes_tensorboard
 from lossbench.run.evaluation import Evaluation
 from lossbench.run.experiment import Experiment, build_experiment
 from lossbench.signals import reraise_if_interrupted
-from lossbench.store.run_folder import RunFolder, Status
+from lossbench.store.run_folder import RunFolder, Status, Summary
 
 Progress = Callable[[int, int, float], None]
 
@@ -29,7 +30,7 @@ def run_experiment(
     on_progress: Progress | None = None,
     last: bool = False,
     epoch_check: Any = None,
-) -> dict[str, Any]:
+) -> Summary:
     """Train the configured model and write the run tables into `out_dir`.
 
     summary.json says "running" from the start, so a folder whose process was killed never looks
@@ -63,7 +64,7 @@ def run_experiments(
     vectorize: bool = False,
     last: bool = False,
     epoch_checks: Sequence[Any] | None = None,
-) -> list[dict[str, Any] | Exception]:
+) -> list[Summary | Exception]:
     """Train each config into its folder; with `vectorize`, JAX jobs that share a runner train
     in lockstep as one program (their configs must differ only in the seed).
 
@@ -100,14 +101,15 @@ def run_experiments(
                 continue
             if isinstance(summary, Exception):
                 continue
-            if signum is not None and summary["status"] == Status.ok:
+            final: dict[str, Any] = {"wall_seconds": ended[job] - started[job]}
+            if signum is not None and summary.status == Status.ok:
                 # Arrived after the last step, while the tables were written: they are complete.
-                summary["status"] = Status.interrupted
-                summary["stopped"] = {"step": summary["steps"], "epoch": summary["epochs"] - 1}
-            summary["wall_seconds"] = ended[job] - started[job]
+                final["status"] = Status.interrupted
+                final["stopped"] = {"step": summary.steps, "epoch": summary.epochs - 1}
+            outcomes[job] = summary = dataclasses.replace(summary, **final)
             RunFolder(out_dir).write(summary)
     if signum is not None:
-        written = [d for d, o in zip(out_dirs, outcomes, strict=True) if isinstance(o, dict)]
+        written = [d for d, o in zip(out_dirs, outcomes, strict=True) if isinstance(o, Summary)]
         raise Interrupted(signum, written)
     return outcomes
 
@@ -195,7 +197,7 @@ def _train_lanes_and_write(
     on_progress: Progress | None,
     should_stop: Any,
     checks: list[Any],
-) -> list[dict[str, Any]]:
+) -> list[Summary]:
     """Train a group's seeds as lanes of one program; write each job's tables and summary."""
     from lossbench.trainer.jax_lanes import JaxLanes
     from lossbench.trainer.loop import train_lanes
@@ -213,9 +215,7 @@ def _train_lanes_and_write(
     summaries = []
     for k, ((job, exp, _), result) in enumerate(zip(group, results, strict=True)):
         lanes.lane(k).sync()  # the Keras variables hold this seed's weights while it is written
-        summary = _write(exp, result, out_dirs[job], evaluations[k])
-        summary["vectorized_seeds"] = len(group)
-        summaries.append(summary)
+        summaries.append(_write(exp, result, out_dirs[job], evaluations[k], len(group)))
     return summaries
 
 
@@ -229,7 +229,7 @@ def _train_and_write(
     on_progress: Progress | None,
     should_stop: Any,
     epoch_check: Any = None,
-) -> dict[str, Any]:
+) -> Summary:
     from lossbench.losses.user import UserLoss
     from lossbench.trainer import train
 
@@ -247,8 +247,11 @@ def _train_and_write(
     return _write(exp, result, out_dir, evaluation)
 
 
-def _write(exp: Experiment, result: Any, out_dir: Path, evaluation: Evaluation) -> dict[str, Any]:
-    """Write a trained job's tables, predictions (and TensorBoard events); return its summary."""
+def _write(
+    exp: Experiment, result: Any, out_dir: Path, evaluation: Evaluation, lanes: int | None = None
+) -> Summary:
+    """Write a trained job's tables, predictions (and TensorBoard events); return its summary
+    (`lanes`: how many seeds trained together with it)."""
     import keras
 
     from lossbench.run.experiment import versions
@@ -273,39 +276,35 @@ def _write(exp: Experiment, result: Any, out_dir: Path, evaluation: Evaluation) 
     _write_predictions(out_dir, evaluation)
     selected = evaluation.selected
     chosen = result.epochs[selected.epoch] if selected is not None else {}
-    summary: dict[str, Any] = {
-        "status": result.status,
-        "loss": cfg.loss.name,
-        "task": data.task.value,
-        "description": type(cfg.loss).description,
-        "seed": cfg.seed,
-        "steps": result.steps,
-        "epochs": len(result.epochs),
-        "final_loss": float(result.records.loss[-1]) if result.steps else None,
-        "train_seconds": result.train_seconds,
-        "compile_seconds": result.compile_seconds,
-        "steps_per_second": result.steps_per_second,
-        "program": exp.runner.choice.summary(),
-        "device": exp.device,
-        "backend": cfg.backend.value,
-        "versions": versions(),
-        "select": cfg.trainer.select,
-        "selected_epoch": selected.epoch if selected is not None else None,
-        "metrics": {k: v for k, v in chosen.items() if k not in ("epoch", "step")},
-    }
-    if selected is not None and selected.test_metrics is not None:
-        summary["test_metrics"] = selected.test_metrics
-    summary.update({"gradient_shares": shares} if shares is not None else {})
-    if data.columns:
-        summary["data"] = data.columns
-    peak = device_peak_bytes(cfg.backend.value)
-    if peak is not None:
-        summary["device_peak_bytes"] = peak  # this process's peak so far (a sweep's jobs share it)
-    if result.stop is not None:
-        summary["stopped"] = result.stop
-    if result.status == Status.diverged:
-        summary["message"] = divergence_message(result.stop or {})
-    return summary
+    diverged = result.status == Status.diverged
+    return Summary(
+        status=result.status,
+        loss=cfg.loss.name,
+        task=data.task.value,
+        description=type(cfg.loss).description,
+        seed=cfg.seed,
+        steps=result.steps,
+        epochs=len(result.epochs),
+        final_loss=float(result.records.loss[-1]) if result.steps else None,
+        train_seconds=result.train_seconds,
+        compile_seconds=result.compile_seconds,
+        steps_per_second=result.steps_per_second,
+        program=exp.runner.choice.summary(),
+        device=exp.device,
+        backend=cfg.backend.value,
+        versions=versions(),
+        select=cfg.trainer.select,
+        selected_epoch=selected.epoch if selected is not None else None,
+        metrics={k: v for k, v in chosen.items() if k not in ("epoch", "step")},
+        test_metrics=selected.test_metrics if selected is not None else None,
+        gradient_shares=shares,
+        data=data.columns or None,
+        # this process's peak so far (a sweep's jobs share it)
+        device_peak_bytes=device_peak_bytes(cfg.backend.value),
+        stopped=result.stop,
+        message=divergence_message(result.stop or {}) if diverged else None,
+        vectorized_seeds=lanes,
+    )
 
 
 def _write_grad_groups(out_dir: Path, records: Any, units: Any) -> dict[str, float] | None:

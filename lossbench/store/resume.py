@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -200,19 +201,28 @@ def finished_with(job: Path, cfg: Any) -> bool:
     return _result_config(saved) == _result_config(cfg) and not changed_inputs(job, cfg)
 
 
-def reuse(out_dir: Path, sweep: Path, overrides: Sequence[str], cfg: Any) -> str | None:
+@dataclass(frozen=True)
+class Reuse:
+    """What a resumed sweep does with one job: keep the finished result its folder now holds,
+    or run the job, with `why` it runs again when something of it was there."""
+
+    kept: bool
+    why: str = ""
+
+
+def reuse(out_dir: Path, sweep: Path, overrides: Sequence[str], cfg: Any) -> Reuse:
     """Make `out_dir` hold this job's finished result when the sweep folder has one: in
     `out_dir` itself, or in another folder with the job's key, moved here. A different job's
     folder in `out_dir` is moved aside first (`<name>.moved-N`), never overwritten.
 
     Returns:
-        None when a result is reused; else why the job runs again (a sentence, or "" when
-        nothing of it was there).
+        Whether a result is kept; if not, why the job runs again (empty when nothing of it was
+        there).
     """
     key = job_key(overrides)
     here = _key_or_none(out_dir) if (out_dir / RECORD).exists() else None
     if here == key and finished_with(out_dir, cfg):
-        return None
+        return Reuse(kept=True)
     if (out_dir / "summary.json").exists() and here != key:
         _move_aside(out_dir)
     for folder in sorted(p.parent for p in sweep.rglob("summary.json")):
@@ -220,14 +230,14 @@ def reuse(out_dir: Path, sweep: Path, overrides: Sequence[str], cfg: Any) -> str
             if out_dir.exists():
                 _empty_out(out_dir)
             folder.rename(out_dir)
-            return None
+            return Reuse(kept=True)
     if here == key:
         changed = changed_inputs(out_dir, cfg) if (out_dir / RECORD / INPUTS).exists() else []
         if changed:
             files = input_files(cfg)
             named = ", ".join(f"{k} ({files[k]})" if k in files else k for k in changed)
-            return f"the file of {named} changed since the job ran"
-    return ""
+            return Reuse(kept=False, why=f"the file of {named} changed since the job ran")
+    return Reuse(kept=False)
 
 
 def _move_aside(folder: Path) -> Path:

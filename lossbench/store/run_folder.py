@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,52 @@ class Status(StrEnum):
         return {Status.ok: 0, Status.diverged: EXIT_DIVERGED}.get(self, EXIT_ERROR)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Summary:
+    """What summary.json says of a run that trained (or that a pruner stopped before it could),
+    in the file's order. Built once its outcome is known and written by `RunFolder.write`; a key
+    whose value is None is left out, except the two a reader expects as null."""
+
+    status: Status
+    loss: str
+    task: str | None = None
+    description: str | None = None
+    seed: int
+    steps: int = 0
+    epochs: int = 0
+    final_loss: float | None = None  # null: no step finished
+    train_seconds: float | None = None
+    compile_seconds: float | None = None
+    steps_per_second: float | None = None
+    program: dict[str, Any] | None = None  # the program form and the probe's rates
+    device: str | None = None
+    backend: str | None = None
+    versions: dict[str, str] | None = None
+    select: str | None = None
+    selected_epoch: int | None = None  # null: no epoch ended
+    metrics: dict[str, float] = field(default_factory=dict)
+    test_metrics: dict[str, float] | None = None
+    gradient_shares: dict[str, float] | None = None
+    data: dict[str, Any] | None = None  # a table's columns
+    device_peak_bytes: int | None = None
+    stopped: dict[str, Any] | None = None  # where and why training stopped early
+    message: str | None = None
+    vectorized_seeds: int | None = None
+    wall_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Status(self.status))  # a bare string is a bug here
+
+    def as_json(self) -> dict[str, Any]:
+        """The file's object (`Status` values as their strings when dumped)."""
+        nullable = ("final_loss", "selected_epoch")
+        return {
+            f.name: value
+            for f in fields(self)
+            if (value := getattr(self, f.name)) is not None or f.name in nullable
+        }
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
@@ -61,8 +108,10 @@ class RunFolder:
     def summary_path(self) -> Path:
         return self.path / SUMMARY
 
-    def write(self, summary: dict[str, Any]) -> None:
+    def write(self, summary: Summary | dict[str, Any]) -> None:
         """Write `summary` (its `status` a `Status`); non-finite floats become null."""
+        if isinstance(summary, Summary):
+            summary = summary.as_json()
         Status(summary["status"])  # a bare string outside the enum is a bug, not a status
         atomic_write_text(self.summary_path, json.dumps(_jsonable(summary), indent=2) + "\n")
 

@@ -100,7 +100,7 @@ def test_spurious_groups_pair_label_and_attribute():
 
 def _run(tmp_path, *overrides):
     cfg = compose_config([*overrides, "trainer.progress=false"])
-    summary = run_experiment(cfg, tmp_path)
+    summary = run_experiment(cfg, tmp_path).as_json()
     epochs = pd.read_csv(tmp_path / "epochs.csv")
     predictions = pd.read_parquet(tmp_path / "predictions.parquet")
     assert (

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from lossbench.errors import ConfigError
-from lossbench.store.run_folder import RunFolder, Status
+from lossbench.store.run_folder import RunFolder, Status, Summary
 
 
 def test_a_run_folder_says_running_then_its_outcome(tmp_path):
@@ -51,3 +51,17 @@ def test_each_status_decides_a_single_runs_exit_status():
     assert Status.error.exit_code() == 2
     assert Status.interrupted.exit_code(15) == 143
     assert Status.interrupted.exit_code() == 130
+
+
+def test_a_summary_is_written_in_its_fields_order_without_the_keys_it_does_not_have(tmp_path):
+    summary = Summary(status="pruned", loss="focal", seed=2, stopped={"step": 0, "pruned": True})
+    assert summary.status is Status.pruned  # a status string becomes the enum member
+    RunFolder(tmp_path).write(summary)
+    text = (tmp_path / "summary.json").read_text()
+    assert list(json.loads(text)) == [
+        "status", "loss", "seed", "steps", "epochs", "final_loss", "selected_epoch", "metrics",
+        "stopped",
+    ]  # fmt: skip
+    assert json.loads(text)["final_loss"] is None and json.loads(text)["metrics"] == {}
+    with pytest.raises(ValueError, match="'done' is not a valid Status"):
+        Summary(status="done", loss="focal", seed=2)
