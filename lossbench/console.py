@@ -119,8 +119,9 @@ def print_comparison(comparison: Any, keys: list[str], title: str) -> None:
     room = console.width - sum(fixed) - 3 * len(headers) - 1
     widest = max((len(w) for label in labels for w in label.split()), default=7)
     table = Table(title=title, title_justify="left")
-    table.add_column("variant", min_width=max(7, min(widest, room)), max_width=max(7, room),
-                     overflow="fold")  # fmt: skip
+    table.add_column(
+        "variant", min_width=max(7, min(widest, room)), max_width=max(7, room), overflow="fold"
+    )
     table.add_column("metric", no_wrap=True)
     for name in headers[2:]:
         table.add_column(name, justify="right", no_wrap=True)

@@ -76,8 +76,11 @@ def brief(error: BaseException, limit: int = 300) -> str:
     lines = str(error).splitlines()
     if lines and lines[0].startswith("Graph execution error"):
         # The message is the unindented text after the stack of frames (indented).
-        lines = [line for line in lines[1:] if line.strip() and not line[0].isspace()
-                 and not line.startswith("Detected at node")]  # fmt: skip
+        lines = [
+            line
+            for line in lines[1:]
+            if line.strip() and not line[0].isspace() and not line.startswith("Detected at node")
+        ]
     text = " ".join(" ".join(lines).split())
     text = re.sub(r"\{\{[^}]*\}\}\s*", "", text)
     text = re.sub(r"\s*\[Op:[^\]]*\].*$", "", text)

@@ -171,8 +171,12 @@ def _train(typed: Config, cfg: DictConfig, out_dir: Path, multirun: bool) -> flo
 
 def _pruned(typed: Config, out_dir: Path) -> Summary:
     """The summary of a job whose trial a pruner stopped before the job began."""
-    summary = Summary(status=Status.pruned, loss=typed.loss.name, seed=typed.seed,
-                      stopped={"step": 0, "epoch": -1, "pruned": True})  # fmt: skip
+    summary = Summary(
+        status=Status.pruned,
+        loss=typed.loss.name,
+        seed=typed.seed,
+        stopped={"step": 0, "epoch": -1, "pruned": True},
+    )
     RunFolder(out_dir).write(summary)
     return summary
 
@@ -344,8 +348,9 @@ def lane_units(
         typed = validate(first)
         fit = lanes_that_fit(footprint(typed, typed.loss.training_task()))
         if len(unit) > fit:
-            raise ConfigError(LANES_KEY, f"an integer <= {fit} (seeds share one process's memory)",
-                              vectorize)  # fmt: skip
+            raise ConfigError(
+                LANES_KEY, f"an integer <= {fit} (seeds share one process's memory)", vectorize
+            )
     return units
 
 

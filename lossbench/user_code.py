@@ -163,16 +163,18 @@ def load_target(target: str, key: str, base: Path | None = None, kind: str = "lo
             module = _import(location, base)
     except ImportTimeout:
         raise ConfigError(
-            key, f"a file that imports within {IMPORT_SECONDS} s",
+            key,
+            f"a file that imports within {IMPORT_SECONDS} s",
             f"{target} (still importing after {IMPORT_SECONDS} s: does it train, download or "
             "wait for input when imported? Put that under `if __name__ == '__main__':`)",
-        ) from None  # fmt: skip
+        ) from None
     except SystemExit as stop:
         raise ConfigError(
-            key, "a file that imports without exiting",
+            key,
+            "a file that imports without exiting",
             f"{target} (it called sys.exit({stop.code!r}) when imported; put that under "
             "`if __name__ == '__main__':`)",
-        ) from None  # fmt: skip
+        ) from None
     except Exception as error:
         detail = " ".join(str(error).split()) or "no message"
         raise ConfigError(
@@ -186,9 +188,10 @@ def load_target(target: str, key: str, base: Path | None = None, kind: str = "lo
     obj = getattr(module, name)
     if kind == "loss" and not is_loss(obj):
         raise ConfigError(
-            key, "a keras.losses.Loss subclass or a function fn(y_true, y_pred, ...)",
+            key,
+            "a keras.losses.Loss subclass or a function fn(y_true, y_pred, ...)",
             f"{target} ({type(obj).__name__})",
-        )  # fmt: skip
+        )
     return obj
 
 

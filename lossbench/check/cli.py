@@ -84,8 +84,9 @@ def run_workers(spec: dict[str, Any], backends: list[str], debug: bool) -> dict[
                     json.dumps(spec),
                     str(out),
                 ]
-                proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        text=True, env=env)  # fmt: skip
+                proc = subprocess.Popen(
+                    cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+                )
                 procs[backend] = (proc, out)
             return {b: _output(b, proc, out, debug) for b, (proc, out) in procs.items()}
         finally:
@@ -137,8 +138,9 @@ def merge(outputs: dict[str, Any]) -> list[dict[str, str]]:
             ran = [b for b, r in per.items() if r["status"] == "pass"]
             first = per[ran[0]]
             where = f" ({', '.join(ran)})" if len(per) > 1 else ""
-            rows.append({"id": check_id, "status": "pass", "message": first["message"] + where,
-                         "hint": ""})  # fmt: skip
+            rows.append(
+                {"id": check_id, "status": "pass", "message": first["message"] + where, "hint": ""}
+            )
     rows.append(compare_backends(outputs))
     return rows
 
@@ -216,11 +218,18 @@ def main(argv: list[str] | None = None) -> None:
     print_table(rows, args.target, args.task)
     if args.json:
         titles = {check.id: check.title for check in CHECKS}
-        checks = [{"id": r["id"], "title": titles[r["id"]], "status": r["status"],
-                   "message": r["message"], "hint": r.get("hint", ""),
-                   "where": r.get("where", ""),
-                   **{k: r[k] for k in ("detail", "trace") if r.get(k)}}
-                  for r in rows]  # fmt: skip
+        checks = [
+            {
+                "id": r["id"],
+                "title": titles[r["id"]],
+                "status": r["status"],
+                "message": r["message"],
+                "hint": r.get("hint", ""),
+                "where": r.get("where", ""),
+                **{k: r[k] for k in ("detail", "trace") if r.get(k)},
+            }
+            for r in rows
+        ]
         report = {"target": args.target, "task": args.task, "backends": backends, "checks": checks}
         try:
             args.json.write_text(json.dumps(report, indent=2) + "\n")

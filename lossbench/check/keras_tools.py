@@ -86,11 +86,13 @@ def tiny_model(task: str, batch: Batch) -> keras.Model:
     """A linear model whose output has the batch's prediction shape."""
     shape = batch.pred.shape[1:]
     activation = "sigmoid" if task in ("binary", "grid") else None
-    model = keras.Sequential([
-        keras.Input((5,)),
-        keras.layers.Dense(int(np.prod(shape)), activation=activation),
-        keras.layers.Reshape(shape),
-    ])  # fmt: skip
+    model = keras.Sequential(
+        [
+            keras.Input((5,)),
+            keras.layers.Dense(int(np.prod(shape)), activation=activation),
+            keras.layers.Reshape(shape),
+        ]
+    )
     return model
 
 

@@ -68,7 +68,7 @@ class ModelChecks:
                 f"{keras.backend.backend()}: " + "; ".join(frozen),
                 "a variable held only by the loss is frozen into the compiled step (JAX); pass "
                 "the changing factor as data (lossbench's `scaled` schedule) instead",
-            )  # fmt: skip
+            )
         return Finding("pass", f"{len(variables)} variable(s) seen by train steps")
 
     @registers("parameter-effect")
@@ -90,7 +90,7 @@ class ModelChecks:
                 try:
                     value, grad = value_and_grad(
                         lambda p, y=yt: self.total(y, p, loss, adapted), batch.pred
-                    )  # fmt: skip
+                    )
                 except Exception as error:  # a crash is no effect: it is said as a failure
                     out.append(describe(error)[0])
                     continue
@@ -116,10 +116,11 @@ class ModelChecks:
                 dead.append(f"{name}: {self.s.params[name]} -> {new_value}")
         if crashed:
             return Finding(
-                "fail", "the loss crashes with another parameter value: " + "; ".join(crashed),
+                "fail",
+                "the loss crashes with another parameter value: " + "; ".join(crashed),
                 "a parameter's value must not change shapes or types the loss relies on "
                 "(build tensors from it with keras.ops, not Python control flow on tensors)",
-            )  # fmt: skip
+            )
         if dead:
             return Finding(
                 "fail",
@@ -127,7 +128,7 @@ class ModelChecks:
                 + "; ".join(dead),
                 "check where the parameter enters: scaling probabilities before a cross-entropy "
                 "that renormalises them is a no-op (scale logits instead)",
-            )  # fmt: skip
+            )
         names = ", ".join([*self.s.tunable, *acting])
         skipped = f"; guards not checked: {', '.join(guards)}" if guards else ""
         return Finding("pass", f"changing {names} changes the loss{skipped}")
@@ -176,9 +177,10 @@ class ModelChecks:
             again = type(loss).from_config(loss.get_config())
         except Exception as error:
             return Finding(
-                "fail", f"from_config(get_config()) raises {describe(error)[0]}",
+                "fail",
+                f"from_config(get_config()) raises {describe(error)[0]}",
                 "list every constructor argument in get_config",
-            )  # fmt: skip
+            )
         got = np_array(again(yt, pred))
         if not np.allclose(got, want, rtol=1e-6, atol=1e-7):
             return Finding(
@@ -186,7 +188,7 @@ class ModelChecks:
                 f"from_config(get_config()) gives {float(got):.6g} instead of {float(want):.6g}",
                 "list every constructor argument in get_config (Keras's lists only name and "
                 "reduction)",
-            )  # fmt: skip
+            )
         model = tiny_model(self.s.task, self.batch)
         model.compile(optimizer="sgd", loss=loss)
         with tempfile.TemporaryDirectory() as folder:
@@ -200,10 +202,13 @@ class ModelChecks:
                     "fail",
                     f"a model compiled with the loss does not load again: {describe(error)[0]}",
                     "register the class: @keras.saving.register_keras_serializable()",
-                )  # fmt: skip
+                )
         if not np.allclose(got, want, rtol=1e-6, atol=1e-7):
-            return Finding("fail", "the loaded model's loss gives other values",
-                          "list every constructor argument in get_config")  # fmt: skip
+            return Finding(
+                "fail",
+                "the loaded model's loss gives other values",
+                "list every constructor argument in get_config",
+            )
         return Finding("pass", "config round trip and .keras save/load")
 
     @registers("gradient")
@@ -215,8 +220,11 @@ class ModelChecks:
 
         _, auto = value_and_grad(total, self.batch.pred)
         if auto is None:
-            return Finding("skip", "the gradient is None at the standard batch (the loss does "
-                           "not depend on y_pred there; see finite-gradients)")  # fmt: skip
+            return Finding(
+                "skip",
+                "the gradient is None at the standard batch (the loss does "
+                "not depend on y_pred there; see finite-gradients)",
+            )
         rng = np.random.default_rng(7)
         flat = self.batch.pred.reshape(-1)
         picks = rng.choice(flat.size, size=min(12, flat.size), replace=False)
@@ -239,5 +247,5 @@ class ModelChecks:
                 f"autodiff and central differences differ by {worst:.2%} of the largest entry",
                 "a custom gradient or a stop_gradient changes the math; check it against the "
                 "plain formula",
-            )  # fmt: skip
+            )
         return Finding("pass", f"autodiff matches central differences ({worst:.1e})")

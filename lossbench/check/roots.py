@@ -40,8 +40,13 @@ def _watched(loss: Any) -> Iterator[list[tuple[str, Place | None]]]:
         for method in ("assign", "assign_add", "assign_sub"):
             bound = getattr(variable, method)
 
-            def spy(value: Any, *args: Any, _bound: Callable[..., Any] = bound,
-                    _path: str = variable.path, **kwargs: Any) -> Any:  # fmt: skip
+            def spy(
+                value: Any,
+                *args: Any,
+                _bound: Callable[..., Any] = bound,
+                _path: str = variable.path,
+                **kwargs: Any,
+            ) -> Any:
                 changes.append((f"variable {_path}", _users_place()))
                 return _bound(value, *args, **kwargs)
 
@@ -86,13 +91,14 @@ class RootChecks:
         what = f"call assigns {'; '.join(named[:3])}" if seen else "its value drifts"
         place = next((p for _, p in seen if p is not None), None)
         return Finding(
-            "fail", f"{what}: state that changes at every call (the same batch gives "
+            "fail",
+            f"{what}: state that changes at every call (the same batch gives "
             f"{first:.6g}, then {second:.6g})",
             "compute the loss from its inputs only: keep running statistics in a layer of the "
             "model (a non-trainable weight the layer updates), or pass a changing factor as "
             "data (lossbench's `scaled` schedule)",
             where=f"{place.path}:{place.line}" if place else "",
-        )  # fmt: skip
+        )
 
     @registers("traceable")
     def traceable(self) -> Finding:
@@ -114,10 +120,14 @@ class RootChecks:
         except Exception as error:
             message, where = describe(error)
             return Finding(
-                "fail", f"runs eagerly but not traced by {name}: {message}",
+                "fail",
+                f"runs eagerly but not traced by {name}: {message}",
                 "no `.numpy()` and no Python `if` on a tensor's value in the loss: compute with "
                 "keras.ops throughout and choose with ops.where",
                 where=where,
-            )  # fmt: skip
-        return Finding("pass", "runs traced, as Keras's train step runs it (tf.function on "
-                       "TensorFlow, jax.jit on JAX)")  # fmt: skip
+            )
+        return Finding(
+            "pass",
+            "runs traced, as Keras's train step runs it (tf.function on "
+            "TensorFlow, jax.jit on JAX)",
+        )

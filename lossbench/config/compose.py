@@ -122,9 +122,11 @@ def compose_raw(
         hydra = GlobalHydra.instance().hydra
         assert hydra is not None
         return hydra.compose_config(
-            config_name="config", overrides=overrides, run_mode=RunMode.MULTIRUN,
+            config_name="config",
+            overrides=overrides,
+            run_mode=RunMode.MULTIRUN,
             with_log_configuration=False,
-        )  # fmt: skip
+        )
 
 
 def compose(overrides: list[str] | None = None) -> Config:

@@ -94,8 +94,10 @@ def records_problems(cfg: Config, n_train: int) -> Iterator[Problem]:
     if need <= budget:
         return
     limit = _largest(lambda e: records_bytes(cfg, n_train, e) <= budget, cfg.trainer.epochs)
-    why = (f"this machine's memory budget is {budget / GIB:.1f} GiB; the per-step tables of "
-           f"{n_train} training samples would need {need / GIB:.1f} GiB")  # fmt: skip
+    why = (
+        f"this machine's memory budget is {budget / GIB:.1f} GiB; the per-step tables of "
+        f"{n_train} training samples would need {need / GIB:.1f} GiB"
+    )
     yield "trainer.epochs", f"an integer <= {max(limit, 1)} ({why})", cfg.trainer.epochs
 
 
@@ -110,19 +112,24 @@ def model_problems(
     their gradients and optimizer state, a batch's activations (`activations` values per
     sample) and the per-step tables of its `n_layers` layers."""
     budget = memory_budget()
-    need = (n_params * _BYTES_PER_PARAMETER
-            + cfg.trainer.batch_size * activations * _BYTES_PER_ACTIVATION
-            + records_bytes(cfg, n_train, cfg.trainer.epochs, n_layers))  # fmt: skip
+    need = (
+        n_params * _BYTES_PER_PARAMETER
+        + cfg.trainer.batch_size * activations * _BYTES_PER_ACTIVATION
+        + records_bytes(cfg, n_train, cfg.trainer.epochs, n_layers)
+    )
     if need <= budget:
         return
     custom = cfg.model.source is ModelSource.custom
     key, value = (
         ("model.target", cfg.model.target) if custom else ("model.hidden", cfg.model.hidden)
     )
-    yield (key, f"a model that fits this machine's memory budget of {budget / GIB:.1f} GiB "
-           "(parameters, gradients, optimizer state and a batch's activations)",
-           f"{value} ({n_params:,} parameters and {activations:,} activations per sample: "
-           f"about {need / GIB:.1f} GiB)")  # fmt: skip
+    yield (
+        key,
+        f"a model that fits this machine's memory budget of {budget / GIB:.1f} GiB "
+        "(parameters, gradients, optimizer state and a batch's activations)",
+        f"{value} ({n_params:,} parameters and {activations:,} activations per sample: "
+        f"about {need / GIB:.1f} GiB)",
+    )
 
 
 # What one process holds before its data: interpreter, framework and compiled programs (the
@@ -193,9 +200,11 @@ def memory_problems(cfg: Config, task: Task) -> Iterator[Problem]:
         limit = _largest(lambda v, k=key: footprint(_with(cfg, k, v), task) <= budget, value)
         if 1 <= limit < value:  # a key that cannot fit even at 1 is not the cause
             ratio = value / _get(Config(loss=None), key)
-            expected = f"a grid of at most {limit} cells" if key == "data.grid" else (
-                f"an integer <= {limit}"
-            )  # fmt: skip
+            expected = (
+                f"a grid of at most {limit} cells"
+                if key == "data.grid"
+                else (f"an integer <= {limit}")
+            )
             received = list(cfg.data.grid) if key == "data.grid" else value
             problem = (key, f"{expected} ({why})", received)
             if worst is None or ratio > worst[0]:

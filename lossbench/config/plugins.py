@@ -132,7 +132,11 @@ class GPSamplerConf:
 
 
 SAMPLER_CONFS = {
-    "tpe": TPESamplerConf, "random": RandomSamplerConf, "grid": GridSamplerConf,
-    "cmaes": CmaEsSamplerConf, "nsgaii": NSGAIISamplerConf, "qmc": QMCSamplerConf,
+    "tpe": TPESamplerConf,
+    "random": RandomSamplerConf,
+    "grid": GridSamplerConf,
+    "cmaes": CmaEsSamplerConf,
+    "nsgaii": NSGAIISamplerConf,
+    "qmc": QMCSamplerConf,
     "gp": GPSamplerConf,
-}  # fmt: skip
+}

@@ -57,12 +57,35 @@ SKLEARN_DATASETS = ("breast_cancer", "wine", "digits", "iris", "diabetes", "linn
 TABLE_TASKS = ("binary", "multiclass", "grouped")
 # The `data` keys each source reads; `source`, `val_fraction` and `test_fraction` are read by
 # all, and `nan_rate` (set by loss=robust_weights) by the generator only.
-REAL_DATA_KEYS = ("target", "features", "group", "task", "split", "nan_policy",
-                  "positive_fraction", "input_shape")  # fmt: skip
-SYNTHETIC_DATA_KEYS = ("n_samples", "n_features", "positive_rate", "n_groups", "group_skew",
-                       "group_scale_min", "group_scale_max", "n_outputs", "noise", "n_classes",
-                       "class_imbalance", "grid", "n_nodes", "embedding_dim", "graph_p_in",
-                       "graph_p_out", "spurious")  # fmt: skip
+REAL_DATA_KEYS = (
+    "target",
+    "features",
+    "group",
+    "task",
+    "split",
+    "nan_policy",
+    "positive_fraction",
+    "input_shape",
+)
+SYNTHETIC_DATA_KEYS = (
+    "n_samples",
+    "n_features",
+    "positive_rate",
+    "n_groups",
+    "group_skew",
+    "group_scale_min",
+    "group_scale_max",
+    "n_outputs",
+    "noise",
+    "n_classes",
+    "class_imbalance",
+    "grid",
+    "n_nodes",
+    "embedding_dim",
+    "graph_p_in",
+    "graph_p_out",
+    "spurious",
+)
 DATA_KEYS_READ = {
     "synthetic": SYNTHETIC_DATA_KEYS,
     "table": ("path", *REAL_DATA_KEYS),

@@ -55,9 +55,12 @@ def check_test_split(data: Dataset, cfg: DataConfig) -> None:
     if data.task is Task.binary:
         labels = [np.asarray(s.y).reshape(-1).round() for s in (data.train, data.test)]
     elif data.task in (Task.multiclass, Task.multitask):
-        labels = [np.asarray(s.y)[:, -cfg.n_classes :].argmax(axis=1)
-                  if data.task is Task.multitask else np.asarray(s.y).argmax(axis=1)
-                  for s in (data.train, data.test)]  # fmt: skip
+        labels = [
+            np.asarray(s.y)[:, -cfg.n_classes :].argmax(axis=1)
+            if data.task is Task.multitask
+            else np.asarray(s.y).argmax(axis=1)
+            for s in (data.train, data.test)
+        ]
     else:
         labels = None
     missing = sorted(set(labels[0].tolist()) - set(labels[1].tolist())) if labels else []

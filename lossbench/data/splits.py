@@ -15,9 +15,13 @@ TRAIN_VALUES = {"train", "training", "0", "false"}
 
 
 def split_rows(
-    frame: pd.DataFrame, labels: np.ndarray | None, split_column: str | None,
-    cfg: DataConfig, seed: int, classes: list[str],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    frame: pd.DataFrame,
+    labels: np.ndarray | None,
+    split_column: str | None,
+    cfg: DataConfig,
+    seed: int,
+    classes: list[str],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Training, validation and test rows: from `data.split`, else by seed (stratified by class
     for classification; `data.test_fraction` of the rows held out as the test split)."""
     if split_column:
@@ -37,20 +41,23 @@ def split_rows(
         n_test = round(len(rows) * cfg.test_fraction)
         if len(rows) < 2:
             raise ConfigError(
-                "data.target", "classes of at least 2 rows (one for each split)",
+                "data.target",
+                "classes of at least 2 rows (one for each split)",
                 f"class {classes[label]!r} with {len(rows)} row",
-            )  # fmt: skip
+            )
         if n_val < 1 or n_val >= len(rows):
             raise ConfigError(
-                "data.val_fraction", "a split that leaves every class rows on both sides",
+                "data.val_fraction",
+                "a split that leaves every class rows on both sides",
                 f"{cfg.val_fraction} (class {classes[label]!r} has {len(rows)} rows)",
-            )  # fmt: skip
+            )
         if cfg.test_fraction and (n_test < 1 or n_val + n_test >= len(rows)):
             raise ConfigError(
-                "data.test_fraction", "a fraction that leaves every class rows in the "
+                "data.test_fraction",
+                "a fraction that leaves every class rows in the "
                 "training, validation and test splits",
                 f"{cfg.test_fraction} (class {classes[label]!r} has {len(rows)} rows)",
-            )  # fmt: skip
+            )
         val.append(rows[:n_val])
         test.append(rows[n_val : n_val + n_test])
         train.append(rows[n_val + n_test :])
@@ -58,14 +65,20 @@ def split_rows(
 
 
 def _column_split(
-    frame: pd.DataFrame, labels: np.ndarray | None, split_column: str,
-    cfg: DataConfig, classes: list[str],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    frame: pd.DataFrame,
+    labels: np.ndarray | None,
+    split_column: str,
+    cfg: DataConfig,
+    classes: list[str],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The rows `data.split` marks: train, val, and test (`test` rows are the validation split
     when the column has no `val` rows, as a train/test column always meant)."""
     if cfg.test_fraction:
-        raise ConfigError("data.test_fraction", "0 when data.split marks the rows (mark the "
-                          "test rows `test` in that column)", cfg.test_fraction)  # fmt: skip
+        raise ConfigError(
+            "data.test_fraction",
+            "0 when data.split marks the rows (mark the test rows `test` in that column)",
+            cfg.test_fraction,
+        )
     text = frame[split_column].astype(str).str.strip().str.lower()
     unknown = sorted(set(text) - VALIDATION_VALUES - TRAIN_VALUES - TEST_VALUES)
     if unknown:
@@ -81,7 +94,8 @@ def _column_split(
         absent = sorted(set(labels) - set(labels[rows]))
         if absent:
             raise ConfigError(
-                "data.split", "training, validation and test rows that each hold every class",
+                "data.split",
+                "training, validation and test rows that each hold every class",
                 f"{split_column} (class {classes[absent[0]]!r} has no {names[k]} rows)",
-            )  # fmt: skip
+            )
     return parts

@@ -60,9 +60,10 @@ def read_frame(cfg: DataConfig) -> tuple[pd.DataFrame, list[str]]:
     repeated = [name for name, n in Counter(names).items() if n > 1]
     if repeated:
         raise ConfigError(
-            "data.path", "a table whose column names are unique",
+            "data.path",
+            "a table whose column names are unique",
             f"{path} (column {repeated[0]!r} appears {names.count(repeated[0])} times)",
-        )  # fmt: skip
+        )
     try:
         if path.suffix == ".csv":
             frame = pd.read_csv(path)
@@ -135,8 +136,9 @@ def _npz_header(path: Path) -> tuple[float, list[str]]:
                 )
             key = member.removesuffix(".npy")
             if len(shape) == 0:
-                raise ConfigError("data.path", "arrays with one row per sample",
-                                  f"{key} of shape {shape}")  # fmt: skip
+                raise ConfigError(
+                    "data.path", "arrays with one row per sample", f"{key} of shape {shape}"
+                )
             cells += math.prod(shape)
             width = math.prod(shape[1:])
             names += [key] if len(shape) == 1 else [f"{key}_{j}" for j in range(width)]

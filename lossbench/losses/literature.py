@@ -106,9 +106,12 @@ class ClassBalancedLoss(LossbenchLoss):
     ) -> None:
         super().__init__(name=name, **kwargs)
         weights = [float(w) for w in class_weights]
-        check_arg("class_weights", class_weights,
-                  len(weights) == 2 and all(math.isfinite(w) and w >= 0 for w in weights),
-                  "two finite weights >= 0 (negative, positive)")  # fmt: skip
+        check_arg(
+            "class_weights",
+            class_weights,
+            len(weights) == 2 and all(math.isfinite(w) and w >= 0 for w in weights),
+            "two finite weights >= 0 (negative, positive)",
+        )
         check_bound("gamma", gamma, bounds.GAMMA)
         check_bound("beta", beta, bounds.BETA)
         self.class_weights, self.gamma, self.beta = weights, float(gamma), float(beta)
@@ -143,9 +146,12 @@ class LogitAdjustedLoss(LossbenchLoss):
     ) -> None:
         super().__init__(name=name, **kwargs)
         values = [float(p) for p in priors]
-        check_arg("priors", priors,
-                  len(values) == 2 and all(0 < p < 1 for p in values),
-                  "two class frequencies in (0, 1) (negative, positive)")  # fmt: skip
+        check_arg(
+            "priors",
+            priors,
+            len(values) == 2 and all(0 < p < 1 for p in values),
+            "two class frequencies in (0, 1) (negative, positive)",
+        )
         check_bound("tau", tau, bounds.TAU)
         self.priors, self.tau = values, float(tau)
         self.delta = self.tau * math.log(values[1] / values[0])
@@ -195,11 +201,19 @@ class GroupDROLoss(_GroupedLoss):
         **kwargs: Any,
     ) -> None:
         super().__init__(name=name, **kwargs)
-        check_arg("num_groups", num_groups, isinstance(num_groups, int) and num_groups >= 1,
-                  "an integer >= 1")  # fmt: skip
+        check_arg(
+            "num_groups",
+            num_groups,
+            isinstance(num_groups, int) and num_groups >= 1,
+            "an integer >= 1",
+        )
         check_bound("step_size", step_size, bounds.STEP_SIZE)
-        check_arg("sample_loss", sample_loss, sample_loss in SAMPLE_LOSSES,
-                  f"one of {', '.join(SAMPLE_LOSSES)}")  # fmt: skip
+        check_arg(
+            "sample_loss",
+            sample_loss,
+            sample_loss in SAMPLE_LOSSES,
+            f"one of {', '.join(SAMPLE_LOSSES)}",
+        )
         self.num_groups, self.step_size, self.membership = num_groups, float(step_size), membership
         self.sample_loss = sample_loss
         self._check_membership()

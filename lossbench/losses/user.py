@@ -88,9 +88,10 @@ class UserLoss(LossbenchLoss):
         if isinstance(error, LossbenchError) or not self.key:
             return error  # type: ignore[return-value]
         return ConfigError(
-            self.key, f"a loss that trains on lossbench's batches (`lossbench-check "
-            f"{self.target}` says why)", f"{self.target} ({type(error).__name__}: {brief(error)})",
-        )  # fmt: skip
+            self.key,
+            f"a loss that trains on lossbench's batches (`lossbench-check {self.target}` says why)",
+            f"{self.target} ({type(error).__name__}: {brief(error)})",
+        )
 
     def _checked(self, values: Any, y_pred: Any) -> Any:
         """The values, when they are one number per sample (or per sample and output)."""
@@ -108,9 +109,10 @@ class UserLoss(LossbenchLoss):
         shape, batch = tuple(values.shape), y_pred.shape[0]
         if len(shape) and None not in (shape[0], batch) and shape[0] != batch:
             raise ConfigError(
-                self.key, expected,
+                self.key,
+                expected,
                 f"{self.target} (returned shape {shape} for a batch of {batch})",
-            )  # fmt: skip
+            )
         return values
 
 
@@ -125,5 +127,11 @@ def build_user_loss(
     """
     obj = load_target(target, f"{key}.target")
     loss = instantiate(obj, dict(params), f"{key}.params")
-    return UserLoss(loss, extras=extras_of(obj), target=target, params=dict(params),
-                    key=f"{key}.target", **loss_kwargs)  # fmt: skip
+    return UserLoss(
+        loss,
+        extras=extras_of(obj),
+        target=target,
+        params=dict(params),
+        key=f"{key}.target",
+        **loss_kwargs,
+    )

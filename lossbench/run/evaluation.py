@@ -85,8 +85,10 @@ class Evaluation:
             return None
         data = self.exp.data
         splits = {"val": data.val, "test": data.test}
-        frames = [prediction_columns(data, name, splits[name], pred)
-                  for name, pred in self.selected.predictions.items()]  # fmt: skip
+        frames = [
+            prediction_columns(data, name, splits[name], pred)
+            for name, pred in self.selected.predictions.items()
+        ]
         return {key: np.concatenate([f[key] for f in frames]) for key in frames[0]}
 
 

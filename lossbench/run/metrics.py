@@ -212,8 +212,9 @@ def task_metrics(data: Dataset, split: Split, pred: np.ndarray) -> dict[str, flo
         if data.n_groups > 1:
             y = np.asarray(split.y).reshape(-1) == 1
             hit = (np.asarray(pred).reshape(-1) >= 0.5) == y
-            out.update(group_metrics(hit, lambda rows: _mean(hit[rows & y]), split.groups,
-                                     data.n_groups))  # fmt: skip
+            out.update(
+                group_metrics(hit, lambda rows: _mean(hit[rows & y]), split.groups, data.n_groups)
+            )
         return out
     if task is Task.grouped:
         y, pred = data.in_data_units(split.y), data.in_data_units(np.asarray(pred))
@@ -223,8 +224,14 @@ def task_metrics(data: Dataset, split: Split, pred: np.ndarray) -> dict[str, flo
         if data.n_groups > 1:
             labels, guess = np.asarray(split.y).argmax(axis=1), np.asarray(pred).argmax(axis=1)
             hit = guess == labels
-            out.update(group_metrics(hit, lambda rows: macro_recall(labels[rows], guess[rows]),
-                                     split.groups, data.n_groups))  # fmt: skip
+            out.update(
+                group_metrics(
+                    hit,
+                    lambda rows: macro_recall(labels[rows], guess[rows]),
+                    split.groups,
+                    data.n_groups,
+                )
+            )
         return out
     if task is Task.grid:
         return grid_metrics(split.y, pred)
@@ -270,12 +277,12 @@ def reported(metric: str, names: list[str], exact: bool = True) -> bool:
     """Whether `metric` is among `names`; with `exact=False` (before the data is read) any
     group's id passes where group 0's does (`mse_group_3` as `mse_group_0`)."""
     per_group = _PER_GROUP.match(metric)
-    return metric in names or (not exact and bool(per_group) and
-                               f"{per_group[1]}_group_0" in names)  # fmt: skip
+    return metric in names or (not exact and bool(per_group) and f"{per_group[1]}_group_0" in names)
 
 
-def reported_metric(metric: str, names: list[str], key: str, expected: str,
-                    exact: bool = True) -> str:  # fmt: skip
+def reported_metric(
+    metric: str, names: list[str], key: str, expected: str, exact: bool = True
+) -> str:
     """`metric`, when a run reporting `names` reports it (see `reported`): the one rule for every
     key that names a metric (`trainer.select`, `hydra.sweeper.objective`).
 
@@ -305,8 +312,13 @@ def selected_metric(
         return None
     metric = select.partition(":")[2].strip()
     try:
-        return reported_metric(metric, reported_names(), "trainer.select",
-                               "last, or best:<metric> with a metric", exact)  # fmt: skip
+        return reported_metric(
+            metric,
+            reported_names(),
+            "trainer.select",
+            "last, or best:<metric> with a metric",
+            exact,
+        )
     except ConfigError as error:  # the value received is the whole setting
         raise ConfigError(
             error.key, error.expected, f"{select}{str(error.received)[len(metric) :]}"

@@ -38,8 +38,9 @@ def task_head(task: Task, h: Any, target_shape: tuple[int, ...]) -> Any:
         box = keras.layers.Dense(N_BOX, name="box_head")(h)
         logits = keras.layers.Dense(target_shape[0] - N_BOX, name="class_head")(h)
         return keras.layers.Concatenate(name="heads")([box, logits])
-    out = keras.layers.Dense(math.prod(target_shape), activation=HEAD_ACTIVATION[task],
-                             name="head")(h)  # fmt: skip
+    out = keras.layers.Dense(
+        math.prod(target_shape), activation=HEAD_ACTIVATION[task], name="head"
+    )(h)
     if len(target_shape) > 1:
         out = keras.layers.Reshape(target_shape, name="grid")(out)
     return out
@@ -147,8 +148,9 @@ class ModelBuilder:
         try:
             h = backbone(x)
         except Exception as error:
-            raise _problem(target, f"a model that takes inputs of shape {self.input_shape}",
-                           error) from error  # fmt: skip
+            raise _problem(
+                target, f"a model that takes inputs of shape {self.input_shape}", error
+            ) from error
         if not self.cfg.head:
             _check_output(target, self.task, h, self.target_shape)
             return keras.Model(inputs, h, name=f"custom_{self.task.value}")
@@ -166,8 +168,11 @@ def _problem(target: str, expected: str, error: BaseException) -> ConfigError:
 def _called(fn: Callable[..., Any], target: str, shape: tuple[int, ...], params: dict) -> Any:
     """The backbone `fn(input_shape, **params)` returns: a Keras model or layer."""
     if not callable(fn):
-        raise ConfigError("model.target", "a function fn(input_shape, **params)",
-                          f"{target} ({type(fn).__name__})")  # fmt: skip
+        raise ConfigError(
+            "model.target",
+            "a function fn(input_shape, **params)",
+            f"{target} ({type(fn).__name__})",
+        )
     try:
         backbone = fn(shape, **params)
     except Exception as error:

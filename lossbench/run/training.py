@@ -50,8 +50,9 @@ def run_experiment(
     Raises:
         Interrupted: after the tables are written, when a signal stopped training.
     """
-    (outcome,) = run_experiments([cfg], [out_dir], on_progress, last=last,
-                                 epoch_checks=[epoch_check])  # fmt: skip
+    (outcome,) = run_experiments(
+        [cfg], [out_dir], on_progress, last=last, epoch_checks=[epoch_check]
+    )
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
@@ -126,11 +127,11 @@ def _train_group(
     try:
         if len(group) == 1:
             job, exp, _ = group[0]
-            summaries = [_train_and_write(exp, out_dirs[job], on_progress, stop_requested,
-                                          checks[0])]  # fmt: skip
+            summaries = [
+                _train_and_write(exp, out_dirs[job], on_progress, stop_requested, checks[0])
+            ]
         else:
-            summaries = _train_lanes_and_write(group, out_dirs, on_progress, stop_requested,
-                                               checks)  # fmt: skip
+            summaries = _train_lanes_and_write(group, out_dirs, on_progress, stop_requested, checks)
         for (job, _, _), summary in zip(group, summaries, strict=True):
             outcomes[job] = summary
     except Exception as error:  # the group's jobs failed together
@@ -208,10 +209,17 @@ def _train_lanes_and_write(
     lanes = JaxLanes(first.runner, [lane for _, _, lane in group], first.runner.jit_compile)
     evaluations = [Evaluation(exp) for exp in exps]
     results = train_lanes(
-        lanes, len(first.data.train), first.layer_names, cfg.trainer,
-        [exp.cfg.seed for exp in exps], evaluations, on_progress, _schedule(first.loss),
-        should_stop, checks,
-    )  # fmt: skip
+        lanes,
+        len(first.data.train),
+        first.layer_names,
+        cfg.trainer,
+        [exp.cfg.seed for exp in exps],
+        evaluations,
+        on_progress,
+        _schedule(first.loss),
+        should_stop,
+        checks,
+    )
     summaries = []
     for k, ((job, exp, _), result) in enumerate(zip(group, results, strict=True)):
         lanes.lane(k).sync()  # the Keras variables hold this seed's weights while it is written
@@ -236,10 +244,17 @@ def _train_and_write(
     evaluation = Evaluation(exp)
     try:
         result = train(
-            exp.runner, len(exp.data.train), exp.layer_names, exp.cfg.trainer, exp.cfg.seed,
-            evaluation, on_progress, schedule=_schedule(exp.loss), should_stop=should_stop,
+            exp.runner,
+            len(exp.data.train),
+            exp.layer_names,
+            exp.cfg.trainer,
+            exp.cfg.seed,
+            evaluation,
+            on_progress,
+            schedule=_schedule(exp.loss),
+            should_stop=should_stop,
             epoch_check=epoch_check,
-        )  # fmt: skip
+        )
     except Exception as error:
         if isinstance(exp.loss, UserLoss):  # the user's code is the likely cause: say whose
             raise exp.loss.failed(error) from error

@@ -136,8 +136,9 @@ def input_files(cfg: Any) -> dict[str, Path]:
                 walk(value, f"{prefix}{key}" if not prefix else f"{prefix}.{key}")
         elif isinstance(node, str) and prefix.split(".")[-1] == "target" and ":" in node:
             location = node.rpartition(":")[0]
-            path = (Path(location).expanduser() if location.endswith(".py")
-                    else _module_file(location))  # fmt: skip
+            path = (
+                Path(location).expanduser() if location.endswith(".py") else _module_file(location)
+            )
             if path is not None:
                 found[prefix] = path
 

@@ -123,8 +123,10 @@ class RunFolder:
         """Say what went wrong; `loss` and `seed` name the job in a sweep's tables."""
         self.path.mkdir(parents=True, exist_ok=True)
         summary: dict[str, Any] = {
-            "status": Status.error, "error_type": type(error).__name__, "message": one_line(error)
-        }  # fmt: skip
+            "status": Status.error,
+            "error_type": type(error).__name__,
+            "message": one_line(error),
+        }
         for key, value in (("loss", loss), ("seed", seed)):
             if isinstance(value, str | int) and not isinstance(value, bool):
                 summary[key] = value

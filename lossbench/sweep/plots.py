@@ -44,8 +44,14 @@ def plot_curves(curves: dict[str, dict[str, Any]], key: str, ylabel: str, path: 
         x = np.arange(smoothed.shape[1])
         line = ax.plot(x, np.nanmean(smoothed, axis=0), label=f"{label} ({len(smoothed)} seeds)")[0]
         if len(smoothed) > 1:
-            ax.fill_between(x, np.nanmin(smoothed, axis=0), np.nanmax(smoothed, axis=0),
-                            color=line.get_color(), alpha=0.2, linewidth=0)  # fmt: skip
+            ax.fill_between(
+                x,
+                np.nanmin(smoothed, axis=0),
+                np.nanmax(smoothed, axis=0),
+                color=line.get_color(),
+                alpha=0.2,
+                linewidth=0,
+            )
     if _spans_decades(np.concatenate([e[key].ravel() for e in curves.values()])):
         ax.set_yscale("log")
     ax.set_xlabel("optimizer step")
@@ -64,8 +70,9 @@ def plot_layer_heatmap(curves: dict[str, dict[str, Any]], path: Path) -> None:
     """log10 of the per-layer gradient norm (mean across seeds) over binned steps."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(curves), 1, figsize=(8, 1.2 + 0.9 * len(curves) * 1.6),
-                             squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        len(curves), 1, figsize=(8, 1.2 + 0.9 * len(curves) * 1.6), squeeze=False
+    )
     grids = {}
     for label, entry in curves.items():
         mean = np.nanmean(entry["per_layer"], axis=0)  # (steps, layers)
@@ -78,9 +85,14 @@ def plot_layer_heatmap(curves: dict[str, dict[str, Any]], path: Path) -> None:
     for ax, (label, entry) in zip(axes[:, 0], curves.items(), strict=True):
         steps = entry["per_layer"].shape[1]
         image = ax.imshow(
-            grids[label], aspect="auto", cmap="viridis", interpolation="nearest",
-            extent=(0, steps, len(entry["layers"]) - 0.5, -0.5), vmin=low, vmax=high,
-        )  # fmt: skip
+            grids[label],
+            aspect="auto",
+            cmap="viridis",
+            interpolation="nearest",
+            extent=(0, steps, len(entry["layers"]) - 0.5, -0.5),
+            vmin=low,
+            vmax=high,
+        )
         ax.set_yticks(range(len(entry["layers"])), entry["layers"])
         ax.set_title(label, fontsize="medium")
         ax.set_xlabel("optimizer step")
@@ -101,8 +113,13 @@ def figure_panels(n: int, width: float, height: float, labels: float = 0.0, **sh
 
     columns = min(n, PANELS_PER_ROW)
     n_rows = -(-n // columns)
-    fig, axes = plt.subplots(n_rows, columns, figsize=(labels + width * columns, height * n_rows),
-                             squeeze=False, **shared)  # fmt: skip
+    fig, axes = plt.subplots(
+        n_rows,
+        columns,
+        figsize=(labels + width * columns, height * n_rows),
+        squeeze=False,
+        **shared,
+    )
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     return fig, axes, list(axes.ravel()[:n])
@@ -114,8 +131,9 @@ OWN_OBJECTIVES = ("final_loss", "val_loss", "train_loss")
 LABEL_WIDTH = 28  # characters of a variant label per line
 
 
-def plot_metric_intervals(comparison: pd.DataFrame, keys: list[str], metrics: list[str],
-                          path: Path) -> list[str]:  # fmt: skip
+def plot_metric_intervals(
+    comparison: pd.DataFrame, keys: list[str], metrics: list[str], path: Path
+) -> list[str]:
     """One panel per metric: each variant's mean across seeds (a point) and its 95% t interval
     (a line; none with a single seed), on an axis fitted to the values, so differences near 1
     stay visible. Variants are rows, their labels wrapped, shown once. Returns the metrics drawn
@@ -164,8 +182,7 @@ def plot_reliability(bins: dict[str, tuple[np.ndarray, ...]], split: str, path: 
     for ax, (label, (mean_prob, positives, counts, ece)) in zip(panels, bins.items(), strict=True):
         ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
         ax.plot(mean_prob, positives, marker="o", color="tab:blue")
-        ax.set_title(f"{label}\nECE {ece:.3f}, {int(counts.sum())} predictions",
-                     fontsize="small")  # fmt: skip
+        ax.set_title(f"{label}\nECE {ece:.3f}, {int(counts.sum())} predictions", fontsize="small")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)

@@ -112,8 +112,13 @@ def reliability_lines(
     if not bins:
         return []
     plot_reliability(bins, split, root / "reliability.png")
-    return ["## Calibration", "",
-            f"Reliability diagrams of P(y=1) on the {split} split, seeds pooled, in "
-            f"{ECE_BINS} equal-width bins: on the diagonal a predicted probability is the "
-            "observed frequency; below it the loss is overconfident in class 1.", "",
-            "![reliability diagrams](reliability.png)", ""]  # fmt: skip
+    return [
+        "## Calibration",
+        "",
+        f"Reliability diagrams of P(y=1) on the {split} split, seeds pooled, in "
+        f"{ECE_BINS} equal-width bins: on the diagonal a predicted probability is the "
+        "observed frequency; below it the loss is overconfident in class 1.",
+        "",
+        "![reliability diagrams](reliability.png)",
+        "",
+    ]

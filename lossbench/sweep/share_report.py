@@ -54,28 +54,39 @@ def _cell(row: pd.Series, column: str) -> str:
 
 
 def share_lines(
-    root: Path, summary: pd.DataFrame, comparison: pd.DataFrame, keys: list[str],
+    root: Path,
+    summary: pd.DataFrame,
+    comparison: pd.DataFrame,
+    keys: list[str],
     problems: list[str] | None,
-) -> list[str]:  # fmt: skip
+) -> list[str]:
     """The report's section (none when no run recorded its units): the tables and the plot."""
     units = shared_units(comparison)
     if not units:
         return []
-    lines = ["## Where the gradient goes", "",
-             "Each group's and class's share of every recorded step's gradient "
-             "(`trainer.record_groups`): the projection of its samples' contribution on the "
-             "step's gradient over the gradient's squared norm, so a step's shares of one kind "
-             "add up to 1 and a negative share pulls against the update. Mean over training "
-             "and over its first and last tenth, with 95% t intervals across seeds; each run's "
-             f"steps are in its `{GRAD_GROUPS}`.", ""]  # fmt: skip
+    lines = [
+        "## Where the gradient goes",
+        "",
+        "Each group's and class's share of every recorded step's gradient "
+        "(`trainer.record_groups`): the projection of its samples' contribution on the "
+        "step's gradient over the gradient's squared norm, so a step's shares of one kind "
+        "add up to 1 and a negative share pulls against the update. Mean over training "
+        "and over its first and last tenth, with 95% t intervals across seeds; each run's "
+        f"steps are in its `{GRAD_GROUPS}`.",
+        "",
+    ]
     for by, names in units.items():
         lines += [share_table(comparison, keys, by, names), ""]
     curves = load_shares(root, summary, keys, problems)
     if curves:
         plot_shares(curves, root / "gradient_shares.png")
-        lines += ["Shares over training, mean across seeds, smoothed; the smallest unit (fewest "
-                  "samples per batch) on top:", "", "![gradient shares](gradient_shares.png)",
-                  ""]  # fmt: skip
+        lines += [
+            "Shares over training, mean across seeds, smoothed; the smallest unit (fewest "
+            "samples per batch) on top:",
+            "",
+            "![gradient shares](gradient_shares.png)",
+            "",
+        ]
     return lines
 
 
@@ -104,8 +115,11 @@ def load_shares(
         shares = rows.pivot_table(index="step", columns="name", values="share", aggfunc="mean")
         order = rows.groupby("name")["samples"].mean().sort_values(ascending=False).index
         shares = shares[list(order)]
-        curves[key] = {"steps": shares.index.to_numpy(), "names": list(order),
-                       "shares": shares.to_numpy(dtype="float64").T}  # fmt: skip
+        curves[key] = {
+            "steps": shares.index.to_numpy(),
+            "names": list(order),
+            "shares": shares.to_numpy(dtype="float64").T,
+        }
     return curves
 
 
@@ -117,14 +131,21 @@ def plot_shares(curves: dict[tuple[str, str], dict[str, Any]], path: Path) -> No
     for ax, ((label, by), curve) in zip(panels, curves.items(), strict=True):
         window = max(1, len(curve["steps"]) // CURVE_POINTS)
         shares = smooth(curve["shares"], window)
-        ax.stackplot(curve["steps"], shares, labels=[f"{by} {n}" for n in curve["names"]],
-                     alpha=0.85)  # fmt: skip
+        ax.stackplot(
+            curve["steps"], shares, labels=[f"{by} {n}" for n in curve["names"]], alpha=0.85
+        )
         ax.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
         ax.set_title(f"{label}\nby {by}", fontsize="small")
         ax.set_xlabel("step")
         handles, names = ax.get_legend_handles_labels()
-        ax.legend(handles[::-1], names[::-1], fontsize="x-small", ncol=4, loc="upper center",
-                  bbox_to_anchor=(0.5, -0.28))  # fmt: skip
+        ax.legend(
+            handles[::-1],
+            names[::-1],
+            fontsize="x-small",
+            ncol=4,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.28),
+        )
         ax.grid(alpha=0.3)
     panels[0].set_ylabel("share of the gradient")
     fig.tight_layout()

@@ -39,8 +39,10 @@ MAX_SEEDS_WORTH_RUNNING = 1000
 FRAGILE_MARGIN = 0.75
 TOO_FEW = "too few seeds"
 FRAGILE = "fragile"
-FRAGILE_WHY = (f"its interval clears zero by less than {FRAGILE_MARGIN:g} of its half-width, which "
-               "float32 rounding on another CPU can cross")  # fmt: skip
+FRAGILE_WHY = (
+    f"its interval clears zero by less than {FRAGILE_MARGIN:g} of its half-width, which "
+    "float32 rounding on another CPU can cross"
+)
 VERDICTS = ("better", "worse", FRAGILE, "unclear", TOO_FEW)
 
 __all__ = ["lower_is_better", "mean_ci", "welch_ci"]
@@ -143,9 +145,14 @@ def compare(variant: dict[int, float], baseline: dict[int, float], metric: str) 
     low, high = (0.0 if abs(b) < tiny else b for b in (low, high))
     verdict = _verdict(low, high, lower)
     return Verdict(
-        n, mean, low, high, probability_of_improvement(x_all, y_all, lower), verdict,
+        n,
+        mean,
+        low,
+        high,
+        probability_of_improvement(x_all, y_all, lower),
+        verdict,
         seeds_needed(d) if verdict in ("unclear", FRAGILE) else None,
-    )  # fmt: skip
+    )
 
 
 def _verdict(low: float, high: float, lower: bool) -> str:

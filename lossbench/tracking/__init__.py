@@ -67,8 +67,9 @@ def publish(
         return
     experiment, outcome = cfg.tracker.experiment or study, outcome_of(ended)
     if worker is None or not worker.publish(folder, experiment, outcome):
-        warn_on_failure("mlflow", folder, lambda: publish_mlflow(
-            folder, cfg.tracker.uri, experiment, outcome))  # fmt: skip
+        warn_on_failure(
+            "mlflow", folder, lambda: publish_mlflow(folder, cfg.tracker.uri, experiment, outcome)
+        )
 
 
 def outcome_of(ended: BaseException | None) -> tuple[str, str]:
@@ -87,9 +88,12 @@ def warn_on_failure(name: str, folder: Path, action: Callable[[], Any]) -> None:
         action()
     except Exception as error:
         again = "--mlflow [URI]" if name == "mlflow" else "--tensorboard DIR"
-        print(f"lossbench: warning: tracker={name}: {one_line(error)}; the run's tables are "
-              f"complete (publish them later: lossbench-report {folder} {again})",
-              file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"lossbench: warning: tracker={name}: {one_line(error)}; the run's tables are "
+            f"complete (publish them later: lossbench-report {folder} {again})",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def write_hparams(folder: Path, logdir: Path | None = None) -> Path:

@@ -28,16 +28,25 @@ FOLDER_ID_TAG = "lossbench.folder_id"  # a hash of the folder: MLflow's filters 
 WRITTEN_TAG = "lossbench.summary_written"  # which summary.json a job's run published
 TRIAL_TAG = "lossbench.trial"  # what a trial's run published: its state, values and jobs
 # How lossbench's outcomes end an MLflow run (a folder still `running`: its process was killed).
-RUN_STATUS = {Status.ok: "FINISHED", Status.diverged: "FAILED", Status.error: "FAILED",
-              Status.unreadable: "FAILED", Status.interrupted: "KILLED", Status.pruned: "KILLED",
-              Status.running: "KILLED"}  # fmt: skip
+RUN_STATUS = {
+    Status.ok: "FINISHED",
+    Status.diverged: "FAILED",
+    Status.error: "FAILED",
+    Status.unreadable: "FAILED",
+    Status.interrupted: "KILLED",
+    Status.pruned: "KILLED",
+    Status.running: "KILLED",
+}
 TRIAL_STATUS = {"COMPLETE": "FINISHED", "FAIL": "FAILED", "PRUNED": "KILLED", "RUNNING": "KILLED"}
 # A server that does not answer: a few quick tries, not MLflow's default of minutes.
 # Nothing leaves the machine but what the user's tracking URI asks for (MLflow's usage telemetry
 # is off unless the user turns it on).
-MLFLOW_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
-                   "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                   "MLFLOW_DISABLE_TELEMETRY": "true"}  # fmt: skip
+MLFLOW_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+}
 # Files of a sweep's own folder that its parent run keeps as artifacts.
 SWEEP_FILES = ("*.csv", "*.md", "*.png", "*.yaml")
 
@@ -92,8 +101,9 @@ class Publisher:
         and message); return the top MLflow run's id."""
         kind = kind_of(folder)
         if kind is None:
-            raise ValueError(f"{folder} holds no run, sweep or search (no {SUMMARY} in it or "
-                             "its folders)")  # fmt: skip
+            raise ValueError(
+                f"{folder} holds no run, sweep or search (no {SUMMARY} in it or its folders)"
+            )
         if kind == "run":
             return self.job(Job(folder), None)
         parent = self._parent(folder, kind, outcome)
@@ -116,8 +126,12 @@ class Publisher:
             self.client.delete_run(old.info.run_id)
         s = job.summary
         status = job.status
-        tags = {WRITTEN_TAG: written, "status": status.value, "device": str(s.get("device")),
-                "loss": str(s.get("loss"))}  # fmt: skip
+        tags = {
+            WRITTEN_TAG: written,
+            "status": status.value,
+            "device": str(s.get("device")),
+            "loss": str(s.get("loss")),
+        }
         if s.get("message"):
             tags["message"] = str(s["message"])[:5000]
         run = self._start(job.path, job.path.name, parent, tags, job.seconds)
@@ -141,8 +155,11 @@ class Publisher:
             for child in self._children(old.info.run_id):
                 self.client.delete_run(child.info.run_id)
             self.client.delete_run(old.info.run_id)
-        tags = {TRIAL_TAG: told, "state": trial.state,
-                **({"message": trial.message} if trial.message else {})}  # fmt: skip
+        tags = {
+            TRIAL_TAG: told,
+            "state": trial.state,
+            **({"message": trial.message} if trial.message else {}),
+        }
         seconds = sum(j.seconds for j in trial.jobs)
         run = self._start(key, f"trial {trial.number}", parent, tags, seconds)
         self._log(
@@ -174,25 +191,32 @@ class Publisher:
         self.client.set_terminated(run, status)
         return run
 
-    def _start(self, key: Path, name: str, parent: str | None, tags: dict[str, str],
-               seconds: float) -> str:  # fmt: skip
+    def _start(
+        self, key: Path, name: str, parent: str | None, tags: dict[str, str], seconds: float
+    ) -> str:
         """Create a run for `key` (a folder, or a search's trial) that ran for `seconds`."""
         tags = {**tags, FOLDER_TAG: str(key.resolve()), FOLDER_ID_TAG: _folder_id(key)}
         if parent is not None:
             tags["mlflow.parentRunId"] = parent
         start = int((time.time() - seconds) * 1000)
-        run = self.client.create_run(self.experiment_id, start_time=start, tags=tags,
-                                     run_name=name)  # fmt: skip
+        run = self.client.create_run(self.experiment_id, start_time=start, tags=tags, run_name=name)
         return run.info.run_id
 
-    def _log(self, run: str, params: dict[str, str], metrics: list[Any],
-             tags: dict[str, str] | None = None) -> None:  # fmt: skip
+    def _log(
+        self,
+        run: str,
+        params: dict[str, str],
+        metrics: list[Any],
+        tags: dict[str, str] | None = None,
+    ) -> None:
         from mlflow.entities import Param, RunTag
 
         self.client.log_batch(
-            run, metrics=metrics, params=[Param(k, v[:6000]) for k, v in params.items()],
+            run,
+            metrics=metrics,
+            params=[Param(k, v[:6000]) for k, v in params.items()],
             tags=[RunTag(k, v) for k, v in (tags or {}).items()],
-        )  # fmt: skip
+        )
 
     def _job_metrics(self, job: Job) -> list[Any]:
         """Each step's loss and gradient norm, each epoch's values at the epoch's last step, and
@@ -212,8 +236,11 @@ class Publisher:
         return metrics + [self._metric(name, v, at) for name, v in job.results().items()]
 
     def _series(self, name: str, steps: Iterable[Any], values: Iterable[Any]) -> list[Any]:
-        return [self._metric(name, v, s) for s, v in zip(steps, values, strict=True)
-                if v == v or name in STEP_METRICS]  # fmt: skip
+        return [
+            self._metric(name, v, s)
+            for s, v in zip(steps, values, strict=True)
+            if v == v or name in STEP_METRICS
+        ]
 
     def _metric(self, name: str, value: float, step: Any) -> Any:
         from mlflow.entities import Metric
@@ -228,9 +255,11 @@ class Publisher:
         return found[0] if found else None
 
     def _children(self, parent: str) -> list[Any]:
-        return list(self.client.search_runs(
-            [self.experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'", max_results=10_000
-        ))  # fmt: skip
+        return list(
+            self.client.search_runs(
+                [self.experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'", max_results=10_000
+            )
+        )
 
 
 def _question(folder: Path) -> dict[str, str]:

@@ -95,8 +95,9 @@ class Job:
     @property
     def seconds(self) -> float:
         s = self.summary
-        return float(s.get("wall_seconds") or (s.get("train_seconds") or 0) + (
-            s.get("compile_seconds") or 0))  # fmt: skip
+        return float(
+            s.get("wall_seconds") or (s.get("train_seconds") or 0) + (s.get("compile_seconds") or 0)
+        )
 
     def results(self) -> dict[str, float]:
         """The selected epoch's validation (`selected/<metric>`) and test (`test/<metric>`)
@@ -152,13 +153,16 @@ def trials(folder: Path) -> list[Trial]:
     found = []
     for row in frame.to_dict("records"):
         jobs = str(row["jobs"] or "").split()
-        found.append(Trial(
-            number=int(row["trial"]), state=str(row["state"]),
-            params={p: row[p] for p in params if not _missing(row[p])},
-            values={n: float(row[c]) for c, n in means.items() if not _missing(row.get(c))},
-            jobs=[Job(folder / name) for name in jobs if (folder / name / SUMMARY).exists()],
-            message=str(row.get("message") or ""),
-        ))  # fmt: skip
+        found.append(
+            Trial(
+                number=int(row["trial"]),
+                state=str(row["state"]),
+                params={p: row[p] for p in params if not _missing(row[p])},
+                values={n: float(row[c]) for c, n in means.items() if not _missing(row.get(c))},
+                jobs=[Job(folder / name) for name in jobs if (folder / name / SUMMARY).exists()],
+                message=str(row.get("message") or ""),
+            )
+        )
     return found
 
 

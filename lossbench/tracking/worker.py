@@ -34,8 +34,10 @@ class Worker:
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "lossbench.tracking.worker", tracking_uri(uri)],
-                stdin=subprocess.PIPE, text=True, start_new_session=True,
-            )  # fmt: skip
+                stdin=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+            )
         except OSError:
             return None
         return cls(proc)

@@ -65,9 +65,12 @@ class Runner(Protocol):
     n_units: int
 
     def run(
-        self, idx: np.ndarray, n_steps: int, multiplier: np.ndarray,
+        self,
+        idx: np.ndarray,
+        n_steps: int,
+        multiplier: np.ndarray,
         unit_steps: np.ndarray | None = None,
-    ) -> dict[str, np.ndarray]: ...  # fmt: skip
+    ) -> dict[str, np.ndarray]: ...
 
     def predict(self, x: np.ndarray) -> np.ndarray: ...
 

@@ -156,9 +156,16 @@ class JaxRunner(RunnerBase):
         return state, jnp.stack(rows)
 
     def _chunk_steps(
-        self, state: Any, x: Any, y: Any, u: Any, idx: Any, n_steps: Any, multiplier: Any,
+        self,
+        state: Any,
+        x: Any,
+        y: Any,
+        u: Any,
+        idx: Any,
+        n_steps: Any,
+        multiplier: Any,
         unit_steps: Any,
-    ) -> tuple[Any, Any]:  # fmt: skip
+    ) -> tuple[Any, Any]:
         capacity = idx.shape[0]
         batch_of = self._batches(x, y, u, idx)
 
@@ -180,19 +187,26 @@ class JaxRunner(RunnerBase):
         return lambda i: (x[idx[i]], y[idx[i]], u[idx[i]])
 
     def run(
-        self, idx: np.ndarray, n_steps: int, multiplier: np.ndarray,
+        self,
+        idx: np.ndarray,
+        n_steps: int,
+        multiplier: np.ndarray,
         unit_steps: np.ndarray | None = None,
-    ) -> dict[str, np.ndarray]:  # fmt: skip
+    ) -> dict[str, np.ndarray]:
         """Run `n_steps` steps; see `TensorFlowRunner.run`."""
         unit_steps = step_flags(unit_steps, len(multiplier))
         if self.unroll:
             parts = []
             for start, k in self.blocks(n_steps):
                 self.state, rows = self._block(
-                    self.state, self.x, self.y, self.u, jnp.asarray(idx[start : start + k]),
+                    self.state,
+                    self.x,
+                    self.y,
+                    self.u,
+                    jnp.asarray(idx[start : start + k]),
                     jnp.asarray(multiplier[start : start + k], jnp.float32),
                     jnp.asarray(unit_steps[start : start + k]),
-                )  # fmt: skip
+                )
                 parts.append(rows)
             return self.split(np.concatenate([np.asarray(rows) for rows in parts]), n_steps)
         self.state, packed = self._chunk(

@@ -64,9 +64,12 @@ class JaxLanes:
         )
 
     def run(
-        self, idx: list[np.ndarray], n_steps: int, multiplier: np.ndarray,
+        self,
+        idx: list[np.ndarray],
+        n_steps: int,
+        multiplier: np.ndarray,
         unit_steps: np.ndarray | None = None,
-    ) -> list[dict[str, np.ndarray]]:  # fmt: skip
+    ) -> list[dict[str, np.ndarray]]:
         """Run `n_steps` steps in every lane; lane k's batches are the rows of `idx[k]`."""
         self.state, packed = self._chunk(
             self.state,

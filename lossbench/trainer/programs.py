@@ -22,10 +22,21 @@ from typing import Any
 import numpy as np
 
 # Layers whose step the loop form runs at its best: a model of these only is not probed.
-LOOP_LAYERS = frozenset({
-    "InputLayer", "Dense", "Dropout", "Activation", "BatchNormalization",
-    "LayerNormalization", "Flatten", "Reshape", "Concatenate", "Add", "ReLU",
-})  # fmt: skip
+LOOP_LAYERS = frozenset(
+    {
+        "InputLayer",
+        "Dense",
+        "Dropout",
+        "Activation",
+        "BatchNormalization",
+        "LayerNormalization",
+        "Flatten",
+        "Reshape",
+        "Concatenate",
+        "Add",
+        "ReLU",
+    }
+)
 # A form replaces the default only when it runs at least this much faster in the probe.
 MARGIN = 1.3
 PROBE_STEPS = 4  # steps per timed call
@@ -85,9 +96,13 @@ def draws_random_numbers(model: Any) -> bool:
 
 
 def candidate_forms(
-    default: ProgramForm, unroll: int | None, jit_compile: bool | None, backend: str,
-    unrolled: int, random: bool = False,
-) -> list[ProgramForm]:  # fmt: skip
+    default: ProgramForm,
+    unroll: int | None,
+    jit_compile: bool | None,
+    backend: str,
+    unrolled: int,
+    random: bool = False,
+) -> list[ProgramForm]:
     """The forms a probe compares, the default first: each unpinned setting's options (loop or
     `unrolled` steps per program; on TensorFlow, XLA or its graph, whose loop is its only form).
 

@@ -128,9 +128,12 @@ class TensorFlowRunner(RunnerBase):
             mask = tf.reshape(tf.cast(ub[:, k], cotangent.dtype), [-1, *ones])
             unit = tape.gradient(values, weights, output_gradients=cotangent * mask)
             unit_flat = tf.concat(
-                [tf.reshape(tf.cast(tf.zeros_like(w) if g is None else g, tf.float32), [-1])
-                 for g, w in zip(unit, weights, strict=True)], 0,
-            )  # fmt: skip
+                [
+                    tf.reshape(tf.cast(tf.zeros_like(w) if g is None else g, tf.float32), [-1])
+                    for g, w in zip(unit, weights, strict=True)
+                ],
+                0,
+            )
             sq.append(tf.reduce_sum(tf.square(unit_flat)))
             dot.append(tf.reduce_sum(unit_flat * flat))
         grad_sq = tf.reshape(tf.reduce_sum(tf.square(flat)), [1])
@@ -140,10 +143,9 @@ class TensorFlowRunner(RunnerBase):
         self, x: Any, y: Any, u: Any, idx: Any, multiplier: Any, unit_steps: Any
     ) -> Any:
         """`idx.shape[0]` steps written out one after another (no loop: see `CONV_UNROLL`)."""
-        return tf.stack([
-            self._step(x, y, u, idx[i], multiplier[i], unit_steps[i])
-            for i in range(idx.shape[0])
-        ])  # fmt: skip
+        return tf.stack(
+            [self._step(x, y, u, idx[i], multiplier[i], unit_steps[i]) for i in range(idx.shape[0])]
+        )
 
     def _chunk_steps(
         self, x: Any, y: Any, u: Any, idx: Any, n_steps: Any, multiplier: Any, unit_steps: Any
@@ -172,9 +174,12 @@ class TensorFlowRunner(RunnerBase):
         return tf.stack(per_layer)
 
     def run(
-        self, idx: np.ndarray, n_steps: int, multiplier: np.ndarray,
+        self,
+        idx: np.ndarray,
+        n_steps: int,
+        multiplier: np.ndarray,
         unit_steps: np.ndarray | None = None,
-    ) -> dict[str, np.ndarray]:  # fmt: skip
+    ) -> dict[str, np.ndarray]:
         """Run `n_steps` steps; row k of `idx` holds step k's sample indices.
 
         Args:
@@ -192,12 +197,19 @@ class TensorFlowRunner(RunnerBase):
         """
         flags = step_flags(unit_steps, len(multiplier))
         if self.unroll:
-            packed = np.concatenate([
-                self._block(self.x, self.y, self.u, tf.constant(idx[start : start + k]),
-                            tf.constant(multiplier[start : start + k], tf.float32),
-                            tf.constant(flags[start : start + k])).numpy()
-                for start, k in self.blocks(n_steps)
-            ])  # fmt: skip
+            packed = np.concatenate(
+                [
+                    self._block(
+                        self.x,
+                        self.y,
+                        self.u,
+                        tf.constant(idx[start : start + k]),
+                        tf.constant(multiplier[start : start + k], tf.float32),
+                        tf.constant(flags[start : start + k]),
+                    ).numpy()
+                    for start, k in self.blocks(n_steps)
+                ]
+            )
             return self.split(packed, n_steps)
         packed = self._chunk(
             self.x,

@@ -75,14 +75,29 @@ class Options:
             found.append((f"{KEY}.objective", expected, self.objective))
         directions = self.directions
         if any(d not in DIRECTIONS for d in directions):
-            found.append((f"{KEY}.direction", f"{' or '.join(DIRECTIONS)}, or a list of them",
-                          self.direction))  # fmt: skip
+            found.append(
+                (
+                    f"{KEY}.direction",
+                    f"{' or '.join(DIRECTIONS)}, or a list of them",
+                    self.direction,
+                )
+            )
         elif objectives and len(directions) != len(objectives):
-            found.append((f"{KEY}.direction", f"one direction per objective ({len(objectives)})",
-                          self.direction))  # fmt: skip
+            found.append(
+                (
+                    f"{KEY}.direction",
+                    f"one direction per objective ({len(objectives)})",
+                    self.direction,
+                )
+            )
         if self.pruner not in PRUNERS:
             found.append((f"{KEY}.pruner", f"one of {', '.join(PRUNERS)}", self.pruner))
         elif self.pruner != "none" and len(objectives) > 1:
-            found.append((f"{KEY}.pruner", "none with several objectives (Optuna prunes "
-                          "single-objective studies only)", self.pruner))  # fmt: skip
+            found.append(
+                (
+                    f"{KEY}.pruner",
+                    "none with several objectives (Optuna prunes single-objective studies only)",
+                    self.pruner,
+                )
+            )
         return found

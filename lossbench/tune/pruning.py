@@ -55,8 +55,9 @@ def seed_key(seed_index: int) -> str:
 class EpochCheck:
     """Called with each epoch's row (None before the first): True stops the job as pruned."""
 
-    def __init__(self, options: Options, folder: Path, trial: int, seed_index: int,
-                 epochs: int) -> None:  # fmt: skip
+    def __init__(
+        self, options: Options, folder: Path, trial: int, seed_index: int, epochs: int
+    ) -> None:
         self.options, self.folder = options, folder
         self.trial_number, self.seed_index, self.epochs = trial, seed_index, epochs
         self.values: list[float] = []
@@ -72,7 +73,7 @@ class EpochCheck:
                 study_name=self.options.study_name or STUDY_NAME,
                 storage=storage_of(self.options, self.folder),
                 pruner=make_pruner(self.options.pruner, self.epochs),
-            )  # fmt: skip
+            )
             storage = self._study._storage
             self._trial_id = storage.get_trial_id_from_study_id_trial_number(
                 self._study._study_id, self.trial_number
@@ -101,8 +102,9 @@ class EpochCheck:
         frozen.intermediate_values = means
         if not study.pruner.prune(study, frozen):
             return False
-        storage.set_trial_user_attr(trial_id, PRUNED_MARK,
-                                    {"seed": self.seed_index, "epoch": epoch})  # fmt: skip
+        storage.set_trial_user_attr(
+            trial_id, PRUNED_MARK, {"seed": self.seed_index, "epoch": epoch}
+        )
         return True
 
 

@@ -33,8 +33,12 @@ def sampler_spec(sampler: Any) -> tuple[str, dict[str, Any]]:
         return SAMPLERS["tpe"], {}
     if isinstance(sampler, str):
         if sampler.lower() not in SAMPLERS:
-            raise ConfigError(KEY + ".sampler", f"one of {', '.join(SAMPLERS)}, or a node with "
-                              "a _target_ (hydra/sweeper/sampler=NAME)", sampler)  # fmt: skip
+            raise ConfigError(
+                KEY + ".sampler",
+                f"one of {', '.join(SAMPLERS)}, or a node with "
+                "a _target_ (hydra/sweeper/sampler=NAME)",
+                sampler,
+            )
         return SAMPLERS[sampler.lower()], {}
     try:
         from omegaconf import OmegaConf
@@ -46,13 +50,17 @@ def sampler_spec(sampler: Any) -> tuple[str, dict[str, Any]]:
         )
         node = dict(node)
     except (TypeError, ValueError):
-        raise ConfigError(KEY + ".sampler", "a sampler's name or a node with a _target_",
-                          sampler) from None  # fmt: skip
+        raise ConfigError(
+            KEY + ".sampler", "a sampler's name or a node with a _target_", sampler
+        ) from None
     target = node.pop("_target_", None)
     node.pop("_partial_", None)
     if not isinstance(target, str):
-        raise ConfigError(KEY + ".sampler._target_", "an Optuna sampler class such as "
-                          "optuna.samplers.TPESampler", target)  # fmt: skip
+        raise ConfigError(
+            KEY + ".sampler._target_",
+            "an Optuna sampler class such as optuna.samplers.TPESampler",
+            target,
+        )
     return target, node
 
 
@@ -80,14 +88,19 @@ def make_sampler(sampler: Any, grid: dict[str, list[Any]] | None, done: int) -> 
     except Exception:
         cls = None
     if not (isinstance(cls, type) and issubclass(cls, optuna.samplers.BaseSampler)):
-        raise ConfigError(KEY + ".sampler._target_", "an Optuna sampler class such as "
-                          "optuna.samplers.TPESampler", target)  # fmt: skip
+        raise ConfigError(
+            KEY + ".sampler._target_",
+            "an Optuna sampler class such as optuna.samplers.TPESampler",
+            target,
+        )
     accepted = [p for p in inspect.signature(cls).parameters if p not in ("self", "kwargs")]
     for name in args:
         if name not in accepted:
-            raise ConfigError(f"{KEY}.sampler.{name}",
-                              f"an argument of {cls.__name__} ({', '.join(accepted)})",
-                              args[name])  # fmt: skip
+            raise ConfigError(
+                f"{KEY}.sampler.{name}",
+                f"an argument of {cls.__name__} ({', '.join(accepted)})",
+                args[name],
+            )
     if target == GRID or cls is optuna.samplers.GridSampler:
         args["search_space"] = grid or {}
     if "seed" in accepted:

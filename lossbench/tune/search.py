@@ -120,8 +120,16 @@ def plan(
     points = grid(space) if is_grid else None
     make_sampler(options.sampler, points, 0)  # a bad sampler is refused before the folder is made
     n_trials = min(options.n_trials, grid_size(space)) if is_grid else options.n_trials
-    return Plan(fixed, space, extend, points, n_trials, checked[0].seed,
-                checked[0].trainer.epochs, compose(first))  # fmt: skip
+    return Plan(
+        fixed,
+        space,
+        extend,
+        points,
+        n_trials,
+        checked[0].seed,
+        checked[0].trainer.epochs,
+        compose(first),
+    )
 
 
 def search(
@@ -152,8 +160,9 @@ def search(
     checked = plan(options, arguments, parse, compose)
     resume = resume or (folder / JOURNAL).exists()
     with claimed(folder, "hydra.sweep.dir", sweep=True, resume=resume):
-        study = open_study(folder, options, question(options, checked.space, checked.fixed),
-                           checked.epochs)  # fmt: skip
+        study = open_study(
+            folder, options, question(options, checked.space, checked.fixed), checked.epochs
+        )
         study.sampler = make_sampler(options.sampler, checked.points, len(study.trials))
         study.set_user_attr("fixed", checked.fixed)
         write_results(folder, study, options)  # the files say what the study holds, even now
@@ -167,29 +176,41 @@ def search(
 
 
 def _run_trials(
-    study: Any, checked: Plan, options: Options, folder: Path,
+    study: Any,
+    checked: Plan,
+    options: Options,
+    folder: Path,
     launch: Callable[[list[list[str]], int], Sequence[Any]],
-) -> str | None:  # fmt: skip
+) -> str | None:
     """Ask, launch and tell batches of trials until enough have finished; return why the
     search stopped early (None: it did not)."""
     while (done := finished(study)) < checked.n_trials:
-        batch = [study.ask(checked.space) for _ in range(min(options.n_jobs,
-                                                             checked.n_trials - done))]  # fmt: skip
+        batch = [
+            study.ask(checked.space) for _ in range(min(options.n_jobs, checked.n_trials - done))
+        ]
         for trial in batch if checked.extend is not None else []:
             checked.extend(checked.config, trial)
-        jobs = [[*checked.fixed, *overrides_of(t.params), f"seed={checked.base_seed + s}"]
-                for t in batch for s in range(options.seeds)]  # fmt: skip
+        jobs = [
+            [*checked.fixed, *overrides_of(t.params), f"seed={checked.base_seed + s}"]
+            for t in batch
+            for s in range(options.seeds)
+        ]
         returns = launch(jobs, batch[0].number * options.seeds)
         folders = [Path(str(r.hydra_cfg.hydra.runtime.output_dir)) for r in returns]
         seeds = options.seeds
-        failed = [why for i, trial in enumerate(batch)
-                  if (why := _tell(study, trial, folders[i * seeds:(i + 1) * seeds], options))
-                  is not None]  # fmt: skip
+        failed = [
+            why
+            for i, trial in enumerate(batch)
+            if (why := _tell(study, trial, folders[i * seeds : (i + 1) * seeds], options))
+            is not None
+        ]
         write_results(folder, study, options)
         if len(failed) / len(batch) > options.max_failure_rate:
-            return (f"the search stopped: {len(failed)} of {len(batch)} trials of a batch failed, "
-                    f"more than {KEY}.max_failure_rate={options.max_failure_rate:g} allows "
-                    f"({failed[0]}); see {folder / TRIALS}")  # fmt: skip
+            return (
+                f"the search stopped: {len(failed)} of {len(batch)} trials of a batch failed, "
+                f"more than {KEY}.max_failure_rate={options.max_failure_rate:g} allows "
+                f"({failed[0]}); see {folder / TRIALS}"
+            )
         if _grid_done(study):
             break
     return None
@@ -251,8 +272,10 @@ def report(folder: Path, study: Any, options: Options) -> None:
     if len(options.objectives) == 1:
         best = study.best_trial
         params = " ".join(overrides_of(best.params))
-        print(f"best: trial {best.number}, {options.objectives[0]} {best.value:.4g} on validation "
-              f"(mean of {options.seeds} seeds) with {params}")  # fmt: skip
+        print(
+            f"best: trial {best.number}, {options.objectives[0]} {best.value:.4g} on validation "
+            f"(mean of {options.seeds} seeds) with {params}"
+        )
     else:
         front = study.best_trials
         print(f"Pareto front: {len(front)} trials ({', '.join(options.objectives)}):")

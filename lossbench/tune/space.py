@@ -39,8 +39,11 @@ def search_space(
                 expected = "interval(a, b) with a < b (a > 0 for log)"
                 raise ConfigError(where, expected, override.input_line)
             ints = isinstance(low, int) and isinstance(high, int)
-            space[key] = (od.IntDistribution(low, high, log=log) if ints
-                          else od.FloatDistribution(float(low), float(high), log=log))  # fmt: skip
+            space[key] = (
+                od.IntDistribution(low, high, log=log)
+                if ints
+                else od.FloatDistribution(float(low), float(high), log=log)
+            )
         elif isinstance(sweep, ChoiceSweep):
             space[key] = od.CategoricalDistribution(list(sweep.list))
         elif isinstance(sweep, RangeSweep):
@@ -126,6 +129,9 @@ def custom_space(target: str | None) -> Callable[[Any, Any], None] | None:
         text = f"{module}:{name}"
     fn = load_target(text, f"{KEY}.custom_search_space", kind="any")
     if not callable(fn):
-        raise ConfigError(f"{KEY}.custom_search_space", "a function fn(config, trial)",
-                          f"{target} ({type(fn).__name__})")  # fmt: skip
+        raise ConfigError(
+            f"{KEY}.custom_search_space",
+            "a function fn(config, trial)",
+            f"{target} ({type(fn).__name__})",
+        )
     return fn

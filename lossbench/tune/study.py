@@ -67,8 +67,9 @@ def open_study(folder: Path, options: Options, asked: dict[str, Any], epochs: in
         study = optuna.load_study(study_name=name, storage=storage, pruner=pruner)
         _same_question(study, asked, folder)
     else:
-        study = optuna.create_study(storage=storage, study_name=name, pruner=pruner,
-                                    directions=options.directions)  # fmt: skip
+        study = optuna.create_study(
+            storage=storage, study_name=name, pruner=pruner, directions=options.directions
+        )
         study.set_user_attr(QUESTION, asked)
     stopped = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if stopped:
@@ -84,8 +85,10 @@ def _same_question(study: Any, asked: dict[str, Any], folder: Path) -> None:
     recorded only its objective and fixed settings: those are compared)."""
     recorded = study.user_attrs.get(QUESTION)
     if recorded is None:
-        recorded = {"objective": [study.user_attrs.get("objective")],
-                    "fixed": sorted(study.user_attrs.get("fixed", []))}  # fmt: skip
+        recorded = {
+            "objective": [study.user_attrs.get("objective")],
+            "fixed": sorted(study.user_attrs.get("fixed", [])),
+        }
         recorded["direction"] = [d.name.lower() for d in study.directions]
     for part, value in recorded.items():
         now = asked.get(part)
@@ -115,8 +118,9 @@ def finished(study: Any) -> int:
 
     done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
     interrupted = set(study.user_attrs.get("interrupted", []))
-    return sum(1 for t in study.get_trials(deepcopy=False, states=done)
-               if t.number not in interrupted)  # fmt: skip
+    return sum(
+        1 for t in study.get_trials(deepcopy=False, states=done) if t.number not in interrupted
+    )
 
 
 def complete(study: Any) -> list[Any]:
@@ -140,8 +144,12 @@ def write_results(folder: Path, study: Any, options: Options) -> None:
         row = {"trial": t.number, "state": t.state.name, **t.params}
         for k, objective in enumerate(objectives):
             seeds = t.user_attrs.get("values", [])
-            row.update({f"{objective}_seed{s}": v[k] if isinstance(v, list) else v
-                        for s, v in enumerate(seeds)})  # fmt: skip
+            row.update(
+                {
+                    f"{objective}_seed{s}": v[k] if isinstance(v, list) else v
+                    for s, v in enumerate(seeds)
+                }
+            )
             name = "mean" if len(objectives) == 1 else f"{objective}_mean"
             counted = t.state.name == "COMPLETE"  # a pruned trial's value is its last epoch's
             row[name] = t.values[k] if counted and t.values is not None else float("nan")
@@ -155,8 +163,11 @@ def write_results(folder: Path, study: Any, options: Options) -> None:
         (folder / BEST).unlink(missing_ok=True)  # nothing finished: no best to pass for one
         return
     fixed = study.user_attrs.get("fixed", [])
-    doc: dict[str, Any] = {"objective": _shown(objectives), "direction": _shown(options.directions),
-                           "split": "validation"}  # fmt: skip
+    doc: dict[str, Any] = {
+        "objective": _shown(objectives),
+        "direction": _shown(options.directions),
+        "split": "validation",
+    }
     if len(objectives) == 1:
         doc.update(_entry(study.best_trial, fixed, objectives))
     else:
@@ -170,8 +181,11 @@ def _entry(trial: Any, fixed: list[str], objectives: list[str]) -> dict[str, Any
     from lossbench.sweep.stats import mean_ci
 
     seeds = trial.user_attrs.get("values", [])
-    once = ["hydra.mode=RUN"] if any(o.lstrip("+").startswith("hparams_search=")
-                                     for o in fixed) else []  # fmt: skip
+    once = (
+        ["hydra.mode=RUN"]
+        if any(o.lstrip("+").startswith("hparams_search=") for o in fixed)
+        else []
+    )
     entry: dict[str, Any] = {"trial": trial.number}
     if len(objectives) == 1:
         per_seed = [v[0] if isinstance(v, list) else v for v in seeds]
@@ -180,9 +194,11 @@ def _entry(trial: Any, fixed: list[str], objectives: list[str]) -> dict[str, Any
     else:
         entry["values"] = dict(zip(objectives, trial.values, strict=True))
         entry["values_by_seed"] = seeds
-    entry.update({
-        "params": dict(trial.params),
-        "overrides": [*fixed, *overrides_of(trial.params)],
-        "command": "lossbench " + " ".join([*fixed, *once, *overrides_of(trial.params)]),
-    })  # fmt: skip
+    entry.update(
+        {
+            "params": dict(trial.params),
+            "overrides": [*fixed, *overrides_of(trial.params)],
+            "command": "lossbench " + " ".join([*fixed, *once, *overrides_of(trial.params)]),
+        }
+    )
     return entry

@@ -121,6 +121,8 @@ class GroupDROConfig(LossConfig):
         from lossbench.losses import GroupDROLoss
 
         return GroupDROLoss(
-            num_groups=ctx.data.n_groups, step_size=self.step_size,
-            membership=self.membership.value, sample_loss=GROUP_DRO_TASKS[self.task],
-        )  # fmt: skip
+            num_groups=ctx.data.n_groups,
+            step_size=self.step_size,
+            membership=self.membership.value,
+            sample_loss=GROUP_DRO_TASKS[self.task],
+        )

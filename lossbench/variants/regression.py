@@ -65,8 +65,11 @@ class GroupedConfig(LossConfig):
         from lossbench.losses import GroupedScaleLoss
 
         if self.scales is not None and len(self.scales) != ctx.data.n_groups:
-            raise ConfigError(ctx.key("scales"), f"a list of {ctx.data.n_groups} numbers (one "
-                              "per group of the data)", list(self.scales))  # fmt: skip
+            raise ConfigError(
+                ctx.key("scales"),
+                f"a list of {ctx.data.n_groups} numbers (one per group of the data)",
+                list(self.scales),
+            )
         scales = ctx.data.group_scales.tolist() if self.scales is None else list(self.scales)
         return GroupedScaleLoss(scales=scales, membership=self.membership.value)
 

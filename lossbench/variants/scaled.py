@@ -94,8 +94,11 @@ class ScaledConfig(LossConfig):
             if key not in types:
                 allowed = ", ".join(sorted(types)) or "none"
                 hint = did_you_mean(key, types, "loss.base_params.")
-                yield (f"base_params.{key}",
-                       f"a parameter of loss {self.base!r} ({allowed}{hint})", value)  # fmt: skip
+                yield (
+                    f"base_params.{key}",
+                    f"a parameter of loss {self.base!r} ({allowed}{hint})",
+                    value,
+                )
                 continue
             try:
                 OmegaConf.merge(OmegaConf.structured(schema(name=self.base)), {key: value})
