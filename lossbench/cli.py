@@ -49,19 +49,34 @@ def _loss_help() -> str:
     return "\n".join(f"  {name:<{width}}  {text}" for name, text in catalog.items())
 
 
-def task(cfg: DictConfig) -> float:
-    """Hydra's task function: one job (`lossbench.jobs.run_job`)."""
-    from lossbench.jobs import run_job
+class Task:
+    """Hydra's task function: one job (`lossbench.jobs.run_job`). The runners this process's jobs
+    build are kept here, for its later jobs of the same structure (a sweep over seeds)."""
 
-    return run_job(cfg)
+    def __init__(self) -> None:
+        self._runners: Any = None
+
+    @property
+    def runners(self) -> Any:
+        """The process's `lossbench.run.experiment.RunnerCache` (made at the first job)."""
+        if self._runners is None:
+            from lossbench.run.experiment import RunnerCache
+
+            self._runners = RunnerCache()
+        return self._runners
+
+    def __call__(self, cfg: DictConfig) -> float:
+        from lossbench.jobs import run_job
+
+        return run_job(cfg, self.runners)
 
 
 def run() -> None:
-    """Hand `sys.argv` to Hydra, which composes the config and calls `task` once per job."""
+    """Hand `sys.argv` to Hydra, which composes the config and calls a `Task` once per job."""
     import hydra
 
     app = hydra.main(version_base="1.3", config_path="pkg://lossbench.conf", config_name="config")
-    app(task)()
+    app(Task())()
 
 
 def prepare_hydra() -> None:

@@ -30,6 +30,7 @@ from lossbench.store.run_folder import RunFolder, Status, Summary
 from lossbench.tracking import published
 
 if TYPE_CHECKING:
+    from lossbench.run.experiment import RunnerCache
     from lossbench.signals import Interrupted
 
 
@@ -101,11 +102,12 @@ def check_baseline(
     resolve_baseline(settings_of(rows), str(baseline))
 
 
-def run_job(cfg: DictConfig) -> float:
+def run_job(cfg: DictConfig, runners: RunnerCache | None = None) -> float:
     """Run the job Hydra has set up in `hydra.runtime.output_dir`.
 
     A single run is checked and its folder claimed here (an invalid one leaves no folder); a
-    sweep's jobs were checked, and its folder claimed, by lossbench's sweeper.
+    sweep's jobs were checked, and its folder claimed, by lossbench's sweeper. `runners`: those
+    earlier jobs of this process built, for this one to reuse.
 
     Returns:
         The final loss (NaN when the job failed or no step finished).
@@ -118,7 +120,7 @@ def run_job(cfg: DictConfig) -> float:
             return job_failed(error, cfg, out_dir, multirun=True)
         if isinstance(started, Kept):
             return started.final_loss
-        return _train(started, cfg, out_dir, multirun=True)
+        return _train(started, cfg, out_dir, True, runners)
     with contextlib.ExitStack() as held:
         try:
             typed = validate(cfg)
@@ -133,7 +135,7 @@ def run_job(cfg: DictConfig) -> float:
             remove_job_record(out_dir)
             _refuse(error, cfg)
         with published(out_dir, typed, study(HydraConfig.get().runtime.choices)):
-            return _train(typed, cfg, out_dir, multirun=False)
+            return _train(typed, cfg, out_dir, False, runners)
 
 
 def study(choices: Any) -> str | None:
@@ -150,7 +152,9 @@ def _refuse(error: Exception, cfg: DictConfig) -> NoReturn:
     sys.exit(Status.error.exit_code())
 
 
-def _train(typed: Config, cfg: DictConfig, out_dir: Path, multirun: bool) -> float:
+def _train(
+    typed: Config, cfg: DictConfig, out_dir: Path, multirun: bool, runners: RunnerCache | None
+) -> float:
     from lossbench.console import progress_bar
     from lossbench.run.training import run_experiment
     from lossbench.signals import Interrupted
@@ -160,7 +164,9 @@ def _train(typed: Config, cfg: DictConfig, out_dir: Path, multirun: bool) -> flo
         if check is not None and check(None):  # its trial was pruned: nothing to build
             return job_finished(_pruned(typed, out_dir), out_dir, multirun)
         with progress_bar(f"{typed.loss.name} seed {typed.seed}", typed.trainer.progress) as bar:
-            summary = run_experiment(typed, out_dir, bar, last=not multirun, epoch_check=check)
+            summary = run_experiment(
+                typed, out_dir, bar, last=not multirun, epoch_check=check, runners=runners
+            )
     except Interrupted as stop:
         report_interrupted(stop)
         raise
@@ -354,10 +360,15 @@ def lane_units(
     return units
 
 
-def run_lanes(configs: list[DictConfig], run: Callable[[Any, DictConfig], Any]) -> list[Any]:
+def run_lanes(
+    configs: list[DictConfig],
+    run: Callable[[Any, DictConfig], Any],
+    runners: RunnerCache | None = None,
+) -> list[Any]:
     """Jobs that differ only in their seed: each set up by `run(task, config)` (Hydra's
     `run_job`: folder, record, a resumed job's finished result kept), then those that train do
-    so as lanes of one program; each job's outcome goes into its `JobReturn`."""
+    so as lanes of one program (reusing a runner of `runners`); each job's outcome goes into
+    its `JobReturn`."""
     from hydra.core.utils import JobStatus
 
     from lossbench.run.training import run_experiments
@@ -381,7 +392,9 @@ def run_lanes(configs: list[DictConfig], run: Callable[[Any, DictConfig], Any]) 
         rets.append(run(start, config))
     out_dirs = [out_dir for _, _, out_dir, _ in training]
     try:
-        outcomes = run_experiments([t for *_, t in training], out_dirs, vectorize=True)
+        outcomes = run_experiments(
+            [t for *_, t in training], out_dirs, vectorize=True, runners=runners
+        )
     except Interrupted as stop:
         report_interrupted(stop)
         raise

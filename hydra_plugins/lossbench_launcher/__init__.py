@@ -32,7 +32,9 @@ class LanesLauncher(BasicLauncher):
             if len(unit) == 1:
                 returns[unit[0]] = self._run(self.task_function, configs[unit[0]])
                 continue
-            rets = jobs.run_lanes([configs[j] for j in unit], self._run)
+            # The runners the task function's jobs share (`lossbench.cli.Task`), when it has them.
+            runners = getattr(self.task_function, "runners", None)
+            rets = jobs.run_lanes([configs[j] for j in unit], self._run, runners)
             for job, ret in zip(unit, rets, strict=True):
                 returns[job] = ret
         return returns

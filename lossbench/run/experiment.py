@@ -144,17 +144,32 @@ def split_extra(task: Task, split: Any) -> Any:
     return split.ids if task is Task.graph else split.groups
 
 
-# Built runners, kept for later jobs of the same process with the same structure (a sweep over
-# seeds): XLA's compilation cache in TensorFlow never evicts, so compiling anew for every job
-# would grow memory by about 16 MB per job, and reusing also saves each job its compile time.
-_RUNNERS: OrderedDict[str, tuple[Any, Any, Any, str, list[str]]] = OrderedDict()
 MAX_CACHED_RUNNERS = 8
-_models_built = 0  # models this process has built: the first has no earlier one to collect
 
 
-def clear_runner_cache() -> None:
-    """Forget the runners kept for reuse."""
-    _RUNNERS.clear()
+class RunnerCache:
+    """Runners built for one process's jobs, kept for its later jobs of the same structure (a
+    sweep over seeds): XLA's compilation cache in TensorFlow never evicts, so compiling anew for
+    every job would grow memory by about 16 MB per job, and reusing also saves each job its
+    compile time. Owned by whatever runs the jobs (the CLI's task function) and passed down."""
+
+    def __init__(self, size: int = MAX_CACHED_RUNNERS) -> None:
+        self.size = size
+        self.models_built = 0  # the first model has no earlier one to collect
+        self._built: OrderedDict[str, tuple[Any, Any, Any, str, list[str]]] = OrderedDict()
+
+    def find(self, key: str) -> tuple[Any, Any, Any, str, list[str]] | None:
+        """Model, loss, runner, device and layer names built under `key`, or None."""
+        if key not in self._built:
+            return None
+        self._built.move_to_end(key)
+        return self._built[key]
+
+    def keep(self, key: str, built: tuple[Any, Any, Any, str, list[str]]) -> None:
+        """Keep `built` under `key`, forgetting the least recently used past `size`."""
+        self._built[key] = built
+        while len(self._built) > self.size:
+            self._built.popitem(last=False)
 
 
 def _fingerprint(*parts: Any) -> str:
@@ -175,16 +190,19 @@ def _fingerprint(*parts: Any) -> str:
     return json.dumps(parts, sort_keys=True, default=default)
 
 
-def build_experiment(cfg: Config, loss: Any = None) -> Experiment:
+def build_experiment(
+    cfg: Config, loss: Any = None, runners: RunnerCache | None = None
+) -> Experiment:
     """Build data, loss, model, optimizer and runner for a validated config.
 
-    A runner built earlier in this process for the same backend, model, optimizer settings,
-    data shapes and loss configuration is reused: its model gets this seed's initial weights and
-    its optimizer a fresh state, so the job trains exactly as a newly built one would.
+    A runner in `runners` built for the same backend, model, optimizer settings, data shapes
+    and loss configuration is reused: its model gets this seed's initial weights and its
+    optimizer a fresh state, so the job trains exactly as a newly built one would.
 
     Args:
         cfg: a validated config.
         loss: a loss to use instead of the configured one (the benchmark's baselines).
+        runners: the runners earlier jobs of this process built (None: build anew).
     """
     task = cfg.loss.training_task()
     # The data first: it needs no framework, and a config whose data would be degenerate is
@@ -197,7 +215,9 @@ def build_experiment(cfg: Config, loss: Any = None) -> Experiment:
         loss = _configured_loss(cfg, task, data)
     y_train = loss.pack_targets(data.train.y, split_extra(task, data.train))
     membership = units.membership(data.train) if units is not None else None
-    model, loss, runner, device, names = _runner(cfg, task, data, loss, y_train, membership)
+    model, loss, runner, device, names = _runner(
+        cfg, task, data, loss, y_train, membership, runners or RunnerCache()
+    )
     return Experiment(cfg, data, loss, model, runner, device, names, metric, units)
 
 
@@ -317,11 +337,10 @@ def _choose_program(cfg: Config, runner: Any, model: Any, n_train: int) -> None:
 
 
 def _runner(
-    cfg: Config, task: Task, data: Any, loss: Any, y_train: Any, units: Any
+    cfg: Config, task: Task, data: Any, loss: Any, y_train: Any, units: Any, runners: RunnerCache
 ) -> tuple[Any, ...]:
-    """Model, loss, runner, device and layer names: a cached runner reset to this seed, or a
-    new one."""
-    global _models_built
+    """Model, loss, runner, device and layer names: a kept runner reset to this seed, or a new
+    one (then kept in `runners`)."""
     import keras
 
     from lossbench.run.models import ModelBuilder, check_weights
@@ -336,9 +355,8 @@ def _runner(
         t.jit_compile, t.unroll, data.train.x.shape, data.input_shape, y_train.shape,
         type(loss).__name__, loss.get_config(), None if units is None else units.shape,
     )  # fmt: skip
-    if key in _RUNNERS:
-        _RUNNERS.move_to_end(key)
-        model, loss, runner, device, names = _RUNNERS[key]
+    if (kept := runners.find(key)) is not None:
+        model, loss, runner, device, names = kept
         builder.reseed(model, cfg.seed)
         runner.reset(data.train.x, y_train, units)
         if cfg.backend.value == "tensorflow" and not runner.jit_compile:  # as it was chosen
@@ -348,8 +366,8 @@ def _runner(
         return model, loss, runner, device, names
     # A clean Keras state for every new model (reused processes leak nothing). The garbage
     # collection it does by default takes about 0.2 s and frees only earlier models.
-    keras.backend.clear_session(free_memory=_models_built > 0)
-    _models_built += 1
+    keras.backend.clear_session(free_memory=runners.models_built > 0)
+    runners.models_built += 1
     model = builder.build(cfg.seed, lambda built: _check_size(cfg, built, len(data.train)))
     if cfg.model.source is ModelSource.custom:
         check_weights(model, str(cfg.model.target))
@@ -362,7 +380,5 @@ def _runner(
         unroll=t.unroll, units=units,
     )  # fmt: skip
     _choose_program(cfg, runner, model, len(data.train))
-    _RUNNERS[key] = (model, loss, runner, device, names)
-    while len(_RUNNERS) > MAX_CACHED_RUNNERS:
-        _RUNNERS.popitem(last=False)
+    runners.keep(key, (model, loss, runner, device, names))
     return model, loss, runner, device, names

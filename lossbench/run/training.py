@@ -17,7 +17,7 @@ from typing import Any
 
 from lossbench.config.schema import Config, writes_tensorboard
 from lossbench.run.evaluation import Evaluation
-from lossbench.run.experiment import Experiment, build_experiment
+from lossbench.run.experiment import Experiment, RunnerCache, build_experiment
 from lossbench.signals import reraise_if_interrupted
 from lossbench.store.run_folder import RunFolder, Status, Summary
 
@@ -30,6 +30,7 @@ def run_experiment(
     on_progress: Progress | None = None,
     last: bool = False,
     epoch_check: Any = None,
+    runners: RunnerCache | None = None,
 ) -> Summary:
     """Train the configured model and write the run tables into `out_dir`.
 
@@ -43,6 +44,8 @@ def run_experiment(
         on_progress: forwarded to the trainer.
         last: the process's last run (see `lossbench.signals.stop_on_signals`).
         epoch_check: a search's pruning check (see `lossbench.trainer.loop.train`).
+        runners: the runners earlier jobs of this process built, to reuse (see
+            `lossbench.run.experiment.build_experiment`).
 
     Returns:
         The summary that was written to summary.json.
@@ -51,7 +54,7 @@ def run_experiment(
         Interrupted: after the tables are written, when a signal stopped training.
     """
     (outcome,) = run_experiments(
-        [cfg], [out_dir], on_progress, last=last, epoch_checks=[epoch_check]
+        [cfg], [out_dir], on_progress, last=last, epoch_checks=[epoch_check], runners=runners
     )
     if isinstance(outcome, Exception):
         raise outcome
@@ -65,6 +68,7 @@ def run_experiments(
     vectorize: bool = False,
     last: bool = False,
     epoch_checks: Sequence[Any] | None = None,
+    runners: RunnerCache | None = None,
 ) -> list[Summary | Exception]:
     """Train each config into its folder; with `vectorize`, JAX jobs that share a runner train
     in lockstep as one program (their configs must differ only in the seed).
@@ -82,7 +86,8 @@ def run_experiments(
     # Each job's wall time runs from its build to the end of its group's writes.
     started, ended = [0.0] * len(cfgs), [0.0] * len(cfgs)
     with stop_on_signals(last) as stop_requested:
-        groups = _groups(cfgs, out_dirs, outcomes, vectorize, started, stop_requested)
+        runners = runners or RunnerCache()
+        groups = _groups(cfgs, out_dirs, outcomes, vectorize, started, stop_requested, runners)
         try:
             for group in groups:
                 checks = [epoch_checks[job] if epoch_checks else None for job, _, _ in group]
@@ -152,6 +157,7 @@ def _groups(
     vectorize: bool,
     started: list[float],
     stop_requested: Any,
+    runners: RunnerCache,
 ) -> Iterator[Group]:
     """Build the jobs, in order, and yield them in groups that train together: jobs on JAX
     whose experiments share one runner when `vectorize`, else one by one. Each folder says
@@ -165,7 +171,7 @@ def _groups(
         RunFolder(out_dir).start(cfg.loss.name, cfg.seed)
         try:
             with stop_requested.at_once():
-                exp = build_experiment(cfg)
+                exp = build_experiment(cfg, runners=runners)
         except Exception as error:
             reraise_if_interrupted(error)  # an error the signal caused is the signal's
             outcomes[job] = error

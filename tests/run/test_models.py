@@ -161,17 +161,18 @@ def test_the_backbone_receives_the_input_shape_and_gets_the_tasks_head(models):
 
 @pytest.mark.long  # the MLP's runner reuse: tests/trainer/test_loop.py on every `make test`
 def test_the_same_seed_writes_the_same_tables_fresh_or_reused(tmp_path):
-    from lossbench.run.experiment import clear_runner_cache
+    from lossbench.run.experiment import RunnerCache
     from lossbench.run.training import run_experiment
+
+    runners = RunnerCache()
 
     def run(seed: int, folder: str) -> Path:
         cfg = compose_config(["loss=temperature", *DIGITS, *CNN, f"seed={seed}",
                               "trainer.epochs=1", "trainer.progress=false"])  # fmt: skip
         (tmp_path / folder).mkdir()
-        run_experiment(cfg, tmp_path / folder)
+        run_experiment(cfg, tmp_path / folder, runners=runners)
         return tmp_path / folder
 
-    clear_runner_cache()
     fresh = run(1, "fresh")
     run(0, "other")  # reuses the compiled runner
     reused = run(1, "reused")  # reuses it again, reseeded
@@ -230,13 +231,12 @@ UNROLL_PROBE = textwrap.dedent(
     """
     import json, sys
     from lossbench.config.compose import compose
-    from lossbench.run.experiment import build_experiment, clear_runner_cache
+    from lossbench.run.experiment import build_experiment
     from lossbench.run.evaluation import Evaluation
     from lossbench.trainer import train
 
     losses = {}
     for unroll in (0, 3):
-        clear_runner_cache()
         exp = build_experiment(compose([*sys.argv[1:], f"trainer.unroll={unroll}"]))
         result = train(exp.runner, len(exp.data.train), exp.layer_names, exp.cfg.trainer,
                        exp.cfg.seed, Evaluation(exp))

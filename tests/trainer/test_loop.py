@@ -147,26 +147,25 @@ def test_a_scheduled_loss_scale_reaches_every_compiled_step():
 def test_a_reused_runner_trains_exactly_like_a_fresh_one(tiny_config):
     """Jobs with the same structure reuse the compiled runner; only seed-dependent state is
     replaced, so the records match a runner built from scratch."""
-    from lossbench.run.experiment import build_experiment, clear_runner_cache
+    from lossbench.run.experiment import RunnerCache, build_experiment
 
     def records(exp):
         cfg = exp.cfg
         return train(exp.runner, len(exp.data.train), exp.layer_names, cfg.trainer, cfg.seed,
                      lambda r: {"pred": float(np.sum(r.predict(exp.data.val.x)))})  # fmt: skip
 
-    clear_runner_cache()
-    first = build_experiment(tiny_config("mse", "seed=0"))
+    runners = RunnerCache()
+    first = build_experiment(tiny_config("mse", "seed=0"), runners=runners)
     records(first)
     # Another structure in between gets its own runner (and clears Keras's session) ...
-    other = build_experiment(tiny_config("mse", "seed=1", "model.hidden=[8]"))
+    other = build_experiment(tiny_config("mse", "seed=1", "model.hidden=[8]"), runners=runners)
     assert other.runner is not first.runner
     records(other)
     # ... and the first runner, reused for a new seed, still trains exactly like a fresh one.
-    reused = build_experiment(tiny_config("mse", "seed=1"))
+    reused = build_experiment(tiny_config("mse", "seed=1"), runners=runners)
     assert reused.runner is first.runner
     again = records(reused)
-    clear_runner_cache()
-    fresh_exp = build_experiment(tiny_config("mse", "seed=1"))
+    fresh_exp = build_experiment(tiny_config("mse", "seed=1"), runners=RunnerCache())
     assert fresh_exp.runner is not first.runner
     fresh = records(fresh_exp)
     np.testing.assert_array_equal(again.records.loss, fresh.records.loss)
@@ -259,13 +258,12 @@ GATHER_PROBE = textwrap.dedent(
     import json, sys
     import lossbench.trainer.base as base
     from lossbench.config.compose import compose
-    from lossbench.run.experiment import build_experiment, clear_runner_cache
+    from lossbench.run.experiment import build_experiment
     from lossbench.trainer import train
 
     out = {}
     for limit in (base.GATHER_BYTES, 0):
         base.GATHER_BYTES = limit
-        clear_runner_cache()
         exp = build_experiment(compose(sys.argv[1:]))
         cfg = exp.cfg
         rec = train(exp.runner, len(exp.data.train), exp.layer_names, cfg.trainer, cfg.seed,
