@@ -16,7 +16,7 @@ from lossbench.sweep.aggregate import summary_frame
 from tests.conftest import TINY
 from tests.test_cli import LOSSBENCH, lossbench
 
-REPORT = [sys.executable, "-c", "from lossbench.sweep.report import main; main()"]
+REPORT = [sys.executable, "-c", "from lossbench.sweep.cli import main; main()"]
 FAST = [*TINY, "trainer.epochs=1"]
 
 

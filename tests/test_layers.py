@@ -27,7 +27,7 @@ LAYERS = [
     ("run", ["lossbench.run"]),
     ("sweep", ["lossbench.sweep", "lossbench.tracking", "lossbench.console"]),
     ("jobs", ["lossbench.jobs", "lossbench.tune"]),
-    ("entry points", ["hydra_plugins", "lossbench.sweep.report", "lossbench.check",
+    ("entry points", ["hydra_plugins", "lossbench.sweep.cli", "lossbench.check",
                       "lossbench.cli"]),
 ]  # fmt: skip
 PACKAGE = "lossbench"  # the empty package module itself: importing it imports nothing

@@ -27,7 +27,7 @@ def _no_signal_raised_yet(monkeypatch):
     monkeypatch.setattr(signals, "_raised", [])
 
 
-REPORT = [sys.executable, "-c", "from lossbench.sweep.report import main; main()"]
+REPORT = [sys.executable, "-c", "from lossbench.sweep.cli import main; main()"]
 TABLES = ("steps.csv", "epochs.csv", "grad_norms.csv", "predictions.parquet")
 
 

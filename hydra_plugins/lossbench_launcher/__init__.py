@@ -32,8 +32,7 @@ class LanesLauncher(BasicLauncher):
             if len(unit) == 1:
                 returns[unit[0]] = self._run(self.task_function, configs[unit[0]])
                 continue
-            # The runners the task function's jobs share (`lossbench.cli.Task`), when it has them.
-            runners = getattr(self.task_function, "runners", None)
+            runners = getattr(self.task_function, "runners", None)  # see lossbench.cli.Task
             rets = jobs.run_lanes([configs[j] for j in unit], self._run, runners)
             for job, ret in zip(unit, rets, strict=True):
                 returns[job] = ret
@@ -50,9 +49,6 @@ class LanesLauncher(BasicLauncher):
         """One job as Hydra's basic launcher runs it: folder, logging, `task` called."""
         assert self.hydra_context is not None
         return run_job(
-            hydra_context=self.hydra_context,
-            task_function=task,
-            config=config,
-            job_dir_key="hydra.sweep.dir",
-            job_subdir_key="hydra.sweep.subdir",
-        )
+            hydra_context=self.hydra_context, task_function=task, config=config,
+            job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir",
+        )  # fmt: skip

@@ -21,6 +21,7 @@ from hydra.plugins.sweeper import Sweeper
 from lossbench import jobs
 from lossbench.store.claims import claimed
 from lossbench.store.resume import write_plan
+from lossbench.sweep import plan
 from lossbench.tracking import published
 
 
@@ -44,7 +45,7 @@ class CheckedSweeper(Sweeper):
 
         cfg = self.config
         planned = self._jobs(arguments)
-        jobs.check_baseline(planned, jobs.check_jobs(planned, self._compose), cfg.report.baseline)
+        plan.check_baseline(planned, plan.check_jobs(planned, self._compose), cfg.report.baseline)
         folder = Path(str(cfg.hydra.sweep.dir))
         with (
             claimed(folder, "hydra.sweep.dir", sweep=True, resume=bool(cfg.resume)),

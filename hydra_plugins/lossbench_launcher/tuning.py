@@ -40,14 +40,9 @@ class OptunaSweeper(Sweeper):
             self.options.objective = self.config.get("optimized_metric")
         with published(folder, self.config, study(self.config.hydra.runtime.choices)):
             return search(
-                self.options,
-                arguments,
-                folder,
-                parser.parse_overrides,
-                self._compose,
-                self.launcher.launch,
-                resume=bool(self.config.resume),
-            )
+                self.options, arguments, folder, parser.parse_overrides, self._compose,
+                self.launcher.launch, resume=bool(self.config.resume),
+            )  # fmt: skip
 
     def _compose(self, overrides: list[str]) -> Any:
         from omegaconf import open_dict

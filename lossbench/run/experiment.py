@@ -158,6 +158,9 @@ class RunnerCache:
         self.models_built = 0  # the first model has no earlier one to collect
         self._built: OrderedDict[str, tuple[Any, Any, Any, str, list[str]]] = OrderedDict()
 
+    def __len__(self) -> int:
+        return len(self._built)
+
     def find(self, key: str) -> tuple[Any, Any, Any, str, list[str]] | None:
         """Model, loss, runner, device and layer names built under `key`, or None."""
         if key not in self._built:

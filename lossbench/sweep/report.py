@@ -10,7 +10,6 @@ per-layer gradient norms over training, each metric's mean and 95% t interval pe
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,25 +17,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lossbench.errors import ConfigError
 from lossbench.store.run_folder import Status
-from lossbench.sweep.aggregate import (
-    describe_verdicts,
-    failed_jobs,
-    metrics_split,
-    resolve_baseline,
-    summary_frame,
-    sweep_settings,
-    sweep_tables,
-    variant_keys,
-    why_no_verdicts,
-    write_sweep_tables,
-)
+from lossbench.sweep.aggregate import metrics_split, variant_keys
 from lossbench.sweep.plots import plot_curves, plot_layer_heatmap, plot_metric_intervals
 from lossbench.sweep.readback import load_curves, reliability_lines
+from lossbench.sweep.results import SweepTables, aggregate
 from lossbench.sweep.search_report import search_lines
 from lossbench.sweep.share_report import share_lines
-from lossbench.sweep.stats import VERDICTS
+from lossbench.sweep.verdicts import describe_verdicts, why_no_verdicts
 
 
 def _markdown(frame: pd.DataFrame) -> str:
@@ -69,48 +57,79 @@ class ReportError(Exception):
     """Nothing can be reported: one line for the user."""
 
 
-def write_report(
-    root: Path, quiet: bool = False, problems: list[str] | None = None, baseline: str | None = None
-) -> tuple[Path, pd.DataFrame]:
-    """Aggregate `root`, draw the plots, write report.md; return its path and the verdicts.
-
-    Files that cannot be read (a job's tables, its overrides) are left out; each reason goes to
-    `problems`.
+def report(
+    root: Path,
+    baseline: str | None = None,
+    *,
+    prog: str = "lossbench",
+    quiet: bool = False,
+    markdown: bool = False,
+) -> SweepTables:
+    """The one reporter of a sweep folder, for the sweeper, the search and `lossbench-report`:
+    aggregate its job folders into summary.csv, comparison.csv and verdicts.csv, say on stderr
+    each file left out (one line each, `prog` first), print the comparison unless `quiet`, and
+    with `markdown` write report.md and its plots. Every file that could not be read is in the
+    returned tables' `problems`.
 
     Raises:
         ReportError: no run folder under `root`.
         OSError: a table, plot or the report cannot be written.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from lossbench.console import headline_metrics, print_sweep
+    from lossbench.console import headline_metrics, print_or_drop, print_sweep
     from lossbench.store.claims import remove_leftovers
     from lossbench.sweep.aggregate import job_folders
 
-    for folder in {root, *job_folders(root)}:
+    for folder in {root, *job_folders(root)}:  # those no process holds
         remove_leftovers(folder)
-    summary, comparison, verdicts = sweep_tables(root, baseline)
+    tables = aggregate(root, baseline)
+    _say_left_out(tables.problems, tables.left_out, prog)
+    summary, comparison, verdicts = tables.summary, tables.comparison, tables.verdicts
     if summary.empty:
         raise ReportError(f"no run folders (summary.json) under {root}")
-    if problems is not None:
-        problems.extend(summary.attrs.get("problems", []))
-    left_out = summary.attrs.get("left_out", [])
-    if left_out:
-        print(f"lossbench-report: left out of the tables: {len(left_out)} job folders the "
-              f"sweep did not plan ({', '.join(left_out)})", file=sys.stderr)  # fmt: skip
     keys = variant_keys(summary)
     metrics = headline_metrics(list(comparison.columns))
     sentences = describe_verdicts(verdicts, metrics)
     why = why_no_verdicts(summary, baseline) if verdicts.empty else None
-    if not quiet:  # before writing: a folder that cannot be written still gets its comparison
-        title = f"lossbench report: {root} (metrics on the {metrics_split(summary)} split)"
-        print_sweep(comparison, keys, sentences, title)
+    if not quiet:
+        kind = "report" if markdown else "sweep"
+        title = f"lossbench {kind}: {root} (metrics on the {metrics_split(summary)} split)"
+        print_or_drop(print_sweep, comparison, keys, sentences, title)
         if why:
-            print(f"lossbench-report: {why}")
-    write_sweep_tables(root, summary, comparison, verdicts)
-    lines = _summary_lines(root, summary, comparison, verdicts, sentences, keys, metrics, why)
-    lines += search_lines(root)
+            print_or_drop(print, f"{prog}: {why}")
+    if markdown:
+        _without_display()
+        lines = _summary_lines(root, summary, comparison, verdicts, sentences, keys, metrics, why)
+        said = len(tables.problems)
+        lines += _figures(root, tables, keys, metrics)  # may find more files it cannot read
+        _say_left_out(tables.problems[said:], [], prog)
+        from lossbench.store.files import atomic_write_text
+
+        atomic_write_text(root / "report.md", "\n".join(lines))
+    return tables
+
+
+def _without_display() -> None:
+    """Plots go to files: no display is needed or opened."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
+def _say_left_out(problems: list[str], folders: list[str], prog: str) -> None:
+    """One line on stderr per file that could not be read, and one for the job folders the
+    sweep did not plan."""
+    for problem in problems:
+        print(f"{prog}: left out: {problem}", file=sys.stderr)
+    if folders:
+        print(f"{prog}: left out of this sweep's tables: {len(folders)} job folders the sweep "
+              f"did not plan ({', '.join(folders)})", file=sys.stderr)  # fmt: skip
+
+
+def _figures(root: Path, tables: SweepTables, keys: list[str], metrics: list[str]) -> list[str]:
+    """The report's sections after its tables: the search, the curves, the gradient shares,
+    the files left out, the metrics' intervals and the reliability diagrams."""
+    summary, comparison, problems = tables.summary, tables.comparison, tables.problems
+    lines = search_lines(root)
     lines += _curve_lines(root, load_curves(root, summary, keys, problems))
     lines += share_lines(root, summary, comparison, keys, problems)
     if problems:
@@ -122,12 +141,7 @@ def write_report(
                   "an axis fitted to the values; each variant's own loss is left out (it "
                   "measures a different thing per variant).", "",
                   "![metrics](metrics.png)", ""]  # fmt: skip
-    lines += reliability_lines(root, summary, keys, problems)
-    from lossbench.store.files import atomic_write_text
-
-    path = root / "report.md"
-    atomic_write_text(path, "\n".join(lines))
-    return path, verdicts
+    return lines + reliability_lines(root, summary, keys, problems)
 
 
 def _summary_lines(
@@ -154,7 +168,7 @@ def _summary_lines(
              "## Comparison (mean [95% t interval] across seeds, finished jobs)", "",
              _split_sentence(metrics_split(summary)), "",
              comparison_markdown(comparison, keys, metrics), ""]  # fmt: skip
-    failed = failed_jobs(summary)
+    failed = summary[summary["status"] != Status.ok]
     if not failed.empty:
         lines += ["## Jobs that did not finish", "",
                   _markdown(failed[["job", "status", "message"]]), ""]  # fmt: skip
@@ -197,174 +211,30 @@ def _curve_lines(root: Path, curves: Any) -> list[str]:
             "![per-layer gradient norms](layer_grad_norms.png)", ""]  # fmt: skip
 
 
-def sweep_baseline(folder: Path) -> str | None:
-    """The `report.baseline` the sweep in `folder` ran with (from Hydra's multirun.yaml)."""
-    import yaml
-
-    try:
-        saved = yaml.safe_load((folder / "multirun.yaml").read_text())
-        baseline = saved["report"]["baseline"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
-        return None
-    return str(baseline) if baseline else None
-
-
-def unmet_expectations(verdicts: pd.DataFrame, expectations: list[str]) -> list[str]:
-    """The `VARIANT:METRIC:VERDICT` expectations that the verdicts do not meet, as sentences.
-
-    VARIANT matches a verdict's variant label, or its loss when the label adds settings.
-
-    Raises:
-        ReportError: an expectation is not of that form.
-    """
-    unmet = []
-    for expectation in expectations:
-        # A variant's label may hold colons itself (`custom, loss.target=mine.py:f`).
-        parts = expectation.rsplit(":", 2)
-        if len(parts) != 3 or not all(parts) or parts[2] not in VERDICTS:
-            raise ReportError(
-                f"--expect takes VARIANT:METRIC:{'|'.join(VERDICTS)}, received {expectation!r}"
-            )
-        variant, metric, wanted = parts
-        rows = verdicts[
-            ((verdicts["variant"] == variant) | verdicts["variant"].str.startswith(f"{variant},"))
-            & (verdicts["metric"] == metric)
-        ] if len(verdicts) else verdicts  # fmt: skip
-        if rows.empty:
-            unmet.append(f"{expectation}: no verdict for {variant} on {metric}")
-        for row in rows.itertuples():
-            if row.verdict != wanted:
-                unmet.append(
-                    f"{expectation}: `{row.variant}` is {row.verdict} than `{row.baseline}` on "
-                    f"{metric} (difference {row.diff_mean:+.3g}, 95% CI {row.diff_ci_low:+.3g} "
-                    f"to {row.diff_ci_high:+.3g})"
-                )
-    return unmet
-
-
 def report_sweep(sweep: Path, baseline: str | None = None) -> None:
-    """Aggregate a sweep from its folders, print the comparison, and name failed jobs.
+    """The end of a sweep: its report on the console (`report`), where its tables are, and the
+    jobs that did not finish.
 
     Raises:
         SweepIncomplete: some jobs did not finish (the exit status is 1).
     """
-    from lossbench.console import headline_metrics, print_or_drop, print_sweep
+    from lossbench.console import print_or_drop
     from lossbench.errors import SweepIncomplete
-    from lossbench.sweep.aggregate import aggregate
 
     if not sweep.is_dir():
         return
-    summary, comparison, verdicts = aggregate(sweep, baseline)
-    for problem in summary.attrs.get("problems", []):
-        print(f"lossbench: left out: {problem}", file=sys.stderr)
-    left_out = summary.attrs.get("left_out", [])
-    if left_out:
-        print(f"lossbench: left out of this sweep's tables: {len(left_out)} job folders of "
-              f"another sweep ({', '.join(left_out)})", file=sys.stderr)  # fmt: skip
-    if summary.empty:
+    try:
+        tables = report(sweep, baseline)
+    except ReportError:  # no job wrote a folder: nothing to compare
         return
-    sentences = describe_verdicts(verdicts, headline_metrics(list(comparison.columns)))
-    title = f"lossbench sweep: {sweep} (metrics on the {metrics_split(summary)} split)"
-    print_or_drop(print_sweep, comparison, variant_keys(summary), sentences, title)
-    why = why_no_verdicts(summary, baseline) if verdicts.empty else None
-    if why:
-        print_or_drop(print, f"lossbench: {why}")
-    tables = ", ".join(
-        str(sweep / name) for name in ("summary.csv", "comparison.csv", "verdicts.csv")
-    )
-    print_or_drop(print, f"tables: {tables}")
-    failed = failed_jobs(summary)
+    written = [str(sweep / name) for name in ("summary.csv", "comparison.csv", "verdicts.csv")]
+    print_or_drop(print, f"tables: {', '.join(written)}")
+    failed = tables.failed_jobs()
     if not failed.empty:
         names = "; ".join(
             f"{r.job} ({r.status}"
             f"{': ' + str(r.message) if str(r.message) not in ('', 'nan') else ''})"
             for r in failed.itertuples()
         )
-        raise SweepIncomplete(f"{len(failed)} of {len(summary)} jobs did not finish: {names}")
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Console entry point of `lossbench-report`."""
-    parser = argparse.ArgumentParser(
-        prog="lossbench-report",
-        description="Aggregate a lossbench run or sweep folder and write report.md with plots.",
-    )
-    parser.add_argument("folder", type=Path, help="a run folder, a sweep folder, or a parent")
-    parser.add_argument("--quiet", action="store_true", help="do not print the table")
-    parser.add_argument("--baseline", help="the loss to compare with (default: bce or mse)")
-    parser.add_argument(
-        "--expect", action="append", default=[], metavar="VARIANT:METRIC:better",
-        help="exit 1 unless this verdict holds (repeatable): a loss-regression gate",
-    )  # fmt: skip
-    parser.add_argument(
-        "--tensorboard",
-        type=Path,
-        metavar="DIR",
-        help="also write TensorBoard's HParams sessions and experiment in DIR",
-    )
-    parser.add_argument(
-        "--mlflow", nargs="?", const="", metavar="URI",
-        help="also publish the folder to MLflow (URI default: MLFLOW_TRACKING_URI, else "
-        "sqlite:///outputs/mlflow.db); a resumed sweep's parent run is reused",
-    )  # fmt: skip
-    parser.add_argument("--experiment", help="the MLflow experiment (default: the runs' loss)")
-    args = parser.parse_args(argv)
-    if not args.folder.is_dir():
-        print(f"lossbench-report: error: {args.folder} is not a folder", file=sys.stderr)
-        raise SystemExit(2)
-    problems: list[str] = []
-    baseline = args.baseline or sweep_baseline(args.folder)
-    if baseline:  # refused before any file is written
-        try:
-            resolve_baseline(sweep_settings(summary_frame(args.folder)), baseline,
-                             "--baseline" if args.baseline else "report.baseline")  # fmt: skip
-        except ConfigError as error:
-            print(f"lossbench-report: error: {error}", file=sys.stderr)
-            raise SystemExit(2) from None
-    try:
-        path, verdicts = write_report(args.folder, args.quiet, problems, baseline)
-        unmet = unmet_expectations(verdicts, args.expect)
-    except ReportError as error:
-        print(f"lossbench-report: error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except OSError as error:
-        where = Path(error.filename).parent if error.filename else args.folder
-        print(
-            f"lossbench-report: error: cannot write in {where}: {error.strerror}", file=sys.stderr
-        )
-        raise SystemExit(2) from None
-    finally:
-        for problem in problems:
-            print(f"lossbench-report: left out: {problem}", file=sys.stderr)
-    print(f"report: {path}")
-    _publish(args)
-    for line in unmet:
-        print(f"lossbench-report: expectation not met: {line}", file=sys.stderr)
-    if problems or unmet:
-        raise SystemExit(1)
-
-
-def _publish(args: argparse.Namespace) -> None:
-    """`--tensorboard DIR` and `--mlflow [URI]`: publish the folder (a failure: exit 2); a
-    folder whose runs were published to MLflow is published again, with its report."""
-    from lossbench.errors import one_line
-    from lossbench.tracking import publish_mlflow, warn_on_failure, write_hparams
-    from lossbench.tracking.records import recorded_mlflow
-
-    recorded = recorded_mlflow(args.folder) if args.mlflow is None else None
-    if recorded is not None:  # a tracked sweep: its MLflow run gets the report and plots too
-        warn_on_failure("mlflow", args.folder, lambda: publish_mlflow(args.folder, *recorded))
-    try:
-        if args.tensorboard is not None:
-            logdir = write_hparams(args.folder, args.tensorboard)
-            print(f"tensorboard: tensorboard --logdir {logdir}")
-        if args.mlflow is not None:
-            publish_mlflow(args.folder, args.mlflow or None, args.experiment)
-    except ImportError as error:
-        print(f"lossbench-report: error: {error.name} is not installed (pip install "
-              f"'lossbench[{'track' if args.mlflow is not None else 'tensorboard'}]')",
-              file=sys.stderr)  # fmt: skip
-        raise SystemExit(2) from None
-    except Exception as error:
-        print(f"lossbench-report: error: {one_line(error)}", file=sys.stderr)
-        raise SystemExit(2) from None
+        total = len(tables.summary)
+        raise SweepIncomplete(f"{len(failed)} of {total} jobs did not finish: {names}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -104,7 +105,7 @@ def plan(
     Raises:
         ConfigError: naming the key of the first problem.
     """
-    from lossbench.jobs import check_jobs, override_key
+    from lossbench.sweep.plan import check_jobs, override_key
 
     for problem in options.problems():
         raise ConfigError(*problem)
@@ -261,11 +262,13 @@ def _told(study: Any, trial: Any, **outcome: Any) -> None:
 
 
 def report(folder: Path, study: Any, options: Options) -> None:
-    """Aggregate the trials' jobs into the sweep's tables and print the best trial (or the
-    Pareto front)."""
-    from lossbench.sweep.aggregate import aggregate
+    """Aggregate the trials' jobs into the sweep's tables (the sweep's reporter, its comparison
+    left to trials.csv) and print the best trial (or the Pareto front)."""
+    from lossbench.sweep.report import ReportError
+    from lossbench.sweep.report import report as report_folder
 
-    aggregate(folder)
+    with contextlib.suppress(ReportError):  # no job wrote a folder: nothing to aggregate
+        report_folder(folder, quiet=True)
     if not complete(study):
         print(f"lossbench: no trial finished; see {folder / TRIALS}")
         return

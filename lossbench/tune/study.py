@@ -32,7 +32,7 @@ def question(options: Options, space: dict[str, Any], fixed: list[str]) -> dict[
     """What a study answers, as it records it (JSON-like), by the key that sets each part."""
     from optuna.distributions import distribution_to_json
 
-    from lossbench.jobs import override_key
+    from lossbench.sweep.plan import override_key
 
     kept = sorted(o for o in fixed if not override_key(o).startswith(NOT_THE_QUESTION))
     return {

@@ -13,7 +13,7 @@ import pytest
 
 from lossbench.config.compose import compose_raw
 from lossbench.config.plugins import SWEEPER
-from lossbench.jobs import override_key, seed_free
+from lossbench.sweep.plan import override_key, seed_free
 from tests.conftest import TINY
 from tests.processes import marked_loss_args, start, wait_for
 from tests.test_cli import LOSSBENCH, lossbench

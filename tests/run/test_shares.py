@@ -28,7 +28,7 @@ CASES = [
     pytest.param(name, marks=() if name in QUICK else pytest.mark.long)
     for name in [*BUILT_IN, IGNORES_GROUP_ZERO]
 ]
-REPORT = [sys.executable, "-c", "from lossbench.sweep.report import main; main()"]
+REPORT = [sys.executable, "-c", "from lossbench.sweep.cli import main; main()"]
 TOLERANCE = 1e-5  # relative to the step's |g|^2; float32 sums against float64 references
 
 

@@ -20,7 +20,7 @@ from tests.conftest import TINY
 from tests.processes import marked_loss_args, start, wait_for
 from tests.test_cli import LOSSBENCH, ROOT, lossbench
 
-REPORT = [sys.executable, "-c", "from lossbench.sweep.report import main; main()"]
+REPORT = [sys.executable, "-c", "from lossbench.sweep.cli import main; main()"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from scipy import stats as scipy_stats
 
-from lossbench.sweep.aggregate import aggregate
+from lossbench.sweep.results import aggregate
 from lossbench.sweep.stats import (
     FRAGILE_MARGIN,
     TOO_FEW,
@@ -26,7 +26,7 @@ from lossbench.sweep.stats import (
     welch_ci,
 )
 
-REPORT = [sys.executable, "-c", "from lossbench.sweep.report import main; main()"]
+REPORT = [sys.executable, "-c", "from lossbench.sweep.cli import main; main()"]
 
 
 def test_interval_of_the_mean_is_the_t_interval():
@@ -207,7 +207,7 @@ def test_a_sweep_folder_gets_intervals_verdicts_a_report_and_a_gate(tmp_path):
     results |= {("focal", s): 0.30 + 0.01 * s for s in range(5)}
     results |= {("threshold", s): 0.10 + (0.05 if s % 2 else -0.05) for s in range(5)}
     _fake_sweep(tmp_path, results)
-    _, comparison, _ = aggregate(tmp_path)
+    comparison = aggregate(tmp_path).comparison
     assert {"n", "minority_recall_ci_low", "minority_recall_ci_high"} <= set(comparison.columns)
     assert list(comparison["n"]) == [5, 5, 5]
     saved = pd.read_csv(tmp_path / "verdicts.csv")
@@ -252,7 +252,8 @@ def test_the_console_comparison_fits_80_columns(tmp_path):
     from lossbench.sweep.aggregate import variant_keys
 
     _fake_sweep(tmp_path, {("class_balanced", s): 0.2 + 0.01 * s for s in range(3)})
-    summary, comparison, _ = aggregate(tmp_path)
+    tables = aggregate(tmp_path)
+    summary, comparison = tables.summary, tables.comparison
     buffer = io.StringIO()
     original = console_module.console
     console_module.console = Console(file=buffer, width=80)

@@ -13,11 +13,13 @@ import pytest
 import yaml
 
 from lossbench.errors import ConfigError
-from lossbench.sweep.aggregate import aggregate, resolve_baseline, settings_of, why_no_verdicts
+from lossbench.sweep.aggregate import settings_of
+from lossbench.sweep.results import aggregate
+from lossbench.sweep.verdicts import resolve_baseline, why_no_verdicts
 from tests.conftest import TINY
 from tests.test_cli import lossbench
 
-REPORT = [sys.executable, "-c", "from lossbench.sweep.report import main; main()"]
+REPORT = [sys.executable, "-c", "from lossbench.sweep.cli import main; main()"]
 SETTINGS = {"loss": ["temperature", "bce"], "loss.temperature": ["0.5", "1.0", "2.0"]}
 
 
@@ -76,7 +78,8 @@ def _custom_sweep(root: Path, plain_status: str = "ok") -> None:
 
 def test_losses_that_differ_only_by_their_target_are_compared(tmp_path):
     _custom_sweep(tmp_path)
-    summary, _, verdicts = aggregate(tmp_path, "a.py:plain")
+    tables = aggregate(tmp_path, "a.py:plain")
+    summary, verdicts = tables.summary, tables.verdicts
     assert list(verdicts["variant"]) == ["custom, loss.target=b.py:heavy"]
     assert list(verdicts["baseline"]) == ["loss.target=a.py:plain"]
     assert list(verdicts["verdict"]) == ["better"] and list(verdicts["n"]) == [4]
@@ -85,7 +88,8 @@ def test_losses_that_differ_only_by_their_target_are_compared(tmp_path):
 
 def test_a_baseline_that_failed_in_every_seed_is_said_so(tmp_path):
     _custom_sweep(tmp_path, plain_status="error")
-    summary, _, verdicts = aggregate(tmp_path, "loss.target:a.py:plain")
+    tables = aggregate(tmp_path, "loss.target:a.py:plain")
+    summary, verdicts = tables.summary, tables.verdicts
     assert verdicts.empty
     assert "did not finish in any seed (4 jobs" in why_no_verdicts(summary, "a.py:plain")
 

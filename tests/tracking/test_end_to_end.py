@@ -103,7 +103,7 @@ def test_a_sweep_is_a_parent_run_with_a_child_per_job_on_a_real_server(tmp_path,
         assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
         check_job_run(client, run, job)
     # The report of a tracked sweep goes to its parent run too.
-    report_main = "from lossbench.sweep.report import main; main()"
+    report_main = "from lossbench.sweep.cli import main; main()"
     report = subprocess.run([sys.executable, "-c", report_main, str(sweep), "--quiet"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert report.returncode == 0, report.stderr

@@ -209,7 +209,7 @@ def lossbench_report(folder: Path):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-c", "from lossbench.sweep.report import main; main()",
+    return subprocess.run([sys.executable, "-c", "from lossbench.sweep.cli import main; main()",
                            str(folder), "--quiet"], capture_output=True, text=True)  # fmt: skip
 
 
