@@ -6,7 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
+
+
+class Status(StrEnum):
+    """What a check found; `error` is a fault of the check's own code, not of the loss."""
+
+    passed = "pass"
+    failed = "fail"
+    skipped = "skip"
+    error = "error"
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from lossbench.check.catalog import CHECKS, CROSS_BACKEND
+from lossbench.check.catalog import CHECKS, CROSS_BACKEND, Status
 from lossbench.user_code import target_problems
 
 TASKS = ("binary", "multiclass", "grouped")
@@ -117,7 +117,7 @@ def merge(outputs: dict[str, Any]) -> list[dict[str, str]]:
     rows = []
     for check_id in (check.id for check in CHECKS if check.id != CROSS_BACKEND):
         per = {b: next(r for r in o["results"] if r["id"] == check_id) for b, o in outputs.items()}
-        for status in ("fail", "error"):
+        for status in (Status.failed, Status.error):
             failed = {b: r for b, r in per.items() if r["status"] == status}
             if failed:
                 break
@@ -131,15 +131,22 @@ def merge(outputs: dict[str, Any]) -> list[dict[str, str]]:
             first = next(iter(failed.values()))
             extra = {k: first.get(k, "") for k in ("hint", "where", "detail", "trace")}
             rows.append({"id": check_id, "status": status, "message": message, **extra})
-        elif all(r["status"] == "skip" for r in per.values()):
+        elif all(r["status"] == Status.skipped for r in per.values()):
             first = next(iter(per.values()))
-            rows.append({"id": check_id, "status": "skip", "message": first["message"], "hint": ""})
+            rows.append(
+                {"id": check_id, "status": Status.skipped, "message": first["message"], "hint": ""}
+            )
         else:
-            ran = [b for b, r in per.items() if r["status"] == "pass"]
+            ran = [b for b, r in per.items() if r["status"] == Status.passed]
             first = per[ran[0]]
             where = f" ({', '.join(ran)})" if len(per) > 1 else ""
             rows.append(
-                {"id": check_id, "status": "pass", "message": first["message"] + where, "hint": ""}
+                {
+                    "id": check_id,
+                    "status": Status.passed,
+                    "message": first["message"] + where,
+                    "hint": "",
+                }
             )
     rows.append(compare_backends(outputs))
     return rows
@@ -153,7 +160,7 @@ def compare_backends(outputs: dict[str, Any]) -> dict[str, str]:
     """TensorFlow and JAX agree on values and gradients at the standard batch."""
     prints = {b: o.get("fingerprint") for b, o in outputs.items() if o.get("fingerprint")}
     if len(prints) < 2:
-        return _row("skip", f"needs TensorFlow and JAX (checked: {', '.join(outputs)})")
+        return _row(Status.skipped, f"needs TensorFlow and JAX (checked: {', '.join(outputs)})")
     import numpy as np
 
     hint = "write the loss with keras.ops only (no tf.* or jnp.* calls)"
@@ -161,19 +168,28 @@ def compare_backends(outputs: dict[str, Any]) -> dict[str, str]:
     for key in ("values", "grad"):
         a, b = np.asarray(prints["tensorflow"][key]), np.asarray(prints["jax"][key])
         if a.shape != b.shape:
-            return _row("fail", f"{key}: shape {a.shape} on TensorFlow, {b.shape} on JAX", hint)
+            return _row(
+                Status.failed, f"{key}: shape {a.shape} on TensorFlow, {b.shape} on JAX", hint
+            )
         scale = max(float(np.max(np.abs(a))), 1e-6) if a.size else 1.0
         worst = max(worst, float(np.max(np.abs(a - b))) / scale if a.size else 0.0)
     if worst > 1e-4:
-        return _row("fail", f"TensorFlow and JAX differ by {worst:.2e} of the largest value", hint)
-    return _row("pass", f"TensorFlow and JAX agree (largest difference {worst:.1e})")
+        return _row(
+            Status.failed, f"TensorFlow and JAX differ by {worst:.2e} of the largest value", hint
+        )
+    return _row(Status.passed, f"TensorFlow and JAX agree (largest difference {worst:.1e})")
 
 
 def print_table(rows: list[dict[str, str]], target: str, task: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    style = {"pass": "green", "fail": "bold red", "skip": "dim", "error": "bold magenta"}
+    style = {
+        Status.passed: "green",
+        Status.failed: "bold red",
+        Status.skipped: "dim",
+        Status.error: "bold magenta",
+    }
     table = Table(title=f"lossbench-check {target} --task {task}", show_lines=False)
     for column in ("check", "result", "finding", "hint"):
         table.add_column(column, overflow="fold")
@@ -238,4 +254,4 @@ def main(argv: list[str] | None = None) -> None:
                 f"lossbench-check: error: --json: {error.strerror}: '{args.json}'", file=sys.stderr
             )
             raise SystemExit(2) from None
-    raise SystemExit(1 if any(r["status"] in ("fail", "error") for r in rows) else 0)
+    raise SystemExit(1 if any(r["status"] in (Status.failed, Status.error) for r in rows) else 0)

@@ -100,3 +100,12 @@ def extremes(task: str, n_nodes: int = 0, size: int = BATCH) -> dict[str, Batch]
     elif task in ("graph", "grid", "multitask"):
         cases["zero predictions"] = replace(base, pred=np.zeros_like(pred))
     return cases
+
+
+def replace_rows(batch: Batch, rows: np.ndarray, other: Batch) -> Batch:
+    """`batch` with the targets and predictions of `rows` taken from `other` (ids unchanged)."""
+
+    def mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.where(rows.reshape(-1, *([1] * (a.ndim - 1))), b, a).astype(a.dtype)
+
+    return Batch(mix(batch.y, other.y), mix(batch.pred, other.pred), batch.extra)

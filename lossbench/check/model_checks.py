@@ -14,7 +14,7 @@ import numpy as np
 
 from lossbench.check import inputs
 from lossbench.check.blame import describe
-from lossbench.check.catalog import registers
+from lossbench.check.catalog import Status, registers
 from lossbench.check.keras_tools import (
     features,
     keras_loss,
@@ -44,7 +44,7 @@ class ModelChecks:
     def live_variables(self) -> Finding:
         variables = loss_variables(self.loss)
         if not variables:
-            return Finding("skip", "the loss holds no keras.Variable")
+            return Finding(Status.skipped, "the loss holds no keras.Variable")
         loss = keras_loss(self.loss)
         frozen = []
         for variable in variables:
@@ -63,25 +63,23 @@ class ModelChecks:
         del loss
         if frozen:
             return Finding(
-                "fail",
+                Status.failed,
                 f"assigning a variable between compiled train steps has no effect on "
                 f"{keras.backend.backend()}: " + "; ".join(frozen),
                 "a variable held only by the loss is frozen into the compiled step (JAX); pass "
                 "the changing factor as data (lossbench's `scaled` schedule) instead",
             )
-        return Finding("pass", f"{len(variables)} variable(s) seen by train steps")
+        return Finding(Status.passed, f"{len(variables)} variable(s) seen by train steps")
 
     @registers("parameter-effect")
     def parameter_effect(self) -> Finding:
         acting, guards = self._guards()
         if not self.s.tunable and not acting:
             skipped = f" (guards not checked: {', '.join(guards)})" if guards else ""
-            return Finding("skip", f"no numeric parameter to change{skipped}")
+            return Finding(Status.skipped, f"no numeric parameter to change{skipped}")
         # The standard batch and the extremes: a guard (a clip, a floor) acts only at the latter.
-        batches = [
-            self.batch,
-            *inputs.extremes(self.s.task, self.s.n_nodes, len(self.batch)).values(),
-        ]
+        extremes = inputs.extremes(self.s.task, self.s.n_nodes, len(self.batch))
+        batches = [self.batch, *extremes.values()]
 
         def fingerprints(loss: Any, adapted: Any) -> list[tuple[float, np.ndarray] | str]:
             out: list[tuple[float, np.ndarray] | str] = []
@@ -99,7 +97,8 @@ class ModelChecks:
 
         base = fingerprints(self.loss, self.adapted)
         if all(isinstance(b, str) for b in base):  # nothing to compare with: another check's
-            return Finding("skip", f"the loss does not run on the checks' batches ({base[0]})")
+            why = f"the loss does not run on the checks' batches ({base[0]})"
+            return Finding(Status.skipped, why)
         dead, crashed = [], []
         for name in [*self.s.tunable, *acting]:
             changed = changed_loss(self.s, name)
@@ -116,14 +115,14 @@ class ModelChecks:
                 dead.append(f"{name}: {self.s.params[name]} -> {new_value}")
         if crashed:
             return Finding(
-                "fail",
+                Status.failed,
                 "the loss crashes with another parameter value: " + "; ".join(crashed),
                 "a parameter's value must not change shapes or types the loss relies on "
                 "(build tensors from it with keras.ops, not Python control flow on tensors)",
             )
         if dead:
             return Finding(
-                "fail",
+                Status.failed,
                 "changing a parameter changes neither the value nor the gradient: "
                 + "; ".join(dead),
                 "check where the parameter enters: scaling probabilities before a cross-entropy "
@@ -131,7 +130,7 @@ class ModelChecks:
             )
         names = ", ".join([*self.s.tunable, *acting])
         skipped = f"; guards not checked: {', '.join(guards)}" if guards else ""
-        return Finding("pass", f"changing {names} changes the loss{skipped}")
+        return Finding(Status.passed, f"changing {names} changes the loss{skipped}")
 
     def _guards(self) -> tuple[list[str], list[str]]:
         """The parameters named as guards (`epsilon`) split by what they do: those that move the
@@ -160,7 +159,9 @@ class ModelChecks:
     @registers("serialization")
     def serialization(self) -> Finding:
         if not isinstance(self.loss, keras.losses.Loss):
-            return Finding("skip", "a function: only Loss subclasses carry their parameters")
+            return Finding(
+                Status.skipped, "a function: only Loss subclasses carry their parameters"
+            )
         params = dict(self.s.params)
         for name in self.s.tunable:
             changed = changed_loss(self.s, name)
@@ -177,14 +178,14 @@ class ModelChecks:
             again = type(loss).from_config(loss.get_config())
         except Exception as error:
             return Finding(
-                "fail",
+                Status.failed,
                 f"from_config(get_config()) raises {describe(error)[0]}",
                 "list every constructor argument in get_config",
             )
         got = np_array(again(yt, pred))
         if not np.allclose(got, want, rtol=1e-6, atol=1e-7):
             return Finding(
-                "fail",
+                Status.failed,
                 f"from_config(get_config()) gives {float(got):.6g} instead of {float(want):.6g}",
                 "list every constructor argument in get_config (Keras's lists only name and "
                 "reduction)",
@@ -199,17 +200,17 @@ class ModelChecks:
                 got = np_array(loaded.loss(yt, pred))
             except Exception as error:
                 return Finding(
-                    "fail",
+                    Status.failed,
                     f"a model compiled with the loss does not load again: {describe(error)[0]}",
                     "register the class: @keras.saving.register_keras_serializable()",
                 )
         if not np.allclose(got, want, rtol=1e-6, atol=1e-7):
             return Finding(
-                "fail",
+                Status.failed,
                 "the loaded model's loss gives other values",
                 "list every constructor argument in get_config",
             )
-        return Finding("pass", "config round trip and .keras save/load")
+        return Finding(Status.passed, "config round trip and .keras save/load")
 
     @registers("gradient")
     def gradient(self) -> Finding:
@@ -221,7 +222,7 @@ class ModelChecks:
         _, auto = value_and_grad(total, self.batch.pred)
         if auto is None:
             return Finding(
-                "skip",
+                Status.skipped,
                 "the gradient is None at the standard batch (the loss does "
                 "not depend on y_pred there; see finite-gradients)",
             )
@@ -243,9 +244,9 @@ class ModelChecks:
         worst = float(np.max(np.abs(auto_k - numeric_k)) / scale)
         if worst > 5e-2:
             return Finding(
-                "fail",
+                Status.failed,
                 f"autodiff and central differences differ by {worst:.2%} of the largest entry",
                 "a custom gradient or a stop_gradient changes the math; check it against the "
                 "plain formula",
             )
-        return Finding("pass", f"autodiff matches central differences ({worst:.1e})")
+        return Finding(Status.passed, f"autodiff matches central differences ({worst:.1e})")

@@ -14,7 +14,7 @@ from typing import Any
 import keras
 
 from lossbench.check.blame import Place, describe, is_users
-from lossbench.check.catalog import registers
+from lossbench.check.catalog import Status, registers
 from lossbench.check.keras_tools import loss_variables, np_array, tensor
 from lossbench.check.subject import Finding
 
@@ -85,13 +85,13 @@ class RootChecks:
             second = float(np_array(self.keras_loss(yt, pred)))
         drift = not (first == second or (math.isnan(first) and math.isnan(second)))
         if not changes and not drift:
-            return Finding("pass", "calling the loss twice on a batch changes nothing of it")
+            return Finding(Status.passed, "calling the loss twice on a batch changes nothing of it")
         seen = list(dict.fromkeys(changes))
         named = [f"{what} at {place}: `{place.source}`" if place else what for what, place in seen]
         what = f"call assigns {'; '.join(named[:3])}" if seen else "its value drifts"
         place = next((p for _, p in seen if p is not None), None)
         return Finding(
-            "fail",
+            Status.failed,
             f"{what}: state that changes at every call (the same batch gives "
             f"{first:.6g}, then {second:.6g})",
             "compute the loss from its inputs only: keep running statistics in a layer of the "
@@ -106,7 +106,7 @@ class RootChecks:
         try:
             np_array(self.keras_loss(tensor(yt), tensor(pred)))
         except Exception:
-            return Finding("skip", "the loss fails on eager tensors too (see per-sample)")
+            return Finding(Status.skipped, "the loss fails on eager tensors too (see per-sample)")
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
@@ -120,14 +120,14 @@ class RootChecks:
         except Exception as error:
             message, where = describe(error)
             return Finding(
-                "fail",
+                Status.failed,
                 f"runs eagerly but not traced by {name}: {message}",
                 "no `.numpy()` and no Python `if` on a tensor's value in the loss: compute with "
                 "keras.ops throughout and choose with ops.where",
                 where=where,
             )
         return Finding(
-            "pass",
+            Status.passed,
             "runs traced, as Keras's train step runs it (tf.function on "
             "TensorFlow, jax.jit on JAX)",
         )

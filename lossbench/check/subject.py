@@ -1,4 +1,4 @@
-"""What `lossbench-check` examines (a `Subject`), what each check finds (a `Result`), and the
+"""What `lossbench-check` examines (a `Subject`), what each check finds (a `Finding`), and the
 small helpers the checks share."""
 
 from __future__ import annotations
@@ -8,28 +8,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lossbench.check.catalog import Status
 from lossbench.errors import brief
 
 
 @dataclass
 class Finding:
-    """What a check found: pass, fail, skip, or error (a fault of the check's own code, not of
-    the loss); one line with the numbers, a hint for the fix, the line of the user's code it
-    points at (`where`, path:line), what the check said before a root cause was named
-    (`detail`), and an internal error's traceback (`trace`)."""
+    """What a check found (`Status`: an error is a fault of the check's own code, not of the
+    loss); one line with the numbers, a hint for the fix, the line of the user's code it points
+    at (`where`, path:line), what the check said before a root cause was named (`detail`), an
+    internal error's traceback (`trace`), and the check's id once the suite has run it."""
 
-    status: str  # pass | fail | skip | error
+    status: Status
     message: str
     hint: str = ""
     where: str = ""
     detail: str = ""
     trace: str = ""
-
-
-@dataclass
-class Result(Finding):
-    """A check's finding under its id (`lossbench.check.catalog`)."""
-
     id: str = ""
 
 

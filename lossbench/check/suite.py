@@ -12,6 +12,7 @@ the door Keras's trainer uses: `__call__` (and `call` only as `__call__` reaches
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from lossbench.check import inputs
 from lossbench.check.blame import describe, internal, own_message, traceback_text
-from lossbench.check.catalog import CHECKS, CROSS_BACKEND, ROOT_CAUSES, RUNS, registers
+from lossbench.check.catalog import CHECKS, CROSS_BACKEND, ROOT_CAUSES, RUNS, Status, registers
 from lossbench.check.inputs import Batch
 from lossbench.check.keras_tools import (
     has_call,
@@ -33,16 +34,7 @@ from lossbench.check.keras_tools import (
 )
 from lossbench.check.model_checks import ModelChecks
 from lossbench.check.roots import RootChecks
-from lossbench.check.subject import Finding, Result, Subject
-
-
-def _replace_rows(batch: Batch, rows: np.ndarray, other: Batch) -> Batch:
-    """`batch` with the targets and predictions of `rows` taken from `other` (ids unchanged)."""
-
-    def mix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.where(rows.reshape(-1, *([1] * (a.ndim - 1))), b, a).astype(a.dtype)
-
-    return Batch(mix(batch.y, other.y), mix(batch.pred, other.pred), batch.extra)
+from lossbench.check.subject import Finding, Subject
 
 
 class Checker(RootChecks, ModelChecks):
@@ -93,7 +85,8 @@ class Checker(RootChecks, ModelChecks):
             shape = np_array(self.total(tensor(self.y_true(self.batch)),
                                         tensor(self.batch.pred))).shape  # fmt: skip
             return Finding(
-                "skip", f"the class overrides __call__ and has no call: Keras's trainer calls "
+                Status.skipped,
+                f"the class overrides __call__ and has no call: Keras's trainer calls "
                 f"__call__, which returns shape {shape} for a batch of {len(self.batch)}; "
                 "sample_weight is then the loss's own business (see sample-weight)",
             )  # fmt: skip
@@ -101,9 +94,9 @@ class Checker(RootChecks, ModelChecks):
         if len(shape) >= 1 and shape[0] == len(self.batch):
             self.per_sample_ok = True
             size = len(self.batch)
-            return Finding("pass", f"call returns shape {shape} for a batch of {size}")
+            return Finding(Status.passed, f"call returns shape {shape} for a batch of {size}")
         return Finding(
-            "fail",
+            Status.failed,
             f"call returns shape {shape} for a batch of {len(self.batch)}; expected "
             f"({len(self.batch)},)",
             "return one value per sample (reduce the last axes only): Keras applies "
@@ -130,14 +123,14 @@ class Checker(RootChecks, ModelChecks):
             wrong += self._traced_batch_problems(sizes)
         if wrong:
             return Finding(
-                "fail", "; ".join(wrong),
+                Status.failed, "; ".join(wrong),
                 "size nothing by one batch: per-sample weights and ids travel as columns of "
                 "y_true, and ops.shape(x)[0] (not x.shape[0], None while Keras traces) gives the "
                 "batch size",
                 where=self._where,
             )  # fmt: skip
         shown = ", ".join(map(str, sizes))
-        return Finding("pass", f"runs on batches of {shown}, eagerly and traced as fit runs "
+        return Finding(Status.passed, f"runs on batches of {shown}, eagerly and traced as fit runs "
                        "them (TensorFlow: one program for any batch size)")  # fmt: skip
 
     def _traced_batch_problems(self, sizes: tuple[int, ...]) -> list[str]:
@@ -178,16 +171,16 @@ class Checker(RootChecks, ModelChecks):
         if not has_call(self.loss):
             return self._weights_reach_call()
         if not self.per_sample_ok:
-            return Finding("skip", "needs per-sample values (see per-sample)")
+            return Finding(Status.skipped, "needs per-sample values (see per-sample)")
         loss = keras_loss(self.loss)
         reduction = getattr(loss, "reduction", "sum_over_batch_size")
         if reduction not in ("sum", "sum_over_batch_size", "mean", "mean_with_sample_weight"):
-            return Finding("skip", f"reduction {reduction!r} has no reference")
+            return Finding(Status.skipped, f"reduction {reduction!r} has no reference")
         yt, pred = tensor(self.y_true(self.batch)), tensor(self.batch.pred)
         v = self.values(self.batch).astype("float64")
         if v.ndim > 1 and v.shape[-1] != 1:
             return Finding(
-                "fail", f"call returns {v.shape} values (one per element) for a batch of "
+                Status.failed, f"call returns {v.shape} values (one per element) for a batch of "
                 f"{len(v)}: Keras 3 broadcasts (B,) sample weights only onto a last axis of size "
                 "1, so fit(..., sample_weight=w) raises 'Incompatible shapes'",
                 "reduce the last axis in call (ops.mean(..., axis=-1)) so it returns one value "
@@ -206,11 +199,11 @@ class Checker(RootChecks, ModelChecks):
                 wrong.append(f"{name}: {got:.6g}, expected {expected:.6g}")
         if wrong:
             return Finding(
-                "fail", "; ".join(wrong),
+                Status.failed, "; ".join(wrong),
                 "leave weighting and reduction to Keras: call returns unweighted per-sample "
                 "values and __call__ (not overridden) applies sample_weight",
             )  # fmt: skip
-        return Finding("pass", f"scalar, per-sample and zero weights ({reduction})")
+        return Finding(Status.passed, f"scalar, per-sample and zero weights ({reduction})")
 
     def _weights_reach_call(self) -> Finding:
         """A loss with only its own `__call__`: weights that zero half the samples must change
@@ -223,11 +216,13 @@ class Checker(RootChecks, ModelChecks):
         weighted = float(np_array(self.keras_loss(yt, pred, sample_weight=tensor(half))))
         if math.isclose(plain, weighted, rel_tol=1e-6, abs_tol=1e-9):
             return Finding(
-                "fail", f"__call__ ignores sample_weight: {plain:.6f} with and without weights "
+                Status.failed,
+                f"__call__ ignores sample_weight: {plain:.6f} with and without weights "
                 "that zero half of the samples",
                 "apply sample_weight in __call__ (or implement call and leave __call__ to Keras)",
             )  # fmt: skip
-        return Finding("pass", f"__call__ applies sample_weight ({plain:.6g} -> {weighted:.6g} "
+        return Finding(Status.passed,
+                       f"__call__ applies sample_weight ({plain:.6g} -> {weighted:.6g} "
                        "with half of the samples weighted 0)")  # fmt: skip
 
     @registers("finite-gradients")
@@ -250,24 +245,25 @@ class Checker(RootChecks, ModelChecks):
                 wrong.append(f"{name}: {bad} non-finite gradient entries")
         if wrong:
             return Finding(
-                "fail", "; ".join(wrong),
+                Status.failed, "; ".join(wrong),
                 "guard unsafe inputs before the op, not after (where(ok, f(where(ok, x, safe)), "
                 "0)); clip probabilities; floor divisions by group statistics",
             )  # fmt: skip
         if unused:
             every = "every batch" if len(unused) == len(extremes) else ", ".join(unused)
             return Finding(
-                "fail", f"the gradient is None on {every}: the loss does not depend on y_pred "
+                Status.failed,
+                f"the gradient is None on {every}: the loss does not depend on y_pred "
                 "there, and Keras's train step then has no gradient to apply",
                 "compute the loss from y_pred (a constant branch for some batches disconnects "
                 "it: use ops.where over values computed from y_pred)",
             )  # fmt: skip
-        return Finding("pass", "finite on every extreme batch")
+        return Finding(Status.passed, "finite on every extreme batch")
 
     @registers("order-invariance")
     def order_invariance(self) -> Finding:
         if not self.per_sample_ok:
-            return Finding("skip", "needs per-sample values (see per-sample)")
+            return Finding(Status.skipped, "needs per-sample values (see per-sample)")
         hint = (
             "do not assume sorted or contiguous ids: segment_sum with num_segments, then divide "
             "by per-group counts"
@@ -278,23 +274,27 @@ class Checker(RootChecks, ModelChecks):
             after = self.values(self.batch.take(perm))
         except Exception as error:
             message, where = describe(error)
-            return Finding("fail", f"shuffled samples raise {message}", hint, where=where)
+            return Finding(Status.failed, f"shuffled samples raise {message}", hint, where=where)
         if not np.allclose(before, after, rtol=1e-4, atol=1e-6):
             worst = float(np.max(np.abs(before - after)))
             found = f"shuffling samples with their targets changes their values (by {worst:.3g})"
-            return Finding("fail", found, hint)
-        return Finding("pass", "shuffled samples keep their values")
+            return Finding(Status.failed, found, hint)
+        return Finding(Status.passed, "shuffled samples keep their values")
 
     @registers("batch-independence")
     def batch_independence(self) -> Finding:
         if not self.per_sample_ok:
-            return Finding("skip", "needs per-sample values (see per-sample)")
+            return Finding(Status.skipped, "needs per-sample values (see per-sample)")
         coupling = getattr(self.adapted, "batch_coupling", "none")
         if coupling == "batch":
-            return Finding("skip", "the loss declares batch_coupling='batch' (samples coupled)")
+            return Finding(
+                Status.skipped, "the loss declares batch_coupling='batch' (samples coupled)"
+            )
         if coupling not in ("none", "group"):
             found = f"batch_coupling={coupling!r}; expected none, group or batch"
-            return Finding("fail", found, "declare batch_coupling as 'none', 'group' or 'batch'")
+            return Finding(
+                Status.failed, found, "declare batch_coupling as 'none', 'group' or 'batch'"
+            )
         hint = (
             "compute each sample's value from its own row: a batch-wide term (a mean over the "
             "batch, a Dice over the batch) makes a sample's loss depend on its batch; if that "
@@ -305,7 +305,9 @@ class Checker(RootChecks, ModelChecks):
             keep, others = batch.extra == batch.extra[0], "samples of the other groups"
         else:
             keep, others = np.arange(len(batch)) < len(batch) // 4, "other samples"
-        changed = _replace_rows(batch, ~keep, inputs.standard(self.s.task, len(batch), seed=7))
+        changed = inputs.replace_rows(
+            batch, ~keep, inputs.standard(self.s.task, len(batch), seed=7)
+        )
         kept = int(keep.sum())
         trials = [(f"changing the {len(batch) - kept} {others}", changed, keep)]
         if coupling == "none":
@@ -318,18 +320,19 @@ class Checker(RootChecks, ModelChecks):
                 if rows is None:  # another batch size: `batch-shapes` reports it
                     continue
                 message, where = describe(error)
-                return Finding("fail", f"{what} raises {message}", hint, where=where)
+                return Finding(Status.failed, f"{what} raises {message}", hint, where=where)
             after = after[rows] if rows is not None else after
             if after.shape != before[keep].shape:  # sized to one batch: `batch-shapes` says so
                 continue
             if not np.allclose(before[keep], after, rtol=1e-4, atol=1e-6):
                 worst = float(np.max(np.abs(before[keep] - after)))
                 return Finding(
-                    "fail", f"{what} changes the values of the {kept} samples kept (by up to "
+                    Status.failed,
+                    f"{what} changes the values of the {kept} samples kept (by up to "
                     f"{worst:.3g}): a sample's value depends on the rest of its batch", hint,
                 )  # fmt: skip
         declared = " within its group (batch_coupling='group')" if coupling == "group" else ""
-        return Finding("pass", f"each sample's value is its own{declared}")
+        return Finding(Status.passed, f"each sample's value is its own{declared}")
 
     @registers("compiled")
     def compiled(self) -> Finding:
@@ -347,13 +350,13 @@ class Checker(RootChecks, ModelChecks):
         compiled = np_array(fn(yt, pred))
         if compiled.shape != eager.shape or not np.allclose(compiled, eager, 1e-4, 1e-6):
             return Finding(
-                "fail", f"{name} gives {compiled.ravel()[:3]}..., eager "
+                Status.failed, f"{name} gives {compiled.ravel()[:3]}..., eager "
                 f"{eager.ravel()[:3]}...",
                 "no Python-side decisions on tensor values, no NumPy conversions inside call",
             )  # fmt: skip
-        return Finding("pass", "the compiled call (XLA) equals eager")
+        return Finding(Status.passed, "the compiled call (XLA) equals eager")
 
-    def results(self) -> list[Result]:
+    def results(self) -> list[Finding]:
         """Every check of `catalog.CHECKS` this process runs, in order. A check that raises from
         the loss's code fails, naming the user's line; one that raises from its own code is an
         `error`. After a failed root cause, later failures say "see" it."""
@@ -363,12 +366,12 @@ class Checker(RootChecks, ModelChecks):
             if check.id == CROSS_BACKEND:
                 continue
             found = self._run(check.id)
-            if found.status == "fail" and root is not None:
-                found = Finding("fail", f"see {root}: this check fails with it",
+            if found.status is Status.failed and root is not None:
+                found = Finding(Status.failed, f"see {root}: this check fails with it",
                                 where=found.where, detail=found.message)  # fmt: skip
-            elif found.status == "fail" and check.id in ROOT_CAUSES:
+            elif found.status is Status.failed and check.id in ROOT_CAUSES:
                 root = check.id
-            out.append(Result(id=check.id, **found.__dict__))
+            out.append(dataclasses.replace(found, id=check.id))
         return out
 
     def _run(self, check_id: str) -> Finding:
@@ -377,12 +380,12 @@ class Checker(RootChecks, ModelChecks):
         except Exception as error:
             if internal(error):
                 return Finding(
-                    "error", f"internal error of this check, not a defect of the loss: "
+                    Status.error, f"internal error of this check, not a defect of the loss: "
                     f"{own_message(error)}", "please report it with the traceback (--json)",
                     trace=traceback_text(error),
                 )  # fmt: skip
             message, where = describe(error)
-            return Finding("fail", f"raises {message}", where=where)
+            return Finding(Status.failed, f"raises {message}", where=where)
 
     def fingerprint(self) -> dict[str, list[float]]:
         """Values and gradient at the standard batch, for comparing backends."""
