@@ -43,6 +43,9 @@ class Dataset:
     # The shape one sample's feature row stands for (data.input_shape; an .npz image array's);
     # None: a flat row.
     input_shape: tuple[int, ...] | None = None
+    # Binary task: the rarer label of the training data (1 on a tie), whose recall is
+    # `minority_recall`; synthetic data decide it from `data.positive_rate`.
+    minority: int = 1
 
     def in_data_units(self, y: np.ndarray) -> np.ndarray:
         """Targets or predictions of the regression task in the data's own units."""

@@ -143,7 +143,8 @@ def make_synthetic(task: Task, cfg: DataConfig, seed: int) -> Dataset:
     group_features = [] if columns else [np.eye(g)[groups]]
     features = np.concatenate([x, *group_features], axis=1).astype("float32")
     train, val, test = _splits(rng, features, y, groups, cfg)
-    return Dataset(task, train, val, scales, test, adjacency, columns=columns)
+    minority = 1 if cfg.positive_rate <= 0.5 else 0
+    return Dataset(task, train, val, scales, test, adjacency, columns=columns, minority=minority)
 
 
 def _splits(

@@ -333,4 +333,5 @@ def _build(
         target_mean=target_mean,
         target_std=target_std,
         columns=columns,
+        minority=int(task is not Task.binary or float(np.mean(y[train])) <= 0.5),
     )

@@ -45,8 +45,9 @@ def _mean(values: np.ndarray) -> float:
     return float(values.mean()) if len(values) else float("nan")
 
 
-def binary_metrics(y_true: np.ndarray, prob: np.ndarray) -> dict[str, float]:
-    """Metrics of predicted positive-class probabilities against 0/1 labels."""
+def binary_metrics(y_true: np.ndarray, prob: np.ndarray, minority: int = 1) -> dict[str, float]:
+    """Metrics of predicted positive-class probabilities against 0/1 labels; `minority_recall`
+    is the recall of the label `minority` (the rarer one in training)."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     y = np.asarray(y_true).reshape(-1).astype(int)
@@ -58,7 +59,7 @@ def binary_metrics(y_true: np.ndarray, prob: np.ndarray) -> dict[str, float]:
         "accuracy": float(np.mean(hit == (y == 1))),
         "roc_auc": float(roc_auc_score(y, p)) if both else float("nan"),
         "pr_auc": float(average_precision_score(y, p)) if both else float("nan"),
-        "minority_recall": recall_pos,
+        "minority_recall": recall_pos if minority == 1 else recall_neg,
         "balanced_accuracy": float(np.nanmean([recall_pos, recall_neg])) if len(y) else np.nan,
         "gmean": float(np.sqrt(recall_pos * recall_neg)),
         "brier": float(np.mean((p - y) ** 2)),
@@ -208,12 +209,15 @@ def task_metrics(data: Dataset, split: Split, pred: np.ndarray) -> dict[str, flo
     """
     task = data.task
     if task is Task.binary:
-        out = binary_metrics(split.y, pred)
+        out = binary_metrics(split.y, pred, data.minority)
         if data.n_groups > 1:
             y = np.asarray(split.y).reshape(-1) == 1
             hit = (np.asarray(pred).reshape(-1) >= 0.5) == y
+            rare = y == bool(data.minority)
             out.update(
-                group_metrics(hit, lambda rows: _mean(hit[rows & y]), split.groups, data.n_groups)
+                group_metrics(
+                    hit, lambda rows: _mean(hit[rows & rare]), split.groups, data.n_groups
+                )
             )
         return out
     if task is Task.grouped:

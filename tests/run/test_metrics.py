@@ -154,3 +154,23 @@ def test_graph_metrics_cosine_over_edges_among_the_nodes():
     # Edges (0, 1): cosine 0; (1, 4): cosine 1/sqrt(2).
     assert m["edge_cosine"] == pytest.approx((0 + 1 / np.sqrt(2)) / 2)
     assert m["mse"] == pytest.approx(np.mean(pred**2))
+
+
+def test_minority_recall_is_the_rarer_labels_recall():
+    """On data with more positives than negatives (breast_cancer: 63% benign = 1), the
+    minority is label 0; synthetic data decide it from `data.positive_rate` (1 on a tie)."""
+    from lossbench.config.compose import compose
+    from lossbench.data.load import make_dataset
+    from lossbench.run.metrics import task_metrics
+
+    cfg = compose(["data=sklearn", "data.name=breast_cancer", "loss=bce"])
+    data = make_dataset(cfg.loss.training_task(), cfg.data, 0)
+    assert np.mean(data.train.y) > 0.5 and data.minority == 0
+    p = np.clip(0.45 * data.val.y + RNG.random(data.val.y.shape) * 0.6, 0, 1)
+    got = task_metrics(data, data.val, p)["minority_recall"]
+    y, hit = data.val.y.reshape(-1).astype(int), (p.reshape(-1) >= 0.5).astype(int)
+    assert got == pytest.approx(recall_score(y, hit, pos_label=0), rel=1e-12)
+    assert got != pytest.approx(recall_score(y, hit, pos_label=1))
+    for rate, minority in ((0.7, 0), (0.5, 1), (0.1, 1)):
+        cfg = compose(["loss=bce", f"data.positive_rate={rate}", "data.n_samples=400"])
+        assert make_dataset(cfg.loss.training_task(), cfg.data, 0).minority == minority
