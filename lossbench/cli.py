@@ -50,25 +50,26 @@ def _loss_help() -> str:
 
 
 class Task:
-    """Hydra's task function: one job (`lossbench.jobs.run_job`). The runners this process's jobs
-    build are kept here, for its later jobs of the same structure (a sweep over seeds)."""
+    """Hydra's task function: one job (`lossbench.jobs.run_job`). What this process's jobs share
+    lives here (`lossbench.jobs.Shared`: the runners they build, the configs their sweep
+    checked)."""
 
     def __init__(self) -> None:
-        self._runners: Any = None
+        self._shared: Any = None
 
     @property
-    def runners(self) -> Any:
-        """The process's `lossbench.run.experiment.RunnerCache` (made at the first job)."""
-        if self._runners is None:
-            from lossbench.run.experiment import RunnerCache
+    def shared(self) -> Any:
+        """The process's `lossbench.jobs.Shared` (made when first asked for)."""
+        if self._shared is None:
+            from lossbench.jobs import Shared
 
-            self._runners = RunnerCache()
-        return self._runners
+            self._shared = Shared()
+        return self._shared
 
     def __call__(self, cfg: DictConfig) -> float:
         from lossbench.jobs import run_job
 
-        return run_job(cfg, self.runners)
+        return run_job(cfg, self.shared)
 
 
 def run() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -35,25 +35,53 @@ if TYPE_CHECKING:
     from lossbench.signals import Interrupted
 
 
-def run_job(cfg: DictConfig, runners: RunnerCache | None = None) -> float:
+@dataclass
+class Shared:
+    """What the jobs of one process share: the runners they built (later jobs of the same
+    structure reuse them) and the configs their sweep checked before any job started, by the
+    job's overrides, so that each job is validated once."""
+
+    runners: RunnerCache = field(default_factory=lambda: _runner_cache())
+    checked: dict[tuple[str, ...], Config] = field(default_factory=dict)
+
+    def remember(self, jobs: Sequence[Sequence[str]], configs: Sequence[Config]) -> None:
+        """Keep a sweep's checked configs for its jobs."""
+        self.checked.update(zip(map(tuple, jobs), configs, strict=True))
+
+    def config_of(self, cfg: DictConfig, overrides: Sequence[str]) -> Config:
+        """The checked config of the job with these overrides; validated now when its sweep
+        did not check it."""
+        checked = self.checked.get(tuple(overrides))
+        return checked if checked is not None else validate(cfg)
+
+
+def _runner_cache() -> RunnerCache:
+    from lossbench.run.experiment import RunnerCache
+
+    return RunnerCache()
+
+
+def run_job(cfg: DictConfig, shared: Shared | None = None) -> float:
     """Run the job Hydra has set up in `hydra.runtime.output_dir`.
 
     A single run is checked and its folder claimed here (an invalid one leaves no folder); a
-    sweep's jobs were checked, and its folder claimed, by lossbench's sweeper. `runners`: those
-    earlier jobs of this process built, for this one to reuse.
+    sweep's jobs were checked, and its folder claimed, by lossbench's sweeper. `shared`: what the
+    process's jobs share (`Shared`).
 
     Returns:
         The final loss (NaN when the job failed or no step finished).
     """
+    shared = shared or Shared()
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     if HydraConfig.get().mode == RunMode.MULTIRUN:
         try:
-            started = start_job(cfg, out_dir, multirun=True)
+            typed = shared.config_of(cfg, HydraConfig.get().overrides.task)
+            started = start_job(cfg, out_dir, typed)
         except Exception as error:  # its record could not be written (a full disk)
             return job_failed(error, cfg, out_dir, multirun=True)
         if isinstance(started, Kept):
             return started.final_loss
-        return _train(started, cfg, out_dir, True, runners)
+        return _train(started, cfg, out_dir, True, shared.runners)
     with contextlib.ExitStack() as held:
         try:
             typed = validate(cfg)
@@ -68,7 +96,7 @@ def run_job(cfg: DictConfig, runners: RunnerCache | None = None) -> float:
             remove_job_record(out_dir)
             _refuse(error, cfg)
         with published(out_dir, typed, study(HydraConfig.get().runtime.choices)):
-            return _train(typed, cfg, out_dir, False, runners)
+            return _train(typed, cfg, out_dir, False, shared.runners)
 
 
 def study(choices: Any) -> str | None:
@@ -86,7 +114,7 @@ def _refuse(error: Exception, cfg: DictConfig) -> NoReturn:
 
 
 def _train(
-    typed: Config, cfg: DictConfig, out_dir: Path, multirun: bool, runners: RunnerCache | None
+    typed: Config, cfg: DictConfig, out_dir: Path, multirun: bool, runners: RunnerCache
 ) -> float:
     from lossbench.console import progress_bar
     from lossbench.run.training import run_experiment
@@ -134,16 +162,11 @@ class Kept:
     final_loss: float
 
 
-def start_job(cfg: DictConfig, out_dir: Path, multirun: bool) -> Config | Kept:
-    """The job's validated config, or, when a resumed sweep already holds this job's finished
-    result in `out_dir`, that result (the folder is left as it is). Writes the job's record
-    (.hydra/) for a job that will run.
-
-    Raises:
-        Exception: a config that does not validate.
-    """
-    typed = validate(cfg)
-    if multirun and typed.resume:
+def start_job(cfg: DictConfig, out_dir: Path, typed: Config) -> Config | Kept:
+    """A sweep's job with its checked config `typed`: that config, or, when a resumed sweep
+    already holds this job's finished result in `out_dir`, that result (the folder is left as
+    it is). Writes the job's record (.hydra/) for a job that will run."""
+    if typed.resume:
         from lossbench.store.resume import reuse
 
         hydra = HydraConfig.get()
@@ -153,8 +176,7 @@ def start_job(cfg: DictConfig, out_dir: Path, multirun: bool) -> Config | Kept:
             return Kept(float("nan") if final is None else float(final))
         if found.why:
             print(f"lossbench: {out_dir.name}: {found.why}: running it again", file=sys.stderr)
-    if multirun:
-        write_job_record(out_dir, cfg)
+    write_job_record(out_dir, cfg)
     return typed
 
 
@@ -258,10 +280,14 @@ def checked_lanes(vectorize: Any) -> int:
 
 
 def lane_units(
-    overrides: Sequence[Sequence[str]], configs: Sequence[DictConfig], vectorize: int
+    overrides: Sequence[Sequence[str]],
+    configs: Sequence[DictConfig],
+    vectorize: int,
+    shared: Shared | None = None,
 ) -> list[list[int]]:
     """The sweep's jobs in units, in order of each unit's first job: JAX jobs that differ only in
-    their seed, up to `vectorize` a unit; every other job alone.
+    their seed, up to `vectorize` a unit; every other job alone (`shared`: the configs the sweep
+    checked).
 
     Raises:
         ConfigError: no JAX job (the option would be ignored), or a unit whose seeds would not
@@ -284,7 +310,7 @@ def lane_units(
         first = configs[unit[0]].copy()
         with open_dict(first):
             del first["hydra"]
-        typed = validate(first)
+        typed = shared.config_of(first, overrides[unit[0]]) if shared else validate(first)
         fit = lanes_that_fit(footprint(typed, typed.loss.training_task()))
         if len(unit) > fit:
             raise ConfigError(
@@ -294,26 +320,26 @@ def lane_units(
 
 
 def run_lanes(
-    configs: list[DictConfig],
-    run: Callable[[Any, DictConfig], Any],
-    runners: RunnerCache | None = None,
+    configs: list[DictConfig], run: Callable[[Any, DictConfig], Any], shared: Shared | None = None
 ) -> list[Any]:
     """Jobs that differ only in their seed: each set up by `run(task, config)` (Hydra's
     `run_job`: folder, record, a resumed job's finished result kept), then those that train do
-    so as lanes of one program (reusing a runner of `runners`); each job's outcome goes into
-    its `JobReturn`."""
+    so as lanes of one program (with what the process's jobs share); each job's outcome goes
+    into its `JobReturn`."""
     from hydra.core.utils import JobStatus
 
     from lossbench.run.training import run_experiments
     from lossbench.signals import Interrupted
 
+    shared = shared or Shared()
     training: list[tuple[int, DictConfig, Path, Config]] = []  # the jobs that train
     rets: list[Any] = []
 
     def start(cfg: DictConfig) -> float:
         out_dir = Path(HydraConfig.get().runtime.output_dir)
         try:
-            started = start_job(cfg, out_dir, multirun=True)
+            typed = shared.config_of(cfg, HydraConfig.get().overrides.task)
+            started = start_job(cfg, out_dir, typed)
         except Exception as error:
             return job_failed(error, cfg, out_dir, multirun=True)
         if isinstance(started, Kept):
@@ -326,7 +352,7 @@ def run_lanes(
     out_dirs = [out_dir for _, _, out_dir, _ in training]
     try:
         outcomes = run_experiments(
-            [t for *_, t in training], out_dirs, vectorize=True, runners=runners
+            [t for *_, t in training], out_dirs, vectorize=True, runners=shared.runners
         )
     except Interrupted as stop:
         report_interrupted(stop)

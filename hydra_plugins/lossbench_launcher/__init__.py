@@ -28,12 +28,12 @@ class LanesLauncher(BasicLauncher):
         setup_globals()
         configs = [self._compose(o, initial_job_idx + i) for i, o in enumerate(job_overrides)]
         returns: list[Any] = [None] * len(configs)
-        for unit in jobs.lane_units(job_overrides, configs, self.vectorize):
+        shared = getattr(self.task_function, "shared", None)  # see lossbench.cli.Task
+        for unit in jobs.lane_units(job_overrides, configs, self.vectorize, shared):
             if len(unit) == 1:
                 returns[unit[0]] = self._run(self.task_function, configs[unit[0]])
                 continue
-            runners = getattr(self.task_function, "runners", None)  # see lossbench.cli.Task
-            rets = jobs.run_lanes([configs[j] for j in unit], self._run, runners)
+            rets = jobs.run_lanes([configs[j] for j in unit], self._run, shared)
             for job, ret in zip(unit, rets, strict=True):
                 returns[job] = ret
         return returns

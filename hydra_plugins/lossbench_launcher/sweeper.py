@@ -37,7 +37,7 @@ class CheckedSweeper(Sweeper):
         self.config: Any = None
 
     def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
-        self.config = config
+        self.config, self.task = config, task_function
         self.basic.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
@@ -45,7 +45,10 @@ class CheckedSweeper(Sweeper):
 
         cfg = self.config
         planned = self._jobs(arguments)
-        plan.check_baseline(planned, plan.check_jobs(planned, self._compose), cfg.report.baseline)
+        checked = plan.check_jobs(planned, self._compose)
+        plan.check_baseline(planned, checked, cfg.report.baseline)
+        if hasattr(self.task, "shared"):  # each job validated once (lossbench.cli.Task)
+            self.task.shared.remember(planned, checked)
         folder = Path(str(cfg.hydra.sweep.dir))
         with (
             claimed(folder, "hydra.sweep.dir", sweep=True, resume=bool(cfg.resume)),
