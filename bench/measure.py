@@ -139,12 +139,13 @@ def variant_rows(backend: str, repeats: int, quick: bool) -> list[dict[str, Any]
     from lossbench.config.compose import compose
     from lossbench.config.schema import Task
     from lossbench.losses import BinaryCrossentropy, MeanSquaredError
-    from lossbench.run.experiment import build_experiment
+    from lossbench.run.experiment import RunnerCache, build_experiment
     from lossbench.trainer import steps_per_epoch, train
 
     rows = []
     from lossbench.variants.registry import variants
 
+    runners = RunnerCache()  # as a sweep's process keeps them
     for name in variants():
         if name in ("bce", "mse", "custom"):  # custom needs a user target
             continue
@@ -160,9 +161,9 @@ def variant_rows(backend: str, repeats: int, quick: bool) -> list[dict[str, Any]
             binary = cfg.loss.training_task() is Task.binary
             base = BinaryCrossentropy() if binary else MeanSquaredError()
             if which == "variant":
-                exp = build_experiment(cfg)
+                exp = build_experiment(cfg, runners=runners)
             else:
-                exp = build_experiment(base_cfg, loss=base)
+                exp = build_experiment(base_cfg, loss=base, runners=runners)
             n = len(exp.data.train)
             per_epoch = steps_per_epoch(n, cfg.trainer.batch_size)
             # Enough steps per timed call that per-call bookkeeping does not dominate.
