@@ -41,8 +41,17 @@ class Shared:
     structure reuse them) and the configs their sweep checked before any job started, by the
     job's overrides, so that each job is validated once."""
 
-    runners: RunnerCache = field(default_factory=lambda: _runner_cache())
     checked: dict[tuple[str, ...], Config] = field(default_factory=dict)
+    _runners: RunnerCache | None = None
+
+    @property
+    def runners(self) -> RunnerCache:
+        """The runners the process's jobs built (made at the first job that trains)."""
+        if self._runners is None:
+            from lossbench.run.experiment import RunnerCache
+
+            self._runners = RunnerCache()
+        return self._runners
 
     def remember(self, jobs: Sequence[Sequence[str]], configs: Sequence[Config]) -> None:
         """Keep a sweep's checked configs for its jobs."""
@@ -53,12 +62,6 @@ class Shared:
         did not check it."""
         checked = self.checked.get(tuple(overrides))
         return checked if checked is not None else validate(cfg)
-
-
-def _runner_cache() -> RunnerCache:
-    from lossbench.run.experiment import RunnerCache
-
-    return RunnerCache()
 
 
 def run_job(cfg: DictConfig, shared: Shared | None = None) -> float:

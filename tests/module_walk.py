@@ -2,9 +2,13 @@
 and the refactors that shorten it: `python -m tests.module_walk loss=focal trainer.progress=false`.
 
 The CLI runs in this process under a profiler. A call into a lossbench module none of whose
-frames is on the stack enters that module; entering it again after it was left is a re-entry;
-a call into a module that is on the stack but not on top is a call back up (a callback).
-Importing a module (its body running) counts as neither.
+frames is on the stack starts a visit of that module, which lasts until its last frame returns.
+A visit during which the module calls another lossbench module is a step of the path (a call
+into a leaf helper, such as a bound or a schema's method, is not); a module with a second step
+after its first ended is re-entered. Steps taken while the trainer's epoch loop
+(`lossbench.trainer.loop`) runs repeat every epoch and are counted apart. A call into a module
+that is on the stack below the top is a call back up. Importing a module (its body running)
+counts as neither.
 """
 
 from __future__ import annotations
@@ -14,31 +18,34 @@ import sys
 from typing import Any
 
 PREFIXES = ("lossbench", "hydra_plugins.lossbench")
+LOOP = "lossbench.trainer.loop"
 
 
 class Walk:
-    """The modules entered, in order, with re-entries and calls back up counted."""
+    """The path's steps in order, re-entries and calls back up."""
 
     def __init__(self) -> None:
         self.stack: list[tuple[str, Any]] = []
-        self.order: list[str] = []
-        self.reentries: collections.Counter[str] = collections.Counter()
+        self.visits: list[list[Any]] = []  # [module, called another module?, in the loop?]
+        self.open: dict[str, list[Any]] = {}
         self.callbacks: collections.Counter[str] = collections.Counter()
 
     def __call__(self, frame: Any, event: str, arg: Any) -> None:
         if event == "return":
             if self.stack and self.stack[-1][1] is frame:
-                self.stack.pop()
+                module, _ = self.stack.pop()
+                if all(m != module for m, _ in self.stack):
+                    del self.open[module]
             return
         name = frame.f_globals.get("__name__", "")
         if event != "call" or not name.startswith(PREFIXES) or frame.f_code.co_name == "<module>":
             return
-        on_stack = [module for module, _ in self.stack]
-        if name not in on_stack:
-            if name in self.order:
-                self.reentries[name] += 1
-            self.order.append(name)
-        elif on_stack[-1] != name:
+        if self.stack and self.stack[-1][0] != name:
+            self.open[self.stack[-1][0]][1] = True  # the caller's visit goes on down
+        if name not in self.open:
+            self.open[name] = [name, False, LOOP in self.open]
+            self.visits.append(self.open[name])
+        elif self.stack[-1][0] != name:
             self.callbacks[name] += 1
         self.stack.append((name, frame))
 
@@ -46,14 +53,21 @@ class Walk:
         def short(module: str) -> str:
             return module.removeprefix("lossbench.")
 
-        first = list(dict.fromkeys(self.order))
-        counts = ", ".join(f"{short(k)} x{v}" for k, v in sorted(self.reentries.items()))
+        def again(steps: list[str]) -> str:
+            counts = collections.Counter(steps)
+            more = {m: n - 1 for m, n in sorted(counts.items()) if n > 1}
+            named = ", ".join(f"{short(k)} x{v}" for k, v in more.items())
+            return f"{sum(more.values())} times in {len(more)} modules: {named or 'none'}"
+
+        steps = [module for module, down, _ in self.visits if down]
+        outside = [module for module, down, looping in self.visits if down and not looping]
         backs = ", ".join(f"{short(k)} x{v}" for k, v in sorted(self.callbacks.items()))
+        walk = [short(m) for i, m in enumerate(outside) if i == 0 or outside[i - 1] != m]
         return [
-            f"modules entered: {len(first)}; entries: {len(self.order)}",
-            "first entries: " + " > ".join(short(m) for m in first),
-            f"re-entered after being left: {sum(self.reentries.values())} times, "
-            f"{len(self.reentries)} modules: {counts or 'none'}",
+            f"modules on the path: {len(set(steps))}; steps: {len(steps)}",
+            "path outside the epoch loop: " + " > ".join(walk),
+            f"re-entered after being left, outside the epoch loop: {again(outside)}",
+            f"re-entered after being left, everywhere: {again(steps)}",
             f"calls back up into a module on the stack: {backs or 'none'}",
         ]
 

@@ -23,6 +23,13 @@ def make_dataset(task: Task, cfg: DataConfig, seed: int) -> Dataset:
     return make_real_dataset(cfg, seed)
 
 
+def checked_dataset(task: Task, cfg: DataConfig, seed: int) -> Dataset:
+    """`make_dataset`, then refused by `check_dataset` when it would train into nothing."""
+    data = make_dataset(task, cfg, seed)
+    check_dataset(data, cfg)
+    return data
+
+
 def check_dataset(data: Dataset, cfg: DataConfig) -> None:
     """Refuse generated data that would train into a result that means nothing.
 

@@ -243,11 +243,10 @@ def _checked_data(cfg: Config, task: Task) -> tuple[Any, str | None]:
     """The config's dataset for `task` and the metric `trainer.select` picks epochs by (None:
     the last), refused by name when the loss, batch or selection cannot use the data."""
     from lossbench.config.memory import records_problems
-    from lossbench.data.load import check_dataset, make_dataset
+    from lossbench.data.load import checked_dataset
     from lossbench.run.metrics import selectable, selected_metric
 
-    data = make_dataset(task, cfg.data, cfg.seed)
-    check_dataset(data, cfg.data)
+    data = checked_dataset(task, cfg.data, cfg.seed)
     if data.task is not task:
         raise ConfigError(
             "loss",
