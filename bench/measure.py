@@ -141,11 +141,9 @@ def variant_rows(backend: str, repeats: int, quick: bool) -> list[dict[str, Any]
     from lossbench.losses import BinaryCrossentropy, MeanSquaredError
     from lossbench.run.experiment import RunnerCache, build_experiment
     from lossbench.trainer import steps_per_epoch, train
-
-    rows = []
     from lossbench.variants.registry import variants
 
-    runners = RunnerCache()  # as a sweep's process keeps them
+    rows, runners = [], RunnerCache()  # runners kept as a sweep's process keeps them
     for name in variants():
         if name in ("bce", "mse", "custom"):  # custom needs a user target
             continue

@@ -74,7 +74,7 @@ def run_job(cfg: DictConfig, shared: Shared | None = None) -> float:
     Returns:
         The final loss (NaN when the job failed or no step finished).
     """
-    shared = shared or Shared()
+    shared = Shared() if shared is None else shared
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     if HydraConfig.get().mode == RunMode.MULTIRUN:
         try:
@@ -334,7 +334,7 @@ def run_lanes(
     from lossbench.run.training import run_experiments
     from lossbench.signals import Interrupted
 
-    shared = shared or Shared()
+    shared = Shared() if shared is None else shared
     training: list[tuple[int, DictConfig, Path, Config]] = []  # the jobs that train
     rets: list[Any] = []
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lossbench import userloss
+from lossbench import user_code
 from lossbench.errors import ConfigError
 from lossbench.user_code import instantiate, is_loss, load_target, parameters
 
@@ -43,7 +43,7 @@ def test_a_file_that_fails_exits_or_lacks_the_loss_is_one_error_naming_the_key(
 
 
 def test_a_file_that_hangs_when_imported_is_stopped(tmp_path, monkeypatch):
-    monkeypatch.setattr(userloss, "IMPORT_SECONDS", 0.5)
+    monkeypatch.setattr(user_code, "IMPORT_SECONDS", 0.5)
     start = time.monotonic()
     with pytest.raises(ConfigError, match=r"still importing after 0\.5 s") as caught:
         _load(tmp_path, "while True:\n    pass\n")

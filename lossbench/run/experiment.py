@@ -219,7 +219,7 @@ def build_experiment(
     y_train = loss.pack_targets(data.train.y, split_extra(task, data.train))
     membership = units.membership(data.train) if units is not None else None
     model, loss, runner, device, names = _runner(
-        cfg, task, data, loss, y_train, membership, runners or RunnerCache()
+        cfg, task, data, loss, y_train, membership, RunnerCache() if runners is None else runners
     )
     return Experiment(cfg, data, loss, model, runner, device, names, metric, units)
 

@@ -86,7 +86,7 @@ def run_experiments(
     # Each job's wall time runs from its build to the end of its group's writes.
     started, ended = [0.0] * len(cfgs), [0.0] * len(cfgs)
     with stop_on_signals(last) as stop_requested:
-        runners = runners or RunnerCache()
+        runners = RunnerCache() if runners is None else runners
         groups = _groups(cfgs, out_dirs, outcomes, vectorize, started, stop_requested, runners)
         try:
             for group in groups:

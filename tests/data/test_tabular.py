@@ -282,9 +282,9 @@ def test_a_file_too_large_for_the_memory_budget_is_refused_from_its_header(tmp_p
     import io
     import zipfile
 
-    from lossbench import tablefile
+    from lossbench.data import table_file
 
-    monkeypatch.setattr(tablefile, "memory_budget", lambda: 64 << 20)
+    monkeypatch.setattr(table_file, "memory_budget", lambda: 64 << 20)
     with (tmp_path / "big.csv").open("wb") as f:  # sparse: costs no disk
         f.write(b"a,b,label\n")
         f.truncate(200 << 20)

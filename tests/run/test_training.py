@@ -30,7 +30,8 @@ def test_each_job_gets_the_summary_it_returns_and_seeds_share_one_runner(tiny_co
         assert isinstance(outcome, Summary) and outcome.status is Status.ok
         assert outcome.seed == seed and outcome.steps > 0 and outcome.wall_seconds > 0
         written = _written(folder)
-        assert written == json.loads(json.dumps(outcome.as_json()))
+        # JSON has no NaN (a metric a tiny split cannot compute): the file says null.
+        assert written == json.loads(json.dumps(outcome.as_json()).replace("NaN", "null"))
         assert written["final_loss"] == pytest.approx(outcome.final_loss)
         assert "vectorized_seeds" not in written and "message" not in written
     assert outcomes[0].final_loss != outcomes[1].final_loss  # two seeds, two runs
@@ -40,17 +41,17 @@ def test_a_job_that_cannot_be_built_is_its_error_and_the_others_still_train(tiny
     folders = [tmp_path / "bad", tmp_path / "good"]
     for folder in folders:
         folder.mkdir()
-    # Validation lets this rate through; the data built from it has no positive to train on.
-    bad = tiny_config("bce", "data.positive_rate=0.0001")
+    # Validation lets this fraction through; the test split built from it holds no positive.
+    bad = tiny_config("bce", "data.test_fraction=0.001")
     outcomes = run_experiments([bad, tiny_config("bce")], folders)
-    assert isinstance(outcomes[0], ConfigError) and "data.positive_rate" in str(outcomes[0])
+    assert isinstance(outcomes[0], ConfigError) and "data.test_fraction" in str(outcomes[0])
     assert _written(folders[0])["status"] == "running"  # the caller writes the error
     assert isinstance(outcomes[1], Summary) and _written(folders[1])["status"] == "ok"
 
 
 def test_a_single_run_raises_its_error(tiny_config, tmp_path):
-    with pytest.raises(ConfigError, match=r"data\.positive_rate"):
-        run_experiment(tiny_config("bce", "data.positive_rate=0.0001"), tmp_path)
+    with pytest.raises(ConfigError, match=r"data\.test_fraction"):
+        run_experiment(tiny_config("bce", "data.test_fraction=0.001"), tmp_path)
 
 
 def test_a_one_epoch_run_selects_its_only_epoch(tiny_config, tmp_path):
