@@ -152,14 +152,14 @@ class LossConfig:
 class DataConfig:
     source: DataSource = DataSource.synthetic
     # Real data (source table or sklearn); see lossbench/data/tabular.py.
-    path: str | None = None  # table: a .csv, .parquet or .npz file
+    path: str | None = None  # table: a .csv, .parquet or .npz file (relative to where it starts)
     name: str | None = None  # sklearn: one of SKLEARN_DATASETS
     target: Any = None  # a column name or a list of them (sklearn: the dataset's target)
     features: list[str] | None = None  # null: every numeric column but target, group, split
-    group: str | None = None  # a column whose values are the groups
-    task: Task | None = None  # null: inferred from the target
-    split: str | None = None  # a column of train/val values; null: a split by seed
-    nan_policy: NanPolicy = NanPolicy.refuse
+    group: str | None = None  # a column whose values are the groups (strings or integers)
+    task: Task | None = None  # binary | multiclass | grouped (regression); null: inferred
+    split: str | None = None  # a column of train/val values; null: a split by seed (stratified)
+    nan_policy: NanPolicy = NanPolicy.refuse  # drop: rows with NaN or inf in features or targets
     # Binary tables: keep a random subset of the positives (label 1) so that they make up this
     # fraction of the rows (an imbalance study on real data); null: all rows.
     positive_fraction: float | None = None
@@ -167,27 +167,28 @@ class DataConfig:
     # user's model (model=custom) receives its inputs in this shape. null: flat, or an .npz
     # array's own shape.
     input_shape: list[int] | None = None
-    # Synthetic data.
+    # Synthetic data (lossbench/data/synthetic.py).
     n_samples: int = 16384
     n_features: int = 32
-    val_fraction: float = 0.2
+    val_fraction: float = 0.2  # every source: the validation split's share of the rows
     # A held-out test split (every source): training and `trainer.select` never see it.
     test_fraction: float = 0.0
-    positive_rate: float = 0.1
+    positive_rate: float = 0.1  # fraction of positive labels (binary task)
     n_groups: int = 8
-    group_skew: float = 1.0
+    group_skew: float = 1.0  # group sizes follow 1 / (rank + 1) ** group_skew
+    # Group target scales are spaced geometrically in [min, max] (grouped task).
     group_scale_min: float = 0.25
     group_scale_max: float = 4.0
-    n_outputs: int = 4
+    n_outputs: int = 4  # regression targets per sample (grouped task)
     noise: float = 0.1
-    n_classes: int = 5
-    class_imbalance: float = 0.4
-    grid: list[int] = field(default_factory=lambda: [8, 8])
-    n_nodes: int = 1024
-    embedding_dim: int = 16
-    graph_p_in: float = 0.05
-    graph_p_out: float = 0.002
-    nan_rate: float = 0.0
+    n_classes: int = 5  # multiclass and multitask tasks
+    class_imbalance: float = 0.4  # class k has a prior proportional to class_imbalance ** k
+    grid: list[int] = field(default_factory=lambda: [8, 8])  # the grid task's output (context_mask)
+    n_nodes: int = 1024  # nodes of the graph task (context_graph); they replace n_samples there
+    embedding_dim: int = 16  # node embedding width (graph task)
+    graph_p_in: float = 0.05  # edge probability inside a community (= group) ...
+    graph_p_out: float = 0.002  # ... and between communities
+    nan_rate: float = 0.0  # fraction of training target entries replaced by NaN or Inf
     # Binary synthetic data with a spurious attribute that equals the label in this fraction of
     # the samples (Waterbirds-like); the groups become the four (label, attribute) pairs.
     spurious: float | None = None
@@ -213,16 +214,17 @@ class TrainerConfig:
     batch_size: int = 64
     learning_rate: float = 1e-3
     optimizer: Optimizer = Optimizer.adam
+    # Optimizer steps per compiled call; the per-step values come back once per chunk.
     steps_per_chunk: int = 1024
-    record: bool = True
+    record: bool = True  # per-step loss and global/per-layer gradient norms
     # XLA-compile the chunk of steps; null: XLA, unless a model other than dense layers runs
     # faster on TensorFlow without it (a timed probe at the start: lossbench.trainer.programs).
     jit_compile: bool | None = None
     # Steps per unrolled compiled program instead of one loop per chunk; null: the loop, unless
     # the probe finds programs of 4 steps faster for a model other than dense layers.
     unroll: int | None = None
-    progress: bool = True
-    tensorboard: bool = False
+    progress: bool = True  # rich progress bar (only when the console is a terminal)
+    tensorboard: bool = False  # also write TensorBoard event files to <run>/tensorboard/
     # The epoch whose weights the summary, test metrics and predictions describe: `last`, or
     # `best:<metric>` (the best validation value of that metric, lower or higher by its kind).
     select: str = "last"
