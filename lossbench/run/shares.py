@@ -19,9 +19,10 @@ import pandas as pd
 
 from lossbench.config.schema import Task
 from lossbench.data.dataset import Dataset, Split
+from lossbench.store import tables
 from lossbench.store.records import StepRecords
 
-GRAD_GROUPS = "grad_groups.csv"
+GRAD_GROUPS = tables.GRAD_GROUPS
 GRAD_GROUPS_COLUMNS = ["step", "by", "name", "grad_norm", "share", "samples"]
 # The first and last tenth of training's recorded steps: "early" and "late" in summaries.
 PHASE = 0.1
@@ -121,3 +122,8 @@ def mean_shares(records: StepRecords, units: Units) -> dict[str, float]:
             value = np.nanmean(records.unit_share[steps, k].astype("float64"))
             out[share_column(by, name, phase)] = float(value)
     return out
+
+
+def recorded_shares(records: StepRecords, units: Units) -> tuple[pd.DataFrame, dict[str, float]]:
+    """grad_groups.csv's frame, and the mean shares the summary reports."""
+    return grad_groups_frame(records, units), mean_shares(records, units)

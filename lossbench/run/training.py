@@ -286,15 +286,15 @@ def _write(
     }
     if hasattr(loss, "step_columns"):
         step_columns.update(loss.step_columns(result.records.multiplier))
-    records = result.records
-    tables.write_run_tables(out_dir, records, result.layer_names, result.epochs, step_columns)
-    shares = _write_grad_groups(out_dir, result.records, exp.units)
+    records, predictions = result.records, evaluation.predictions()
+    grad_groups, shares = _gradient_shares(records, exp.units)
+    tables.write_run_tables(out_dir, records, result.layer_names, result.epochs, step_columns,
+                            grad_groups, predictions)  # fmt: skip
     if writes_tensorboard(cfg):
         from lossbench.store.tensorboard import write_events
 
         weights = {v.path: keras.ops.convert_to_numpy(v) for v in exp.model.weights}
         write_events(out_dir, result.records, result.layer_names, result.epochs, weights)
-    _write_predictions(out_dir, evaluation)
     selected = evaluation.selected
     chosen = result.epochs[selected.epoch] if selected is not None else {}
     diverged = result.status == Status.diverged
@@ -328,30 +328,14 @@ def _write(
     )
 
 
-def _write_grad_groups(out_dir: Path, records: Any, units: Any) -> dict[str, float] | None:
-    """grad_groups.csv when the run recorded its units (else none: an earlier run's would pass
-    for this one's); the units' mean shares for the summary."""
-    from lossbench.run import shares
-    from lossbench.store import tables
-
-    path = out_dir / shares.GRAD_GROUPS
+def _gradient_shares(records: Any, units: Any) -> tuple[Any, dict[str, float] | None]:
+    """grad_groups.csv's frame and the units' mean shares for the summary (None, None: the run
+    recorded no units)."""
     if units is None:
-        path.unlink(missing_ok=True)
-        return None
-    tables.write_csv(shares.grad_groups_frame(records, units), path)
-    return shares.mean_shares(records, units)
+        return None, None
+    from lossbench.run import shares
 
-
-def _write_predictions(out_dir: Path, evaluation: Evaluation) -> None:
-    """predictions.parquet of the selected epoch; none when no epoch ended (and nothing of an
-    earlier run in this folder may pass for this one's)."""
-    from lossbench.store import tables
-
-    predictions = evaluation.predictions()
-    if predictions is not None:
-        tables.write_predictions(out_dir, predictions)
-    else:
-        (out_dir / tables.PREDICTIONS).unlink(missing_ok=True)
+    return shares.recorded_shares(records, units)
 
 
 def divergence_message(stop: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ from lossbench.store.records import StepRecords
 GRAD_NORMS_COLUMNS = ["step", "layer", "grad_norm"]
 EPOCHS_COLUMNS = ["epoch", "step", "train_loss"]  # then val_loss, metrics and seconds
 PREDICTIONS = "predictions.parquet"
+GRAD_GROUPS = "grad_groups.csv"
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
@@ -59,18 +60,25 @@ def write_run_tables(
     layer_names: list[str],
     epochs: list[dict[str, Any]],
     step_columns: dict[str, np.ndarray] | None = None,
+    grad_groups: pd.DataFrame | None = None,
+    predictions: dict[str, np.ndarray] | None = None,
 ) -> None:
-    """Write steps.csv (with `step_columns` after the standard ones), grad_norms.csv and
-    epochs.csv into `out_dir`."""
+    """Write a run's tables into `out_dir`: steps.csv (with `step_columns` after the standard
+    ones), grad_norms.csv, epochs.csv, grad_groups.csv (`lossbench.run.shares`) and
+    predictions.parquet (`lossbench.run.evaluation.prediction_columns`). A table the run has
+    none of is removed: an earlier run's would pass for this one's."""
     write_csv(steps_frame(records, step_columns), out_dir / "steps.csv")
     write_csv(grad_norms_frame(records, layer_names), out_dir / "grad_norms.csv")
     # A run stopped in its first epoch still gets a header, so readers find the columns.
     epochs_frame = pd.DataFrame(epochs) if epochs else pd.DataFrame(columns=EPOCHS_COLUMNS)
     write_csv(epochs_frame, out_dir / "epochs.csv")
-
-
-def write_predictions(out_dir: Path, columns: dict[str, np.ndarray]) -> None:
-    """Write predictions.parquet (columns from `lossbench.run.evaluation.prediction_columns`)."""
-    buffer = io.BytesIO()
-    pd.DataFrame(columns).to_parquet(buffer, index=False)
-    atomic_write_bytes(out_dir / PREDICTIONS, buffer.getvalue())
+    if grad_groups is not None:
+        write_csv(grad_groups, out_dir / GRAD_GROUPS)
+    else:
+        (out_dir / GRAD_GROUPS).unlink(missing_ok=True)
+    if predictions is not None:
+        buffer = io.BytesIO()
+        pd.DataFrame(predictions).to_parquet(buffer, index=False)
+        atomic_write_bytes(out_dir / PREDICTIONS, buffer.getvalue())
+    else:
+        (out_dir / PREDICTIONS).unlink(missing_ok=True)
