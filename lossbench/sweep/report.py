@@ -21,7 +21,7 @@ from lossbench.store.run_folder import Status
 from lossbench.sweep.aggregate import metrics_split, variant_keys
 from lossbench.sweep.plots import plot_curves, plot_layer_heatmap, plot_metric_intervals
 from lossbench.sweep.readback import load_curves, reliability_lines
-from lossbench.sweep.results import SweepTables, aggregate
+from lossbench.sweep.results import SweepTables, sweep_tables
 from lossbench.sweep.search_report import search_lines
 from lossbench.sweep.share_report import share_lines
 from lossbench.sweep.verdicts import describe_verdicts, why_no_verdicts
@@ -66,9 +66,9 @@ def report(
     markdown: bool = False,
 ) -> SweepTables:
     """The one reporter of a sweep folder, for the sweeper, the search and `lossbench-report`:
-    aggregate its job folders into summary.csv, comparison.csv and verdicts.csv, say on stderr
-    each file left out (one line each, `prog` first), print the comparison unless `quiet`, and
-    with `markdown` write report.md and its plots. Every file that could not be read is in the
+    aggregate its job folders, say on stderr each file left out (one line each, `prog` first),
+    print the comparison unless `quiet`, then write summary.csv, comparison.csv and verdicts.csv
+    and, with `markdown`, report.md and its plots. Every file that could not be read is in the
     returned tables' `problems`.
 
     Raises:
@@ -81,7 +81,7 @@ def report(
 
     for folder in {root, *job_folders(root)}:  # those no process holds
         remove_leftovers(folder)
-    tables = aggregate(root, baseline)
+    tables = sweep_tables(root, baseline)
     _say_left_out(tables.problems, tables.left_out, prog)
     summary, comparison, verdicts = tables.summary, tables.comparison, tables.verdicts
     if summary.empty:
@@ -90,12 +90,13 @@ def report(
     metrics = headline_metrics(list(comparison.columns))
     sentences = describe_verdicts(verdicts, metrics)
     why = why_no_verdicts(summary, baseline) if verdicts.empty else None
-    if not quiet:
+    if not quiet:  # before writing: a folder that cannot be written still gets its comparison
         kind = "report" if markdown else "sweep"
         title = f"lossbench {kind}: {root} (metrics on the {metrics_split(summary)} split)"
         print_or_drop(print_sweep, comparison, keys, sentences, title)
         if why:
             print_or_drop(print, f"{prog}: {why}")
+    tables.write(root)
     if markdown:
         _without_display()
         lines = _summary_lines(root, summary, comparison, verdicts, sentences, keys, metrics, why)

@@ -64,3 +64,19 @@ def test_a_folder_without_runs_is_an_error_and_the_markdown_report_is_written(tm
     text = (tmp_path / "report.md").read_text()
     assert "## What this sweep says" in text and "`bce`" in text
     assert list(tables.verdicts["variant"].unique()) == ["focal"]
+
+
+def test_a_folder_that_cannot_be_written_still_gets_its_comparison(tmp_path, capsys, monkeypatch):
+    from lossbench.sweep.results import SweepTables
+
+    _sweep(tmp_path)
+
+    def refuse(self, root):
+        raise PermissionError(13, "Permission denied", str(root / "summary.csv"))
+
+    monkeypatch.setattr(SweepTables, "write", refuse)
+    with pytest.raises(PermissionError):
+        report(tmp_path, prog="lossbench-report", markdown=True)
+    out = capsys.readouterr().out
+    assert "lossbench report:" in out and "focal" in out
+    assert not (tmp_path / "summary.csv").exists() and not (tmp_path / "report.md").exists()
