@@ -140,6 +140,24 @@ def raise_on_signals() -> None:
 
     for s in HANDLED:
         signal.signal(s, handler)
+    quiet_unraisable_interrupts()
+
+
+def quiet_unraisable_interrupts() -> None:
+    """Say nothing of an `Interrupted` raised where it cannot propagate (the handler ran inside
+    a weakref callback or a `__del__`, e.g. importlib's module-lock cleanup): Python would print
+    it as "Exception ignored", a traceback. It still stands: `_raised` holds it, and the run
+    stops with its one line. Any other unraisable exception goes to the hook that was there."""
+    previous = sys.unraisablehook
+    if getattr(previous, "quiets_interrupts", False):
+        return
+
+    def hook(unraisable: object) -> None:
+        if not isinstance(getattr(unraisable, "exc_value", None), Interrupted):
+            previous(unraisable)  # type: ignore[arg-type]
+
+    hook.quiets_interrupts = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
 
 
 def ignore_signals() -> None:

@@ -231,3 +231,35 @@ def test_a_signal_raised_and_swallowed_before_a_run_still_stops_it(monkeypatch):
             request.at_once():  # fmt: skip
         raise AssertionError("not reached")
     assert caught.value.exit_code == 130
+
+
+def test_an_interrupt_raised_where_it_cannot_propagate_is_not_printed(monkeypatch):
+    """A signal whose handler runs inside a weakref callback (importlib's module-lock cleanup,
+    found by `make test-stress`) leaves no "Exception ignored" traceback; other unraisable
+    exceptions still reach the hook that was there."""
+    import gc
+    import weakref
+
+    from lossbench import signals
+
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: seen.append(type(u.exc_value)))
+    signals.quiet_unraisable_interrupts()
+    signals.quiet_unraisable_interrupts()  # a second call installs nothing more
+
+    class Target:
+        pass
+
+    def raising(error):
+        def callback(_ref):
+            raise error
+
+        target = Target()
+        ref = weakref.ref(target, callback)
+        del target
+        gc.collect()
+        return ref
+
+    raising(signals.Interrupted(signal.SIGTERM))
+    raising(ValueError("not ours"))
+    assert seen == [ValueError]
