@@ -97,6 +97,7 @@ FACTOR = POSITIVE
 WARMUP_EPOCHS = POSITIVE
 START_FACTOR = NON_NEGATIVE
 STEP_EPOCH = Bound(ge=1, integer=True)
+COUNT = Bound(ge=1, integer=True)  # num_groups of the grouped losses, multitask's n_box
 STEP_FACTOR = NON_NEGATIVE
 
 # The graph loss indexes its bit-packed adjacency with int32 and the graph data is dense N x N:

@@ -201,12 +201,7 @@ class GroupDROLoss(_GroupedLoss):
         **kwargs: Any,
     ) -> None:
         super().__init__(name=name, **kwargs)
-        check_arg(
-            "num_groups",
-            num_groups,
-            isinstance(num_groups, int) and num_groups >= 1,
-            "an integer >= 1",
-        )
+        check_bound("num_groups", num_groups, bounds.COUNT)
         check_bound("step_size", step_size, bounds.STEP_SIZE)
         check_arg(
             "sample_loss",

@@ -51,7 +51,7 @@ class MultiTaskLoss(LossbenchLoss):
         **kwargs: Any,
     ) -> None:
         super().__init__(name=name, **kwargs)
-        check_arg("n_box", n_box, isinstance(n_box, int) and n_box >= 1, "an integer >= 1")
+        check_bound("n_box", n_box, bounds.COUNT)
         check_arg("n_classes", n_classes, isinstance(n_classes, int) and n_classes >= 2, ">= 2")
         check_bound("box_weight", box_weight, bounds.TASK_WEIGHT)
         check_bound("class_weight", class_weight, bounds.TASK_WEIGHT)

@@ -144,12 +144,7 @@ class GroupedDynamicLoss(_GroupedLoss):
         **kwargs: Any,
     ) -> None:
         super().__init__(name=name, **kwargs)
-        check_arg(
-            "num_groups",
-            num_groups,
-            isinstance(num_groups, int) and num_groups >= 1,
-            "an integer >= 1",
-        )
+        check_bound("num_groups", num_groups, bounds.COUNT)
         check_bound("epsilon", epsilon, bounds.SCALE_EPSILON)
         check_arg("statistic", statistic, statistic in STATISTICS, "'rms' or 'mean_abs'")
         self.num_groups, self.epsilon = num_groups, float(epsilon)
