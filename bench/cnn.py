@@ -24,10 +24,10 @@ def _digits() -> tuple[Any, Any]:
 
 
 def _model(seed: int) -> Any:
-    from lossbench.config.schema import ModelConfig, ModelSource, Task
+    from lossbench.config.schema import CustomModel, Task
     from lossbench.run.models import ModelBuilder
 
-    cfg = ModelConfig(source=ModelSource.custom, target=f"{EXAMPLE}:small_cnn")
+    cfg = CustomModel(target=f"{EXAMPLE}:small_cnn")
     return ModelBuilder(Task.multiclass, cfg, 64, (8, 8, 1), (10,)).build(seed)
 
 

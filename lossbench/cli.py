@@ -190,7 +190,7 @@ def _main(argv: list[str]) -> int:
         elif help_overrides is not None:
             _print_help(help_overrides)
         else:
-            check_group_options(a for a in argv if not a.startswith("-"))
+            check_group_options([a for a in argv if not a.startswith("-")])
             sys.argv[1:] = [quote_setting_values(a) for a in argv]  # what Hydra reads
             run()
     except SystemExit as stop:  # single runs: their status is decided in the job

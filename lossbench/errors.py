@@ -127,5 +127,29 @@ def _closest_key(error: Any) -> str:
     valid = [f.name for f in dataclasses.fields(schema)]
     if key in valid:
         return ""
-    hint = did_you_mean(key, valid, f"{group}." if group else "")
+    readers = _options_reading(schema, key)
+    if readers and group:
+        hint = f"; it is read with {' or '.join(f'{group}={r}' for r in readers)}"
+    else:
+        hint = did_you_mean(key, valid, f"{group}." if group else "")
     return f"{hint} (the keys of `{group or 'the config'}`: {', '.join(valid)})"
+
+
+def _options_reading(schema: type, key: str) -> list[str]:
+    """The other options of a config group whose schema has `key`: the group's schemas are the
+    subclasses of one base (a data source's, a model source's, a loss variant's), each option
+    named by the `source` default or the `variant` its class declares itself."""
+    import dataclasses
+
+    base = next(c for c in reversed(schema.__mro__) if dataclasses.is_dataclass(c))
+    options, todo = set(), list(base.__subclasses__())
+    while todo:
+        cls = todo.pop(0)
+        todo += cls.__subclasses__()
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        own = vars(cls).get("variant") or (
+            fields["source"].default if "source" in vars(cls).get("__annotations__", {}) else None
+        )
+        if key in fields and own and cls is not schema:
+            options.add(str(getattr(own, "value", own)))
+    return sorted(options)

@@ -24,19 +24,22 @@ from lossbench import bounds
 from lossbench.bounds import MAX_GRAPH_NODES, Bound
 from lossbench.config.memory import memory_problems
 from lossbench.config.schema import (
-    DATA_KEYS_READ,
-    MODEL_KEYS_READ,
+    DATA_SCHEMAS,
+    MODEL_SCHEMAS,
     SKLEARN_DATASETS,
     TABLE_SUFFIXES,
     TABLE_TASKS,
     Config,
+    CustomModel,
     DataConfig,
-    DataSource,
     LossConfig,
-    ModelConfig,
-    ModelSource,
+    MlpModel,
     Problem,
+    RealData,
     ScaleConfig,
+    SklearnData,
+    SyntheticData,
+    TableData,
     Task,
     TrackerConfig,
     TrackerName,
@@ -122,21 +125,26 @@ def _leaf_problems(cfg: Config) -> Iterator[Problem]:
             yield from in_range(key, value, ge=0, le=MAX_SEED, integer=True)
 
 
-def n_train_samples(d: DataConfig, task: Task) -> int:
+def n_train_samples(d: SyntheticData, task: Task) -> int:
     """Training-split size: samples, or nodes for the graph task."""
     n = d.n_nodes if task is Task.graph else d.n_samples
     return n - math.ceil(n * d.val_fraction) - math.ceil(n * d.test_fraction)
 
 
 def _data_problems(d: DataConfig) -> Iterator[Problem]:
-    yield from in_range("data.n_samples", d.n_samples, ge=2, integer=True)
-    yield from in_range("data.n_features", d.n_features, ge=1, integer=True)
+    """The keys every source reads."""
     yield from in_range("data.val_fraction", d.val_fraction, gt=0, lt=1)
     yield from in_range("data.test_fraction", d.test_fraction, ge=0, lt=1)
     if d.val_fraction + d.test_fraction >= 1:
         yield ("data.test_fraction", "a fraction that leaves rows for training "
                f"(val_fraction + test_fraction < 1, val_fraction={d.val_fraction})",
                d.test_fraction)  # fmt: skip
+    yield from in_range("data.nan_rate", d.nan_rate, ge=0, lt=1)
+
+
+def _synthetic_problems(d: SyntheticData) -> Iterator[Problem]:
+    yield from in_range("data.n_samples", d.n_samples, ge=2, integer=True)
+    yield from in_range("data.n_features", d.n_features, ge=1, integer=True)
     yield from in_range("data.spurious", d.spurious, gt=0, lt=1, optional=True)
     yield from in_range("data.positive_rate", d.positive_rate, gt=0, lt=1)
     yield from in_range("data.n_groups", d.n_groups, ge=1, integer=True)
@@ -159,14 +167,13 @@ def _data_problems(d: DataConfig) -> Iterator[Problem]:
     yield from in_range("data.embedding_dim", d.embedding_dim, ge=1, integer=True)
     yield from in_range("data.graph_p_in", d.graph_p_in, ge=0, le=1)
     yield from in_range("data.graph_p_out", d.graph_p_out, ge=0, le=1)
-    yield from in_range("data.nan_rate", d.nan_rate, ge=0, lt=1)
 
 
-def _real_data_problems(d: DataConfig) -> Iterator[Problem]:
+def _real_data_problems(d: RealData) -> Iterator[Problem]:
     """A table or bundled dataset: what can be checked before the file is read."""
     from pathlib import Path
 
-    if d.source is DataSource.table:
+    if isinstance(d, TableData):
         if not d.path:
             yield "data.path", f"a {', '.join(TABLE_SUFFIXES)} file", d.path
             return
@@ -177,7 +184,7 @@ def _real_data_problems(d: DataConfig) -> Iterator[Problem]:
             yield "data.path", "an existing file", f"{d.path} (no such file)"
         if d.target is None:
             yield "data.target", "the target column (or a list of columns)", None
-    elif d.source is DataSource.sklearn:
+    elif isinstance(d, SklearnData):
         yield from one_of("data.name", d.name, SKLEARN_DATASETS)
     targets = d.target if isinstance(d.target, list) else [d.target]
     if d.target is not None and not all(isinstance(t, str | int) for t in targets):
@@ -191,7 +198,7 @@ def _real_data_problems(d: DataConfig) -> Iterator[Problem]:
         yield "data.task", f"one of {', '.join(TABLE_TASKS)} (or null: inferred)", d.task.value
 
 
-def _split_problems(d: DataConfig, task: Task) -> Iterator[Problem]:
+def _split_problems(d: SyntheticData, task: Task) -> Iterator[Problem]:
     n = d.n_nodes if task is Task.graph else d.n_samples
     size_key = "data.n_nodes" if task is Task.graph else "data.n_samples"
     if n_train_samples(d, task) < 1:
@@ -225,12 +232,12 @@ NO_UNITS_DATA = "one group, no classes"
 
 def _trainer_problems(cfg: Config) -> Iterator[Problem]:
     t, m = cfg.trainer, cfg.model
-    if m.source is ModelSource.custom:
+    if isinstance(m, CustomModel):
         if not m.target:
             yield "model.target", "path/to/file.py:function or package.module:function", m.target
         else:
             yield from target_problems("model.target", m.target)
-    else:
+    elif isinstance(m, MlpModel):
         if not m.hidden:
             yield "model.hidden", "a non-empty list of integers >= 1", list(m.hidden)
         yield from all_in_range("model.hidden", m.hidden, ge=1, integer=True)
@@ -242,7 +249,7 @@ def _trainer_problems(cfg: Config) -> Iterator[Problem]:
             "false, or the tensorboard package installed (pip install 'lossbench[tensorboard]')",
             True,
         )
-    if cfg.data.source is DataSource.synthetic:
+    if isinstance(cfg.data, SyntheticData):
         task = cfg.loss.training_task()
         if t.record_groups and cfg.data.n_groups < 2 and task not in (Task.binary, Task.multiclass):
             yield "trainer.record_groups", NO_UNITS, f"true ({task.value} data: {NO_UNITS_DATA})"
@@ -264,8 +271,8 @@ def _trainer_problems(cfg: Config) -> Iterator[Problem]:
 
 
 def unread_problems(cfg: Config) -> Iterator[Problem]:
-    """Keys set away from their default that the chosen loss or data source does not read (they
-    would be ignored without a word)."""
+    """Keys outside `loss` set away from their default that the chosen loss does not read (they
+    would be ignored without a word; a data or model source reads every key of its schema)."""
     from lossbench.variants.registry import get_variant, variants
 
     default_epsilon = ScaleConfig().epsilon
@@ -274,22 +281,6 @@ def unread_problems(cfg: Config) -> Iterator[Problem]:
         yield ("scale.epsilon",
                f"its default {default_epsilon:g} with loss={cfg.loss.name} (only "
                f"{', '.join(readers)} reads it)", cfg.scale.epsilon)  # fmt: skip
-    yield from _other_kinds_keys("model", cfg.model, ModelConfig(), MODEL_KEYS_READ)
-    yield from _other_kinds_keys("data", cfg.data, DataConfig(), DATA_KEYS_READ)
-
-
-def _other_kinds_keys(
-    group: str, node: Any, defaults: Any, keys_read: dict[str, tuple[str, ...]]
-) -> Iterator[Problem]:
-    """Keys of `group` set away from their default that only other kinds of it read (`node`'s
-    kind is its `source`: data=table, model=custom, ...)."""
-    kind = node.source.value
-    for key in dict.fromkeys(k for keys in keys_read.values() for k in keys):
-        value = getattr(node, key)
-        if key not in keys_read[kind] and value != getattr(defaults, key):
-            readers = " or ".join(f"{group}={s}" for s, keys in keys_read.items() if key in keys)
-            yield (f"{group}.{key}", f"no value with {group}={kind} (it is read with {readers})",
-                   value)  # fmt: skip
 
 
 def problems(cfg: Config) -> Iterator[Problem]:
@@ -298,8 +289,10 @@ def problems(cfg: Config) -> Iterator[Problem]:
     yield from in_range("scale.epsilon", cfg.scale.epsilon, bound=bounds.SCALE_EPSILON)
     yield from unread_problems(cfg)
     yield from _data_problems(cfg.data)
-    synthetic = cfg.data.source is DataSource.synthetic
-    if not synthetic:
+    synthetic = isinstance(cfg.data, SyntheticData)
+    if synthetic:
+        yield from _synthetic_problems(cfg.data)
+    elif isinstance(cfg.data, RealData):
         yield from _real_data_problems(cfg.data)
     yield from loss_problems(cfg.loss, cfg.data)
     task = cfg.loss.training_task()  # the loss's checks make sure its task is decidable
@@ -333,8 +326,17 @@ def _tracker_problems(t: TrackerConfig) -> Iterator[Problem]:
 
 
 def _identity_problems(obj: Config) -> Iterator[Problem]:
-    """The loss config must be a registered variant's schema, and `loss.name` its name."""
+    """The loss config must be a registered variant's schema, and `loss.name` its name; the
+    data and model configs their source's schema."""
     from lossbench.variants.registry import variant_name, variants
+
+    for group, schemas in (("data", DATA_SCHEMAS), ("model", MODEL_SCHEMAS)):
+        node = getattr(obj, group)
+        if schemas.get(node.source) is not type(node):
+            chosen = next((s for s, t in schemas.items() if t is type(node)), None)
+            options = ", ".join(schemas)
+            yield (f"{group}.source", f"{chosen or options}, the chosen {group} source (choose "
+                   f"another with {group}=<{'|'.join(schemas)}>)", str(node.source))  # fmt: skip
 
     name = variant_name(obj.loss)
     if name is None:

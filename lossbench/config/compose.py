@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from omegaconf import DictConfig
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from lossbench.config.checks import validate
 from lossbench.config.plugins import (
@@ -14,7 +14,13 @@ from lossbench.config.plugins import (
     LanesLauncherConf,
     OptunaSweeperConf,
 )
-from lossbench.config.schema import Config, DataConfig, ModelConfig, TrackerConfig, TrainerConfig
+from lossbench.config.schema import (
+    DATA_SCHEMAS,
+    MODEL_SCHEMAS,
+    Config,
+    TrackerConfig,
+    TrainerConfig,
+)
 from lossbench.errors import ConfigError
 
 # The config groups a user chooses from; their options are file names in conf/<group>/.
@@ -36,13 +42,18 @@ def register_configs() -> None:
     # not override hydra/sweeper, which leaves search presets free to choose `optuna`.
     Plugins.instance()
     cs = ConfigStore.instance()
-    cs.store(name="lossbench_schema", node=Config)
+    # `data` and `model` are left missing: their group's option chooses the source's schema.
+    schema = OmegaConf.structured(Config)
+    schema.data, schema.model = MISSING, MISSING
+    cs.store(name="lossbench_schema", node=schema)
     for name, schema in variants().items():
         cs.store(group="schema/loss", name=name, node=schema)
         if not _has_yaml("loss", name):
             cs.store(group="loss", name=name, node=schema(name=name))
-    cs.store(group="schema/data", name="synthetic", node=DataConfig)
-    cs.store(group="schema/model", name="mlp", node=ModelConfig)
+    for source, data in DATA_SCHEMAS.items():
+        cs.store(group="schema/data", name=source.value, node=data)
+    for source, model in MODEL_SCHEMAS.items():
+        cs.store(group="schema/model", name=source.value, node=model)
     cs.store(group="schema/trainer", name="default", node=TrainerConfig)
     cs.store(group="schema/tracker", name="default", node=TrackerConfig)
     cs.store(group="hydra/launcher", name="lossbench", node=LanesLauncherConf, provider="lossbench")

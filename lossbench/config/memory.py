@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Iterator
 
 from lossbench.bounds import GIB, memory_budget
-from lossbench.config.schema import Config, ModelSource, Problem, Task
+from lossbench.config.schema import Config, CustomModel, MlpModel, Problem, Task
 
 # Bytes per element of the generator's arrays: float64 features and one-hot groups, then the
 # float32 features, their train/validation copies and the framework's device copy.
@@ -53,7 +53,7 @@ def target_width(cfg: Config, task: Task) -> int:
 def n_parameters(cfg: Config, task: Task) -> int:
     """Weights and biases of the MLP from the features to the task's outputs (a user's model's
     are counted once it is built: `model_problems`)."""
-    if cfg.model.source is not ModelSource.mlp:
+    if not isinstance(cfg.model, MlpModel):
         return 0
     widths = [cfg.data.n_features + cfg.data.n_groups, *cfg.model.hidden, target_width(cfg, task)]
     return sum(a * b + b for a, b in itertools.pairwise(widths))
@@ -73,27 +73,33 @@ def footprint(cfg: Config, task: Task) -> int:
     return data + records + n_parameters(cfg, task) * _BYTES_PER_PARAMETER
 
 
-def records_bytes(cfg: Config, n_train: int, epochs: int, layers: int | None = None) -> int:
+def records_bytes(
+    cfg: Config, n_train: int, epochs: int, layers: int | None = None, units: int | None = None
+) -> int:
     """Bytes of the per-step records and tables of `epochs` over `n_train` samples (`layers`:
-    the model's trainable layers, when it is built)."""
+    the model's trainable layers, `units`: the groups and classes `trainer.record_groups`
+    records, once the data and model are built; before, generated data's at most)."""
     steps = math.ceil(n_train / max(cfg.trainer.batch_size, 1)) * epochs
-    layers = layers if layers is not None else len(cfg.model.hidden) + 1
+    if layers is None:  # a user's model's layers are counted once it is built
+        layers = len(getattr(cfg.model, "hidden", MlpModel().hidden)) + 1
     need = steps * (_BYTES_PER_STEP + _BYTES_PER_STEP_LAYER * layers)
-    if cfg.trainer.record_groups:  # at most this many units: every group and class
-        units = cfg.data.n_groups + cfg.data.n_classes
+    if cfg.trainer.record_groups:
+        units = units if units is not None else cfg.data.n_groups + cfg.data.n_classes
         every = max(int(cfg.trainer.record_groups_every), 1)
         need += math.ceil(steps / every) * units * _BYTES_PER_STEP_UNIT
     return need
 
 
-def records_problems(cfg: Config, n_train: int) -> Iterator[Problem]:
+def records_problems(cfg: Config, n_train: int, units: int | None) -> Iterator[Problem]:
     """`trainer.epochs` when the per-step tables of a run over `n_train` training samples (a
     table's, known once it is read) would not fit the memory budget."""
     budget = memory_budget()
-    need = records_bytes(cfg, n_train, cfg.trainer.epochs)
+    need = records_bytes(cfg, n_train, cfg.trainer.epochs, units=units)
     if need <= budget:
         return
-    limit = _largest(lambda e: records_bytes(cfg, n_train, e) <= budget, cfg.trainer.epochs)
+    limit = _largest(
+        lambda e: records_bytes(cfg, n_train, e, units=units) <= budget, cfg.trainer.epochs
+    )
     why = (
         f"this machine's memory budget is {budget / GIB:.1f} GiB; the per-step tables of "
         f"{n_train} training samples would need {need / GIB:.1f} GiB"
@@ -106,7 +112,7 @@ _BYTES_PER_ACTIVATION = 12
 
 
 def model_problems(
-    cfg: Config, n_params: int, activations: int, n_layers: int, n_train: int
+    cfg: Config, n_params: int, activations: int, n_layers: int, n_train: int, units: int | None
 ) -> Iterator[Problem]:
     """The model's key when a built model would not fit the memory budget: its parameters with
     their gradients and optimizer state, a batch's activations (`activations` values per
@@ -115,14 +121,13 @@ def model_problems(
     need = (
         n_params * _BYTES_PER_PARAMETER
         + cfg.trainer.batch_size * activations * _BYTES_PER_ACTIVATION
-        + records_bytes(cfg, n_train, cfg.trainer.epochs, n_layers)
+        + records_bytes(cfg, n_train, cfg.trainer.epochs, n_layers, units)
     )
     if need <= budget:
         return
-    custom = cfg.model.source is ModelSource.custom
-    key, value = (
-        ("model.target", cfg.model.target) if custom else ("model.hidden", cfg.model.hidden)
-    )
+    m = cfg.model
+    custom = isinstance(m, CustomModel)
+    key, value = ("model.target", m.target) if custom else ("model.hidden", m.hidden)
     yield (
         key,
         f"a model that fits this machine's memory budget of {budget / GIB:.1f} GiB "
@@ -215,4 +220,4 @@ def memory_problems(cfg: Config, task: Task) -> Iterator[Problem]:
     # No single size key fits the run: the layer widths (their parameters) are what is left.
     most = budget // _BYTES_PER_PARAMETER
     expected = f"layer widths with at most {most} parameters ({why})"
-    yield "model.hidden", expected, list(cfg.model.hidden)
+    yield "model.hidden", expected, list(getattr(cfg.model, "hidden", []))

@@ -55,42 +55,6 @@ TABLE_SUFFIXES = (".csv", ".parquet", ".npz")
 SKLEARN_DATASETS = ("breast_cancer", "wine", "digits", "iris", "diabetes", "linnerud")
 # The tasks a table can have (lossbench's grouped task is regression, with or without groups).
 TABLE_TASKS = ("binary", "multiclass", "grouped")
-# The `data` keys each source reads; `source`, `val_fraction` and `test_fraction` are read by
-# all, and `nan_rate` (set by loss=robust_weights) by the generator only.
-REAL_DATA_KEYS = (
-    "target",
-    "features",
-    "group",
-    "task",
-    "split",
-    "nan_policy",
-    "positive_fraction",
-    "input_shape",
-)
-SYNTHETIC_DATA_KEYS = (
-    "n_samples",
-    "n_features",
-    "positive_rate",
-    "n_groups",
-    "group_skew",
-    "group_scale_min",
-    "group_scale_max",
-    "n_outputs",
-    "noise",
-    "n_classes",
-    "class_imbalance",
-    "grid",
-    "n_nodes",
-    "embedding_dim",
-    "graph_p_in",
-    "graph_p_out",
-    "spurious",
-)
-DATA_KEYS_READ = {
-    "synthetic": SYNTHETIC_DATA_KEYS,
-    "table": ("path", *REAL_DATA_KEYS),
-    "sklearn": ("name", *REAL_DATA_KEYS),
-}
 
 
 class ModelSource(StrEnum):
@@ -98,10 +62,6 @@ class ModelSource(StrEnum):
 
     mlp = "mlp"
     custom = "custom"
-
-
-# The `model` keys each source reads (`source` by both).
-MODEL_KEYS_READ = {"mlp": ("hidden", "activation"), "custom": ("target", "params", "head")}
 
 
 class Optimizer(StrEnum):
@@ -150,29 +110,25 @@ class LossConfig:
 
 @dataclass
 class DataConfig:
+    """The keys every data source reads. Each source's schema extends it and is stored as that
+    option (`schema/data/<source>`): a key of another source fails when Hydra composes."""
+
     source: DataSource = DataSource.synthetic
-    # Real data (source table or sklearn); see lossbench/data/tabular.py.
-    path: str | None = None  # table: a .csv, .parquet or .npz file (relative to where it starts)
-    name: str | None = None  # sklearn: one of SKLEARN_DATASETS
-    target: Any = None  # a column name or a list of them (sklearn: the dataset's target)
-    features: list[str] | None = None  # null: every numeric column but target, group, split
-    group: str | None = None  # a column whose values are the groups (strings or integers)
-    task: Task | None = None  # binary | multiclass | grouped (regression); null: inferred
-    split: str | None = None  # a column of train/val values; null: a split by seed (stratified)
-    nan_policy: NanPolicy = NanPolicy.refuse  # drop: rows with NaN or inf in features or targets
-    # Binary tables: keep a random subset of the positives (label 1) so that they make up this
-    # fraction of the rows (an imbalance study on real data); null: all rows.
-    positive_fraction: float | None = None
-    # The shape of one sample that the feature columns are, in order (an image: [8, 8, 1]); a
-    # user's model (model=custom) receives its inputs in this shape. null: flat, or an .npz
-    # array's own shape.
-    input_shape: list[int] | None = None
-    # Synthetic data (lossbench/data/synthetic.py).
+    val_fraction: float = 0.2  # the validation split's share of the rows
+    # A held-out test split: training and `trainer.select` never see it.
+    test_fraction: float = 0.0
+    # The fraction of training target entries replaced by NaN (and a tenth of them by Inf), to
+    # test a loss's robustness (set by loss=robust_weights).
+    nan_rate: float = 0.0
+
+
+@dataclass
+class SyntheticData(DataConfig):
+    """`data=synthetic`: lossbench's generator (lossbench/data/synthetic.py)."""
+
+    source: DataSource = DataSource.synthetic
     n_samples: int = 16384
     n_features: int = 32
-    val_fraction: float = 0.2  # every source: the validation split's share of the rows
-    # A held-out test split (every source): training and `trainer.select` never see it.
-    test_fraction: float = 0.0
     positive_rate: float = 0.1  # fraction of positive labels (binary task)
     n_groups: int = 8
     group_skew: float = 1.0  # group sizes follow 1 / (rank + 1) ** group_skew
@@ -188,24 +144,88 @@ class DataConfig:
     embedding_dim: int = 16  # node embedding width (graph task)
     graph_p_in: float = 0.05  # edge probability inside a community (= group) ...
     graph_p_out: float = 0.002  # ... and between communities
-    nan_rate: float = 0.0  # fraction of training target entries replaced by NaN or Inf
-    # Binary synthetic data with a spurious attribute that equals the label in this fraction of
-    # the samples (Waterbirds-like); the groups become the four (label, attribute) pairs.
+    # Binary data with a spurious attribute that equals the label in this fraction of the
+    # samples (Waterbirds-like); the groups become the four (label, attribute) pairs.
     spurious: float | None = None
 
 
 @dataclass
+class RealData(DataConfig):
+    """The keys of real data, a table or a bundled dataset (lossbench/data/tabular.py)."""
+
+    target: Any = None  # a column name or a list of them (sklearn: the dataset's target)
+    features: list[str] | None = None  # null: every numeric column but target, group, split
+    group: str | None = None  # a column whose values are the groups (strings or integers)
+    task: Task | None = None  # binary | multiclass | grouped (regression); null: inferred
+    split: str | None = None  # a column of train/val values; null: a split by seed (stratified)
+    nan_policy: NanPolicy = NanPolicy.refuse  # drop: rows with NaN or inf in features or targets
+    # Binary tables: keep a random subset of the positives (label 1) so that they make up this
+    # fraction of the rows (an imbalance study on real data); null: all rows.
+    positive_fraction: float | None = None
+    # The shape of one sample that the feature columns are, in order (an image: [8, 8, 1]); a
+    # user's model (model=custom) receives its inputs in this shape. null: flat, or an .npz
+    # array's own shape.
+    input_shape: list[int] | None = None
+
+
+@dataclass
+class TableData(RealData):
+    """`data=table`: a user's .csv, .parquet or .npz file."""
+
+    source: DataSource = DataSource.table
+    path: str | None = None  # relative to where lossbench starts
+
+
+@dataclass
+class SklearnData(RealData):
+    """`data=sklearn`: one of scikit-learn's bundled datasets (SKLEARN_DATASETS)."""
+
+    source: DataSource = DataSource.sklearn
+    name: str = "breast_cancer"
+
+
+DATA_SCHEMAS: dict[DataSource, type[DataConfig]] = {
+    DataSource.synthetic: SyntheticData,
+    DataSource.table: TableData,
+    DataSource.sklearn: SklearnData,
+}
+
+
+@dataclass
 class ModelConfig:
+    """The keys every model source reads; each source's schema extends it
+    (`schema/model/<source>`)."""
+
+    source: ModelSource = ModelSource.mlp
+
+
+@dataclass
+class MlpModel(ModelConfig):
+    """`model=mlp`: lossbench's MLP; the output head (units, activation) comes from the task."""
+
     source: ModelSource = ModelSource.mlp
     hidden: list[int] = field(default_factory=lambda: [64, 64])
     activation: str = "relu"
-    # model=custom: path/to/file.py:function or package.module:function, called as
-    # function(input_shape, **params) and returning a Keras model or layer.
+
+
+@dataclass
+class CustomModel(ModelConfig):
+    """`model=custom`: a user's network."""
+
+    source: ModelSource = ModelSource.custom
+    # path/to/file.py:function or package.module:function, called as function(input_shape,
+    # **params) and returning a Keras model or layer.
     target: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     # Add the task's output head to the user's model (false: the model ends in the task's
     # outputs itself).
     head: bool = True
+
+
+MODEL_SCHEMAS: dict[ModelSource, type[ModelConfig]] = {
+    ModelSource.mlp: MlpModel,
+    ModelSource.custom: CustomModel,
+}
 
 
 @dataclass
@@ -277,8 +297,10 @@ def writes_tensorboard(cfg: Any) -> bool:
 @dataclass
 class Config:
     loss: Any = MISSING
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    # Each a source's schema (SyntheticData, TableData, ...; MlpModel, CustomModel), chosen by
+    # the config group `data=` and `model=`.
+    data: DataConfig = field(default_factory=SyntheticData)
+    model: ModelConfig = field(default_factory=MlpModel)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     scale: ScaleConfig = field(default_factory=ScaleConfig)
     report: ReportConfig = field(default_factory=ReportConfig)

@@ -26,6 +26,15 @@ class Split:
         return len(self.x)
 
 
+def spoil_targets(rng: np.random.Generator, y: np.ndarray, rate: float) -> np.ndarray:
+    """A copy of `y` with about `rate` of its entries NaN, a tenth of those +inf instead
+    (`data.nan_rate`: a loss's robustness to corrupt targets)."""
+    y = y.copy()
+    hit = rng.random(y.shape) < rate
+    y[hit] = np.where(rng.random(int(hit.sum())) < 0.1, np.inf, np.nan)
+    return y
+
+
 @dataclass(frozen=True)
 class Dataset:
     task: Task

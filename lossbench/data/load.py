@@ -3,24 +3,36 @@ trains: the one entry the run, the search and the checker call."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from lossbench.config.schema import DataConfig, DataSource, Task
-from lossbench.data.dataset import Dataset
+from lossbench.config.schema import DataConfig, SyntheticData, Task
+from lossbench.data.dataset import Dataset, spoil_targets
 from lossbench.errors import ConfigError
 
 
 def make_dataset(task: Task, cfg: DataConfig, seed: int) -> Dataset:
     """The arrays `cfg` names: synthetic data for `task` (`lossbench.data.synthetic`), or a table
     file or scikit-learn's bundled dataset, which carry their own task (`lossbench.data.tabular`);
-    deterministic by `seed`."""
-    if cfg.source is DataSource.synthetic:
+    deterministic by `seed`. `data.nan_rate` spoils the training targets of every source (the
+    generator in its own random stream)."""
+    if isinstance(cfg, SyntheticData):
         from lossbench.data.synthetic import make_synthetic
 
         return make_synthetic(task, cfg, seed)
     from lossbench.data.tabular import make_real_dataset
 
-    return make_real_dataset(cfg, seed)
+    data = make_real_dataset(cfg, seed)
+    if cfg.nan_rate == 0:
+        return data
+    rng = np.random.default_rng([seed, _SPOIL_STREAM])
+    train = dataclasses.replace(data.train, y=spoil_targets(rng, data.train.y, cfg.nan_rate))
+    return dataclasses.replace(data, train=train)
+
+
+# The random stream that spoils a table's targets, apart from the one that splits it.
+_SPOIL_STREAM = 1
 
 
 def checked_dataset(task: Task, cfg: DataConfig, seed: int) -> Dataset:
@@ -38,18 +50,24 @@ def check_dataset(data: Dataset, cfg: DataConfig) -> None:
             `data.group_scale_max`), or a classification training split with a single class
             (`data.positive_rate`, `data.class_imbalance`).
     """
-    y = data.train.y if cfg.nan_rate == 0 else data.val.y
-    if not (np.isfinite(data.train.x).all() and np.isfinite(y).all()):
-        key = "data.group_scale_max" if data.group_scales.max() > 1e30 else "data.noise"
-        value = getattr(cfg, key.split(".")[1])
-        raise ConfigError(key, "a value whose targets are finite in float32", value)
+    if isinstance(cfg, SyntheticData):  # a table's values are checked as it is read
+        y = data.train.y if cfg.nan_rate == 0 else data.val.y
+        if not (np.isfinite(data.train.x).all() and np.isfinite(y).all()):
+            key = "data.group_scale_max" if data.group_scales.max() > 1e30 else "data.noise"
+            value = getattr(cfg, key.split(".")[1])
+            raise ConfigError(key, "a value whose targets are finite in float32", value)
     if data.task is Task.binary:
-        positives = int(data.train.y.round().sum())
+        positives = int(np.nansum(data.train.y.round()))
         if not 0 < positives < len(data.train):
+            key, value = (
+                ("data.positive_rate", cfg.positive_rate)
+                if isinstance(cfg, SyntheticData)
+                else ("data.target", getattr(cfg, "target", None))
+            )
             raise ConfigError(
-                "data.positive_rate" if cfg.source is DataSource.synthetic else "data.target",
-                "a rate that gives the training split both classes",
-                f"{cfg.positive_rate} ({positives} positives in {len(data.train)} samples)",
+                key,
+                "a value that gives the training split both classes",
+                f"{value} ({positives} positives in {len(data.train)} samples)",
             )
     check_test_split(data, cfg)
 
@@ -63,8 +81,8 @@ def check_test_split(data: Dataset, cfg: DataConfig) -> None:
         labels = [np.asarray(s.y).reshape(-1).round() for s in (data.train, data.test)]
     elif data.task in (Task.multiclass, Task.multitask):
         labels = [
-            np.asarray(s.y)[:, -cfg.n_classes :].argmax(axis=1)
-            if data.task is Task.multitask
+            np.asarray(s.y)[:, -getattr(cfg, "n_classes", 0) :].argmax(axis=1)
+            if data.task is Task.multitask  # generated data only
             else np.asarray(s.y).argmax(axis=1)
             for s in (data.train, data.test)
         ]
@@ -78,7 +96,7 @@ def check_test_split(data: Dataset, cfg: DataConfig) -> None:
             "a fraction whose test split holds every class",
             f"{cfg.test_fraction} (a test split of {len(data.test)} rows with {what})",
         )
-    elif data.task in (Task.multiclass, Task.multitask):
+    elif isinstance(cfg, SyntheticData) and data.task in (Task.multiclass, Task.multitask):
         present = int((data.train.y[:, -cfg.n_classes :].sum(axis=0) > 0).sum())
         if present < 2:
             raise ConfigError(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lossbench.config.schema import DataConfig
+from lossbench.config.schema import RealData
 from lossbench.errors import ConfigError
 
 VALIDATION_VALUES = {"val", "valid", "validation", "1", "true"}
@@ -18,7 +18,7 @@ def split_rows(
     frame: pd.DataFrame,
     labels: np.ndarray | None,
     split_column: str | None,
-    cfg: DataConfig,
+    cfg: RealData,
     seed: int,
     classes: list[str],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -68,7 +68,7 @@ def _column_split(
     frame: pd.DataFrame,
     labels: np.ndarray | None,
     split_column: str,
-    cfg: DataConfig,
+    cfg: RealData,
     classes: list[str],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The rows `data.split` marks: train, val, and test (`test` rows are the validation split

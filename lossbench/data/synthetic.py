@@ -24,16 +24,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from lossbench.config.schema import DataConfig, Task
-from lossbench.data.dataset import Dataset, Split
+from lossbench.config.schema import SyntheticData, Task
+from lossbench.data.dataset import Dataset, Split, spoil_targets
 
 
-def group_scales(cfg: DataConfig) -> np.ndarray:
+def group_scales(cfg: SyntheticData) -> np.ndarray:
     """The per-group target scales, geometric in [group_scale_min, group_scale_max]."""
     return np.geomspace(cfg.group_scale_min, cfg.group_scale_max, cfg.n_groups)
 
 
-def class_priors(cfg: DataConfig) -> np.ndarray:
+def class_priors(cfg: SyntheticData) -> np.ndarray:
     """Class k's prior, proportional to class_imbalance ** k."""
     p = cfg.class_imbalance ** np.arange(cfg.n_classes)
     return p / p.sum()
@@ -42,7 +42,7 @@ def class_priors(cfg: DataConfig) -> np.ndarray:
 N_BOX = 4  # box coordinates of the multitask task
 
 
-def _binary(rng: np.random.Generator, x: np.ndarray, cfg: DataConfig) -> np.ndarray:
+def _binary(rng: np.random.Generator, x: np.ndarray, cfg: SyntheticData) -> np.ndarray:
     n, f = x.shape
     w = rng.standard_normal(f) / np.sqrt(f)
     score = x @ w + 0.5 * np.tanh(x[:, 0] * x[:, min(1, f - 1)])
@@ -59,14 +59,14 @@ def _smooth(rng: np.random.Generator, x: np.ndarray, width: int) -> np.ndarray:
     return x @ w + 0.5 * np.sin(2.0 * (x @ v))
 
 
-def _classes(rng: np.random.Generator, x: np.ndarray, cfg: DataConfig) -> np.ndarray:
+def _classes(rng: np.random.Generator, x: np.ndarray, cfg: SyntheticData) -> np.ndarray:
     """Imbalanced class labels (one-hot) from noisy logits whose biases set the priors."""
     logits = 2.0 * _smooth(rng, x, cfg.n_classes) + np.log(class_priors(cfg))
     logits = logits + rng.gumbel(size=logits.shape)  # sampling from softmax(logits)
     return np.eye(cfg.n_classes, dtype="float32")[logits.argmax(axis=1)]
 
 
-def _grid(rng: np.random.Generator, x: np.ndarray, cfg: DataConfig) -> np.ndarray:
+def _grid(rng: np.random.Generator, x: np.ndarray, cfg: SyntheticData) -> np.ndarray:
     """Per-sample probability maps: a few smooth spatial bases mixed by the features."""
     rows, cols = cfg.grid
     r, c = np.meshgrid(np.linspace(-1, 1, rows), np.linspace(-1, 1, cols), indexing="ij")
@@ -77,7 +77,7 @@ def _grid(rng: np.random.Generator, x: np.ndarray, cfg: DataConfig) -> np.ndarra
 
 
 def _graph(
-    rng: np.random.Generator, groups: np.ndarray, cfg: DataConfig
+    rng: np.random.Generator, groups: np.ndarray, cfg: SyntheticData
 ) -> tuple[np.ndarray, np.ndarray]:
     """A stochastic-block adjacency over communities (= groups) and clustered embeddings."""
     n = len(groups)
@@ -90,14 +90,7 @@ def _graph(
     return adjacency, y.astype("float32")
 
 
-def _inject_non_finite(rng: np.random.Generator, y: np.ndarray, rate: float) -> np.ndarray:
-    y = y.copy()
-    hit = rng.random(y.shape) < rate
-    y[hit] = np.where(rng.random(int(hit.sum())) < 0.1, np.inf, np.nan)
-    return y
-
-
-def make_synthetic(task: Task, cfg: DataConfig, seed: int) -> Dataset:
+def make_synthetic(task: Task, cfg: SyntheticData, seed: int) -> Dataset:
     """Make the arrays for `task` from `cfg`, deterministically from `seed`.
 
     Args:
@@ -148,7 +141,7 @@ def make_synthetic(task: Task, cfg: DataConfig, seed: int) -> Dataset:
 
 
 def _splits(
-    rng: np.random.Generator, x: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: DataConfig
+    rng: np.random.Generator, x: np.ndarray, y: np.ndarray, groups: np.ndarray, cfg: SyntheticData
 ) -> tuple[Split, Split, Split | None]:
     """Training, validation and (with `data.test_fraction`) test splits by a seeded shuffle;
     `data.nan_rate` spoils training targets only."""
@@ -156,7 +149,7 @@ def _splits(
     n_val, n_test = int(np.ceil(n * cfg.val_fraction)), int(np.ceil(n * cfg.test_fraction))
     order = rng.permutation(n)
     val, test, train = order[:n_val], order[n_val : n_val + n_test], order[n_val + n_test :]
-    y_train = _inject_non_finite(rng, y[train], cfg.nan_rate) if cfg.nan_rate > 0 else y[train]
+    y_train = spoil_targets(rng, y[train], cfg.nan_rate) if cfg.nan_rate > 0 else y[train]
 
     def split(rows: np.ndarray, y_rows: np.ndarray) -> Split:
         return Split(x[rows], y_rows, groups[rows], rows.astype("int32"))

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from lossbench.bounds import GIB, memory_budget
-from lossbench.config.schema import DataConfig, DataSource
+from lossbench.config.schema import SklearnData, TableData
 from lossbench.errors import ConfigError
 
 # Peak bytes per cell of a numeric table while it becomes a dataset: the parsed float64 frame,
@@ -34,15 +34,15 @@ SAMPLE_BYTES = 1 << 20
 BYTES_PER_CSV_BYTE = 2
 
 
-def read_frame(cfg: DataConfig) -> tuple[pd.DataFrame, list[str]]:
+def read_frame(cfg: TableData | SklearnData) -> tuple[pd.DataFrame, list[str]]:
     """The raw table and its default target columns (sklearn: the dataset's targets).
 
     Raises:
         ConfigError: naming `data.path`: missing, too large for the memory budget, repeated
             column names, unreadable, or without rows.
     """
-    if cfg.source is DataSource.sklearn:
-        return _sklearn_frame(str(cfg.name))
+    if isinstance(cfg, SklearnData):
+        return _sklearn_frame(cfg.name)
     path = Path(str(cfg.path)).expanduser()
     if not path.is_file():
         raise ConfigError("data.path", "an existing file", f"{cfg.path} (no such file)")

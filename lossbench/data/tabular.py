@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lossbench.config.schema import DataConfig, Task
+from lossbench.config.schema import RealData, Task
 from lossbench.data.dataset import Dataset, Split
 from lossbench.data.splits import split_rows
 from lossbench.data.table_file import read_frame
@@ -111,7 +111,7 @@ def _drop_missing(frame: pd.DataFrame, columns: dict[str, str], policy: str) -> 
 
 
 def _choose_features(
-    frame: pd.DataFrame, cfg: DataConfig, targets: list[str], excluded: set[str]
+    frame: pd.DataFrame, cfg: RealData, targets: list[str], excluded: set[str]
 ) -> list[str]:
     """The feature columns: `data.features`, or every numeric column not excluded."""
     if cfg.features:
@@ -143,7 +143,7 @@ def _choose_features(
     return features
 
 
-def make_real_dataset(cfg: DataConfig, seed: int) -> Dataset:
+def make_real_dataset(cfg: RealData, seed: int) -> Dataset:
     """The Dataset of a table or bundled dataset (see the module docstring).
 
     Raises:
@@ -161,7 +161,7 @@ def make_real_dataset(cfg: DataConfig, seed: int) -> Dataset:
         ) from error
 
 
-def _dataset(cfg: DataConfig, seed: int) -> Dataset:
+def _dataset(cfg: RealData, seed: int) -> Dataset:
     frame, default_targets = read_frame(cfg)
     shapes = dict(frame.attrs.get("shapes", {}))  # an .npz's N-D arrays
     targets = _as_list(cfg.target) or default_targets
@@ -202,7 +202,7 @@ def _dataset(cfg: DataConfig, seed: int) -> Dataset:
 
 
 def _input_shape(
-    cfg: DataConfig, features: list[str], shapes: dict[str, tuple[int, ...]]
+    cfg: RealData, features: list[str], shapes: dict[str, tuple[int, ...]]
 ) -> tuple[int, ...] | None:
     """The shape of one sample: `data.input_shape`, else that of the .npz array whose columns
     the features are; None for flat rows."""
@@ -285,7 +285,7 @@ def _standardised(
 
 def _build(
     frame: pd.DataFrame, features: list[str], targets: list[str], group_column: str | None,
-    split_column: str | None, task: Task, cfg: DataConfig, seed: int,
+    split_column: str | None, task: Task, cfg: RealData, seed: int,
 ) -> Dataset:  # fmt: skip
     y, classes = _targets(frame, targets, task)
     if cfg.positive_fraction is not None:

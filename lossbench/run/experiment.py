@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from lossbench.config.schema import Config, ModelSource, Task
+from lossbench.config.memory import model_problems, records_problems
+from lossbench.config.schema import Config, CustomModel, SyntheticData, Task
 from lossbench.errors import ConfigError, LossbenchError
 
 
@@ -212,6 +213,9 @@ def build_experiment(
     # refused before one loads.
     data, metric = _checked_data(cfg, task)
     units = _units(cfg, data)
+    n_units = None if units is None else len(units)
+    for problem in records_problems(cfg, len(data.train), n_units):  # a table's size is known
+        raise ConfigError(*problem)
     select_backend(cfg.backend.value)
     _seed_frameworks(cfg)
     if loss is None:
@@ -242,7 +246,6 @@ def _units(cfg: Config, data: Any) -> Any:
 def _checked_data(cfg: Config, task: Task) -> tuple[Any, str | None]:
     """The config's dataset for `task` and the metric `trainer.select` picks epochs by (None:
     the last), refused by name when the loss, batch or selection cannot use the data."""
-    from lossbench.config.memory import records_problems
     from lossbench.data.load import checked_dataset
     from lossbench.run.metrics import selectable, selected_metric
 
@@ -260,8 +263,6 @@ def _checked_data(cfg: Config, task: Task) -> tuple[Any, str | None]:
             f"an integer in [1, {len(data.train)}] (the training split's size)",
             cfg.trainer.batch_size,
         )
-    for problem in records_problems(cfg, len(data.train)):  # a table's size is known now
-        raise ConfigError(*problem)
     # The data's metrics (its groups' too) are known now.
     return data, selected_metric(cfg.trainer.select, lambda: selectable(data))
 
@@ -290,25 +291,26 @@ def _configured_loss(cfg: Config, task: Task, data: Any) -> Any:
     """The config's loss variant, built for this data."""
     from lossbench.variants.registry import BuildContext
 
+    width = data.train.y.shape[1]
+    generated = cfg.data if isinstance(cfg.data, SyntheticData) else None  # a table: its width
     ctx = BuildContext(
         data=data,
         epsilon=cfg.scale.epsilon,
-        n_outputs=data.train.y.shape[1] if task is Task.grouped else cfg.data.n_outputs,
-        n_classes=data.train.y.shape[1] if task is Task.multiclass else cfg.data.n_classes,
-        grid=(cfg.data.grid[0], cfg.data.grid[1]),
+        n_outputs=generated.n_outputs if generated and task is not Task.grouped else width,
+        n_classes=generated.n_classes if generated and task is not Task.multiclass else width,
+        grid=(generated.grid[0], generated.grid[1]) if generated else (1, 1),
     )
     return cfg.loss.build(ctx)
 
 
-def _check_size(cfg: Config, model: Any, n_train: int) -> None:
+def _check_size(cfg: Config, model: Any, n_train: int, n_units: int | None) -> None:
     """Refuse a model that would not fit the memory budget, from its variables' shapes and its
     layers' output shapes (before its weights are allocated)."""
-    from lossbench.config.memory import model_problems
     from lossbench.run.models import activation_count
 
     n_layers = len(layer_groups(model)[0])
     for problem in model_problems(cfg, model.count_params(), activation_count(model), n_layers,
-                                  n_train):  # fmt: skip
+                                  n_train, n_units):  # fmt: skip
         raise ConfigError(*problem)
 
 
@@ -348,7 +350,7 @@ def _runner(
     from lossbench.run.models import ModelBuilder, check_weights
     from lossbench.trainer import make_runner
 
-    t = cfg.trainer
+    t, n_units = cfg.trainer, None if units is None else units.shape[-1]
     n_features = data.train.x.shape[1]
     builder = ModelBuilder(task, cfg.model, n_features, data.input_shape or (n_features,),
                            tuple(data.train.y.shape[1:]))  # fmt: skip
@@ -370,8 +372,8 @@ def _runner(
     # collection it does by default takes about 0.2 s and frees only earlier models.
     keras.backend.clear_session(free_memory=runners.models_built > 0)
     runners.models_built += 1
-    model = builder.build(cfg.seed, lambda built: _check_size(cfg, built, len(data.train)))
-    if cfg.model.source is ModelSource.custom:
+    model = builder.build(cfg.seed, lambda built: _check_size(cfg, built, len(data.train), n_units))
+    if isinstance(cfg.model, CustomModel):
         check_weights(model, str(cfg.model.target))
     names, slices = layer_groups(model)
     optimizers = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}

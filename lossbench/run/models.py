@@ -16,7 +16,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from lossbench.config.schema import ModelConfig, ModelSource, Task
+from lossbench.config.schema import CustomModel, MlpModel, Task
 from lossbench.data.synthetic import N_BOX
 from lossbench.errors import ConfigError
 
@@ -47,7 +47,7 @@ def task_head(task: Task, h: Any, target_shape: tuple[int, ...]) -> Any:
 
 
 def build_model(
-    task: Task, cfg: ModelConfig, n_features: int, target_shape: tuple[int, ...]
+    task: Task, cfg: MlpModel, n_features: int, target_shape: tuple[int, ...]
 ) -> keras.Model:
     """Build an MLP whose layers have stable names (``hidden_0``, ..., ``head``).
 
@@ -94,7 +94,7 @@ class ModelBuilder:
     """
 
     task: Task
-    cfg: ModelConfig
+    cfg: MlpModel | CustomModel
     n_features: int
     input_shape: tuple[int, ...]
     target_shape: tuple[int, ...]
@@ -109,7 +109,7 @@ class ModelBuilder:
                 model: its variables have shapes and no values yet), to refuse one that would
                 not fit in memory before it is made.
         """
-        if self.cfg.source is ModelSource.mlp:
+        if isinstance(self.cfg, MlpModel):
             model = build_model(self.task, self.cfg, self.n_features, self.target_shape)
             if before_weights is not None:
                 before_weights(model)
@@ -128,7 +128,7 @@ class ModelBuilder:
 
     def reseed(self, model: keras.Model, seed: int) -> None:
         """Give a built model (and its layers' state) the weights `build(seed)` would."""
-        if self.cfg.source is ModelSource.mlp:
+        if isinstance(self.cfg, MlpModel):
             initialize_weights(model, seed)
             return
         twin = self.build(seed)

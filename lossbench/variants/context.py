@@ -8,7 +8,7 @@ from typing import Any
 
 from lossbench import bounds
 from lossbench.config.checks import in_range
-from lossbench.config.schema import DataConfig, LossConfig, Problem, Task
+from lossbench.config.schema import DataConfig, LossConfig, Problem, SyntheticData, Task
 from lossbench.data.arrays import check_npy, load_npy
 from lossbench.errors import ConfigError
 from lossbench.variants.registry import BuildContext, register_variant
@@ -40,7 +40,8 @@ class ContextMaskConfig(LossConfig):
 
     def check(self, data: DataConfig) -> Iterator[Problem]:
         if self.mask.endswith(".npy"):
-            yield from _npy_problem("mask", self.mask, tuple(data.grid))
+            if isinstance(data, SyntheticData):  # only generated data have the grid task
+                yield from _npy_problem("mask", self.mask, tuple(data.grid))
         elif self.mask not in MASK_PATTERNS:
             expected = f"one of {', '.join(MASK_PATTERNS)} or the path of an .npy file"
             yield "mask", expected, self.mask
@@ -74,7 +75,7 @@ class ContextGraphConfig(LossConfig):
         if self.adjacency is not None:
             if not self.adjacency.endswith(".npy"):
                 yield "adjacency", "null or the path of an .npy file", self.adjacency
-            else:
+            elif isinstance(data, SyntheticData):  # only generated data have the graph task
                 yield from _npy_problem("adjacency", self.adjacency, (data.n_nodes,) * 2)
         yield from in_range("epsilon", self.epsilon, bound=bounds.NORM_FLOOR)
 

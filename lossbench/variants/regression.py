@@ -9,7 +9,7 @@ from typing import Any
 
 from lossbench import bounds
 from lossbench.config.checks import all_in_range
-from lossbench.config.schema import DataConfig, DataSource, LossConfig, Problem, Task
+from lossbench.config.schema import DataConfig, LossConfig, Problem, SyntheticData, Task
 from lossbench.errors import ConfigError
 from lossbench.variants.registry import BuildContext, register_variant
 
@@ -52,7 +52,7 @@ class GroupedConfig(LossConfig):
         if self.scales is None:
             return
         # Real data's groups are known once it is read: `build` checks the length then.
-        if data.source is DataSource.synthetic and len(self.scales) != data.n_groups:
+        if isinstance(data, SyntheticData) and len(self.scales) != data.n_groups:
             yield (
                 "scales",
                 f"a list of data.n_groups={data.n_groups} numbers",

@@ -9,7 +9,7 @@ from typing import Any
 
 from lossbench import bounds
 from lossbench.config.checks import all_in_range, one_of
-from lossbench.config.schema import DataConfig, DataSource, LossConfig, Problem, Task
+from lossbench.config.schema import DataConfig, LossConfig, Problem, SyntheticData, Task
 from lossbench.errors import ConfigError
 from lossbench.variants.registry import BuildContext, get_variant, register_variant
 
@@ -63,7 +63,7 @@ class SampleWeightsConfig(LossConfig):
             yield "by", "group (classes exist only for base bce)", self.by.value
         elif self.by is WeightBy["class"]:
             yield from weights_problems("weights", self.weights, 2, "one per class")
-        elif data.source is DataSource.synthetic:  # real data's groups are checked in `build`
+        elif isinstance(data, SyntheticData):  # real data's groups are checked in `build`
             yield from weights_problems("weights", self.weights, data.n_groups, "groups")
 
     def build(self, ctx: BuildContext) -> Any:
@@ -101,7 +101,7 @@ class OutputWeightsConfig(LossConfig):
     weight_seed: int = 0
 
     def check(self, data: DataConfig) -> Iterator[Problem]:
-        if data.source is DataSource.synthetic:  # real data's outputs are checked in `build`
+        if isinstance(data, SyntheticData):  # real data's outputs are checked in `build`
             yield from weights_problems(
                 "output_weights", self.output_weights, data.n_outputs, "one per output"
             )

@@ -11,7 +11,7 @@ import pytest
 from lossbench.check.subject import Subject
 from lossbench.check.suite import Checker
 from lossbench.check.worker import GUARDS, user_subject
-from lossbench.config.schema import DataConfig
+from lossbench.config.schema import SyntheticData
 from lossbench.data.load import make_dataset
 from lossbench.variants.registry import BuildContext, variants
 
@@ -92,7 +92,7 @@ def _variant_subject(name: str) -> Subject:
     schema = variants()[name]
     cfg = schema(name=name)
     task = cfg.training_task().value
-    data_cfg = DataConfig(
+    data_cfg = SyntheticData(
         n_samples=200, n_features=4, n_groups=4, n_outputs=3, n_classes=4, grid=[4, 5],
         n_nodes=100, embedding_dim=3,
     )  # fmt: skip

@@ -161,18 +161,46 @@ def test_list_keys_that_size_memory_are_named_too(overrides, key, detail):
 @pytest.mark.parametrize(
     ("overrides", "key", "says"),
     [(["loss=bce", "scale.epsilon=0.5"], "scale.epsilon", "only grouped_dynamic reads it"),
-     (["loss=scaled", "loss.base=mse", "scale.epsilon=0.5"], "scale.epsilon", "loss=scaled"),
-     (["data.path=x.csv"], "data.path", "with data=synthetic (it is read with data=table)"),
-     (["data.target=y"], "data.target", "data=table or data=sklearn"),
-     (["data=sklearn", "data.name=iris", "data.path=x.csv"], "data.path", "data=sklearn"),
-     (["data=sklearn", "data.name=iris", "data.n_samples=100"], "data.n_samples",
-      "data=synthetic"),
-     (["data=sklearn", "data.name=iris", "data.grid=[4,4]"], "data.grid", "data=synthetic")],
+     (["loss=scaled", "loss.base=mse", "scale.epsilon=0.5"], "scale.epsilon", "loss=scaled")],
 )  # fmt: skip
-def test_a_key_the_chosen_loss_or_data_does_not_read_is_refused(overrides, key, says):
+def test_a_key_the_chosen_loss_does_not_read_is_refused(overrides, key, says):
     with pytest.raises(ConfigError) as caught:
         compose(overrides)
     assert caught.value.key == key and says in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "says"),
+    [(["data.path=x.csv"], "data.path", "not in 'SyntheticData'; it is read with data=table"),
+     (["data.target=y"], "data.target", "it is read with data=sklearn or data=table"),
+     (["data=sklearn", "data.name=iris", "data.path=x.csv"], "data.path", "data=table"),
+     (["data=sklearn", "data.name=iris", "data.n_samples=100"], "data.n_samples",
+      "data=synthetic"),
+     (["data=sklearn", "data.name=iris", "data.grid=[4,4]"], "data.grid", "data=synthetic"),
+     (["data=table", "data.name=iris"], "data.name", "data=sklearn"),
+     (["model=custom", "model.hidden=[8]"], "model.hidden", "it is read with model=mlp"),
+     (["model.head=false"], "model.head", "it is read with model=custom")],
+)  # fmt: skip
+def test_a_key_of_another_data_or_model_source_fails_as_hydra_composes(overrides, key, says):
+    from hydra.errors import ConfigCompositionException
+
+    from lossbench.errors import one_line
+
+    with pytest.raises(ConfigCompositionException) as caught:
+        compose(overrides)
+    line = one_line(caught.value)
+    assert line.startswith(f"invalid value for `{key}`:") and says in line, line
+
+
+@pytest.mark.parametrize(
+    ("overrides", "source"),
+    [(["data.source=table"], "synthetic"), (["data=sklearn", "data.source=synthetic"], "sklearn"),
+     (["model=custom", "model.target=m.py:f", "model.source=mlp"], "custom")],
+)  # fmt: skip
+def test_a_source_key_must_name_the_chosen_option(overrides, source):
+    with pytest.raises(ConfigError) as caught:
+        compose(overrides)
+    assert caught.value.key.endswith(".source") and f"expected {source}," in str(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lossbench.config.schema import DataConfig, Task
+from lossbench.config.schema import SyntheticData, Task
 from lossbench.data.load import make_dataset
 from lossbench.data.synthetic import group_scales
 
 
 @pytest.mark.parametrize("task", list(Task))
 def test_same_seed_same_arrays_bit_for_bit(task):
-    cfg = DataConfig(n_samples=2000)
+    cfg = SyntheticData(n_samples=2000)
     a, b = make_dataset(task, cfg, seed=3), make_dataset(task, cfg, seed=3)
     for split in ("train", "val"):
         for field in ("x", "y", "groups"):
@@ -23,7 +23,7 @@ def test_same_seed_same_arrays_bit_for_bit(task):
 
 
 def test_binary_labels_have_the_configured_positive_rate_and_signal():
-    cfg = DataConfig(n_samples=20000, positive_rate=0.1)
+    cfg = SyntheticData(n_samples=20000, positive_rate=0.1)
     data = make_dataset(Task.binary, cfg, seed=0)
     y = np.concatenate([data.train.y, data.val.y]).ravel()
     assert set(np.unique(y)) == {0.0, 1.0}
@@ -38,7 +38,7 @@ def test_binary_labels_have_the_configured_positive_rate_and_signal():
 
 
 def test_groups_are_skewed_and_targets_scaled_per_group():
-    cfg = DataConfig(n_samples=40000, n_groups=5, group_skew=1.0, noise=0.0)
+    cfg = SyntheticData(n_samples=40000, n_groups=5, group_skew=1.0, noise=0.0)
     data = make_dataset(Task.grouped, cfg, seed=1)
     g = np.concatenate([data.train.groups, data.val.groups])
     counts = np.bincount(g, minlength=5)
@@ -54,7 +54,7 @@ def test_groups_are_skewed_and_targets_scaled_per_group():
 
 
 def test_split_sizes_and_dtypes():
-    cfg = DataConfig(n_samples=1001, val_fraction=0.2, n_outputs=3)
+    cfg = SyntheticData(n_samples=1001, val_fraction=0.2, n_outputs=3)
     data = make_dataset(Task.grouped, cfg, seed=0)
     assert len(data.val) == 201 and len(data.train) == 800
     assert data.train.x.dtype == np.float32 and data.train.y.shape == (800, 3)

@@ -59,6 +59,20 @@ def test_a_feature_can_be_the_group_and_linnerud_is_vector_regression():
     assert data.task is Task.grouped and data.train.y.shape[1] == 3
 
 
+def test_nan_rate_spoils_a_tables_training_targets_only():
+    clean_overrides = ["data=sklearn", "data.name=diabetes", "loss=mse"]
+    _, clean = _data(clean_overrides)
+    _, data = _data([*clean_overrides, "data.nan_rate=0.2"])
+    spoiled = ~np.isfinite(data.train.y)
+    assert 0.1 < spoiled.mean() < 0.3
+    assert np.isnan(data.train.y).any() and np.isinf(data.train.y).any()
+    np.testing.assert_array_equal(data.train.y[~spoiled], clean.train.y[~spoiled])
+    np.testing.assert_array_equal(data.train.x, clean.train.x)
+    np.testing.assert_array_equal(data.val.y, clean.val.y)  # validation stays clean
+    _, preset = _data(["data=sklearn", "data.name=diabetes", "loss=robust_weights"])
+    assert not np.isfinite(preset.train.y).all()  # the preset's 5% reach a table too
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".npz"])
 def test_tables_of_every_format_give_the_same_dataset(tmp_path, suffix):
     frame = _table().drop(columns=["city"])

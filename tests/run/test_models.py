@@ -87,7 +87,6 @@ def test_an_npz_image_array_keeps_its_shape(tmp_path):
         ("{models}:wrong_width", ["model.head=false"], "model.target", "(batch, 3)"),
         ("{models}:nan_weights", [], "model.target", "NaN or infinite values"),
         ("{models}:records", ["data.input_shape=[8,9,1]"], "data.input_shape", "product 72"),
-        ("{models}:records", ["model.hidden=[8]"], "model.hidden", "model=mlp"),
     ],
 )  # fmt: skip
 def test_bad_models_are_refused_by_key(models, target, extra, key, says):
@@ -99,6 +98,18 @@ def test_bad_models_are_refused_by_key(models, target, extra, key, says):
                                          f"model.target={target}", *extra]))  # fmt: skip
     assert error.value.key == key
     assert says in str(error.value)
+
+
+def test_an_mlp_key_beside_a_users_model_is_refused_as_hydra_composes(models):
+    from hydra.errors import ConfigCompositionException
+
+    from lossbench.errors import one_line
+
+    with pytest.raises(ConfigCompositionException) as caught:
+        compose_config(["loss=temperature", *DIGITS, "model=custom",
+                        f"model.target={models}:records", "model.hidden=[8]"])  # fmt: skip
+    line = one_line(caught.value)
+    assert line.startswith("invalid value for `model.hidden`") and "model=mlp" in line, line
 
 
 def test_a_model_beyond_the_memory_budget_is_refused_before_training(models, monkeypatch):

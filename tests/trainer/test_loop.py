@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lossbench.config.schema import ModelConfig, Task, TrainerConfig
+from lossbench.config.schema import MlpModel, Task, TrainerConfig
 from lossbench.losses import GroupedDynamicLoss
 from lossbench.run.experiment import layer_groups
 from lossbench.run.models import build_model
@@ -41,7 +41,7 @@ def test_per_step_loss_and_grad_norms_match_an_eager_gradient_tape(chunk):
     y_packed = loss.pack_targets(y, g)
     cfg = TrainerConfig(epochs=2, batch_size=32, steps_per_chunk=chunk, learning_rate=1e-2)
     keras.utils.set_random_seed(0)
-    model = build_model(Task.grouped, ModelConfig(hidden=[8, 8]), x.shape[1], y.shape[1:])
+    model = build_model(Task.grouped, MlpModel(hidden=[8, 8]), x.shape[1], y.shape[1:])
     initial = [w.copy() for w in model.get_weights()]
     names, slices = layer_groups(model)
     runner, device = make_runner(
@@ -62,7 +62,7 @@ def test_per_step_loss_and_grad_norms_match_an_eager_gradient_tape(chunk):
     assert names == ["hidden_0", "hidden_1", "head"]
 
     # Independent replay: same weights, same batches, eager tape and a fresh optimizer.
-    ref_model = build_model(Task.grouped, ModelConfig(hidden=[8, 8]), x.shape[1], y.shape[1:])
+    ref_model = build_model(Task.grouped, MlpModel(hidden=[8, 8]), x.shape[1], y.shape[1:])
     ref_model.set_weights(initial)
     opt = keras.optimizers.Adam(cfg.learning_rate)
     rng = shuffle_rng(5)
@@ -121,7 +121,7 @@ def test_a_scheduled_loss_scale_reaches_every_compiled_step():
     )
     cfg = TrainerConfig(epochs=3, batch_size=32, steps_per_chunk=8, learning_rate=1e-2)
     keras.utils.set_random_seed(1)
-    model = build_model(Task.grouped, ModelConfig(hidden=[8]), x.shape[1], y.shape[1:])
+    model = build_model(Task.grouped, MlpModel(hidden=[8]), x.shape[1], y.shape[1:])
     initial = model.get_weights()
     names, slices = layer_groups(model)
     runner, _ = make_runner(
@@ -131,7 +131,7 @@ def test_a_scheduled_loss_scale_reaches_every_compiled_step():
     result = train(runner, len(x), names, cfg, 0, lambda r: {}, schedule=loss.schedule_multiplier)
     np.testing.assert_array_equal(result.records.multiplier, [1.0] * 3 + [0.5] * 6)
 
-    ref = build_model(Task.grouped, ModelConfig(hidden=[8]), x.shape[1], y.shape[1:])
+    ref = build_model(Task.grouped, MlpModel(hidden=[8]), x.shape[1], y.shape[1:])
     ref.set_weights(initial)
     opt, rng, expected = keras.optimizers.SGD(0.05), shuffle_rng(0), []
     for epoch in range(3):
