@@ -1,11 +1,14 @@
-"""The checks of `lossbench-check`, in the order they run and are reported: each one's id, title
-and the defect it catches. The suite, the console table, `--json` and the README read this list
+"""How a check of `lossbench-check` is declared: `@check(id, title, catches=..., runs=...)` on
+the function that runs it, beside its body, as scikit-learn's `check_*` functions are. `checks()`
+gives them in the order they run and are reported: by the module that declares them (`MODULES`),
+then as written. The suite, the console table, `--json` and the README read that order
 (tests/test_readme.py compares the README's table with it)."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -21,147 +24,63 @@ class Status(StrEnum):
 
 @dataclass(frozen=True)
 class Check:
-    """One check: its stable id (in `--json` and the table), a title, what it runs and what it
-    catches."""
+    """One check: its stable id (in `--json` and the table), a title, what it catches, what it
+    runs, whether later failures are "see" it (`root`: they follow from it), whether it compares
+    the backends' processes instead of running in each, and its function."""
 
     id: str
     title: str
     catches: str
-    runs: str = ""
+    runs: str
+    fn: Callable[..., Any] = field(compare=False, repr=False)
+    root: bool = False
+    across_backends: bool = False
 
 
-CHECKS = (
-    Check(
-        "stateless-call",
-        "call changes no state",
-        "a loss that assigns its own variables or attributes while it computes (running "
-        "centers, a step counter): every call changes its values, and the checks after it "
-        "would report what that state does as their own defects",
-        runs=(
-            "the loss twice on one batch through `__call__`, watching its variables and attributes"
-        ),
-    ),
-    Check(
-        "traceable",
-        "runs traced",
-        "an eager-only operation (`.numpy()`, a Python `if` on a tensor's value) that fails "
-        "once Keras traces the train step (`tf.function`, `jax.jit`)",
-        runs=(
-            "the loss eagerly, then traced by `tf.function` (TensorFlow) or `jax.jit` (JAX) on "
-            "the same batch"
-        ),
-    ),
-    Check(
-        "per-sample",
-        "per-sample values",
-        "`call` returning a scalar (it breaks `sample_weight`)",
-        runs="`call` on a batch of 64",
-    ),
-    Check(
-        "batch-shapes",
-        "any batch size",
-        "tensors sized to one batch (batches of 1, 7, 13, 24 and 64, eagerly and through the "
-        "program Keras traces with an unknown batch size, which `fit` runs on every batch)",
-        runs=(
-            "`call` eagerly, then one program traced with a batch size of None (TensorFlow) or "
-            "jitted per size (JAX), on each batch size"
-        ),
-    ),
-    Check(
-        "sample-weight",
-        "Keras's sample weights",
-        "scalar, per-sample and zero weights not behaving as Keras documents, through "
-        "`__call__` as Keras's trainer calls the loss (an override that drops them too)",
-        runs=(
-            "`__call__` with no, scalar, per-sample and zero weights against Keras's reductions "
-            "of `call`'s values in float64 (with no `call`: weights that zero half the batch must "
-            "change it)"
-        ),
-    ),
-    Check(
-        "finite-gradients",
-        "finite at valid extremes",
-        "NaN/inf values or gradients on valid extremes: exact 0/1 probabilities, perfect and "
-        "fully wrong saturated predictions, large logits, all-zero targets (also within one "
-        "group), an absent group, one-class and one-group batches; a gradient that is None "
-        "(the loss does not depend on the predictions there)",
-        runs="the value and its gradient (`GradientTape` / `jax.grad`) on each extreme batch",
-    ),
-    Check(
-        "order-invariance",
-        "sample order",
-        "shuffling samples with their targets changing their values (ids assumed sorted)",
-        runs="`call` on a batch and on the same samples shuffled",
-    ),
-    Check(
-        "batch-independence",
-        "samples independent of the batch",
-        "a sample's value depending on the other samples of its batch (a batch-wide mean or Dice "
-        "term), unless the loss declares `batch_coupling` (`group` or `batch`)",
-        runs="`call` on a batch, with its other samples replaced, and on a quarter of it alone",
-    ),
-    Check(
-        "compiled",
-        "compiled equals eager",
-        "`tf.function(jit_compile=True)` / `jax.jit` disagreeing with eager",
-        runs="`call` eagerly and under `tf.function(jit_compile=True)` / `jax.jit`",
-    ),
-    Check(
-        "live-variables",
-        "variables that change",
-        "a `keras.Variable` of the loss assigned between Keras's compiled train steps having "
-        "no effect (frozen under JAX's jit; use lossbench's `scaled` schedule instead)",
-        runs=(
-            "two compiled train steps of a one-layer model, assigning each variable of the loss "
-            "between them"
-        ),
-    ),
-    Check(
-        "parameter-effect",
-        "parameters that matter",
-        "a numeric parameter that changes neither value nor gradient (floats, and ints given "
-        "with `--param`; one named `epsilon` or `eps` is checked when it moves the value by "
-        "more than a guard would, relative 1e-3, and named as a guard otherwise)",
-        runs="value and gradient on the standard and extreme batches with each parameter changed",
-    ),
-    Check(
-        "serialization",
-        "save and load",
-        "`get_config`/`from_config` losing parameters, or a `.keras` model with the loss not "
-        "loading (register the class)",
-        runs="`from_config(get_config())`, and a `.keras` model saved and loaded",
-    ),
-    Check(
-        "gradient",
-        "autodiff equals finite differences",
-        "autodiff disagreeing with central finite differences",
-        runs="autodiff against central finite differences at 12 entries",
-    ),
-    Check(
-        "backends",
-        "TensorFlow equals JAX",
-        "TensorFlow and JAX disagreeing",
-        runs="values and gradients of the TensorFlow and JAX processes on the same batch",
-    ),
+# The modules that declare checks, in the order their checks run: the root causes first, the
+# comparison of the backends' processes last.
+MODULES = (
+    "lossbench.check.roots",
+    "lossbench.check.value_checks",
+    "lossbench.check.model_checks",
+    "lossbench.check.cli",
 )
-# Checks of one backend's process; `backends` compares the processes' results.
-CROSS_BACKEND = "backends"
-# Checks whose failure makes later checks fail too: a later failure says "see <root>" instead
-# of a misleading text of its own (its own stays in `detail`).
-ROOT_CAUSES = ("stateless-call", "traceable")
-IDS = tuple(check.id for check in CHECKS)
-
-# Each check's function, by its id (the suite registers them; `backends` is the CLI's).
-RUNS: dict[str, Callable[[Any], Any]] = {}
+_DECLARED: dict[str, Check] = {}
 
 
-def registers(check_id: str) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
-    """Register a function (a `Checker` method) as the check `check_id` of CHECKS."""
-    if check_id not in IDS:
-        raise ValueError(f"{check_id!r} is not a check of lossbench.check.catalog")
+def check(
+    check_id: str,
+    title: str,
+    *,
+    catches: str,
+    runs: str,
+    root: bool = False,
+    across_backends: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare the decorated function as the check `check_id` (a `Checker` method, or the
+    CLI's comparison of the backends' results)."""
 
-    def register(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
-        RUNS[check_id] = fn
+    def declare(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if fn.__module__ not in MODULES:
+            raise ValueError(f"check {check_id!r}: {fn.__module__} is not in catalog.MODULES")
+        known = _DECLARED.get(check_id)
+        if known is not None and known.fn.__qualname__ != fn.__qualname__:
+            raise ValueError(f"check {check_id!r} is declared twice")
+        _DECLARED[check_id] = Check(check_id, title, catches, runs, fn, root, across_backends)
+        fn.declared = _DECLARED[check_id]  # type: ignore[attr-defined]
         return fn
 
-    return register
+    return declare
+
+
+def checks() -> tuple[Check, ...]:
+    """Every check, in order (importing the modules that declare them imports Keras)."""
+    for module in MODULES:
+        importlib.import_module(module)
+    rank = {module: i for i, module in enumerate(MODULES)}
+    return tuple(
+        sorted(
+            _DECLARED.values(),
+            key=lambda c: (rank[c.fn.__module__], c.fn.__code__.co_firstlineno),
+        )
+    )

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from lossbench.check.catalog import CHECKS, CROSS_BACKEND, Status
+from lossbench.check.catalog import Status, check
 from lossbench.user_code import target_problems
 
 TASKS = ("binary", "multiclass", "grouped")
@@ -115,12 +115,19 @@ def merge(outputs: dict[str, Any]) -> list[dict[str, str]]:
     """One row per check across backends: a failure (or a check's internal error) on any
     backend is the row's, naming where; the user's line, details and a traceback come along."""
     rows = []
-    for check_id in (check.id for check in CHECKS if check.id != CROSS_BACKEND):
+    first_output = next(iter(outputs.values()))
+    for check_id, title in ((r["id"], r["title"]) for r in first_output["results"]):
         per = {b: next(r for r in o["results"] if r["id"] == check_id) for b, o in outputs.items()}
-        for status in (Status.failed, Status.error):
-            failed = {b: r for b, r in per.items() if r["status"] == status}
-            if failed:
-                break
+        rows.append({"id": check_id, "title": title, **_merged(per)})
+    rows.append(compare_backends(outputs))
+    return rows
+
+
+def _merged(per: dict[str, dict[str, str]]) -> dict[str, str]:
+    """One check's row from its result on each backend: a failure (then an internal error) on
+    any backend first, naming where when there are several, then all skipped, then passed."""
+    for status in (Status.failed, Status.error):
+        failed = {b: r for b, r in per.items() if r["status"] == status}
         if failed:
             by_message: dict[str, list[str]] = {}
             for b, r in failed.items():
@@ -130,32 +137,27 @@ def merge(outputs: dict[str, Any]) -> list[dict[str, str]]:
             )
             first = next(iter(failed.values()))
             extra = {k: first.get(k, "") for k in ("hint", "where", "detail", "trace")}
-            rows.append({"id": check_id, "status": status, "message": message, **extra})
-        elif all(r["status"] == Status.skipped for r in per.values()):
-            first = next(iter(per.values()))
-            rows.append(
-                {"id": check_id, "status": Status.skipped, "message": first["message"], "hint": ""}
-            )
-        else:
-            ran = [b for b, r in per.items() if r["status"] == Status.passed]
-            first = per[ran[0]]
-            where = f" ({', '.join(ran)})" if len(per) > 1 else ""
-            rows.append(
-                {
-                    "id": check_id,
-                    "status": Status.passed,
-                    "message": first["message"] + where,
-                    "hint": "",
-                }
-            )
-    rows.append(compare_backends(outputs))
-    return rows
+            return {"status": status, "message": message, **extra}
+    if all(r["status"] == Status.skipped for r in per.values()):
+        return {"status": Status.skipped, "message": next(iter(per.values()))["message"]}
+    ran = [b for b, r in per.items() if r["status"] == Status.passed]
+    where = f" ({', '.join(ran)})" if len(per) > 1 else ""
+    return {"status": Status.passed, "message": per[ran[0]]["message"] + where, "hint": ""}
 
 
 def _row(status: str, message: str, hint: str = "") -> dict[str, str]:
-    return {"id": CROSS_BACKEND, "status": status, "message": message, "hint": hint}
+    declared = compare_backends.declared  # type: ignore[attr-defined]
+    return {"id": declared.id, "title": declared.title, "status": status, "message": message,
+            "hint": hint}  # fmt: skip
 
 
+@check(
+    "backends",
+    "TensorFlow equals JAX",
+    catches="TensorFlow and JAX disagreeing",
+    runs="values and gradients of the TensorFlow and JAX processes on the same batch",
+    across_backends=True,
+)
 def compare_backends(outputs: dict[str, Any]) -> dict[str, str]:
     """TensorFlow and JAX agree on values and gradients at the standard batch."""
     prints = {b: o.get("fingerprint") for b, o in outputs.items() if o.get("fingerprint")}
@@ -233,11 +235,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2) from None
     print_table(rows, args.target, args.task)
     if args.json:
-        titles = {check.id: check.title for check in CHECKS}
         checks = [
             {
                 "id": r["id"],
-                "title": titles[r["id"]],
+                "title": r["title"],
                 "status": r["status"],
                 "message": r["message"],
                 "hint": r.get("hint", ""),

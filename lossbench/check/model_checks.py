@@ -14,7 +14,7 @@ import numpy as np
 
 from lossbench.check import inputs
 from lossbench.check.blame import describe
-from lossbench.check.catalog import Status, registers
+from lossbench.check.catalog import Status, check
 from lossbench.check.keras_tools import (
     features,
     keras_loss,
@@ -40,7 +40,18 @@ class ModelChecks:
     values: Any
     total: Any
 
-    @registers("live-variables")
+    @check(
+        "live-variables",
+        "variables that change",
+        catches=(
+            "a `keras.Variable` of the loss assigned between Keras's compiled train steps having "
+            "no effect (frozen under JAX's jit; use lossbench's `scaled` schedule instead)"
+        ),
+        runs=(
+            "two compiled train steps of a one-layer model, assigning each variable of the loss "
+            "between them"
+        ),
+    )
     def live_variables(self) -> Finding:
         variables = loss_variables(self.loss)
         if not variables:
@@ -71,7 +82,16 @@ class ModelChecks:
             )
         return Finding(Status.passed, f"{len(variables)} variable(s) seen by train steps")
 
-    @registers("parameter-effect")
+    @check(
+        "parameter-effect",
+        "parameters that matter",
+        catches=(
+            "a numeric parameter that changes neither value nor gradient (floats, and ints given "
+            "with `--param`; one named `epsilon` or `eps` is checked when it moves the value by "
+            "more than a guard would, relative 1e-3, and named as a guard otherwise)"
+        ),
+        runs="value and gradient on the standard and extreme batches with each parameter changed",
+    )
     def parameter_effect(self) -> Finding:
         acting, guards = self._guards()
         if not self.s.tunable and not acting:
@@ -156,7 +176,15 @@ class ModelChecks:
             (acting if moved else guards).append(name)
         return acting, guards
 
-    @registers("serialization")
+    @check(
+        "serialization",
+        "save and load",
+        catches=(
+            "`get_config`/`from_config` losing parameters, or a `.keras` model with the loss not "
+            "loading (register the class)"
+        ),
+        runs="`from_config(get_config())`, and a `.keras` model saved and loaded",
+    )
     def serialization(self) -> Finding:
         if not isinstance(self.loss, keras.losses.Loss):
             return Finding(
@@ -212,7 +240,12 @@ class ModelChecks:
             )
         return Finding(Status.passed, "config round trip and .keras save/load")
 
-    @registers("gradient")
+    @check(
+        "gradient",
+        "autodiff equals finite differences",
+        catches="autodiff disagreeing with central finite differences",
+        runs="autodiff against central finite differences at 12 entries",
+    )
     def gradient(self) -> Finding:
         yt = tensor(self.y_true(self.batch))
 

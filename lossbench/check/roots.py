@@ -14,7 +14,7 @@ from typing import Any
 import keras
 
 from lossbench.check.blame import Place, describe, is_users
-from lossbench.check.catalog import Status, registers
+from lossbench.check.catalog import Status, check
 from lossbench.check.keras_tools import loss_variables, np_array, tensor
 from lossbench.check.subject import Finding
 
@@ -77,7 +77,19 @@ class RootChecks:
     batch: Any
     y_true: Any
 
-    @registers("stateless-call")
+    @check(
+        "stateless-call",
+        "call changes no state",
+        catches=(
+            "a loss that assigns its own variables or attributes while it computes (running "
+            "centers, a step counter): every call changes its values, and the checks after it "
+            "would report what that state does as their own defects"
+        ),
+        runs=(
+            "the loss twice on one batch through `__call__`, watching its variables and attributes"
+        ),
+        root=True,
+    )
     def stateless_call(self) -> Finding:
         yt, pred = tensor(self.y_true(self.batch)), tensor(self.batch.pred)
         with _watched(self.loss) as changes:
@@ -100,7 +112,19 @@ class RootChecks:
             where=f"{place.path}:{place.line}" if place else "",
         )
 
-    @registers("traceable")
+    @check(
+        "traceable",
+        "runs traced",
+        catches=(
+            "an eager-only operation (`.numpy()`, a Python `if` on a tensor's value) that fails "
+            "once Keras traces the train step (`tf.function`, `jax.jit`)"
+        ),
+        runs=(
+            "the loss eagerly, then traced by `tf.function` (TensorFlow) or `jax.jit` (JAX) on "
+            "the same batch"
+        ),
+        root=True,
+    )
     def traceable(self) -> Finding:
         yt, pred = self.y_true(self.batch), self.batch.pred
         try:

@@ -17,7 +17,8 @@ class Finding:
     """What a check found (`Status`: an error is a fault of the check's own code, not of the
     loss); one line with the numbers, a hint for the fix, the line of the user's code it points
     at (`where`, path:line), what the check said before a root cause was named (`detail`), an
-    internal error's traceback (`trace`), and the check's id once the suite has run it."""
+    internal error's traceback (`trace`), and the check's id and title once the suite has run
+    it."""
 
     status: Status
     message: str
@@ -26,6 +27,7 @@ class Finding:
     detail: str = ""
     trace: str = ""
     id: str = ""
+    title: str = ""
 
 
 @dataclass
