@@ -137,6 +137,19 @@ def model_problems(
     )
 
 
+def fit_problems(
+    cfg: Config, n_train: int, units: int | None, model: tuple[int, int, int] | None
+) -> Iterator[Problem]:
+    """What a job built from its data would not fit in the memory budget: its per-step tables
+    (`trainer.epochs`), then a new model's (parameters, activations per sample and trainable
+    layers; None for a kept one, checked when it was built)."""
+    found = list(records_problems(cfg, n_train, units))
+    if found or model is None:
+        yield from found
+        return
+    yield from model_problems(cfg, *model, n_train, units)
+
+
 # What one process holds before its data: interpreter, framework and compiled programs (the
 # default run peaks at about 0.9 GiB in docs/benchmarks.md).
 PROCESS_BYTES = GIB

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from lossbench.config.memory import model_problems, records_problems
+from lossbench.config.memory import fit_problems
 from lossbench.config.schema import Config, CustomModel, SyntheticData, Task
 from lossbench.errors import ConfigError, LossbenchError
 
@@ -213,9 +213,6 @@ def build_experiment(
     # refused before one loads.
     data, metric = _checked_data(cfg, task)
     units = _units(cfg, data)
-    n_units = None if units is None else len(units)
-    for problem in records_problems(cfg, len(data.train), n_units):  # a table's size is known
-        raise ConfigError(*problem)
     select_backend(cfg.backend.value)
     _seed_frameworks(cfg)
     if loss is None:
@@ -303,14 +300,16 @@ def _configured_loss(cfg: Config, task: Task, data: Any) -> Any:
     return cfg.loss.build(ctx)
 
 
-def _check_size(cfg: Config, model: Any, n_train: int, n_units: int | None) -> None:
-    """Refuse a model that would not fit the memory budget, from its variables' shapes and its
-    layers' output shapes (before its weights are allocated)."""
+def _check_fit(cfg: Config, model: Any, n_train: int, n_units: int | None) -> None:
+    """Refuse a job whose per-step tables or new model (None: a kept one) would not fit the
+    memory budget: the model from its variables' shapes and its layers' output shapes, before
+    its weights are allocated."""
     from lossbench.run.models import activation_count
 
-    n_layers = len(layer_groups(model)[0])
-    for problem in model_problems(cfg, model.count_params(), activation_count(model), n_layers,
-                                  n_train, n_units):  # fmt: skip
+    sizes = None
+    if model is not None:
+        sizes = (model.count_params(), activation_count(model), len(layer_groups(model)[0]))
+    for problem in fit_problems(cfg, n_train, n_units, sizes):
         raise ConfigError(*problem)
 
 
@@ -360,6 +359,7 @@ def _runner(
         type(loss).__name__, loss.get_config(), None if units is None else units.shape,
     )  # fmt: skip
     if (kept := runners.find(key)) is not None:
+        _check_fit(cfg, None, len(data.train), n_units)
         model, loss, runner, device, names = kept
         builder.reseed(model, cfg.seed)
         runner.reset(data.train.x, y_train, units)
@@ -372,7 +372,7 @@ def _runner(
     # collection it does by default takes about 0.2 s and frees only earlier models.
     keras.backend.clear_session(free_memory=runners.models_built > 0)
     runners.models_built += 1
-    model = builder.build(cfg.seed, lambda built: _check_size(cfg, built, len(data.train), n_units))
+    model = builder.build(cfg.seed, lambda built: _check_fit(cfg, built, len(data.train), n_units))
     if isinstance(cfg.model, CustomModel):
         check_weights(model, str(cfg.model.target))
     names, slices = layer_groups(model)

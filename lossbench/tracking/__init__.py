@@ -11,25 +11,32 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from lossbench.config.schema import tracker_of, writes_tensorboard
+from lossbench.config.schema import TrackerName, tracker_of, writes_tensorboard
 from lossbench.errors import ConfigError, one_line
 
 
-@contextmanager
-def published(folder: Path, cfg: Any, study: str | None = None) -> Iterator[None]:
+def published(folder: Path, cfg: Any, study: str | None = None) -> AbstractContextManager[None]:
     """Publish `folder` (a run, sweep or search) to the config's tracker once the block ends,
-    however it ends (its exception, if any, is the sweep's outcome). With `tracker=mlflow`, a
-    worker process imports MLflow and opens its store while the block runs (about two seconds
-    that the run would otherwise wait for at its end: `lossbench.tracking.worker`).
+    however it ends (its exception, if any, is the sweep's outcome); a block with nothing to
+    publish to does nothing at its end. With `tracker=mlflow`, a worker process imports MLflow
+    and opens its store while the block runs (about two seconds that the run would otherwise
+    wait for at its end: `lossbench.tracking.worker`).
 
     Args:
         study: the name of the study or search preset that made the sweep (the MLflow
             experiment's name when `tracker.experiment` is null).
     """
+    if tracker_of(cfg) is TrackerName.none and not writes_tensorboard(cfg):
+        return nullcontext()
+    return _published(folder, cfg, study)
+
+
+@contextmanager
+def _published(folder: Path, cfg: Any, study: str | None) -> Iterator[None]:
     from lossbench.tracking.worker import Worker
 
     worker = Worker.start(cfg.tracker.uri) if tracker_of(cfg).value == "mlflow" else None
