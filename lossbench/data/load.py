@@ -9,6 +9,7 @@ import numpy as np
 
 from lossbench.config.schema import DataConfig, SyntheticData, Task
 from lossbench.data.dataset import Dataset, spoil_targets
+from lossbench.data.synthetic import N_BOX
 from lossbench.errors import ConfigError
 
 
@@ -80,12 +81,8 @@ def check_test_split(data: Dataset, cfg: DataConfig) -> None:
     if data.task is Task.binary:
         labels = [np.asarray(s.y).reshape(-1).round() for s in (data.train, data.test)]
     elif data.task in (Task.multiclass, Task.multitask):
-        labels = [
-            np.asarray(s.y)[:, -getattr(cfg, "n_classes", 0) :].argmax(axis=1)
-            if data.task is Task.multitask  # generated data only
-            else np.asarray(s.y).argmax(axis=1)
-            for s in (data.train, data.test)
-        ]
+        first = N_BOX if data.task is Task.multitask else 0  # the class columns
+        labels = [np.asarray(s.y)[:, first:].argmax(axis=1) for s in (data.train, data.test)]
     else:
         labels = None
     missing = sorted(set(labels[0].tolist()) - set(labels[1].tolist())) if labels else []
