@@ -230,7 +230,10 @@ def memory_problems(cfg: Config, task: Task) -> Iterator[Problem]:
     if worst is not None:
         yield worst[1]
         return
-    # No single size key fits the run: the layer widths (their parameters) are what is left.
+    # No single size key fits the run: the model (its parameters) is what is left.
     most = budget // _BYTES_PER_PARAMETER
-    expected = f"layer widths with at most {most} parameters ({why})"
-    yield "model.hidden", expected, list(getattr(cfg.model, "hidden", []))
+    if isinstance(cfg.model, MlpModel):
+        expected = f"layer widths with at most {most} parameters ({why})"
+        yield "model.hidden", expected, list(cfg.model.hidden)
+    else:  # a user's model: named by its target, as once it is built (`model_problems`)
+        yield "model.target", f"a model with at most {most} parameters ({why})", cfg.model.target

@@ -260,3 +260,17 @@ def test_an_unknown_or_path_tracker_is_refused_naming_the_options():
     with pytest.raises(ConfigError) as info:
         check_group_options(["tracker=../x"])
     assert info.value.key == "tracker" and "not a path" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [([], "model.hidden"), (["model=custom", "model.target=examples/my_models.py:small_cnn"],
+                            "model.target")],
+)  # fmt: skip
+def test_a_run_no_size_key_can_fit_names_its_model(overrides, key, monkeypatch):
+    import lossbench.config.memory as memory
+
+    cfg = compose(overrides)
+    monkeypatch.setattr(memory, "memory_budget", lambda: 1)  # nothing fits, even at size 1
+    (found,) = memory.memory_problems(cfg, cfg.loss.training_task())
+    assert found[0] == key and "parameters" in found[1]
