@@ -22,6 +22,7 @@ from lossbench.trainer.base import (
     step_flags,
     unit_matrix,
 )
+from lossbench.trainer.jax_adam import FlatAdam
 from lossbench.trainer.jax_rewrites import rewritten_for_cpu
 
 
@@ -42,6 +43,15 @@ def peak_bytes() -> int | None:
 
 class JaxRunner(RunnerBase):
     """Runs chunks of training steps for one model, loss and optimizer (see `RunnerBase`)."""
+
+    def __init__(self, model: Any, loss: Any, optimizer: Any, *args: Any, **kwargs: Any) -> None:
+        variables = model.trainable_variables
+        self.flat_adam = (
+            FlatAdam(optimizer, [tuple(v.shape) for v in variables])
+            if FlatAdam.fits(optimizer, variables)
+            else None
+        )
+        super().__init__(model, loss, optimizer, *args, **kwargs)
 
     def _compile(self, jit_compile: bool) -> dict[str, Any]:
         # A compiled step on a CPU has its convolutions and max-pool gradients in the forms
@@ -71,10 +81,13 @@ class JaxRunner(RunnerBase):
         # put from the host: copying or converting on the device compiles a program per shape.
         self.x, self.y = jax.device_put(x), jax.device_put(y)
         self.u = jax.device_put(unit_matrix(units, len(x)))
+        optimizer = self._fresh_optimizer
+        if self.flat_adam is not None:
+            optimizer = self.flat_adam.flatten(optimizer)
         self.state = (
             [jax.device_put(np.asarray(v.value)) for v in self.model.trainable_variables],
             [jax.device_put(np.asarray(v.value)) for v in self.model.non_trainable_variables],
-            [jax.device_put(value) for value in self._fresh_optimizer],
+            [jax.device_put(value) for value in optimizer],
         )
 
     def _loss_fn(self, trainable: Any, non_trainable: Any, xb: Any, yb: Any, m: Any):
@@ -103,7 +116,10 @@ class JaxRunner(RunnerBase):
                 lambda: jnp.full((width,), jnp.nan, jnp.float32),
             )
         non_trainable = step_state
-        trainable, opt_vars = self.optimizer.stateless_apply(opt_vars, grads, trainable)
+        if self.flat_adam is not None:
+            trainable, opt_vars = self.flat_adam.apply(opt_vars, grads, trainable)
+        else:
+            trainable, opt_vars = self.optimizer.stateless_apply(opt_vars, grads, trainable)
         row = [jnp.reshape(loss, (1,))]
         if self.record:
             # One reduction per variable, summed per layer: XLA fuses each into the gradient's
@@ -233,6 +249,8 @@ class JaxRunner(RunnerBase):
     def sync(self) -> None:
         """Write the runner's weights and optimizer state back into the Keras variables."""
         trainable, non_trainable, opt_vars = self.state
+        if self.flat_adam is not None:
+            opt_vars = self.flat_adam.unflatten(opt_vars)
         for variables, values in (
             (self.model.trainable_variables, trainable),
             (self.model.non_trainable_variables, non_trainable),
