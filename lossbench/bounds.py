@@ -29,6 +29,14 @@ def memory_budget() -> int:
     return total // 2
 
 
+def check_arg(name: str, value: Any, ok: bool, expected: str) -> None:
+    """Raise a Keras-style ValueError naming the argument when `ok` is false."""
+    if not ok:
+        raise ValueError(
+            f"Invalid value for argument `{name}`. Expected {expected}. Received: {name}={value!r}"
+        )
+
+
 @dataclass(frozen=True)
 class Bound:
     """A finite number within inclusive (`ge`, `le`) and exclusive (`gt`, `lt`) limits; an
@@ -52,6 +60,10 @@ class Bound:
             and (self.le is None or value <= self.le)
             and (self.lt is None or value < self.lt)
         )
+
+    def check(self, name: str, value: Any) -> None:
+        """Raise `check_arg`'s ValueError for argument `name` unless `value` holds."""
+        check_arg(name, value, self.holds(value), self.text())
 
     def text(self) -> str:
         """What the bound expects, for messages: `a finite number >= 0`, `a number in [0, 1)`."""

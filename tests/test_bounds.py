@@ -24,6 +24,15 @@ def test_a_bound_holds_finite_numbers_within_its_limits_only():
     assert Bound(ge=1, integer=True).text() == "an integer >= 1"
 
 
+def test_a_bound_refuses_a_value_in_keras_words_naming_the_argument():
+    Bound(gt=0).check("tau", 0.5)
+    with pytest.raises(ValueError) as info:
+        Bound(gt=0).check("tau", -1)
+    assert str(info.value) == (
+        "Invalid value for argument `tau`. Expected a finite number > 0. Received: tau=-1"
+    )
+
+
 # (variant, key, the loss built with that value, values at and beyond the bounds)
 CASES = [
     ("scaled", "step_epoch", lambda v: L.ScaledLoss(L.BinaryCrossentropy(), step_epoch=v),

@@ -14,22 +14,6 @@ import keras
 import numpy as np
 from keras import ops
 
-from lossbench.bounds import Bound
-
-
-def check_arg(name: str, value: Any, ok: bool, expected: str) -> None:
-    """Raise a Keras-style ValueError naming the argument when `ok` is false."""
-    if not ok:
-        raise ValueError(
-            f"Invalid value for argument `{name}`. Expected {expected}. Received: {name}={value!r}"
-        )
-
-
-def check_bound(name: str, value: Any, bound: Bound) -> None:
-    """Raise a Keras-style ValueError unless `value` is within `bound` (`lossbench.bounds`, which
-    the variants' config checks read too)."""
-    check_arg(name, value, bound.holds(value), bound.text())
-
 
 class LossbenchLoss(keras.losses.Loss):
     """Base class: subclasses set `config_args` (every constructor argument) and `call`.

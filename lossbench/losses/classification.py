@@ -11,7 +11,6 @@ from keras import ops
 from lossbench import bounds
 from lossbench.losses.base import (
     LossbenchLoss,
-    check_bound,
     per_sample_mean,
 )
 
@@ -53,9 +52,9 @@ class ThresholdBinaryCrossentropy(LossbenchLoss):
         **kwargs: Any,
     ) -> None:
         super().__init__(name=name, **kwargs)
-        check_bound("threshold", threshold, bounds.THRESHOLD)
-        check_bound("boost", boost, bounds.BOOST)
-        check_bound("epsilon", epsilon, bounds.CLIP_EPSILON)
+        bounds.THRESHOLD.check("threshold", threshold)
+        bounds.BOOST.check("boost", boost)
+        bounds.CLIP_EPSILON.check("epsilon", epsilon)
         self.threshold, self.boost, self.epsilon = float(threshold), float(boost), float(epsilon)
 
     def boosted(self, y_pred: Any) -> Any:
@@ -87,7 +86,7 @@ class TemperatureCrossentropy(LossbenchLoss):
 
     def __init__(self, temperature: float = 1.0, name: str = "temperature", **kwargs: Any) -> None:
         super().__init__(name=name, **kwargs)
-        check_bound("temperature", temperature, bounds.TEMPERATURE)
+        bounds.TEMPERATURE.check("temperature", temperature)
         self.temperature = float(temperature)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:

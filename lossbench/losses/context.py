@@ -9,11 +9,9 @@ import numpy as np
 from keras import ops
 
 from lossbench import bounds
-from lossbench.bounds import MAX_GRAPH_NODES
+from lossbench.bounds import MAX_GRAPH_NODES, check_arg
 from lossbench.losses.base import (
     LossbenchLoss,
-    check_arg,
-    check_bound,
     safe_norm,
 )
 
@@ -109,8 +107,8 @@ class ContextGraphLoss(LossbenchLoss):
         pairs = np.asarray(edges, dtype="int64").reshape(-1, 2)
         in_range = pairs.size == 0 or (pairs.min() >= 0 and pairs.max() < num_nodes)
         check_arg("edges", f"{len(pairs)} pairs", in_range, f"node ids in [0, {num_nodes})")
-        check_bound("graph_weight", graph_weight, bounds.GRAPH_WEIGHT)
-        check_bound("epsilon", epsilon, bounds.NORM_FLOOR)
+        bounds.GRAPH_WEIGHT.check("graph_weight", graph_weight)
+        bounds.NORM_FLOOR.check("epsilon", epsilon)
         self.num_nodes, self.graph_weight, self.epsilon = num_nodes, float(graph_weight), epsilon
         self.edges = pairs.tolist()
         adjacency = np.zeros((num_nodes, num_nodes), dtype=bool)

@@ -16,10 +16,9 @@ import numpy as np
 from keras import ops
 
 from lossbench import bounds
+from lossbench.bounds import check_arg
 from lossbench.losses.base import (
     LossbenchLoss,
-    check_arg,
-    check_bound,
     per_sample_mean,
 )
 from lossbench.losses.regression import _GroupedLoss
@@ -54,9 +53,9 @@ class FocalLoss(LossbenchLoss):
         self, gamma: float = 2.0, alpha: float | None = 0.25, name: str = "focal", **kwargs: Any
     ) -> None:
         super().__init__(name=name, **kwargs)
-        check_bound("gamma", gamma, bounds.GAMMA)
+        bounds.GAMMA.check("gamma", gamma)
         if alpha is not None:
-            check_bound("alpha", alpha, bounds.ALPHA)
+            bounds.ALPHA.check("alpha", alpha)
         self.gamma = float(gamma)
         self.alpha = None if alpha is None else float(alpha)
 
@@ -112,8 +111,8 @@ class ClassBalancedLoss(LossbenchLoss):
             len(weights) == 2 and all(math.isfinite(w) and w >= 0 for w in weights),
             "two finite weights >= 0 (negative, positive)",
         )
-        check_bound("gamma", gamma, bounds.GAMMA)
-        check_bound("beta", beta, bounds.BETA)
+        bounds.GAMMA.check("gamma", gamma)
+        bounds.BETA.check("beta", beta)
         self.class_weights, self.gamma, self.beta = weights, float(gamma), float(beta)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
@@ -152,7 +151,7 @@ class LogitAdjustedLoss(LossbenchLoss):
             len(values) == 2 and all(0 < p < 1 for p in values),
             "two class frequencies in (0, 1) (negative, positive)",
         )
-        check_bound("tau", tau, bounds.TAU)
+        bounds.TAU.check("tau", tau)
         self.priors, self.tau = values, float(tau)
         self.delta = self.tau * math.log(values[1] / values[0])
 
@@ -201,8 +200,8 @@ class GroupDROLoss(_GroupedLoss):
         **kwargs: Any,
     ) -> None:
         super().__init__(name=name, **kwargs)
-        check_bound("num_groups", num_groups, bounds.COUNT)
-        check_bound("step_size", step_size, bounds.STEP_SIZE)
+        bounds.COUNT.check("num_groups", num_groups)
+        bounds.STEP_SIZE.check("step_size", step_size)
         check_arg(
             "sample_loss",
             sample_loss,

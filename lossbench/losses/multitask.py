@@ -9,7 +9,8 @@ import numpy as np
 from keras import ops
 
 from lossbench import bounds
-from lossbench.losses.base import LossbenchLoss, check_arg, check_bound
+from lossbench.bounds import check_arg
+from lossbench.losses.base import LossbenchLoss
 
 MODES = ("loss_weighting", "prediction_scaling")
 
@@ -51,10 +52,10 @@ class MultiTaskLoss(LossbenchLoss):
         **kwargs: Any,
     ) -> None:
         super().__init__(name=name, **kwargs)
-        check_bound("n_box", n_box, bounds.COUNT)
+        bounds.COUNT.check("n_box", n_box)
         check_arg("n_classes", n_classes, isinstance(n_classes, int) and n_classes >= 2, ">= 2")
-        check_bound("box_weight", box_weight, bounds.TASK_WEIGHT)
-        check_bound("class_weight", class_weight, bounds.TASK_WEIGHT)
+        bounds.TASK_WEIGHT.check("box_weight", box_weight)
+        bounds.TASK_WEIGHT.check("class_weight", class_weight)
         check_arg("mode", mode, mode in MODES, f"one of {', '.join(MODES)}")
         self.n_box, self.n_classes, self.mode = n_box, n_classes, mode
         self.box_weight, self.class_weight = float(box_weight), float(class_weight)

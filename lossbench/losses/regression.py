@@ -14,10 +14,9 @@ import numpy as np
 from keras import ops
 
 from lossbench import bounds
+from lossbench.bounds import check_arg
 from lossbench.losses.base import (
     LossbenchLoss,
-    check_arg,
-    check_bound,
     per_sample_mean,
 )
 
@@ -100,7 +99,7 @@ class GroupedScaleLoss(_GroupedLoss):
         scales = [float(s) for s in np.asarray(scales, dtype="float64").reshape(-1)]
         check_arg("scales", scales, len(scales) >= 1, "at least one group scale")
         for s in scales:
-            check_bound("scales", s, bounds.GROUP_SCALE)
+            bounds.GROUP_SCALE.check("scales", s)
         self.scales, self.membership, self.num_groups = scales, membership, len(scales)
         self._check_membership()
 
@@ -144,8 +143,8 @@ class GroupedDynamicLoss(_GroupedLoss):
         **kwargs: Any,
     ) -> None:
         super().__init__(name=name, **kwargs)
-        check_bound("num_groups", num_groups, bounds.COUNT)
-        check_bound("epsilon", epsilon, bounds.SCALE_EPSILON)
+        bounds.COUNT.check("num_groups", num_groups)
+        bounds.SCALE_EPSILON.check("epsilon", epsilon)
         check_arg("statistic", statistic, statistic in STATISTICS, "'rms' or 'mean_abs'")
         self.num_groups, self.epsilon = num_groups, float(epsilon)
         self.statistic, self.membership = statistic, membership

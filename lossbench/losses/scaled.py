@@ -8,10 +8,9 @@ import keras
 import numpy as np
 
 from lossbench import bounds
+from lossbench.bounds import check_arg
 from lossbench.losses.base import (
     LossbenchLoss,
-    check_arg,
-    check_bound,
     deserialize_loss,
     serialize_loss,
 )
@@ -65,12 +64,12 @@ class ScaledLoss(LossbenchLoss):
         super().__init__(name=name, **kwargs)
         self.base = deserialize_loss(base)
         self.batch_coupling = getattr(self.base, "batch_coupling", "none")
-        check_bound("factor", factor, bounds.FACTOR)
+        bounds.FACTOR.check("factor", factor)
         check_arg("schedule", schedule, schedule in SCHEDULES, f"one of {', '.join(SCHEDULES)}")
-        check_bound("warmup_epochs", warmup_epochs, bounds.WARMUP_EPOCHS)
-        check_bound("start_factor", start_factor, bounds.START_FACTOR)
-        check_bound("step_epoch", step_epoch, bounds.STEP_EPOCH)
-        check_bound("step_factor", step_factor, bounds.STEP_FACTOR)
+        bounds.WARMUP_EPOCHS.check("warmup_epochs", warmup_epochs)
+        bounds.START_FACTOR.check("start_factor", start_factor)
+        bounds.STEP_EPOCH.check("step_epoch", step_epoch)
+        bounds.STEP_FACTOR.check("step_factor", step_factor)
         self.factor, self.schedule = float(factor), schedule
         self.warmup_epochs, self.start_factor = float(warmup_epochs), float(start_factor)
         self.step_epoch, self.step_factor = step_epoch, float(step_factor)

@@ -15,10 +15,9 @@ import numpy as np
 from keras import ops
 
 from lossbench import bounds
+from lossbench.bounds import check_arg
 from lossbench.losses.base import (
     LossbenchLoss,
-    check_arg,
-    check_bound,
     deserialize_loss,
     serialize_loss,
 )
@@ -66,7 +65,7 @@ class SampleWeightedLoss(LossbenchLoss):
         weights = [float(w) for w in weights]
         check_arg("weights", weights, len(weights) >= 1, "at least one weight")
         for w in weights:
-            check_bound("weights", w, bounds.WEIGHT)
+            bounds.WEIGHT.check("weights", w)
         self.weights, self.by = weights, by
 
     def get_config(self) -> dict[str, Any]:
@@ -125,7 +124,7 @@ class OutputWeightedLoss(LossbenchLoss):
         output_weights = [float(w) for w in output_weights]
         check_arg("output_weights", output_weights, len(output_weights) >= 1, "one per output")
         for w in output_weights:
-            check_bound("output_weights", w, bounds.WEIGHT)
+            bounds.WEIGHT.check("output_weights", w)
         check_arg("scheme", scheme, scheme in SCHEMES, f"one of {', '.join(SCHEMES)}")
         needs_scales = scheme == "inverse_group_scale"
         check_arg(
@@ -135,7 +134,7 @@ class OutputWeightedLoss(LossbenchLoss):
             "one scale per group for scheme='inverse_group_scale'",
         )
         for s in group_scales or []:
-            check_bound("group_scales", s, bounds.GROUP_SCALE)
+            bounds.GROUP_SCALE.check("group_scales", s)
         self.output_weights, self.scheme, self.weight_seed = output_weights, scheme, weight_seed
         self.group_scales = None if group_scales is None else [float(s) for s in group_scales]
         self.n_outputs = len(output_weights)

@@ -23,11 +23,12 @@ from lossbench.run.metrics import lower_is_better, softmax, task_metrics
 
 @dataclass
 class Selected:
-    """The selected epoch: its index, its validation row, and per split its predictions."""
+    """The selected epoch: its index, its validation row, and per split its prediction
+    columns (`prediction_columns`)."""
 
     epoch: int
     row: dict[str, float]
-    predictions: dict[str, np.ndarray] = field(default_factory=dict)
+    predictions: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     test_metrics: dict[str, float] | None = None
 
 
@@ -56,10 +57,15 @@ class Evaluation:
         row.update(task_metrics(data, data.val, scored))
         epoch, self._epochs = self._epochs, self._epochs + 1
         if self._prefers(row):
-            self.selected = Selected(epoch, row, {"val": scored})
+            # Its columns are made now, while the epoch's predictions are at hand, so that the
+            # run's end only writes them.
+            self.selected = Selected(epoch, row)
+            self.selected.predictions["val"] = prediction_columns(data, "val", data.val, scored)
             if data.test is not None:
                 test = self._scored(runner, data.test)
-                self.selected.predictions["test"] = test
+                self.selected.predictions["test"] = prediction_columns(
+                    data, "test", data.test, test
+                )
                 self.selected.test_metrics = task_metrics(data, data.test, test)
         return row
 
@@ -83,12 +89,7 @@ class Evaluation:
         """The selected epoch's prediction columns for every scored split (None before one)."""
         if self.selected is None:
             return None
-        data = self.exp.data
-        splits = {"val": data.val, "test": data.test}
-        frames = [
-            prediction_columns(data, name, splits[name], pred)
-            for name, pred in self.selected.predictions.items()
-        ]
+        frames = list(self.selected.predictions.values())
         return {key: np.concatenate([f[key] for f in frames]) for key in frames[0]}
 
 

@@ -277,7 +277,6 @@ def _write(
 
     from lossbench.run.experiment import versions
     from lossbench.store import tables
-    from lossbench.trainer.runner import device_peak_bytes
 
     cfg, data, loss = exp.cfg, exp.data, exp.loss
     step_columns = {
@@ -321,7 +320,7 @@ def _write(
         gradient_shares=shares,
         data=data.columns or None,
         # this process's peak so far (a sweep's jobs share it)
-        device_peak_bytes=device_peak_bytes(cfg.backend.value),
+        device_peak_bytes=exp.runner.peak_bytes(),
         stopped=result.stop,
         message=divergence_message(result.stop or {}) if diverged else None,
         vectorized_seeds=lanes,

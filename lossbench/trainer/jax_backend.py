@@ -34,13 +34,6 @@ def device_name() -> str:
     return f"{device.platform.upper()}:{device.id} ({device.device_kind})"
 
 
-def peak_bytes() -> int | None:
-    """Peak bytes in use on the first device, when it reports them (GPUs do, the CPU not)."""
-    stats = jax.devices()[0].memory_stats()
-    peak = (stats or {}).get("peak_bytes_in_use")
-    return int(peak) if peak is not None else None
-
-
 class JaxRunner(RunnerBase):
     """Runs chunks of training steps for one model, loss and optimizer (see `RunnerBase`)."""
 
@@ -240,6 +233,14 @@ class JaxRunner(RunnerBase):
     def _forward_fn(self, trainable: Any, non_trainable: Any, x: Any) -> Any:
         pred, _ = self.model.stateless_call(trainable, non_trainable, x, training=False)
         return pred
+
+    @staticmethod
+    def peak_bytes() -> int | None:
+        """Peak bytes this process has had in use on the first device, when it reports them
+        (GPUs do, the CPU not)."""
+        stats = jax.devices()[0].memory_stats()
+        peak = (stats or {}).get("peak_bytes_in_use")
+        return int(peak) if peak is not None else None
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Model outputs for `x` (inference mode) with the current weights."""

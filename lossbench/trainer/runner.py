@@ -1,4 +1,4 @@
-"""The runner of a backend (`make_runner`) and its device's memory peak."""
+"""The runner of a backend: `make_runner`."""
 
 from __future__ import annotations
 
@@ -37,17 +37,3 @@ def make_runner(
     runner_class = module.TensorFlowRunner if backend == "tensorflow" else module.JaxRunner
     jit = True if jit_compile is None else jit_compile
     return runner_class(unroll=unroll, jit_compile=jit, **kwargs), device
-
-
-def device_peak_bytes(backend: str) -> int | None:
-    """The accelerator's peak memory in use by this process so far, in bytes; None on a CPU
-    (which reports none: a run's host memory is measured from outside, by `make bench`)."""
-    if backend == "tensorflow":
-        import lossbench.trainer.tensorflow_backend as tensorflow_backend
-
-        return tensorflow_backend.peak_bytes()
-    if backend == "jax":
-        import lossbench.trainer.jax_backend as jax_backend
-
-        return jax_backend.peak_bytes()
-    return None

@@ -34,13 +34,6 @@ def device_name() -> str:
     return "CPU"
 
 
-def peak_bytes() -> int | None:
-    """Peak bytes in use on the first GPU; None without one."""
-    if not tf.config.list_logical_devices("GPU"):
-        return None
-    return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
-
-
 class TensorFlowRunner(RunnerBase):
     """Runs chunks of training steps for one model, loss and optimizer (see `RunnerBase`)."""
 
@@ -221,6 +214,13 @@ class TensorFlowRunner(RunnerBase):
             tf.constant(flags),
         )
         return self.split(packed.numpy(), n_steps)
+
+    @staticmethod
+    def peak_bytes() -> int | None:
+        """Peak bytes this process has had in use on the first GPU; None without one."""
+        if not tf.config.list_logical_devices("GPU"):
+            return None
+        return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Model outputs for `x` (inference mode)."""
