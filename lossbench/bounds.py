@@ -1,5 +1,6 @@
 """Bounds of numbers, and the bounds of every loss parameter that a loss's constructor and its
-variant's config check both enforce: declared once here, so the two cannot disagree.
+variant's config check both enforce: declared once here, so the two cannot disagree. A
+constructor refuses a value with `Bound.check` (or `check_arg`), in Keras's words.
 
 No imports of lossbench or a framework: the loss library and config validation both use it.
 """

@@ -70,6 +70,9 @@ class FlatAdam:
         """The flat state from `optimizer.variables`' values (iterations, learning rate, then
         each variable's momentum and velocity)."""
         iterations, learning_rate, *moments = values
+        shapes = [tuple(np.shape(a)) for a in moments]
+        if shapes != [s for s in self.shapes for _ in range(2)]:  # another Keras's layout
+            raise ValueError(f"Adam's variables are not momentum, velocity per variable: {shapes}")
         m = np.concatenate([np.ravel(a) for a in moments[0::2]]).astype(np.float32)
         v = np.concatenate([np.ravel(a) for a in moments[1::2]]).astype(np.float32)
         return [iterations, learning_rate, m, v]

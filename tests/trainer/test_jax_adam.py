@@ -24,7 +24,7 @@ def cases() -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_flat_adam_steps_are_keras_adam_bit_for_bit(cases):
+def test_flat_adam_steps_are_keras_adam_bit_for_bit_and_refuse_another_layout(cases):
     assert cases["steps"] is True
 
 
