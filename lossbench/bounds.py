@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,14 @@ class Bound:
         if high:
             return f"{kind} {'<=' if self.le is not None else '<'} {high[:-1]}"
         return kind
+
+
+def bounded(default: Any, bound: Bound, *, each: bool = False) -> Any:
+    """A config dataclass field whose value lies within `bound` (with `each`, every element of
+    its list); None passes where the field's type allows it. The config check enforces it
+    before any run (`lossbench.config.checks.declared_problems`), and the loss's constructor
+    with the same `Bound`."""
+    return field(default=default, metadata={"bound": bound, "each": each})
 
 
 NON_NEGATIVE = Bound(ge=0)

@@ -7,13 +7,14 @@ A visit during which the module calls another lossbench module is a step of the 
 into a leaf helper, such as a bound or a schema's method, is not); a module with a second step
 after its first ended is re-entered. Steps taken while the trainer's epoch loop
 (`lossbench.trainer.loop`) runs repeat every epoch and are counted apart. A call into a module
-that is on the stack below the top is a call back up. Importing a module (its body running)
-counts as neither.
+that is on the stack below the top is a call back up. Importing a module (its body running,
+class bodies included) counts as neither.
 """
 
 from __future__ import annotations
 
 import collections
+import inspect
 import sys
 from typing import Any
 
@@ -38,7 +39,9 @@ class Walk:
                     del self.open[module]
             return
         name = frame.f_globals.get("__name__", "")
-        if event != "call" or not name.startswith(PREFIXES) or frame.f_code.co_name == "<module>":
+        if event != "call" or not name.startswith(PREFIXES):
+            return
+        if not frame.f_code.co_flags & inspect.CO_OPTIMIZED:  # a module's or a class's body
             return
         if self.stack and self.stack[-1][0] != name:
             self.open[self.stack[-1][0]][1] = True  # the caller's visit goes on down

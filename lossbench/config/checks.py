@@ -5,7 +5,8 @@ value received. The checks run in this order:
 1. keys the schema lacks (a `+key=value` or an `_target_`);
 2. the variant's identity (`loss.name` must be the chosen option's);
 3. every float anywhere in the config must be finite, every seed in the generators' range;
-4. each key's range, with `in_range` (which refuses NaN and +/-inf by construction), the loss's
+4. each key's range, with `in_range` (which refuses NaN and +/-inf by construction): a loss
+   parameter's from the bound its field declares (`lossbench.bounds.bounded`), then the loss's
    own checks beside its schema (`LossConfig.check`);
 5. memory: every key that sizes an allocation is bounded by what the run would allocate.
 """
@@ -13,8 +14,11 @@ value received. The checks run in this order:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
+import itertools
 import math
+import typing
 from collections.abc import Iterator
 from typing import Any
 
@@ -92,6 +96,27 @@ def all_in_range(key: str, values: Any, **bounds: Any) -> Iterator[Problem]:
         for _, expected, _ in in_range(key, value, **bounds):
             yield key, f"a list of which each is {expected}", list(values)
             return
+
+
+def declared_problems(section: Any) -> Iterator[Problem]:
+    """Each field of a config dataclass outside the bound it is declared with
+    (`lossbench.bounds.bounded`), in the fields' order; keys relative to the section."""
+    hints = _type_hints(type(section))
+    for f in dataclasses.fields(section):
+        bound = f.metadata.get("bound")
+        if bound is None:
+            continue
+        value = getattr(section, f.name)
+        if not f.metadata["each"]:
+            optional = type(None) in typing.get_args(hints[f.name])
+            yield from in_range(f.name, value, bound=bound, optional=optional)
+        elif value is not None:
+            yield from all_in_range(f.name, value, bound=bound)
+
+
+@functools.cache
+def _type_hints(schema: type) -> dict[str, Any]:
+    return typing.get_type_hints(schema)
 
 
 def one_of(key: str, value: Any, options: tuple[str, ...] | list[str]) -> Iterator[Problem]:
@@ -214,8 +239,9 @@ def _split_problems(d: SyntheticData, task: Task) -> Iterator[Problem]:
 
 
 def loss_problems(loss: LossConfig, data: DataConfig, prefix: str = "loss") -> Iterator[Problem]:
-    """The loss's own range checks, with keys under `prefix`."""
-    for key, expected, received in loss.check(data):
+    """The loss's parameters outside their declared bounds, then its own checks (`check`), with
+    keys under `prefix`."""
+    for key, expected, received in itertools.chain(declared_problems(loss), loss.check(data)):
         yield f"{prefix}.{key}", expected, received
     task = loss.training_task()
     if loss.task is not None and loss.task is not task:

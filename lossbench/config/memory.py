@@ -5,6 +5,9 @@ graph task's dense N x N arrays, the model with its gradients and optimizer stat
 per-step records with the tables made from them. A key is refused when the estimate exceeds the
 budget (half of this machine's memory, or of the process's cgroup limit when lower); the message
 gives the largest value that key could take with the others as they are.
+
+`memory_problems` checks a config before any job is built; `fit_problems` checks a job again
+once its data and model are built, against the budget its caller read: arithmetic only.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ _BYTES_PER_STEP_LAYER = 96
 _BYTES_PER_STEP_UNIT = 128
 # Per model parameter: weights, gradients, two Adam slots and the runner's copies.
 _BYTES_PER_PARAMETER = 24
+# The trainable layers of a model not yet built: the default MLP's.
+_DEFAULT_LAYERS = len(MlpModel().hidden) + 1
 
 
 def target_width(cfg: Config, task: Task) -> int:
@@ -81,7 +86,7 @@ def records_bytes(
     records, once the data and model are built; before, generated data's at most)."""
     steps = math.ceil(n_train / max(cfg.trainer.batch_size, 1)) * epochs
     if layers is None:  # a user's model's layers are counted once it is built
-        layers = len(getattr(cfg.model, "hidden", MlpModel().hidden)) + 1
+        layers = len(cfg.model.hidden) + 1 if isinstance(cfg.model, MlpModel) else _DEFAULT_LAYERS
     need = steps * (_BYTES_PER_STEP + _BYTES_PER_STEP_LAYER * layers)
     if cfg.trainer.record_groups:
         units = units if units is not None else cfg.data.n_groups + cfg.data.n_classes
@@ -90,10 +95,11 @@ def records_bytes(
     return need
 
 
-def records_problems(cfg: Config, n_train: int, units: int | None) -> Iterator[Problem]:
+def records_problems(
+    cfg: Config, n_train: int, units: int | None, budget: int
+) -> Iterator[Problem]:
     """`trainer.epochs` when the per-step tables of a run over `n_train` training samples (a
-    table's, known once it is read) would not fit the memory budget."""
-    budget = memory_budget()
+    table's, known once it is read) would not fit the memory `budget`."""
     need = records_bytes(cfg, n_train, cfg.trainer.epochs, units=units)
     if need <= budget:
         return
@@ -112,12 +118,17 @@ _BYTES_PER_ACTIVATION = 12
 
 
 def model_problems(
-    cfg: Config, n_params: int, activations: int, n_layers: int, n_train: int, units: int | None
+    cfg: Config,
+    n_params: int,
+    activations: int,
+    n_layers: int,
+    n_train: int,
+    units: int | None,
+    budget: int,
 ) -> Iterator[Problem]:
-    """The model's key when a built model would not fit the memory budget: its parameters with
-    their gradients and optimizer state, a batch's activations (`activations` values per
+    """The model's key when a built model would not fit the memory `budget`: its parameters
+    with their gradients and optimizer state, a batch's activations (`activations` values per
     sample) and the per-step tables of its `n_layers` layers."""
-    budget = memory_budget()
     need = (
         n_params * _BYTES_PER_PARAMETER
         + cfg.trainer.batch_size * activations * _BYTES_PER_ACTIVATION
@@ -138,16 +149,16 @@ def model_problems(
 
 
 def fit_problems(
-    cfg: Config, n_train: int, units: int | None, model: tuple[int, int, int] | None
+    cfg: Config, n_train: int, units: int | None, model: tuple[int, int, int] | None, budget: int
 ) -> Iterator[Problem]:
-    """What a job built from its data would not fit in the memory budget: its per-step tables
+    """What a job built from its data would not fit in the memory `budget`: its per-step tables
     (`trainer.epochs`), then a new model's (parameters, activations per sample and trainable
     layers; None for a kept one, checked when it was built)."""
-    found = list(records_problems(cfg, n_train, units))
+    found = list(records_problems(cfg, n_train, units, budget))
     if found or model is None:
         yield from found
         return
-    yield from model_problems(cfg, *model, n_train, units)
+    yield from model_problems(cfg, *model, n_train, units, budget)
 
 
 # What one process holds before its data: interpreter, framework and compiled programs (the

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+from lossbench.bounds import memory_budget
 from lossbench.config.memory import fit_problems
 from lossbench.config.schema import Config, CustomModel, SyntheticData, Task
 from lossbench.errors import ConfigError, LossbenchError
@@ -309,7 +310,7 @@ def _check_fit(cfg: Config, model: Any, n_train: int, n_units: int | None) -> No
     sizes = None
     if model is not None:
         sizes = (model.count_params(), activation_count(model), len(layer_groups(model)[0]))
-    for problem in fit_problems(cfg, n_train, n_units, sizes):
+    for problem in fit_problems(cfg, n_train, n_units, sizes, memory_budget()):
         raise ConfigError(*problem)
 
 

@@ -25,7 +25,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as error:
-        raise _naming(error, path) from error
+        raise naming(error, path) from error
     PENDING_FILES.add(tmp)
     try:
         # mkstemp makes the file private (0600); a table gets the mode any new file gets here.
@@ -37,7 +37,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     except OSError as error:
         Path(tmp).unlink(missing_ok=True)
-        raise _naming(error, path) from error
+        raise naming(error, path) from error
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -45,6 +45,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         PENDING_FILES.discard(tmp)
 
 
-def _naming(error: OSError, path: Path) -> OSError:
+def naming(error: OSError, path: Path) -> OSError:
     """The error naming the file being written (a full disk's write error names none)."""
     return type(error)(error.errno, error.strerror, str(path))

@@ -116,8 +116,18 @@ class RunFolder:
         atomic_write_text(self.summary_path, json.dumps(_jsonable(summary), indent=2) + "\n")
 
     def start(self, loss: str, seed: int) -> None:
-        """Say that the run has started (and has not ended)."""
-        self.write({"status": Status.running, "loss": loss, "seed": seed})
+        """Say that the run has started (and has not ended).
+
+        Written in place, not through a temporary file as `write` does: whatever it replaces is
+        not this run's result, and a marker torn by a kill reads as `unreadable`, which, like
+        `running`, is not finished."""
+        text = json.dumps({"status": Status.running, "loss": loss, "seed": seed}, indent=2)
+        try:
+            self.summary_path.write_text(text + "\n")
+        except OSError as error:
+            from lossbench.store.files import naming
+
+            raise naming(error, self.summary_path) from error
 
     def fail(self, error: BaseException, loss: Any = None, seed: Any = None) -> None:
         """Say what went wrong; `loss` and `seed` name the job in a sweep's tables."""

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from lossbench import bounds
-from lossbench.config.checks import in_range
-from lossbench.config.schema import DataConfig, LossConfig, Problem, Task
+from lossbench.bounds import bounded
+from lossbench.config.schema import LossConfig, Task
 from lossbench.variants.registry import BuildContext, register_variant
 
 
@@ -34,14 +33,9 @@ class BCEConfig(LossConfig):
 )
 @dataclass
 class ThresholdConfig(LossConfig):
-    threshold: float = 0.4
-    boost: float = 0.2
-    epsilon: float = 1e-7
-
-    def check(self, data: DataConfig) -> Iterator[Problem]:
-        yield from in_range("threshold", self.threshold, bound=bounds.THRESHOLD)
-        yield from in_range("boost", self.boost, bound=bounds.BOOST)
-        yield from in_range("epsilon", self.epsilon, bound=bounds.CLIP_EPSILON)
+    threshold: float = bounded(0.4, bounds.THRESHOLD)
+    boost: float = bounded(0.2, bounds.BOOST)
+    epsilon: float = bounded(1e-7, bounds.CLIP_EPSILON)
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.losses import ThresholdBinaryCrossentropy
@@ -60,10 +54,7 @@ class ThresholdConfig(LossConfig):
 )
 @dataclass
 class TemperatureConfig(LossConfig):
-    temperature: float = 2.0
-
-    def check(self, data: DataConfig) -> Iterator[Problem]:
-        yield from in_range("temperature", self.temperature, bound=bounds.TEMPERATURE)
+    temperature: float = bounded(2.0, bounds.TEMPERATURE)
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.losses import TemperatureCrossentropy

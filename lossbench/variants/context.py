@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lossbench import bounds
-from lossbench.config.checks import in_range
+from lossbench.bounds import bounded
 from lossbench.config.schema import DataConfig, LossConfig, Problem, SyntheticData, Task
 from lossbench.data.arrays import check_npy, load_npy
 from lossbench.errors import ConfigError
@@ -35,7 +35,7 @@ def _npy_problem(key: str, path: str, shape: tuple[int, ...]) -> Iterator[Proble
 class ContextMaskConfig(LossConfig):
     # center | border | random | ones, or the path of an .npy file shaped like data.grid.
     mask: str = "center"
-    strength: float = 4.0
+    strength: float = bounded(4.0, bounds.MASK_STRENGTH)
     mask_seed: int = 0
 
     def check(self, data: DataConfig) -> Iterator[Problem]:
@@ -45,7 +45,6 @@ class ContextMaskConfig(LossConfig):
         elif self.mask not in MASK_PATTERNS:
             expected = f"one of {', '.join(MASK_PATTERNS)} or the path of an .npy file"
             yield "mask", expected, self.mask
-        yield from in_range("strength", self.strength, bound=bounds.MASK_STRENGTH)
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.losses import ContextMaskLoss
@@ -65,19 +64,17 @@ class ContextMaskConfig(LossConfig):
 )
 @dataclass
 class ContextGraphConfig(LossConfig):
-    graph_weight: float = 1.0
+    graph_weight: float = bounded(1.0, bounds.GRAPH_WEIGHT)
     # null: the data's own community graph; else the path of an (n_nodes, n_nodes) .npy file.
     adjacency: str | None = None
-    epsilon: float = 1e-8
+    epsilon: float = bounded(1e-8, bounds.NORM_FLOOR)
 
     def check(self, data: DataConfig) -> Iterator[Problem]:
-        yield from in_range("graph_weight", self.graph_weight, bound=bounds.GRAPH_WEIGHT)
         if self.adjacency is not None:
             if not self.adjacency.endswith(".npy"):
                 yield "adjacency", "null or the path of an .npy file", self.adjacency
             elif isinstance(data, SyntheticData):  # only generated data have the graph task
                 yield from _npy_problem("adjacency", self.adjacency, (data.n_nodes,) * 2)
-        yield from in_range("epsilon", self.epsilon, bound=bounds.NORM_FLOOR)
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.losses import ContextGraphLoss

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from lossbench import bounds
-from lossbench.config.checks import in_range
+from lossbench.bounds import bounded
 from lossbench.config.schema import DataConfig, LossConfig, Problem, Task
 from lossbench.errors import ConfigError
 from lossbench.variants.registry import BuildContext, register_variant
@@ -30,12 +30,8 @@ def class_counts(ctx: BuildContext) -> np.ndarray:
 )
 @dataclass
 class FocalConfig(LossConfig):
-    gamma: float = 2.0
-    alpha: float | None = 0.25  # positive-class weight; null: no class weighting
-
-    def check(self, data: DataConfig) -> Iterator[Problem]:
-        yield from in_range("gamma", self.gamma, bound=bounds.GAMMA)
-        yield from in_range("alpha", self.alpha, bound=bounds.ALPHA, optional=True)
+    gamma: float = bounded(2.0, bounds.GAMMA)
+    alpha: float | None = bounded(0.25, bounds.ALPHA)  # positive-class weight; null: no weighting
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.losses import FocalLoss
@@ -52,12 +48,8 @@ class FocalConfig(LossConfig):
 )
 @dataclass
 class ClassBalancedConfig(LossConfig):
-    beta: float = 0.999  # effective-number parameter in [0, 1); 0: plain BCE
-    gamma: float = 0.0  # > 0: the focal form
-
-    def check(self, data: DataConfig) -> Iterator[Problem]:
-        yield from in_range("beta", self.beta, bound=bounds.BETA)
-        yield from in_range("gamma", self.gamma, bound=bounds.GAMMA)
+    beta: float = bounded(0.999, bounds.BETA)  # effective-number parameter; 0: plain BCE
+    gamma: float = bounded(0.0, bounds.GAMMA)  # > 0: the focal form
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.losses import ClassBalancedLoss, effective_number_weights
@@ -75,10 +67,7 @@ class ClassBalancedConfig(LossConfig):
 )
 @dataclass
 class LogitAdjustedConfig(LossConfig):
-    tau: float = 1.0  # scaling of the log-prior shift; 0: plain BCE
-
-    def check(self, data: DataConfig) -> Iterator[Problem]:
-        yield from in_range("tau", self.tau, bound=bounds.TAU)
+    tau: float = bounded(1.0, bounds.TAU)  # scaling of the log-prior shift; 0: plain BCE
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.losses import LogitAdjustedLoss
@@ -103,7 +92,8 @@ GROUP_DRO_TASKS = {Task.grouped: "mse", Task.binary: "bce", Task.multiclass: "ce
 )
 @dataclass
 class GroupDROConfig(LossConfig):
-    step_size: float = 1.0  # inverse temperature over group losses; 0: group-balanced mean
+    # The inverse temperature over group losses; 0: the group-balanced mean.
+    step_size: float = bounded(1.0, bounds.STEP_SIZE)
     membership: Membership = Membership.index
     # grouped (squared error), binary (cross-entropy of probabilities) or multiclass (of logits)
     task: Task = Task.grouped
@@ -112,7 +102,6 @@ class GroupDROConfig(LossConfig):
         return self.task
 
     def check(self, data: DataConfig) -> Iterator[Problem]:
-        yield from in_range("step_size", self.step_size, bound=bounds.STEP_SIZE)
         if self.task not in GROUP_DRO_TASKS:
             tasks = ", ".join(t.value for t in GROUP_DRO_TASKS)
             yield "task", f"one of {tasks}", self.task.value

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from lossbench import bounds
-from lossbench.config.checks import in_range
-from lossbench.config.schema import DataConfig, LossConfig, Problem, Task
+from lossbench.bounds import bounded
+from lossbench.config.schema import LossConfig, Task
 from lossbench.variants.registry import BuildContext, register_variant
 
 
@@ -25,13 +24,9 @@ class MultitaskMode(StrEnum):
 )
 @dataclass
 class MultitaskConfig(LossConfig):
-    box_weight: float = 1.0
-    class_weight: float = 1.0
+    box_weight: float = bounded(1.0, bounds.TASK_WEIGHT)
+    class_weight: float = bounded(1.0, bounds.TASK_WEIGHT)
     mode: MultitaskMode = MultitaskMode.loss_weighting
-
-    def check(self, data: DataConfig) -> Iterator[Problem]:
-        yield from in_range("box_weight", self.box_weight, bound=bounds.TASK_WEIGHT)
-        yield from in_range("class_weight", self.class_weight, bound=bounds.TASK_WEIGHT)
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.data.synthetic import N_BOX

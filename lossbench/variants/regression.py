@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from lossbench import bounds
-from lossbench.config.checks import all_in_range
+from lossbench.bounds import bounded
 from lossbench.config.schema import DataConfig, LossConfig, Problem, SyntheticData, Task
 from lossbench.errors import ConfigError
 from lossbench.variants.registry import BuildContext, register_variant
@@ -45,21 +45,21 @@ class MSEConfig(LossConfig):
 @dataclass
 class GroupedConfig(LossConfig):
     # None: the data's own group target scales (the oracle); else one scale per group.
-    scales: list[float] | None = None
+    scales: list[float] | None = bounded(None, bounds.GROUP_SCALE, each=True)
     membership: Membership = Membership.index
 
     def check(self, data: DataConfig) -> Iterator[Problem]:
-        if self.scales is None:
-            return
         # Real data's groups are known once it is read: `build` checks the length then.
-        if isinstance(data, SyntheticData) and len(self.scales) != data.n_groups:
+        if (
+            self.scales is not None
+            and isinstance(data, SyntheticData)
+            and len(self.scales) != data.n_groups
+        ):
             yield (
                 "scales",
                 f"a list of data.n_groups={data.n_groups} numbers",
                 f"{len(self.scales)} numbers",
             )
-        else:
-            yield from all_in_range("scales", self.scales, bound=bounds.GROUP_SCALE)
 
     def build(self, ctx: BuildContext) -> Any:
         from lossbench.losses import GroupedScaleLoss

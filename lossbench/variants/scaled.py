@@ -9,7 +9,8 @@ from enum import StrEnum
 from typing import Any
 
 from lossbench import bounds
-from lossbench.config.checks import in_range, loss_problems
+from lossbench.bounds import bounded
+from lossbench.config.checks import loss_problems
 from lossbench.config.schema import DataConfig, LossConfig, Problem, Task
 from lossbench.errors import did_you_mean
 from lossbench.variants.registry import BuildContext, get_variant, register_variant, variants
@@ -32,12 +33,12 @@ class ScaledConfig(LossConfig):
     base: str = "bce"
     # Parameters of the base variant (its own defaults otherwise), e.g. {temperature: 0.5}.
     base_params: dict[str, Any] = field(default_factory=dict)
-    factor: float = 1.0
+    factor: float = bounded(1.0, bounds.FACTOR)
     schedule: Schedule = Schedule.constant
-    warmup_epochs: float = 1.0
-    start_factor: float = 0.0
-    step_epoch: int = 1
-    step_factor: float = 0.1
+    warmup_epochs: float = bounded(1.0, bounds.WARMUP_EPOCHS)
+    start_factor: float = bounded(0.0, bounds.START_FACTOR)
+    step_epoch: int = bounded(1, bounds.STEP_EPOCH)
+    step_factor: float = bounded(0.1, bounds.STEP_FACTOR)
 
     def base_config(self) -> LossConfig:
         """The typed config of the base variant with `base_params` applied.
@@ -72,11 +73,6 @@ class ScaledConfig(LossConfig):
         if self.base not in others:
             yield "base", f"one of {', '.join(others)}", self.base
             return
-        yield from in_range("factor", self.factor, bound=bounds.FACTOR)
-        yield from in_range("warmup_epochs", self.warmup_epochs, bound=bounds.WARMUP_EPOCHS)
-        yield from in_range("start_factor", self.start_factor, bound=bounds.START_FACTOR)
-        yield from in_range("step_epoch", self.step_epoch, bound=bounds.STEP_EPOCH)
-        yield from in_range("step_factor", self.step_factor, bound=bounds.STEP_FACTOR)
         bad = list(self._base_param_problems())
         if bad:
             yield from bad

@@ -8,7 +8,8 @@ from enum import StrEnum
 from typing import Any
 
 from lossbench import bounds
-from lossbench.config.checks import all_in_range, one_of
+from lossbench.bounds import bounded
+from lossbench.config.checks import one_of
 from lossbench.config.schema import DataConfig, LossConfig, Problem, SyntheticData, Task
 from lossbench.errors import ConfigError
 from lossbench.variants.registry import BuildContext, get_variant, register_variant
@@ -29,13 +30,13 @@ class OutputWeightScheme(StrEnum):
 
 
 def weights_problems(key: str, weights: Any, size: int, what: str) -> Iterator[Problem]:
-    """A list of `size` weights >= 0, not all zero (None: the default weights)."""
+    """A list of `size` weights, not all zero (None: the default weights); each weight's bound
+    is its field's (`bounds.WEIGHT`)."""
     if weights is None:
         return
     if len(weights) != size:
         yield key, f"a list of {size} numbers ({what})", f"{len(weights)} numbers"
         return
-    yield from all_in_range(key, weights, bound=bounds.WEIGHT)
     if not any(w > 0 for w in weights):
         yield key, "numbers >= 0, not all zero", list(weights)
 
@@ -51,7 +52,7 @@ class SampleWeightsConfig(LossConfig):
     base: str = "bce"
     by: WeightBy = WeightBy["class"]
     # null: inverse frequency in the training split; else one weight per class or group.
-    weights: list[float] | None = None
+    weights: list[float] | None = bounded(None, bounds.WEIGHT, each=True)
 
     def training_task(self) -> Task:
         return Task.binary if self.base == "bce" else Task.grouped
@@ -96,7 +97,7 @@ class SampleWeightsConfig(LossConfig):
 @dataclass
 class OutputWeightsConfig(LossConfig):
     # null: all ones; else one base weight per output.
-    output_weights: list[float] | None = None
+    output_weights: list[float] | None = bounded(None, bounds.WEIGHT, each=True)
     scheme: OutputWeightScheme = OutputWeightScheme.inverse_group_scale
     weight_seed: int = 0
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 
-from lossbench.bounds import memory_budget
-from lossbench.config.checks import in_range
+from lossbench.bounds import Bound, bounded, memory_budget
+from lossbench.config.checks import declared_problems, in_range
 from lossbench.config.compose import compose
 from lossbench.config.memory import footprint
 from lossbench.errors import ConfigError
@@ -274,3 +275,50 @@ def test_a_run_no_size_key_can_fit_names_its_model(overrides, key, monkeypatch):
     monkeypatch.setattr(memory, "memory_budget", lambda: 1)  # nothing fits, even at size 1
     (found,) = memory.memory_problems(cfg, cfg.loss.training_task())
     assert found[0] == key and "parameters" in found[1]
+
+
+def _outside(bound: Bound) -> float:
+    """A value just outside `bound`: at an exclusive limit, or one past an inclusive one."""
+    if bound.gt is not None:
+        return bound.gt
+    if bound.ge is not None:
+        return bound.ge - 1
+    return bound.lt if bound.lt is not None else bound.le + 1
+
+
+def _bounded_fields() -> list[tuple[str, str, Bound, bool]]:
+    return [
+        (name, f.name, f.metadata["bound"], f.metadata["each"])
+        for name, schema in variants().items()
+        for f in dataclasses.fields(schema)
+        if "bound" in f.metadata
+    ]
+
+
+@pytest.mark.parametrize(("variant", "key", "bound", "each"), _bounded_fields())
+def test_every_declared_loss_bound_is_enforced_with_its_words(variant, key, bound, each):
+    value = _outside(bound)
+    override = f"loss.{key}=[{value}]" if each else f"loss.{key}={value}"
+    with pytest.raises(ConfigError) as info:
+        compose([f"loss={variant}", override])
+    assert info.value.key == f"loss.{key}"
+    assert bound.text() in info.value.expected
+    compose([f"loss={variant}"])  # the default holds
+
+
+def test_declared_bounds_are_checked_in_field_order_with_optional_and_list_fields():
+    @dataclasses.dataclass
+    class Params:
+        rate: float = bounded(0.5, Bound(gt=0, lt=1))
+        floor: float | None = bounded(None, Bound(ge=0))
+        sizes: list[int] | None = bounded(None, Bound(ge=1, integer=True), each=True)
+        free: float = 1.0
+
+    assert list(declared_problems(Params())) == []
+    assert list(declared_problems(Params(rate=1.0, floor=-1.0, sizes=[2, 0], free=-5.0))) == [
+        ("rate", "a number in (0, 1)", 1.0),
+        ("floor", "null or a finite number >= 0", -1.0),
+        ("sizes", "a list of which each is an integer >= 1", [2, 0]),
+    ]
+    ((key, expected, received),) = declared_problems(Params(rate=math.nan))
+    assert (key, expected, math.isnan(received)) == ("rate", "a number in (0, 1)", True)

@@ -113,10 +113,10 @@ def test_an_mlp_key_beside_a_users_model_is_refused_as_hydra_composes(models):
 
 
 def test_a_model_beyond_the_memory_budget_is_refused_before_training(models, monkeypatch):
-    import lossbench.config.memory as memory
+    import lossbench.run.experiment as experiment
     from lossbench.run.experiment import build_experiment
 
-    monkeypatch.setattr(memory, "memory_budget", lambda: 200 * 2**20)
+    monkeypatch.setattr(experiment, "memory_budget", lambda: 200 * 2**20)
     with pytest.raises(ConfigError, match="parameters") as error:
         build_experiment(compose_config(["loss=temperature", *DIGITS, "model=custom",
                                          f"model.target={models}:huge"]))  # fmt: skip
