@@ -1,17 +1,25 @@
 """Bounds of numbers, and the bounds of every loss parameter that a loss's constructor and its
 variant's config check both enforce: declared once here, so the two cannot disagree. A
-constructor refuses a value with `Bound.check` (or `check_arg`), in Keras's words.
+constructor refuses a value with `Bound.check` (or `check_arg`), in Keras's words; a config
+check yields it as a `Problem` (`in_range`; `declared_problems` for fields declared `bounded`).
 
 No imports of lossbench or a framework: the loss library and config validation both use it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import os
+import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+# (dotted key, what it expects, what it received): one out-of-range value.
+Problem = tuple[str, str, Any]
 
 GIB = 2**30
 
@@ -87,9 +95,69 @@ class Bound:
 def bounded(default: Any, bound: Bound, *, each: bool = False) -> Any:
     """A config dataclass field whose value lies within `bound` (with `each`, every element of
     its list); None passes where the field's type allows it. The config check enforces it
-    before any run (`lossbench.config.checks.declared_problems`), and the loss's constructor
-    with the same `Bound`."""
+    before any run (`declared_problems`, from `lossbench.config.checks`), and the loss's
+    constructor with the same `Bound`."""
     return field(default=default, metadata={"bound": bound, "each": each})
+
+
+def in_range(
+    key: str,
+    value: Any,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    integer: bool = False,
+    optional: bool = False,
+    bound: Bound | None = None,
+) -> Iterator[Problem]:
+    """Yield a problem unless `value` is a finite number within the given bounds.
+
+    NaN and +/-inf never pass (`Bound` compares finite numbers only).
+
+    Args:
+        key: the dotted key named in the message.
+        value: the value received.
+        ge, gt, le, lt: inclusive and exclusive bounds.
+        integer: the value must be an integer.
+        optional: None is accepted too.
+        bound: the bounds instead, as declared here (loss parameters).
+    """
+    if optional and value is None:
+        return
+    bound = bound or Bound(ge=ge, gt=gt, le=le, lt=lt, integer=integer)
+    if not bound.holds(value):
+        yield key, f"null or {bound.text()}" if optional else bound.text(), value
+
+
+def all_in_range(key: str, values: Any, **bounds: Any) -> Iterator[Problem]:
+    """One problem for a list when any element is out of `in_range`'s bounds."""
+    for value in values:
+        for _, expected, _ in in_range(key, value, **bounds):
+            yield key, f"a list of which each is {expected}", list(values)
+            return
+
+
+def declared_problems(section: Any) -> Iterator[Problem]:
+    """Each field of a config dataclass outside the bound it is declared with
+    (`bounded`), in the fields' order; keys relative to the section."""
+    hints = _type_hints(type(section))
+    for f in dataclasses.fields(section):
+        bound = f.metadata.get("bound")
+        if bound is None:
+            continue
+        value = getattr(section, f.name)
+        if not f.metadata["each"]:
+            optional = type(None) in typing.get_args(hints[f.name])
+            yield from in_range(f.name, value, bound=bound, optional=optional)
+        elif value is not None:
+            yield from all_in_range(f.name, value, bound=bound)
+
+
+@functools.cache
+def _type_hints(schema: type) -> dict[str, Any]:
+    return typing.get_type_hints(schema)
 
 
 NON_NEGATIVE = Bound(ge=0)

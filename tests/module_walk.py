@@ -6,9 +6,10 @@ frames is on the stack starts a visit of that module, which lasts until its last
 A visit during which the module calls another lossbench module is a step of the path (a call
 into a leaf helper, such as a bound or a schema's method, is not); a module with a second step
 after its first ended is re-entered. Steps taken while the trainer's epoch loop
-(`lossbench.trainer.loop`) runs repeat every epoch and are counted apart. A call into a module
-that is on the stack below the top is a call back up. Importing a module (its body running,
-class bodies included) counts as neither.
+(`lossbench.trainer.loop`) or the program-form probe (`lossbench.trainer.programs`, which times
+each candidate form over several calls) runs repeat by design and are counted apart. A call into
+a module that is on the stack below the top is a call back up. Importing a module (its body
+running, class bodies included) counts as neither.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 from typing import Any
 
 PREFIXES = ("lossbench", "hydra_plugins.lossbench")
-LOOP = "lossbench.trainer.loop"
+LOOPS = ("lossbench.trainer.loop", "lossbench.trainer.programs")
 
 
 class Walk:
@@ -27,7 +28,7 @@ class Walk:
 
     def __init__(self) -> None:
         self.stack: list[tuple[str, Any]] = []
-        self.visits: list[list[Any]] = []  # [module, called another module?, in the loop?]
+        self.visits: list[list[Any]] = []  # [module, called another module?, in a loop?]
         self.open: dict[str, list[Any]] = {}
         self.callbacks: collections.Counter[str] = collections.Counter()
 
@@ -46,7 +47,7 @@ class Walk:
         if self.stack and self.stack[-1][0] != name:
             self.open[self.stack[-1][0]][1] = True  # the caller's visit goes on down
         if name not in self.open:
-            self.open[name] = [name, False, LOOP in self.open]
+            self.open[name] = [name, False, any(loop in self.open for loop in LOOPS)]
             self.visits.append(self.open[name])
         elif self.stack[-1][0] != name:
             self.callbacks[name] += 1
@@ -68,8 +69,8 @@ class Walk:
         walk = [short(m) for i, m in enumerate(outside) if i == 0 or outside[i - 1] != m]
         return [
             f"modules on the path: {len(set(steps))}; steps: {len(steps)}",
-            "path outside the epoch loop: " + " > ".join(walk),
-            f"re-entered after being left, outside the epoch loop: {again(outside)}",
+            "path outside the loops: " + " > ".join(walk),
+            f"re-entered after being left, outside the loops: {again(outside)}",
             f"re-entered after being left, everywhere: {again(steps)}",
             f"calls back up into a module on the stack: {backs or 'none'}",
         ]

@@ -6,6 +6,9 @@ an import cycle or an import from a lower layer up to a higher one."""
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -165,3 +168,30 @@ def test_the_tests_mirror_the_packages_folders():
     code = {name.split(".")[1] for name in packages() if name.count(".") == 1}
     assert folders - {"hydra_plugins", "pinned"} == code
     assert len([p for p in (ROOT / "lossbench").glob("*.py") if p.name != "__init__.py"]) <= 8
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["loss=focal"],
+        pytest.param(
+            ["loss=grouped_dynamic", "scale.epsilon=1e-6", "backend=jax"], marks=pytest.mark.long
+        ),
+    ],
+)
+def test_a_runs_path_enters_each_module_once_outside_its_loops(overrides, tmp_path):
+    """`python -m tests.module_walk`: no module is entered again after the run has left it
+    (docs/architecture.md, "The path of one run")."""
+    backend = "jax" if "backend=jax" in overrides else "tensorflow"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.module_walk", *overrides, "trainer.epochs=1",
+         "data.n_samples=2000", "trainer.progress=false", f"hydra.run.dir={tmp_path / 'run'}"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        env={**os.environ, "KERAS_BACKEND": backend},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "run" / "steps.csv").is_file(), proc.stderr
+    walk = dict(line.split(": ", 1) for line in proc.stderr.splitlines()[-5:])
+    assert walk["re-entered after being left, outside the loops"] == "0 times in 0 modules: none"
+    assert walk["path outside the loops"].startswith("cli > config.compose"), walk

@@ -5,27 +5,25 @@ value received. The checks run in this order:
 1. keys the schema lacks (a `+key=value` or an `_target_`);
 2. the variant's identity (`loss.name` must be the chosen option's);
 3. every float anywhere in the config must be finite, every seed in the generators' range;
-4. each key's range, with `in_range` (which refuses NaN and +/-inf by construction): a loss
-   parameter's from the bound its field declares (`lossbench.bounds.bounded`), then the loss's
-   own checks beside its schema (`LossConfig.check`);
+4. each key's range, with `bounds.in_range` (which refuses NaN and +/-inf by construction): the
+   loss's own checks beside its schema (`LossConfig.check`), then each parameter's bound as its
+   field declares it (`lossbench.bounds.bounded`);
 5. memory: every key that sizes an allocation is bounded by what the run would allocate.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import importlib.util
 import itertools
 import math
-import typing
 from collections.abc import Iterator
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from lossbench import bounds
-from lossbench.bounds import MAX_GRAPH_NODES, Bound
+from lossbench.bounds import MAX_GRAPH_NODES, all_in_range, declared_problems, in_range
 from lossbench.config.memory import memory_problems
 from lossbench.config.schema import (
     DATA_SCHEMAS,
@@ -57,66 +55,6 @@ ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "silu", "elu", "linear")
 
 # NumPy's legacy seeding (which Keras's set_random_seed calls) takes seeds in [0, 2 ** 32).
 MAX_SEED = 2**32 - 1
-
-
-def in_range(
-    key: str,
-    value: Any,
-    *,
-    ge: float | None = None,
-    gt: float | None = None,
-    le: float | None = None,
-    lt: float | None = None,
-    integer: bool = False,
-    optional: bool = False,
-    bound: Bound | None = None,
-) -> Iterator[Problem]:
-    """Yield a problem unless `value` is a finite number within the given bounds.
-
-    NaN and +/-inf never pass (`lossbench.bounds.Bound` compares finite numbers only).
-
-    Args:
-        key: the dotted key named in the message.
-        value: the value received.
-        ge, gt, le, lt: inclusive and exclusive bounds.
-        integer: the value must be an integer.
-        optional: None is accepted too.
-        bound: the bounds instead, as declared in `lossbench.bounds` (loss parameters).
-    """
-    if optional and value is None:
-        return
-    bound = bound or Bound(ge=ge, gt=gt, le=le, lt=lt, integer=integer)
-    if not bound.holds(value):
-        yield key, f"null or {bound.text()}" if optional else bound.text(), value
-
-
-def all_in_range(key: str, values: Any, **bounds: Any) -> Iterator[Problem]:
-    """One problem for a list when any element is out of `in_range`'s bounds."""
-    for value in values:
-        for _, expected, _ in in_range(key, value, **bounds):
-            yield key, f"a list of which each is {expected}", list(values)
-            return
-
-
-def declared_problems(section: Any) -> Iterator[Problem]:
-    """Each field of a config dataclass outside the bound it is declared with
-    (`lossbench.bounds.bounded`), in the fields' order; keys relative to the section."""
-    hints = _type_hints(type(section))
-    for f in dataclasses.fields(section):
-        bound = f.metadata.get("bound")
-        if bound is None:
-            continue
-        value = getattr(section, f.name)
-        if not f.metadata["each"]:
-            optional = type(None) in typing.get_args(hints[f.name])
-            yield from in_range(f.name, value, bound=bound, optional=optional)
-        elif value is not None:
-            yield from all_in_range(f.name, value, bound=bound)
-
-
-@functools.cache
-def _type_hints(schema: type) -> dict[str, Any]:
-    return typing.get_type_hints(schema)
 
 
 def one_of(key: str, value: Any, options: tuple[str, ...] | list[str]) -> Iterator[Problem]:
@@ -239,9 +177,10 @@ def _split_problems(d: SyntheticData, task: Task) -> Iterator[Problem]:
 
 
 def loss_problems(loss: LossConfig, data: DataConfig, prefix: str = "loss") -> Iterator[Problem]:
-    """The loss's parameters outside their declared bounds, then its own checks (`check`), with
-    keys under `prefix`."""
-    for key, expected, received in itertools.chain(declared_problems(loss), loss.check(data)):
+    """The loss's own checks (`check`: what its parameters are, such as a list's length or a
+    base variant's name), then its parameters outside their declared bounds, with keys under
+    `prefix`."""
+    for key, expected, received in itertools.chain(loss.check(data), declared_problems(loss)):
         yield f"{prefix}.{key}", expected, received
     task = loss.training_task()
     if loss.task is not None and loss.task is not task:

@@ -1,16 +1,15 @@
 """The loss-variant registry: one declaration per variant, the same door for built-in and user
 variants.
 
-A variant is a `LossConfig` subclass (its typed parameters, the Hydra schema) that also says how
-its ranges are checked (`check`) and how its loss is built (`build`), registered under its name:
+A variant is a `LossConfig` subclass (its typed parameters, the Hydra schema; a parameter's
+range declared on its field with `lossbench.bounds.bounded`) that also says how its loss is
+built (`build`) and, where a rule ties parameters to each other or to the data, checks it
+(`check`), registered under its name:
 
     @register_variant("focal", task=Task.binary, description="Focal loss ...")
     @dataclass
     class FocalConfig(LossConfig):
-        gamma: float = 2.0
-
-        def check(self, data):
-            yield from in_range("gamma", self.gamma, ge=0)
+        gamma: float = bounded(2.0, Bound(ge=0))
 
         def build(self, ctx):
             from lossbench.losses import FocalLoss  # the framework loads only here

@@ -37,7 +37,7 @@ def weights_problems(key: str, weights: Any, size: int, what: str) -> Iterator[P
     if len(weights) != size:
         yield key, f"a list of {size} numbers ({what})", f"{len(weights)} numbers"
         return
-    if not any(w > 0 for w in weights):
+    if all(w == 0 for w in weights):  # a negative weight is its bound's to name
         yield key, "numbers >= 0, not all zero", list(weights)
 
 

@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from lossbench.bounds import Bound, bounded, memory_budget
-from lossbench.config.checks import declared_problems, in_range
+from lossbench.bounds import Bound, bounded, declared_problems, in_range, memory_budget
 from lossbench.config.compose import compose
 from lossbench.config.memory import footprint
+from lossbench.config.schema import SyntheticData
 from lossbench.errors import ConfigError
 from lossbench.variants.registry import variants
 
@@ -295,10 +295,19 @@ def _bounded_fields() -> list[tuple[str, str, Bound, bool]]:
     ]
 
 
+# A list parameter's length on the default data (its own check names a list of another length).
+LIST_LENGTHS = {
+    "scales": SyntheticData().n_groups,
+    "weights": 2,  # sample_weights by class
+    "output_weights": SyntheticData().n_outputs,
+}
+
+
 @pytest.mark.parametrize(("variant", "key", "bound", "each"), _bounded_fields())
 def test_every_declared_loss_bound_is_enforced_with_its_words(variant, key, bound, each):
     value = _outside(bound)
-    override = f"loss.{key}=[{value}]" if each else f"loss.{key}={value}"
+    listed = ",".join([str(value)] * LIST_LENGTHS[key]) if each else ""
+    override = f"loss.{key}=[{listed}]" if each else f"loss.{key}={value}"
     with pytest.raises(ConfigError) as info:
         compose([f"loss={variant}", override])
     assert info.value.key == f"loss.{key}"
