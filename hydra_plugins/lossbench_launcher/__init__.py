@@ -49,6 +49,9 @@ class LanesLauncher(BasicLauncher):
         """One job as Hydra's basic launcher runs it: folder, logging, `task` called."""
         assert self.hydra_context is not None
         return run_job(
-            hydra_context=self.hydra_context, task_function=task, config=config,
-            job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir",
-        )  # fmt: skip
+            hydra_context=self.hydra_context,
+            task_function=task,
+            config=config,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )

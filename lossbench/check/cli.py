@@ -147,8 +147,13 @@ def _merged(per: dict[str, dict[str, str]]) -> dict[str, str]:
 
 def _row(status: str, message: str, hint: str = "") -> dict[str, str]:
     declared = compare_backends.declared  # type: ignore[attr-defined]
-    return {"id": declared.id, "title": declared.title, "status": status, "message": message,
-            "hint": hint}  # fmt: skip
+    return {
+        "id": declared.id,
+        "title": declared.title,
+        "status": status,
+        "message": message,
+        "hint": hint,
+    }
 
 
 @check(

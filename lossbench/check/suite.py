@@ -90,8 +90,12 @@ class Checker(RootChecks, ValueChecks, ModelChecks):
                 continue
             found = self._run(declared)
             if found.status is Status.failed and root is not None:
-                found = Finding(Status.failed, f"see {root}: this check fails with it",
-                                where=found.where, detail=found.message)  # fmt: skip
+                found = Finding(
+                    Status.failed,
+                    f"see {root}: this check fails with it",
+                    where=found.where,
+                    detail=found.message,
+                )
             elif found.status is Status.failed and declared.root:
                 root = declared.id
             out.append(dataclasses.replace(found, id=declared.id, title=declared.title))
@@ -103,10 +107,11 @@ class Checker(RootChecks, ValueChecks, ModelChecks):
         except Exception as error:
             if internal(error):
                 return Finding(
-                    Status.error, f"internal error of this check, not a defect of the loss: "
-                    f"{own_message(error)}", "please report it with the traceback (--json)",
+                    Status.error,
+                    f"internal error of this check, not a defect of the loss: {own_message(error)}",
+                    "please report it with the traceback (--json)",
                     trace=traceback_text(error),
-                )  # fmt: skip
+                )
             message, where = describe(error)
             return Finding(Status.failed, f"raises {message}", where=where)
 

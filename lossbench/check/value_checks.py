@@ -48,14 +48,15 @@ class ValueChecks:
     )
     def per_sample(self) -> Finding:
         if not has_call(self.loss):
-            shape = np_array(self.total(tensor(self.y_true(self.batch)),
-                                        tensor(self.batch.pred))).shape  # fmt: skip
+            shape = np_array(
+                self.total(tensor(self.y_true(self.batch)), tensor(self.batch.pred))
+            ).shape
             return Finding(
                 Status.skipped,
                 f"the class overrides __call__ and has no call: Keras's trainer calls "
                 f"__call__, which returns shape {shape} for a batch of {len(self.batch)}; "
                 "sample_weight is then the loss's own business (see sample-weight)",
-            )  # fmt: skip
+            )
         shape = self.values(self.batch).shape
         if len(shape) >= 1 and shape[0] == len(self.batch):
             self.per_sample_ok = True
@@ -67,7 +68,7 @@ class ValueChecks:
             f"({len(self.batch)},)",
             "return one value per sample (reduce the last axes only): Keras applies "
             "sample_weight and the batch mean to what call returns",
-        )  # fmt: skip
+        )
 
     @check(
         "batch-shapes",
@@ -100,15 +101,19 @@ class ValueChecks:
             wrong += self._traced_batch_problems(sizes)
         if wrong:
             return Finding(
-                Status.failed, "; ".join(wrong),
+                Status.failed,
+                "; ".join(wrong),
                 "size nothing by one batch: per-sample weights and ids travel as columns of "
                 "y_true, and ops.shape(x)[0] (not x.shape[0], None while Keras traces) gives the "
                 "batch size",
                 where=self._where,
-            )  # fmt: skip
+            )
         shown = ", ".join(map(str, sizes))
-        return Finding(Status.passed, f"runs on batches of {shown}, eagerly and traced as fit runs "
-                       "them (TensorFlow: one program for any batch size)")  # fmt: skip
+        return Finding(
+            Status.passed,
+            f"runs on batches of {shown}, eagerly and traced as fit runs "
+            "them (TensorFlow: one program for any batch size)",
+        )
 
     def _traced_batch_problems(self, sizes: tuple[int, ...]) -> list[str]:
         """Run the loss on batches of every size as Keras's compiled train step does: on
@@ -169,12 +174,13 @@ class ValueChecks:
         v = self.values(self.batch).astype("float64")
         if v.ndim > 1 and v.shape[-1] != 1:
             return Finding(
-                Status.failed, f"call returns {v.shape} values (one per element) for a batch of "
+                Status.failed,
+                f"call returns {v.shape} values (one per element) for a batch of "
                 f"{len(v)}: Keras 3 broadcasts (B,) sample weights only onto a last axis of size "
                 "1, so fit(..., sample_weight=w) raises 'Incompatible shapes'",
                 "reduce the last axis in call (ops.mean(..., axis=-1)) so it returns one value "
                 "per sample, or weight elements yourself inside call",
-            )  # fmt: skip
+            )
         w = np.random.default_rng(3).uniform(0.0, 2.0, len(v))
         given = {"scalar weight 2": 2.0, "per-sample weights": w, "zero weights": np.zeros_like(w)}
         wrong = []
@@ -188,10 +194,11 @@ class ValueChecks:
                 wrong.append(f"{name}: {got:.6g}, expected {expected:.6g}")
         if wrong:
             return Finding(
-                Status.failed, "; ".join(wrong),
+                Status.failed,
+                "; ".join(wrong),
                 "leave weighting and reduction to Keras: call returns unweighted per-sample "
                 "values and __call__ (not overridden) applies sample_weight",
-            )  # fmt: skip
+            )
         return Finding(Status.passed, f"scalar, per-sample and zero weights ({reduction})")
 
     def _weights_reach_call(self) -> Finding:
@@ -209,10 +216,12 @@ class ValueChecks:
                 f"__call__ ignores sample_weight: {plain:.6f} with and without weights "
                 "that zero half of the samples",
                 "apply sample_weight in __call__ (or implement call and leave __call__ to Keras)",
-            )  # fmt: skip
-        return Finding(Status.passed,
-                       f"__call__ applies sample_weight ({plain:.6g} -> {weighted:.6g} "
-                       "with half of the samples weighted 0)")  # fmt: skip
+            )
+        return Finding(
+            Status.passed,
+            f"__call__ applies sample_weight ({plain:.6g} -> {weighted:.6g} "
+            "with half of the samples weighted 0)",
+        )
 
     @check(
         "finite-gradients",
@@ -244,10 +253,11 @@ class ValueChecks:
                 wrong.append(f"{name}: {bad} non-finite gradient entries")
         if wrong:
             return Finding(
-                Status.failed, "; ".join(wrong),
+                Status.failed,
+                "; ".join(wrong),
                 "guard unsafe inputs before the op, not after (where(ok, f(where(ok, x, safe)), "
                 "0)); clip probabilities; floor divisions by group statistics",
-            )  # fmt: skip
+            )
         if unused:
             every = "every batch" if len(unused) == len(extremes) else ", ".join(unused)
             return Finding(
@@ -256,7 +266,7 @@ class ValueChecks:
                 "there, and Keras's train step then has no gradient to apply",
                 "compute the loss from y_pred (a constant branch for some batches disconnects "
                 "it: use ops.where over values computed from y_pred)",
-            )  # fmt: skip
+            )
         return Finding(Status.passed, "finite on every extreme batch")
 
     @check(
@@ -341,8 +351,9 @@ class ValueChecks:
                 return Finding(
                     Status.failed,
                     f"{what} changes the values of the {kept} samples kept (by up to "
-                    f"{worst:.3g}): a sample's value depends on the rest of its batch", hint,
-                )  # fmt: skip
+                    f"{worst:.3g}): a sample's value depends on the rest of its batch",
+                    hint,
+                )
         declared = " within its group (batch_coupling='group')" if coupling == "group" else ""
         return Finding(Status.passed, f"each sample's value is its own{declared}")
 
@@ -367,8 +378,8 @@ class ValueChecks:
         compiled = np_array(fn(yt, pred))
         if compiled.shape != eager.shape or not np.allclose(compiled, eager, 1e-4, 1e-6):
             return Finding(
-                Status.failed, f"{name} gives {compiled.ravel()[:3]}..., eager "
-                f"{eager.ravel()[:3]}...",
+                Status.failed,
+                f"{name} gives {compiled.ravel()[:3]}..., eager {eager.ravel()[:3]}...",
                 "no Python-side decisions on tensor values, no NumPy conversions inside call",
-            )  # fmt: skip
+            )
         return Finding(Status.passed, "the compiled call (XLA) equals eager")

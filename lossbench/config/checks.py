@@ -99,9 +99,12 @@ def _data_problems(d: DataConfig) -> Iterator[Problem]:
     yield from in_range("data.val_fraction", d.val_fraction, gt=0, lt=1)
     yield from in_range("data.test_fraction", d.test_fraction, ge=0, lt=1)
     if d.val_fraction + d.test_fraction >= 1:
-        yield ("data.test_fraction", "a fraction that leaves rows for training "
-               f"(val_fraction + test_fraction < 1, val_fraction={d.val_fraction})",
-               d.test_fraction)  # fmt: skip
+        yield (
+            "data.test_fraction",
+            "a fraction that leaves rows for training "
+            f"(val_fraction + test_fraction < 1, val_fraction={d.val_fraction})",
+            d.test_fraction,
+        )
     yield from in_range("data.nan_rate", d.nan_rate, ge=0, lt=1)
 
 
@@ -172,8 +175,11 @@ def _split_problems(d: SyntheticData, task: Task) -> Iterator[Problem]:
             f"{getattr(d, key.split('.')[1])} (an empty training split)",
         )
     if d.spurious is not None and task is not Task.binary:
-        yield ("data.spurious", "null unless the task is binary (a label the attribute can "
-               "track)", f"{d.spurious} (the loss trains on the {task.value} task)")  # fmt: skip
+        yield (
+            "data.spurious",
+            "null unless the task is binary (a label the attribute can track)",
+            f"{d.spurious} (the loss trains on the {task.value} task)",
+        )
 
 
 def loss_problems(loss: LossConfig, data: DataConfig, prefix: str = "loss") -> Iterator[Problem]:
@@ -184,8 +190,11 @@ def loss_problems(loss: LossConfig, data: DataConfig, prefix: str = "loss") -> I
         yield f"{prefix}.{key}", expected, received
     task = loss.training_task()
     if loss.task is not None and loss.task is not task:
-        yield (f"{prefix}.task", f"{task.value} (the task {loss.name} trains on), or null",
-               loss.task.value)  # fmt: skip
+        yield (
+            f"{prefix}.task",
+            f"{task.value} (the task {loss.name} trains on), or null",
+            loss.task.value,
+        )
 
 
 # trainer.record_groups on data with nothing to decompose the gradient into.
@@ -227,12 +236,18 @@ def _trainer_problems(cfg: Config) -> Iterator[Problem]:
     yield from in_range("trainer.unroll", t.unroll, ge=0, le=64, integer=True, optional=True)
     yield from in_range("trainer.record_groups_every", t.record_groups_every, ge=1, integer=True)
     if t.record_groups_every != 1 and not t.record_groups:
-        yield ("trainer.record_groups_every", "its default 1 with trainer.record_groups=false "
-               "(it thins what record_groups records)", t.record_groups_every)  # fmt: skip
+        yield (
+            "trainer.record_groups_every",
+            "its default 1 with trainer.record_groups=false (it thins what record_groups records)",
+            t.record_groups_every,
+        )
     how, _, metric = t.select.partition(":")
     if t.select != "last" and not (how == "best" and metric.strip()):
-        yield ("trainer.select", "last, or best:<metric> (a validation metric of the task, "
-               "or val_loss)", t.select)  # fmt: skip
+        yield (
+            "trainer.select",
+            "last, or best:<metric> (a validation metric of the task, or val_loss)",
+            t.select,
+        )
 
 
 def unread_problems(cfg: Config) -> Iterator[Problem]:
@@ -243,9 +258,12 @@ def unread_problems(cfg: Config) -> Iterator[Problem]:
     default_epsilon = ScaleConfig().epsilon
     if cfg.scale.epsilon != default_epsilon and "scale.epsilon" not in cfg.loss.shared_keys():
         readers = [v for v in variants() if "scale.epsilon" in get_variant(v).reads]
-        yield ("scale.epsilon",
-               f"its default {default_epsilon:g} with loss={cfg.loss.name} (only "
-               f"{', '.join(readers)} reads it)", cfg.scale.epsilon)  # fmt: skip
+        yield (
+            "scale.epsilon",
+            f"its default {default_epsilon:g} with loss={cfg.loss.name} (only "
+            f"{', '.join(readers)} reads it)",
+            cfg.scale.epsilon,
+        )
 
 
 def problems(cfg: Config) -> Iterator[Problem]:
@@ -300,8 +318,12 @@ def _identity_problems(obj: Config) -> Iterator[Problem]:
         if schemas.get(node.source) is not type(node):
             chosen = next((s for s, t in schemas.items() if t is type(node)), None)
             options = ", ".join(schemas)
-            yield (f"{group}.source", f"{chosen or options}, the chosen {group} source (choose "
-                   f"another with {group}=<{'|'.join(schemas)}>)", str(node.source))  # fmt: skip
+            yield (
+                f"{group}.source",
+                f"{chosen or options}, the chosen {group} source (choose "
+                f"another with {group}=<{'|'.join(schemas)}>)",
+                str(node.source),
+            )
 
     name = variant_name(obj.loss)
     if name is None:

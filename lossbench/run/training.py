@@ -287,8 +287,9 @@ def _write(
         step_columns.update(loss.step_columns(result.records.multiplier))
     records, predictions = result.records, evaluation.predictions()
     grad_groups, shares = _gradient_shares(records, exp.units)
-    tables.write_run_tables(out_dir, records, result.layer_names, result.epochs, step_columns,
-                            grad_groups, predictions)  # fmt: skip
+    tables.write_run_tables(
+        out_dir, records, result.layer_names, result.epochs, step_columns, grad_groups, predictions
+    )
     if writes_tensorboard(cfg):
         from lossbench.store.tensorboard import write_events
 

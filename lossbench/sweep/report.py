@@ -33,8 +33,7 @@ def _markdown(frame: pd.DataFrame) -> str:
             return "" if np.isnan(value) else f"{value:.4g}"
         return str(value).replace("|", "\\|")
 
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |",
-             "|" + "---|" * len(frame.columns)]  # fmt: skip
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(False)]
     return "\n".join(lines)
 
@@ -43,13 +42,18 @@ def comparison_markdown(comparison: pd.DataFrame, keys: list[str], metrics: list
     """The comparison as a markdown table of "mean [95% CI]" cells."""
     table = comparison[[*keys, "ok", "jobs"]].copy()
     for metric in metrics:
-        cells = zip(comparison[f"{metric}_mean"], comparison[f"{metric}_ci_low"],
-                    comparison[f"{metric}_ci_high"], strict=True)  # fmt: skip
+        cells = zip(
+            comparison[f"{metric}_mean"],
+            comparison[f"{metric}_ci_low"],
+            comparison[f"{metric}_ci_high"],
+            strict=True,
+        )
         table[metric] = [
-            "-" if np.isnan(m) else (f"{m:.4g} [{lo:.3g}, {hi:.3g}]" if not np.isnan(lo)
-                                     else f"{m:.4g}")
+            "-"
+            if np.isnan(m)
+            else (f"{m:.4g} [{lo:.3g}, {hi:.3g}]" if not np.isnan(lo) else f"{m:.4g}")
             for m, lo, hi in cells
-        ]  # fmt: skip
+        ]
     return _markdown(table)
 
 
@@ -122,8 +126,11 @@ def _say_left_out(problems: list[str], folders: list[str], prog: str) -> None:
     for problem in problems:
         print(f"{prog}: left out: {problem}", file=sys.stderr)
     if folders:
-        print(f"{prog}: left out of this sweep's tables: {len(folders)} job folders the sweep "
-              f"did not plan ({', '.join(folders)})", file=sys.stderr)  # fmt: skip
+        print(
+            f"{prog}: left out of this sweep's tables: {len(folders)} job folders the sweep "
+            f"did not plan ({', '.join(folders)})",
+            file=sys.stderr,
+        )
 
 
 def _figures(root: Path, tables: SweepTables, keys: list[str], metrics: list[str]) -> list[str]:
@@ -134,21 +141,38 @@ def _figures(root: Path, tables: SweepTables, keys: list[str], metrics: list[str
     lines += _curve_lines(root, load_curves(root, summary, keys, problems))
     lines += share_lines(root, summary, comparison, keys, problems)
     if problems:
-        lines += ["## Files left out", "", "These files could not be read:", "",
-                  *(f"- `{problem}`" for problem in problems), ""]  # fmt: skip
+        lines += [
+            "## Files left out",
+            "",
+            "These files could not be read:",
+            "",
+            *(f"- `{problem}`" for problem in problems),
+            "",
+        ]
     if len(comparison) and plot_metric_intervals(comparison, keys, metrics, root / "metrics.png"):
-        lines += ["## Metrics", "",
-                  "Each variant's mean across seeds (point) and its 95% t interval (line), on "
-                  "an axis fitted to the values; each variant's own loss is left out (it "
-                  "measures a different thing per variant).", "",
-                  "![metrics](metrics.png)", ""]  # fmt: skip
+        lines += [
+            "## Metrics",
+            "",
+            "Each variant's mean across seeds (point) and its 95% t interval (line), on "
+            "an axis fitted to the values; each variant's own loss is left out (it "
+            "measures a different thing per variant).",
+            "",
+            "![metrics](metrics.png)",
+            "",
+        ]
     return lines + reliability_lines(root, summary, keys, problems)
 
 
 def _summary_lines(
-    root: Path, summary: pd.DataFrame, comparison: pd.DataFrame, verdicts: pd.DataFrame,
-    sentences: list[str], keys: list[str], metrics: list[str], why: str | None,
-) -> list[str]:  # fmt: skip
+    root: Path,
+    summary: pd.DataFrame,
+    comparison: pd.DataFrame,
+    verdicts: pd.DataFrame,
+    sentences: list[str],
+    keys: list[str],
+    metrics: list[str],
+    why: str | None,
+) -> list[str]:
     """The report's verdicts, comparison table and the jobs that did not finish."""
     baselines = list(dict.fromkeys(verdicts["baseline"])) if len(verdicts) else []
     against = f"`{baselines[0]}`" if len(baselines) == 1 else None
@@ -156,23 +180,39 @@ def _summary_lines(
         against = "its task's plain loss (" + ", ".join(f"`{b}`" for b in baselines) + ")"
     says = [f"- {s}" for s in sentences] or [
         f"- {(why or 'no verdicts: the sweep has a single variant.').capitalize()}"
-    ]  # fmt: skip
-    lines = [f"# lossbench report: `{root.name}`", "",
-             "## What this sweep says", "",
-             f"Each variant against {against} with the same other settings, paired by seed "
-             "(95% t intervals of the mean difference; `verdicts.csv` has every metric):"
-             if against else "", "", *says, "",
-             f"{len(summary)} jobs, {int((summary['status'] == Status.ok).sum())} finished. "
-             "Tables: `summary.csv` (one row per job), `comparison.csv` (per variant: mean, "
-             "standard deviation and 95% t interval of the mean across seeds), `verdicts.csv`. "
-             f"Regenerate with `lossbench-report {root}`.", "",
-             "## Comparison (mean [95% t interval] across seeds, finished jobs)", "",
-             _split_sentence(metrics_split(summary)), "",
-             comparison_markdown(comparison, keys, metrics), ""]  # fmt: skip
+    ]
+    lines = [
+        f"# lossbench report: `{root.name}`",
+        "",
+        "## What this sweep says",
+        "",
+        f"Each variant against {against} with the same other settings, paired by seed "
+        "(95% t intervals of the mean difference; `verdicts.csv` has every metric):"
+        if against
+        else "",
+        "",
+        *says,
+        "",
+        f"{len(summary)} jobs, {int((summary['status'] == Status.ok).sum())} finished. "
+        "Tables: `summary.csv` (one row per job), `comparison.csv` (per variant: mean, "
+        "standard deviation and 95% t interval of the mean across seeds), `verdicts.csv`. "
+        f"Regenerate with `lossbench-report {root}`.",
+        "",
+        "## Comparison (mean [95% t interval] across seeds, finished jobs)",
+        "",
+        _split_sentence(metrics_split(summary)),
+        "",
+        comparison_markdown(comparison, keys, metrics),
+        "",
+    ]
     failed = summary[summary["status"] != Status.ok]
     if not failed.empty:
-        lines += ["## Jobs that did not finish", "",
-                  _markdown(failed[["job", "status", "message"]]), ""]  # fmt: skip
+        lines += [
+            "## Jobs that did not finish",
+            "",
+            _markdown(failed[["job", "status", "message"]]),
+            "",
+        ]
     return lines
 
 
@@ -202,14 +242,23 @@ def _curve_lines(root: Path, curves: Any) -> list[str]:
     plot_curves(curves, "grad_norm", "global gradient norm", root / "grad_norm.png")
     plot_layer_heatmap(curves, root / "layer_grad_norms.png")
     smoothing = f" (rolling mean over {window} steps)" if window > 1 else ""
-    return ["## Training curves", "",
-            f"Per-step loss and global gradient norm{smoothing}; the line is the mean across "
-            "seeds and the band spans the lowest to the highest seed. Each variant's loss is "
-            "its own objective, so compare the shapes of the loss curves; the metrics above "
-            "compare the variants on one scale.", "",
-            "![loss per step](loss.png)", "", "![gradient norm per step](grad_norm.png)", "",
-            "Per-layer gradient norms (log10, mean across seeds) over training:", "",
-            "![per-layer gradient norms](layer_grad_norms.png)", ""]  # fmt: skip
+    return [
+        "## Training curves",
+        "",
+        f"Per-step loss and global gradient norm{smoothing}; the line is the mean across "
+        "seeds and the band spans the lowest to the highest seed. Each variant's loss is "
+        "its own objective, so compare the shapes of the loss curves; the metrics above "
+        "compare the variants on one scale.",
+        "",
+        "![loss per step](loss.png)",
+        "",
+        "![gradient norm per step](grad_norm.png)",
+        "",
+        "Per-layer gradient norms (log10, mean across seeds) over training:",
+        "",
+        "![per-layer gradient norms](layer_grad_norms.png)",
+        "",
+    ]
 
 
 def report_sweep(sweep: Path, baseline: str | None = None) -> None:

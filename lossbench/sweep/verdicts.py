@@ -20,12 +20,22 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-NOT_COMPARED = re.compile(r"^(final_loss|train_loss|val_loss.*|steps|epochs|steps_per_second|"
-                          r"train_seconds|split|share_.*)$")  # fmt: skip
+NOT_COMPARED = re.compile(
+    r"^(final_loss|train_loss|val_loss.*|steps|epochs|steps_per_second|"
+    r"train_seconds|split|share_.*)$"
+)
 VERDICT_COLUMNS = [
-    "variant", "baseline", "metric", "n", "diff_mean", "diff_ci_low", "diff_ci_high",
-    "p_improvement", "verdict", "seeds_needed",
-]  # fmt: skip
+    "variant",
+    "baseline",
+    "metric",
+    "n",
+    "diff_mean",
+    "diff_ci_low",
+    "diff_ci_high",
+    "p_improvement",
+    "verdict",
+    "seeds_needed",
+]
 # A task's plain loss, the default baseline (the first of these in the sweep).
 PLAIN_LOSSES = ("bce", "mse")
 BASELINE_KEY = "report.baseline"
@@ -36,8 +46,13 @@ def compared_metrics(frame: pd.DataFrame) -> list[str]:
     import pandas as pd
 
     _, results = override_and_result_columns(frame)
-    return [c for c in results if c != "message" and not NOT_COMPARED.match(c)
-            and pd.to_numeric(frame[c], errors="coerce").notna().any()]  # fmt: skip
+    return [
+        c
+        for c in results
+        if c != "message"
+        and not NOT_COMPARED.match(c)
+        and pd.to_numeric(frame[c], errors="coerce").notna().any()
+    ]
 
 
 def default_baseline(frame: pd.DataFrame) -> str | None:
@@ -106,8 +121,10 @@ def verdict_frame(frame: pd.DataFrame, baseline: str | None = None) -> pd.DataFr
     if frame.empty:
         return pd.DataFrame(columns=VERDICT_COLUMNS)
     if baseline is None and "task" in frame and frame["task"].nunique() > 1:
-        parts = [verdict_frame(part.reset_index(drop=True))
-                 for _, part in frame.groupby("task", sort=False)]  # fmt: skip
+        parts = [
+            verdict_frame(part.reset_index(drop=True))
+            for _, part in frame.groupby("task", sort=False)
+        ]
         return pd.concat([p for p in parts if len(p)] or [parts[0]], ignore_index=True)
     baseline = baseline or default_baseline(frame)
     if baseline is None:
@@ -126,8 +143,9 @@ def verdict_frame(frame: pd.DataFrame, baseline: str | None = None) -> pd.DataFr
             continue
         base = ok[[_same(v, wanted) for v in ok[key]]]
         for k in others:
-            base = base[[_same(v, setting[k]) or (pd.isna(v) and pd.isna(setting[k]))
-                         for v in base[k]]]  # fmt: skip
+            base = base[
+                [_same(v, setting[k]) or (pd.isna(v) and pd.isna(setting[k])) for v in base[k]]
+            ]
         if base.empty:
             continue
         label = ", ".join(
@@ -136,8 +154,9 @@ def verdict_frame(frame: pd.DataFrame, baseline: str | None = None) -> pd.DataFr
         for metric in metrics:
             verdict = compare(_by_seed(group, metric), _by_seed(base, metric), metric)
             if verdict is not None:
-                rows.append({"variant": label, "baseline": name, "metric": metric,
-                             **verdict.__dict__})  # fmt: skip
+                rows.append(
+                    {"variant": label, "baseline": name, "metric": metric, **verdict.__dict__}
+                )
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 
 
@@ -150,14 +169,18 @@ def why_no_verdicts(frame: pd.DataFrame, baseline: str | None) -> str | None:
         return None  # a single variant: nothing to compare
     baseline = baseline or default_baseline(frame)
     if baseline is None:
-        return (f"no verdicts: name the baseline to compare with (`{BASELINE_KEY}=NAME`, or "
-                f"`lossbench-report DIR --baseline NAME`); this sweep ran no plain loss "
-                f"({', '.join(PLAIN_LOSSES)}).")  # fmt: skip
+        return (
+            f"no verdicts: name the baseline to compare with (`{BASELINE_KEY}=NAME`, or "
+            f"`lossbench-report DIR --baseline NAME`); this sweep ran no plain loss "
+            f"({', '.join(PLAIN_LOSSES)})."
+        )
     key, wanted = resolve_baseline(settings, baseline)
     runs = frame[[_same(v, wanted) for v in frame[key].astype(str)]]
     if not (runs["status"] == Status.ok).any():
-        return (f"no verdicts: the baseline `{baseline}` did not finish in any seed "
-                f"({len(runs)} jobs; see summary.csv).")  # fmt: skip
+        return (
+            f"no verdicts: the baseline `{baseline}` did not finish in any seed "
+            f"({len(runs)} jobs; see summary.csv)."
+        )
     return None
 
 
@@ -177,18 +200,23 @@ def describe_verdicts(verdicts: pd.DataFrame, metrics: list[str] | None = None) 
     for r in rows.itertuples():
         pairs = f"{r.n} paired seed{'s' if r.n != 1 else ''}" if r.n else "unpaired"
         if r.verdict == TOO_FEW:
-            unclear.append(f"`{r.variant}` vs `{r.baseline}` on {r.metric}: too few seeds for "
-                           f"a verdict ({_signed(r.diff_mean)}, {pairs}; a verdict needs at "
-                           f"least {MIN_SEEDS} seeds on each side).")  # fmt: skip
+            unclear.append(
+                f"`{r.variant}` vs `{r.baseline}` on {r.metric}: too few seeds for "
+                f"a verdict ({_signed(r.diff_mean)}, {pairs}; a verdict needs at "
+                f"least {MIN_SEEDS} seeds on each side)."
+            )
             continue
         ci = f"95% CI {_signed(r.diff_ci_low)} to {_signed(r.diff_ci_high)}"
         numbers = f"{_signed(r.diff_mean)}, {ci}, {pairs}, P(improvement) {r.p_improvement:.2f}"
         if r.verdict in ("better", "worse"):
-            clear.append(f"`{r.variant}` is {r.verdict} than `{r.baseline}` on {r.metric} "
-                         f"({numbers}).")  # fmt: skip
+            clear.append(
+                f"`{r.variant}` is {r.verdict} than `{r.baseline}` on {r.metric} ({numbers})."
+            )
         elif r.diff_ci_low == r.diff_ci_high == 0:
-            unclear.append(f"`{r.variant}` and `{r.baseline}` give the same {r.metric} on every "
-                           f"seed ({pairs}).")  # fmt: skip
+            unclear.append(
+                f"`{r.variant}` and `{r.baseline}` give the same {r.metric} on every "
+                f"seed ({pairs})."
+            )
         else:
             needed = r.seeds_needed
             if needed == needed and needed is not None:
@@ -196,11 +224,15 @@ def describe_verdicts(verdicts: pd.DataFrame, metrics: list[str] | None = None) 
             elif not can_plan(int(r.n)):
                 more = " too few seeds to estimate how many would settle it."
             else:
-                more = (" no practical number of seeds would settle it (the difference is "
-                        "small next to the spread between seeds).")  # fmt: skip
+                more = (
+                    " no practical number of seeds would settle it (the difference is "
+                    "small next to the spread between seeds)."
+                )
             why = f": {FRAGILE_WHY}" if r.verdict == FRAGILE else ""
-            unclear.append(f"`{r.variant}` vs `{r.baseline}` on {r.metric}: {r.verdict} "
-                           f"({numbers}){why};{more}")  # fmt: skip
+            unclear.append(
+                f"`{r.variant}` vs `{r.baseline}` on {r.metric}: {r.verdict} "
+                f"({numbers}){why};{more}"
+            )
     return clear + unclear
 
 
