@@ -204,7 +204,7 @@ NO_UNITS = (
 NO_UNITS_DATA = "one group, no classes"
 
 
-def _trainer_problems(cfg: Config) -> Iterator[Problem]:
+def _trainer_problems(cfg: Config, task: Task) -> Iterator[Problem]:
     t, m = cfg.trainer, cfg.model
     if isinstance(m, CustomModel):
         if not m.target:
@@ -224,7 +224,6 @@ def _trainer_problems(cfg: Config) -> Iterator[Problem]:
             True,
         )
     if isinstance(cfg.data, SyntheticData):
-        task = cfg.loss.training_task()
         if t.record_groups and cfg.data.n_groups < 2 and task not in (Task.binary, Task.multiclass):
             yield "trainer.record_groups", NO_UNITS, f"true ({task.value} data: {NO_UNITS_DATA})"
         n_train = max(n_train_samples(cfg.data, task), 1)
@@ -281,7 +280,7 @@ def problems(cfg: Config) -> Iterator[Problem]:
     task = cfg.loss.training_task()  # the loss's checks make sure its task is decidable
     if synthetic:  # real data: sizes and splits are checked once the table is read
         yield from _split_problems(cfg.data, task)
-    yield from _trainer_problems(cfg)
+    yield from _trainer_problems(cfg, task)
     yield from _tracker_problems(cfg.tracker)
     if synthetic:
         yield from memory_problems(cfg, task)

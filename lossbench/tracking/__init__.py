@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,8 @@ from lossbench.config.schema import TrackerName, tracker_of, writes_tensorboard
 from lossbench.errors import ConfigError, one_line
 
 
-def published(folder: Path, cfg: Any, study: str | None = None) -> AbstractContextManager[None]:
+@contextmanager
+def published(folder: Path, cfg: Any, study: str | None = None) -> Iterator[None]:
     """Publish `folder` (a run, sweep or search) to the config's tracker once the block ends,
     however it ends (its exception, if any, is the sweep's outcome); a block with nothing to
     publish to does nothing at its end. With `tracker=mlflow`, a worker process imports MLflow
@@ -30,16 +31,13 @@ def published(folder: Path, cfg: Any, study: str | None = None) -> AbstractConte
         study: the name of the study or search preset that made the sweep (the MLflow
             experiment's name when `tracker.experiment` is null).
     """
-    if tracker_of(cfg) is TrackerName.none and not writes_tensorboard(cfg):
-        return nullcontext()
-    return _published(folder, cfg, study)
-
-
-@contextmanager
-def _published(folder: Path, cfg: Any, study: str | None) -> Iterator[None]:
+    tracker = tracker_of(cfg)
+    if tracker is TrackerName.none and not writes_tensorboard(cfg):
+        yield
+        return
     from lossbench.tracking.worker import Worker
 
-    worker = Worker.start(cfg.tracker.uri) if tracker_of(cfg).value == "mlflow" else None
+    worker = Worker.start(cfg.tracker.uri) if tracker is TrackerName.mlflow else None
     try:
         yield
     except ConfigError:  # refused before anything ran: the folder is an earlier run's
